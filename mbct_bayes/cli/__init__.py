@@ -1,0 +1,1 @@
+"""The ``mbct-bayes`` command line: one module per area, each adding its subcommands."""

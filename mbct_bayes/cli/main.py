@@ -1,0 +1,75 @@
+"""Entry point of ``mbct-bayes``: builds the parser from each area's ``register`` and runs it.
+
+Errors the user can fix (bad data, bad spec, bad paths) end as one line on stderr and exit
+code 2, never a traceback. A fit that fails its diagnostics under ``--strict`` exits 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from ..errors import DataError
+
+EXIT_BAD_INPUT = 2
+EXIT_NOT_CONVERGED = 3
+
+# Each module defines ``register(subparsers)``; a module still missing is skipped so that one
+# area's absence never breaks the others.
+AREAS = ("data", "survey", "model", "plan", "evaluate", "evaluate_cv", "power", "report")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse's own code too)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``mbct-bayes`` parser with every available subcommand."""
+    from .. import __version__
+
+    parser = _Parser(
+        prog="mbct-bayes",
+        description="Bayesian implementation science for MBCT services (PARIHS: SI = f(E, C, F)).",
+    )
+    parser.add_argument("--version", action="version", version=f"mbct-bayes {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for area in AREAS:
+        try:
+            module = importlib.import_module(f".{area}", __package__)
+        except ModuleNotFoundError as err:
+            if err.name == f"{__package__}.{area}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status = args.func(args)
+    except DataError as err:
+        print(f"mbct-bayes {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (OSError, UnicodeError) as err:
+        print(f"mbct-bayes {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"mbct-bayes {args.command}: interrupted; no output was written", file=sys.stderr)
+        return 130
+    return int(status or 0)
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err) or type(err).__name__
+    return " ".join(text.split())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,421 @@
+"""Model specifications: what to fit, separate from how PyMC fits it.
+
+A :class:`ModelSpec` is a small, validated, immutable description (family, outcome, predictors,
+centring, allowed ranges, interactions, priors). It round-trips through TOML (for analysts) and a
+plain dict (stored inside a saved fit). The default priors live here, in one place.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import DataError
+
+FAMILIES = ("bernoulli", "binomial", "ordinal")
+PARIHS = ("E", "C", "F")
+PARIHS_CENTER = 3.0
+PARIHS_SCALE = (1.0, 5.0)
+DEFAULT_LEVELS = ("none", "partial", "embedded")
+MEASUREMENTS = ("observed", "latent")
+PARAMETRIZATIONS = ("auto", "centered", "noncentered")
+
+# Distribution name -> the parameters it takes (all required unless a default is shown here).
+PRIOR_FAMILIES: dict[str, dict[str, float | None]] = {
+    "Normal": {"mu": 0.0, "sigma": None},
+    "StudentT": {"nu": None, "mu": 0.0, "sigma": None},
+    "Cauchy": {"alpha": 0.0, "beta": None},
+    "HalfNormal": {"sigma": None},
+    "HalfStudentT": {"nu": None, "sigma": None},
+    "HalfCauchy": {"beta": None},
+    "Exponential": {"lam": None},
+}
+POSITIVE_ONLY = ("HalfNormal", "HalfStudentT", "HalfCauchy", "Exponential")
+
+#: The default priors, stated once. Coefficients use rstanarm's autoscaling:
+#: Normal(0, COEF_SCALE / sd(x)), so a 0/1 covariate and a 1-5 score both get a sensible scale.
+COEF_SCALE = 2.5
+DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
+    "Intercept": {"dist": "StudentT", "nu": 3.0, "mu": 0.0, "sigma": 2.5},
+    "sigma_site": {"dist": "HalfStudentT", "nu": 3.0, "sigma": 2.5},
+    "sigma_region": {"dist": "HalfStudentT", "nu": 3.0, "sigma": 2.5},
+    "cutpoints": {"dist": "StudentT", "nu": 3.0, "mu": 0.0, "sigma": 2.5},
+    # measurement model (latent scores)
+    "sigma_measure": {"dist": "HalfNormal", "sigma": 1.0},
+    "latent_sd": {"dist": "HalfNormal", "sigma": 1.0},
+    "latent_mean": {"dist": "Normal", "mu": 0.0, "sigma": 1.0},
+    "role_offset": {"dist": "Normal", "mu": 0.0, "sigma": 0.5},
+}
+SPEC_KEYS_DOC = (
+    "name, description, family, outcome, trials, levels, group, region, predictors, center, "
+    "scale, interactions, priors, measurement, role_offsets, parametrization"
+)
+
+
+def _fail(source: str, message: str) -> DataError:
+    return DataError(f"{source}: {message}" if source else message)
+
+
+def check_prior(name: str, prior: Mapping[str, Any], source: str = "") -> dict[str, Any]:
+    """Validate one prior table such as ``{dist = "Normal", mu = 0, sigma = 1}``.
+
+    Returns a complete copy with defaults filled in; raises :class:`DataError` otherwise.
+    """
+    where = f"{source} [priors.{name}]" if source else f"prior {name!r}"
+    if not isinstance(prior, Mapping) or "dist" not in prior:
+        raise DataError(f"{where}: a prior needs a 'dist' key, e.g. {{dist = \"Normal\", mu = 0, sigma = 1}}")
+    dist = prior["dist"]
+    if dist not in PRIOR_FAMILIES:
+        raise DataError(f"{where}: unknown dist {dist!r}; use one of {', '.join(PRIOR_FAMILIES)}")
+    allowed = PRIOR_FAMILIES[dist]
+    unknown = sorted(set(prior) - set(allowed) - {"dist"})
+    if unknown:
+        raise DataError(f"{where}: {dist} takes {', '.join(allowed)}; unknown key(s) {', '.join(unknown)}")
+    out: dict[str, Any] = {"dist": dist}
+    for param, default in allowed.items():
+        value = prior.get(param, default)
+        if value is None:
+            raise DataError(f"{where}: {dist} needs {param!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise DataError(f"{where}: {param} must be a finite number, got {value!r}")
+        if param in {"sigma", "beta", "lam", "nu"} and value <= 0:
+            raise DataError(f"{where}: {param} must be > 0, got {value!r}")
+        out[param] = float(value)
+    return out
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to fit: a hierarchical PARIHS model of P(embedded).
+
+    Parameters
+    ----------
+    family
+        ``"bernoulli"`` (0/1 outcome), ``"binomial"`` (k of ``trials``) or ``"ordinal"``
+        (cumulative logit over ``levels``).
+    outcome
+        Outcome column. Default ``"embedded"``, or ``"level"`` for ordinal models.
+    trials
+        Binomial only: the column with the number of trials. Default ``"trials"``.
+    levels
+        Ordinal only: the outcome's values from low to high (strings or numbers).
+        Default ``("none", "partial", "embedded")``.
+    group
+        Site id column (the level of the random intercept).
+    region
+        Optional region column (a second, higher level; sites nest in regions).
+    predictors
+        Numeric columns of the linear predictor. Default E, C, F.
+    center
+        Value subtracted from each predictor; default 3 (the scale midpoint) for E, C, F and 0
+        for others, so the intercept is the log-odds at a mid-scale site.
+    scale
+        Allowed ``[min, max]`` per predictor; default 1-5 for E, C, F, none for others.
+    interactions
+        Pairs such as ``("C", "F")``; the product of the centred predictors is added.
+    priors
+        Overrides by parameter name: ``Intercept``, a predictor or ``"C:F"``, ``sigma_site``,
+        ``sigma_region``, ``cutpoints``, and for latent models ``sigma_measure``,
+        ``latent_sd``, ``latent_mean``, ``role_offset``.
+    measurement
+        ``"observed"`` (predictors are exact) or ``"latent"`` (respondent scores measure a
+        latent site value; see :mod:`mbct_bayes.model`).
+    role_offsets
+        Latent models: estimate a shift per respondent role.
+    parametrization
+        Site effects: ``"noncentered"``, ``"centered"`` or ``"auto"`` (chosen from how much
+        data each site has).
+    """
+
+    family: str = "bernoulli"
+    outcome: str | None = None
+    trials: str | None = None
+    levels: tuple[Any, ...] | None = None
+    group: str = "site"
+    region: str | None = None
+    predictors: tuple[str, ...] = PARIHS
+    center: Mapping[str, float] = field(default_factory=dict)
+    scale: Mapping[str, tuple[float, float] | None] = field(default_factory=dict)
+    interactions: tuple[tuple[str, str], ...] = ()
+    priors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    measurement: str = "observed"
+    role_offsets: bool = False
+    parametrization: str = "auto"
+    name: str = ""
+    description: str = ""
+    source: str = field(default="", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        src = self.source
+        set_ = object.__setattr__
+        if self.family not in FAMILIES:
+            raise _fail(src, f"family {self.family!r} is not one of {', '.join(FAMILIES)}")
+        if self.measurement not in MEASUREMENTS:
+            raise _fail(src, f"measurement {self.measurement!r} is not one of {', '.join(MEASUREMENTS)}")
+        if self.parametrization not in PARAMETRIZATIONS:
+            raise _fail(
+                src, f"parametrization {self.parametrization!r} is not one of {', '.join(PARAMETRIZATIONS)}"
+            )
+        outcome = self.outcome or ("level" if self.family == "ordinal" else "embedded")
+        set_(self, "outcome", outcome)
+        if self.family == "binomial":
+            set_(self, "trials", self.trials or "trials")
+        elif self.trials is not None:
+            raise _fail(src, f"'trials' is only for family = \"binomial\", not {self.family!r}; remove it")
+        if self.family == "ordinal":
+            levels = tuple(self.levels) if self.levels is not None else DEFAULT_LEVELS
+            if len(levels) < 3:
+                raise _fail(src, f"levels needs at least 3 ordered values (2 is bernoulli), got {list(levels)}")
+            if len(set(map(str, levels))) != len(levels):
+                raise _fail(src, f"levels has duplicates: {list(levels)}")
+            set_(self, "levels", levels)
+        elif self.levels is not None:
+            raise _fail(src, f"'levels' is only for family = \"ordinal\", not {self.family!r}; remove it")
+        predictors = _str_tuple(self.predictors, "predictors", src)
+        if not predictors:
+            raise _fail(src, "predictors is empty; name at least one column, e.g. [\"E\", \"C\", \"F\"]")
+        if len(set(predictors)) != len(predictors):
+            raise _fail(src, f"predictors has duplicates: {list(predictors)}")
+        set_(self, "predictors", predictors)
+        reserved = {self.group, self.region, self.outcome, self.trials} - {None}
+        clash = [p for p in predictors if p in reserved]
+        if clash:
+            raise _fail(src, f"predictor {clash[0]!r} is also the group, region, outcome or trials column")
+        set_(self, "center", self._resolve_center(src))
+        set_(self, "scale", self._resolve_scale(src))
+        set_(self, "interactions", self._resolve_interactions(src))
+        if self.measurement == "latent":
+            bad = [p for p in predictors if self.scale.get(p) is None]
+            if bad:
+                raise _fail(src, f"latent measurement needs a scale range for every predictor; set scale.{bad[0]}")
+        elif self.role_offsets:
+            raise _fail(src, "role_offsets = true needs measurement = \"latent\"")
+        set_(self, "priors", self._resolve_priors(src))
+
+    # -- resolution helpers -------------------------------------------------------------------
+    def _resolve_center(self, src: str) -> dict[str, float]:
+        given = dict(self.center or {})
+        unknown = sorted(set(given) - set(self.predictors))
+        if unknown:
+            raise _fail(src, f"center names {unknown[0]!r}, which is not a predictor ({', '.join(self.predictors)})")
+        out = {}
+        for p in self.predictors:
+            value = given.get(p, PARIHS_CENTER if p in PARIHS else 0.0)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise _fail(src, f"center.{p} must be a finite number, got {value!r}")
+            out[p] = float(value)
+        return out
+
+    def _resolve_scale(self, src: str) -> dict[str, tuple[float, float] | None]:
+        given = dict(self.scale or {})
+        unknown = sorted(set(given) - set(self.predictors))
+        if unknown:
+            raise _fail(src, f"scale names {unknown[0]!r}, which is not a predictor ({', '.join(self.predictors)})")
+        out: dict[str, tuple[float, float] | None] = {}
+        for p in self.predictors:
+            value = given.get(p, PARIHS_SCALE if p in PARIHS else None)
+            if value is None or (isinstance(value, Sequence) and len(value) == 0):
+                out[p] = None
+                continue
+            if (
+                not isinstance(value, Sequence)
+                or len(value) != 2
+                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+            ):
+                raise _fail(src, f"scale.{p} must be [min, max], got {value!r}")
+            lo, hi = float(value[0]), float(value[1])
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                raise _fail(src, f"scale.{p} needs finite min < max, got {value!r}")
+            out[p] = (lo, hi)
+        return out
+
+    def _resolve_interactions(self, src: str) -> tuple[tuple[str, str], ...]:
+        out = []
+        for pair in self.interactions or ():
+            if isinstance(pair, str):
+                pair = tuple(pair.split(":"))
+            if len(pair) != 2 or not all(isinstance(x, str) for x in pair) or pair[0] == pair[1]:
+                raise _fail(src, f"each interaction is a pair of two different predictors, e.g. [\"C\", \"F\"]; got {pair!r}")
+            missing = [x for x in pair if x not in self.predictors]
+            if missing:
+                raise _fail(src, f"interaction {':'.join(pair)} names {missing[0]!r}, which is not a predictor")
+            key = (pair[0], pair[1])
+            if key in out or key[::-1] in out:
+                raise _fail(src, f"interaction {':'.join(pair)} is listed twice")
+            out.append(key)
+        return tuple(out)
+
+    def _resolve_priors(self, src: str) -> dict[str, dict[str, Any]]:
+        known = set(self.parameter_names)
+        out = {}
+        for name, prior in dict(self.priors or {}).items():
+            if name not in known:
+                raise _fail(src, f"[priors] names {name!r}, which is not a parameter of this model; use one of {', '.join(sorted(known))}")
+            checked = check_prior(name, prior, src)
+            if name.startswith("sigma") or name == "latent_sd":
+                if checked["dist"] not in POSITIVE_ONLY:
+                    raise _fail(src, f"[priors.{name}] is a standard deviation; use a positive dist ({', '.join(POSITIVE_ONLY)})")
+            elif checked["dist"] in POSITIVE_ONLY:
+                raise _fail(src, f"[priors.{name}] can be negative; {checked['dist']} is for standard deviations")
+            out[name] = checked
+        return out
+
+    # -- derived names ------------------------------------------------------------------------
+    @property
+    def coef_names(self) -> tuple[str, ...]:
+        """Coefficient names in design-matrix order: predictors, then ``a:b`` interactions."""
+        return self.predictors + tuple(f"{a}:{b}" for a, b in self.interactions)
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        """Every parameter that a ``[priors]`` table may name."""
+        names = ["Intercept", *self.coef_names, "sigma_site"]
+        if self.region:
+            names.append("sigma_region")
+        if self.family == "ordinal":
+            names.remove("Intercept")  # the cutpoints take its place
+            names.append("cutpoints")
+        if self.measurement == "latent":
+            names += ["sigma_measure", "latent_sd", "latent_mean"]
+            if self.role_offsets:
+                names.append("role_offset")
+        return tuple(names)
+
+    @property
+    def n_levels(self) -> int:
+        """Number of outcome categories (2 for bernoulli and binomial)."""
+        return len(self.levels) if self.levels else 2
+
+    def prior_for(self, name: str, predictor_sd: float | None = None) -> dict[str, Any]:
+        """The prior in force for parameter ``name``: the override, else the default.
+
+        For coefficients the default is Normal(0, 2.5 / sd(x)); ``predictor_sd`` is sd(x).
+        """
+        if name in self.priors:
+            return dict(self.priors[name])
+        if name in self.coef_names:
+            sd = predictor_sd if predictor_sd and math.isfinite(predictor_sd) and predictor_sd > 0 else 1.0
+            return {"dist": "Normal", "mu": 0.0, "sigma": COEF_SCALE / sd}
+        if name in DEFAULT_PRIORS:
+            return dict(DEFAULT_PRIORS[name])
+        raise KeyError(name)
+
+    # -- serialisation ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-safe dict; ``ModelSpec.from_dict(spec.to_dict()) == spec``."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "source":
+                continue
+            value = getattr(self, f.name)
+            if f.name == "scale":
+                value = {k: (list(v) if v is not None else []) for k, v in value.items()}
+            elif f.name in {"predictors", "levels"} and value is not None:
+                value = list(value)
+            elif f.name == "interactions":
+                value = [list(p) for p in value]
+            elif f.name in {"center", "priors"}:
+                value = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in value.items()}
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "") -> ModelSpec:
+        """Build a spec from a dict (as read from TOML); unknown keys are an error."""
+        allowed = {f.name for f in fields(cls)} - {"source"}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise _fail(source, f"unknown key {unknown[0]!r} in the model spec; allowed keys: {SPEC_KEYS_DOC}")
+        kwargs = dict(data)
+        for key in ("predictors", "levels"):
+            if kwargs.get(key) is not None:
+                if isinstance(kwargs[key], str) or not isinstance(kwargs[key], Sequence):
+                    raise _fail(source, f"{key} must be a list, e.g. {key} = [\"E\", \"C\", \"F\"]")
+                kwargs[key] = tuple(kwargs[key])
+        if "interactions" in kwargs:
+            if isinstance(kwargs["interactions"], str) or not isinstance(kwargs["interactions"], Sequence):
+                raise _fail(source, "interactions must be a list of pairs, e.g. [[\"C\", \"F\"]]")
+            kwargs["interactions"] = tuple(
+                tuple(p) if not isinstance(p, str) else p for p in kwargs["interactions"]
+            )
+        for key in ("center", "scale", "priors"):
+            if key in kwargs and not isinstance(kwargs[key], Mapping):
+                raise _fail(source, f"[{key}] must be a table, e.g. [{key}] on its own line then name = value")
+        if "scale" in kwargs:
+            kwargs["scale"] = {k: (tuple(v) if isinstance(v, list | tuple) and len(v) else None) for k, v in kwargs["scale"].items()}
+        for key in ("family", "outcome", "trials", "group", "region", "measurement", "parametrization", "name", "description"):
+            if key in kwargs and kwargs[key] is not None and not isinstance(kwargs[key], str):
+                raise _fail(source, f"{key} must be a string, got {kwargs[key]!r}")
+        if "role_offsets" in kwargs and not isinstance(kwargs["role_offsets"], bool):
+            raise _fail(source, f"role_offsets must be true or false, got {kwargs['role_offsets']!r}")
+        return cls(**kwargs, source=source)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> ModelSpec:
+        """Read a spec from a TOML file (see ``models/`` for examples)."""
+        path = Path(path)
+        if not path.exists():
+            raise DataError(f"{path}: model spec not found; see models/ for examples")
+        if path.is_dir():
+            raise DataError(f"{path}: is a directory, not a TOML model spec")
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+            data = tomllib.loads(text)
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: not UTF-8 text; save the spec as UTF-8") from None
+        except tomllib.TOMLDecodeError as err:
+            raise DataError(f"{path}: not valid TOML ({err}); compare with models/bernoulli.toml") from None
+        return cls.from_dict(data, source=str(path))
+
+    def to_toml(self) -> str:
+        """The spec as TOML text that :meth:`from_toml` reads back to an equal spec."""
+        d = self.to_dict()
+        lines = []
+        for key in ("name", "description", "family", "outcome", "trials", "levels", "group", "region",
+                    "predictors", "interactions", "measurement", "role_offsets", "parametrization"):
+            value = d.get(key)
+            if value is None:
+                continue
+            lines.append(f"{key} = {_toml_value(value)}")
+        for table in ("center", "scale"):
+            lines.append(f"\n[{table}]")
+            lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in d[table].items()]
+        if d["priors"]:
+            lines.append("\n[priors]")
+            lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in d["priors"].items()]
+        return "\n".join(lines) + "\n"
+
+    def with_changes(self, **changes: Any) -> ModelSpec:
+        """A copy with some fields replaced (validated again)."""
+        d = self.to_dict()
+        d.update(changes)
+        return ModelSpec.from_dict(d, source=self.source)
+
+
+def _str_tuple(value: Any, key: str, src: str) -> tuple[str, ...]:
+    items = tuple(value)
+    if not all(isinstance(x, str) and x for x in items):
+        raise _fail(src, f"{key} must be a list of column names, got {list(items)!r}")
+    return items
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").isalnum() else '"' + key + '"'
+
+
+def _toml_value(value: Any) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(float(value)) if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    return "[" + ", ".join(_toml_value(v) for v in value) + "]"

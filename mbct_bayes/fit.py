@@ -1,0 +1,573 @@
+"""Sampling, diagnostics, the :class:`Fit` object, save and load.
+
+``compile_model`` builds and compiles the model once; ``CompiledModel.sample`` swaps in new data
+(or a subset of rows, as cross-validation needs) and samples without recompiling. ``fit`` is the
+one-call version. Every fit is checked (R-hat, bulk and tail ESS, divergences) and a failing fit
+says so in its summary and in a :class:`~mbct_bayes.errors.ConvergenceWarning`.
+
+A fit is saved as one NetCDF file: the posterior and sample stats, the fitted data (as exact CSV
+text), and attributes naming the spec, the package and the file-schema version, plus a hash of
+spec and data that :func:`load_fit` checks, so a modified or foreign file is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io as _io
+import json
+import math
+import os
+import platform
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .errors import ConvergenceWarning, DataError, FitFileError
+from .model import ModelData, build_model, choose_centered, data_values, prepare_data
+from .spec import ModelSpec
+
+SCHEMA_VERSION = 1
+R_HAT_MAX = 1.01
+ESS_MIN = 400
+#: Parameters the diagnostics gate and the summary look at (those present in the model).
+SUMMARY_VARS = ("Intercept", "beta", "sigma_site", "sigma_region", "cutpoints", "u_site", "u_region")
+NETCDF_ENGINE = "netcdf4"
+#: Compiled models kept per process, keyed by the model's structure (spec, number of sites,
+#: regions and coefficients, parametrization, sampler): a second fit of new data with the same
+#: structure swaps the data into the compiled model instead of compiling again.
+_COMPILED: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+_COMPILED_MAX = 8
+
+
+# -- compile once, sample many -------------------------------------------------------------------
+@dataclass
+class CompiledModel:
+    """A model compiled once, ready to sample any data of the same shape of parameters.
+
+    Attributes
+    ----------
+    spec
+        The model specification.
+    table
+        The validated observations the model was built with.
+    data
+        The arrays the model was built with (fixes site/region labels for refits).
+    model
+        The ``pm.Model``.
+    centered
+        Site-effect parametrization in use.
+    sampler
+        ``"nutpie"`` or ``"pymc"``.
+    """
+
+    spec: ModelSpec
+    table: pd.DataFrame
+    data: ModelData
+    model: Any
+    centered: bool
+    sampler: str = "nutpie"
+    _compiled: Any = field(default=None, repr=False)
+
+    def _nutpie_model(self):
+        if self._compiled is None:
+            import nutpie
+
+            self._compiled = nutpie.compile_pymc_model(self.model)
+            _remember(_structure_key(self.spec, self.data, self.centered, self.sampler), self.model, self._compiled)
+        return self._compiled
+
+    def sample(
+        self,
+        table: pd.DataFrame | None = None,
+        *,
+        rows: np.ndarray | None = None,
+        seed: int = 1,
+        draws: int = 1000,
+        tune: int = 1000,
+        chains: int = 4,
+        progress: bool = False,
+    ) -> Fit:
+        """Sample the posterior for ``table`` (default: the compiled data), optionally a subset.
+
+        Parameters
+        ----------
+        table
+            New observations with the same sites (and regions) as the compiled data (validated
+            here). ``None`` reuses the compiled data.
+        rows
+            Boolean mask or integer positions of the rows to fit (cross-validation). Sites with
+            no fitted rows keep their place; their effects are then drawn from the population.
+        seed, draws, tune, chains, progress
+            Sampler settings; the same seed gives the same draws.
+
+        Returns
+        -------
+        Fit
+        """
+        _check_sampler_args(draws, tune, chains)
+        if table is None:
+            table, data = self.table, self.data
+        else:
+            from .schema import validate_observations
+
+            table = validate_observations(table, self.spec, source="observations")
+            data = prepare_data(
+                table, self.spec, site_labels=self.data.site_labels, region_labels=self.data.region_labels
+            )
+        if rows is not None:
+            data = _subset(data, rows)
+        values = data_values(data, self.spec)
+        if self.sampler == "nutpie":
+            import nutpie
+
+            compiled = self._nutpie_model().with_data(**values)
+            idata = nutpie.sample(
+                compiled, draws=draws, tune=tune, chains=chains, seed=seed, progress_bar=progress,
+                save_warmup=False,
+            )
+        else:
+            import pymc as pm
+
+            with self.model:
+                pm.set_data(values)
+                idata = pm.sample(
+                    draws=draws, tune=tune, chains=chains, cores=1, random_seed=seed,
+                    progressbar=progress, nuts_sampler="pymc", compute_convergence_checks=False,
+                )
+        idata = _relabel(idata, data)
+        meta = {
+            "seed": seed, "draws": draws, "tune": tune, "chains": chains, "sampler": self.sampler,
+            "centered": self.centered, "rows_fitted": int(data.n_obs),
+        }
+        return Fit(spec=self.spec, data=table, idata=idata, model_data=data, meta=meta)
+
+
+def _structure_key(spec: ModelSpec, data: ModelData, centered: bool, sampler: str) -> str:
+    return json.dumps(
+        [spec.to_dict(), len(data.site_labels), len(data.region_labels or ()), data.X.shape[1], centered, sampler],
+        sort_keys=True, default=str,
+    )
+
+
+def _remember(key: str, model: Any, compiled: Any) -> None:
+    _COMPILED[key] = (model, compiled)
+    _COMPILED.move_to_end(key)
+    while len(_COMPILED) > _COMPILED_MAX:
+        _COMPILED.popitem(last=False)
+
+
+def _relabel(idata, data: ModelData):
+    """Name the site and region coordinates after this data's labels (a reused compiled model
+    carries the labels of the data it was first built with)."""
+    post = idata["posterior"].to_dataset()
+    labels = {"site": list(data.site_labels)}
+    if data.region_labels is not None:
+        labels["region"] = list(data.region_labels)
+    labels = {dim: values for dim, values in labels.items() if dim in post.dims}
+    if labels:
+        import xarray as xr
+
+        idata["posterior"] = xr.DataTree(post.assign_coords(labels))
+    return idata
+
+
+def _subset(data: ModelData, rows: np.ndarray) -> ModelData:
+    rows = np.asarray(rows)
+    if rows.dtype == bool:
+        rows = np.flatnonzero(rows)
+    if rows.size == 0:
+        raise DataError("no rows left to fit; every observation was held out")
+    return ModelData(
+        X=data.X[rows], coef_names=data.coef_names, x_sd=data.x_sd, y=data.y[rows],
+        trials=None if data.trials is None else data.trials[rows], site_idx=data.site_idx[rows],
+        site_labels=data.site_labels, region_idx=None if data.region_idx is None else data.region_idx[rows],
+        region_labels=data.region_labels,
+    )
+
+
+def _check_sampler_args(draws: int, tune: int, chains: int) -> None:
+    for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            raise DataError(f"--{name} must be a whole number ≥ {low}, got {value!r}")
+
+
+def compile_model(
+    table: pd.DataFrame, spec: ModelSpec, *, sampler: str = "nutpie", centered: bool | None = None
+) -> CompiledModel:
+    """Validate ``table``, build the model and prepare it for repeated sampling.
+
+    Parameters
+    ----------
+    table
+        Observations (validated here).
+    spec
+        Model specification.
+    sampler
+        ``"nutpie"`` (default; compiled with numba) or ``"pymc"`` (PyMC's own NUTS).
+    centered
+        Force the site-effect parametrization; ``None`` chooses from the data.
+    """
+    from .schema import validate_observations
+
+    if sampler not in ("nutpie", "pymc"):
+        raise DataError(f"sampler {sampler!r} is not 'nutpie' or 'pymc'")
+    if sampler == "nutpie":
+        try:
+            import nutpie  # noqa: F401
+        except ImportError:
+            warnings.warn("nutpie is not installed; falling back to PyMC's NUTS", stacklevel=2)
+            sampler = "pymc"
+    table = validate_observations(table, spec, source=spec.source or "observations")
+    data = prepare_data(table, spec)
+    use_centered = choose_centered(data, spec) if centered is None else centered
+    cached = _COMPILED.get(_structure_key(spec, data, use_centered, sampler))
+    if cached is not None:
+        model, compiled = cached
+    else:
+        model, compiled = build_model(data, spec, centered=use_centered), None
+    return CompiledModel(
+        spec=spec, table=table, data=data, model=model, centered=use_centered, sampler=sampler, _compiled=compiled
+    )
+
+
+def fit(
+    obs: pd.DataFrame | str | os.PathLike[str],
+    spec: ModelSpec,
+    *,
+    seed: int = 1,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    progress: bool = False,
+    sampler: str = "nutpie",
+) -> Fit:
+    """Fit the hierarchical PARIHS model.
+
+    Parameters
+    ----------
+    obs
+        Observations: a DataFrame or a CSV/Parquet path (validated against ``spec``).
+    spec
+        The model specification.
+    seed
+        Random seed; the same seed gives the same draws.
+    draws, tune, chains
+        Posterior draws and tuning steps per chain; number of chains.
+    progress
+        Show the sampler's progress bar.
+    sampler
+        ``"nutpie"`` (default) or ``"pymc"``.
+
+    Returns
+    -------
+    Fit
+        With diagnostics checked; a failing gate raises a :class:`ConvergenceWarning`.
+    """
+    if not isinstance(obs, pd.DataFrame):
+        from .schema import read_table
+
+        obs = read_table(obs, what="observations")
+    _check_sampler_args(draws, tune, chains)
+    compiled = compile_model(obs, spec, sampler=sampler)
+    result = compiled.sample(seed=seed, draws=draws, tune=tune, chains=chains, progress=progress)
+    result.warn_if_failed()
+    return result
+
+
+# -- diagnostics and summaries ----------------------------------------------------------------
+def _posterior_vars(idata) -> list[str]:
+    names = set(idata["posterior"].data_vars)
+    return [v for v in SUMMARY_VARS if v in names]
+
+
+def diagnostics(idata) -> dict[str, Any]:
+    """R-hat, bulk/tail ESS and divergences over the model's parameters, with a verdict."""
+    import arviz as az
+
+    var_names = _posterior_vars(idata)
+    rhat = az.rhat(idata, var_names=var_names)
+    ess_bulk = az.ess(idata, var_names=var_names, method="bulk")
+    ess_tail = az.ess(idata, var_names=var_names, method="tail")
+
+    def extreme(tree, fn) -> float:
+        values = [np.asarray(tree[v].values, dtype=float).ravel() for v in var_names]
+        flat = np.concatenate(values) if values else np.array([np.nan])
+        flat = flat[np.isfinite(flat)]
+        return float(fn(flat)) if flat.size else math.nan
+
+    divergences = int(np.asarray(idata["sample_stats"]["diverging"].values).sum())
+    out = {
+        "max_r_hat": extreme(rhat["posterior"] if "posterior" in rhat else rhat, np.max),
+        "min_ess_bulk": extreme(ess_bulk["posterior"] if "posterior" in ess_bulk else ess_bulk, np.min),
+        "min_ess_tail": extreme(ess_tail["posterior"] if "posterior" in ess_tail else ess_tail, np.min),
+        "divergences": divergences,
+    }
+    problems = []
+    if not out["max_r_hat"] <= R_HAT_MAX:
+        problems.append(f"max R-hat {out['max_r_hat']:.3f} > {R_HAT_MAX}")
+    if not out["min_ess_bulk"] >= ESS_MIN:
+        problems.append(f"min bulk ESS {out['min_ess_bulk']:.0f} < {ESS_MIN}")
+    if not out["min_ess_tail"] >= ESS_MIN:
+        problems.append(f"min tail ESS {out['min_ess_tail']:.0f} < {ESS_MIN}")
+    if divergences:
+        problems.append(f"{divergences} divergent transitions")
+    out["ok"] = not problems
+    out["problems"] = problems
+    return {"ok": out.pop("ok"), **out}
+
+
+def posterior_arrays(idata) -> dict[str, np.ndarray]:
+    """Posterior draws as numpy arrays with chains stacked: shape (chains * draws, ...)."""
+    post = idata["posterior"]
+    out = {}
+    for name in post.data_vars:
+        values = np.asarray(post[name].values)
+        out[str(name)] = values.reshape((-1, *values.shape[2:]))
+    return out
+
+
+@dataclass
+class Fit:
+    """A fitted model: spec, the data it saw, the posterior, and how it was sampled.
+
+    Use :meth:`summary` for the numbers, :meth:`predict` for new or known sites, :meth:`save`
+    to keep it. Build one with :func:`fit` or :func:`load_fit`.
+    """
+
+    spec: ModelSpec
+    data: pd.DataFrame
+    idata: Any
+    model_data: ModelData
+    meta: dict[str, Any] = field(default_factory=dict)
+    _draws: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    _diagnostics: dict[str, Any] | None = field(default=None, repr=False)
+
+    # -- numbers ------------------------------------------------------------------------------
+    @property
+    def draws(self) -> dict[str, np.ndarray]:
+        """Posterior draws, chains stacked: ``{"beta": (S, p), "sigma_site": (S,), ...}``."""
+        if self._draws is None:
+            self._draws = posterior_arrays(self.idata)
+        return self._draws
+
+    @property
+    def n_draws(self) -> int:
+        return int(next(iter(self.draws.values())).shape[0])
+
+    @property
+    def diagnostics(self) -> dict[str, Any]:
+        """The diagnostics gate: ``ok``, max R-hat, min bulk/tail ESS, divergences, problems."""
+        if self._diagnostics is None:
+            self._diagnostics = diagnostics(self.idata)
+        return self._diagnostics
+
+    def warn_if_failed(self) -> None:
+        """Issue a :class:`ConvergenceWarning` when the diagnostics gate fails."""
+        diag = self.diagnostics
+        if not diag["ok"]:
+            warnings.warn(
+                "fit did not pass the diagnostics gate: " + "; ".join(diag["problems"])
+                + " — do not trust these numbers; sample longer (--draws/--tune) or reparametrize",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def summary(self) -> dict[str, Any]:
+        """Posterior summary as one JSON-ready dict.
+
+        ``{"family", "coefficients": {"Intercept": {...}, "E": {...}, "C:F": {...}},
+        "group_sd": {"site": {...}, "region": {...}}, "cutpoints": [{...}], "diagnostics": {...}}``
+        where each ``{...}`` holds ``mean, sd, q05, q50, q95, r_hat, ess_bulk, ess_tail``;
+        coefficients are log-odds per unit of the centred predictor.
+        """
+        import arviz as az
+
+        post = self.idata["posterior"]
+        var_names = _posterior_vars(self.idata)
+        rhat = _ds(az.rhat(self.idata, var_names=var_names))
+        ess_b = _ds(az.ess(self.idata, var_names=var_names, method="bulk"))
+        ess_t = _ds(az.ess(self.idata, var_names=var_names, method="tail"))
+
+        def stats(name: str, index: dict[str, Any] | None = None) -> dict[str, float]:
+            values = post[name]
+            r, b, t = rhat[name], ess_b[name], ess_t[name]
+            if index:
+                values, r, b, t = (x.isel(index) for x in (values, r, b, t))
+            flat = np.asarray(values.values, dtype=float).ravel()
+            q05, q50, q95 = np.quantile(flat, [0.05, 0.5, 0.95])
+            return {
+                "mean": float(flat.mean()), "sd": float(flat.std(ddof=1)), "q05": float(q05),
+                "q50": float(q50), "q95": float(q95), "r_hat": float(r.values),
+                "ess_bulk": float(b.values), "ess_tail": float(t.values),
+            }
+
+        coefficients = {}
+        if "Intercept" in post:
+            coefficients["Intercept"] = stats("Intercept")
+        for j, name in enumerate(self.spec.coef_names):
+            coefficients[name] = stats("beta", {"predictor": j})
+        group_sd = {"site": stats("sigma_site")}
+        if "sigma_region" in post:
+            group_sd["region"] = stats("sigma_region")
+        cutpoints = []
+        if "cutpoints" in post:
+            for k, label in enumerate(post["cutpoints"].coords["cutpoint"].values):
+                cutpoints.append({"name": str(label), **stats("cutpoints", {"cutpoint": k})})
+        diag = self.diagnostics
+        return {
+            "family": self.spec.family,
+            "n_obs": len(self.data),
+            "n_sites": len(self.model_data.site_labels),
+            "n_regions": len(self.model_data.region_labels or ()),
+            "coefficients": coefficients,
+            "group_sd": group_sd,
+            "cutpoints": cutpoints,
+            "diagnostics": {k: diag[k] for k in ("ok", "max_r_hat", "min_ess_bulk", "min_ess_tail", "divergences", "problems")},
+            "sampler": {k: self.meta.get(k) for k in ("sampler", "seed", "draws", "tune", "chains", "centered")},
+        }
+
+    def summary_table(self) -> pd.DataFrame:
+        """The summary's parameters as a DataFrame, one row per parameter."""
+        s = self.summary()
+        rows = [{"parameter": k, **v} for k, v in s["coefficients"].items()]
+        rows += [{"parameter": f"sigma_{k}", **v} for k, v in s["group_sd"].items()]
+        rows += [{"parameter": f"cutpoint[{c['name']}]", **{k: v for k, v in c.items() if k != "name"}} for c in s["cutpoints"]]
+        return pd.DataFrame(rows).set_index("parameter")
+
+    def summary_text(self) -> str:
+        """A plain-text summary for the terminal: coefficients, odds ratios, diagnostics verdict."""
+        s = self.summary()
+        table = self.summary_table()
+        lines = [
+            f"mbct-bayes fit: {s['family']} model, {s['n_obs']} observations, {s['n_sites']} sites"
+            + (f", {s['n_regions']} regions" if s["n_regions"] else ""),
+            f"predictors centred at {', '.join(f'{p}={c:g}' for p, c in self.spec.center.items())}"
+            " (coefficients: log-odds per scale point)",
+            "",
+        ]
+        shown = table[["mean", "sd", "q05", "q95", "r_hat", "ess_bulk", "ess_tail"]].copy()
+        with pd.option_context("display.width", 120, "display.float_format", "{:.3f}".format):
+            lines.append(shown.to_string())
+        ors = [
+            f"  {name}: OR per point {math.exp(v['q50']):.2f} (90% {math.exp(v['q05']):.2f}–{math.exp(v['q95']):.2f})"
+            for name, v in s["coefficients"].items() if name != "Intercept"
+        ]
+        lines += ["", "odds ratios:", *ors, ""]
+        d = s["diagnostics"]
+        verdict = "PASSED" if d["ok"] else "FAILED: " + "; ".join(d["problems"])
+        lines.append(
+            f"diagnostics {verdict} (max R-hat {d['max_r_hat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
+            f"min tail ESS {d['min_ess_tail']:.0f}, divergences {d['divergences']})"
+        )
+        return "\n".join(lines)
+
+    # -- prediction ---------------------------------------------------------------------------
+    def predict(self, new: pd.DataFrame, kind: str = "new_site", *, seed: int = 0) -> pd.DataFrame:
+        """P(embedded) for rows of ``new``; see :func:`mbct_bayes.predict.predict`."""
+        from .predict import predict
+
+        return predict(self, new, kind=kind, seed=seed)
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the fit to one NetCDF file, atomically. No pickle is involved."""
+        from .io import write_atomic
+
+        tree = self.idata.copy()
+        for group in ("warmup_posterior", "warmup_sample_stats", "fit_data"):
+            if group in tree.children:
+                del tree[group]
+        csv_text = _data_csv(self.data)
+        spec_json = json.dumps(self.spec.to_dict(), sort_keys=True)
+        import xarray as xr
+
+        tree["fit_data"] = xr.DataTree(xr.Dataset({"csv": ((), np.array(csv_text, dtype=object))}))
+        tree.attrs = {
+            **{k: v for k, v in tree.attrs.items() if isinstance(v, str | int | float)},
+            "mbct_bayes_schema": SCHEMA_VERSION,
+            "mbct_bayes_version": __version__,
+            "spec": spec_json,
+            "meta": json.dumps(self.meta, sort_keys=True, default=str),
+            "content_hash": _content_hash(spec_json, csv_text),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "python": platform.python_version(),
+        }
+        _clean_attrs(tree)
+        return write_atomic(path, lambda tmp: tree.to_netcdf(tmp, engine=NETCDF_ENGINE))
+
+
+def _ds(tree):
+    return tree["posterior"] if hasattr(tree, "children") and "posterior" in tree.children else tree
+
+
+def _data_csv(table: pd.DataFrame) -> str:
+    buffer = _io.StringIO()
+    table.to_csv(buffer, index=False)
+    return buffer.getvalue()
+
+
+def _content_hash(spec_json: str, csv_text: str) -> str:
+    return hashlib.sha256((spec_json + "\n" + csv_text).encode("utf-8")).hexdigest()
+
+
+def _clean_attrs(tree) -> None:
+    """NetCDF attributes must be str or numbers; nutpie/ArviZ may leave lists or dicts."""
+    for node in tree.subtree:
+        node.attrs = {k: (v if isinstance(v, str | int | float) else json.dumps(v, default=str)) for k, v in node.attrs.items()}
+
+
+def load_fit(path: str | os.PathLike[str]) -> Fit:
+    """Load a fit saved by :meth:`Fit.save`, refusing a file it cannot trust.
+
+    Raises
+    ------
+    FitFileError
+        When the file is missing, not NetCDF, not an mbct-bayes fit, from an incompatible
+        schema version, or its spec/data no longer match the hash written at save time.
+    """
+    import xarray as xr
+
+    path = Path(path)
+    if not path.exists():
+        raise FitFileError(f"{path}: fit file not found; create one with 'mbct-bayes fit ... --out {path.name}'")
+    if path.is_dir():
+        raise FitFileError(f"{path}: is a directory, not a fit file (.nc)")
+    try:
+        tree = xr.open_datatree(path, engine=NETCDF_ENGINE).load()
+    except Exception as err:  # netCDF4/HDF5 raise many types for a corrupt file
+        raise FitFileError(f"{path}: not a readable NetCDF fit file ({type(err).__name__}); re-create it with 'mbct-bayes fit'") from None
+    attrs = tree.attrs
+    if "mbct_bayes_schema" not in attrs:
+        raise FitFileError(f"{path}: NetCDF file is not an mbct-bayes fit (no mbct_bayes_schema attribute); fit with 'mbct-bayes fit'")
+    schema = int(attrs["mbct_bayes_schema"])
+    if schema != SCHEMA_VERSION:
+        raise FitFileError(
+            f"{path}: fit file schema version {schema}, this mbct-bayes ({__version__}) reads version {SCHEMA_VERSION}; refit the model"
+        )
+    for group in ("posterior", "sample_stats", "fit_data"):
+        if group not in tree.children:
+            raise FitFileError(f"{path}: fit file has no '{group}' group; it is incomplete or was edited — refit the model")
+    try:
+        spec_json = str(attrs["spec"])
+        csv_text = str(tree["fit_data"]["csv"].values.item())
+    except (KeyError, ValueError) as err:
+        raise FitFileError(f"{path}: fit file lacks its spec or data ({err}); refit the model") from None
+    if _content_hash(spec_json, csv_text) != attrs.get("content_hash"):
+        raise FitFileError(f"{path}: spec or data in the fit file do not match its content hash (modified or corrupt); refit the model")
+    spec = ModelSpec.from_dict(json.loads(spec_json), source=str(path))
+    id_cols = {c: str for c in (spec.group, spec.region) if c}
+    table = pd.read_csv(_io.StringIO(csv_text), dtype=id_cols, keep_default_na=True)
+    model_data = prepare_data(table, spec)
+    sites = tuple(str(s) for s in tree["posterior"]["u_site"].coords["site"].values)
+    if sites != model_data.site_labels:
+        raise FitFileError(f"{path}: site labels in the posterior do not match the stored data; refit the model")
+    meta = json.loads(str(attrs.get("meta", "{}")))
+    del tree["fit_data"]
+    return Fit(spec=spec, data=table, idata=tree, model_data=model_data, meta=meta)

@@ -1,0 +1,298 @@
+"""Build the PyMC model from a spec and validated data.
+
+Two steps, kept apart so the compiled model can be reused with new data:
+
+* :func:`prepare_data` turns a validated observations table into plain arrays
+  (:class:`ModelData`): the centred design matrix, integer site/region indices, the outcome.
+* :func:`build_model` turns those arrays into a ``pm.Model``. Everything that changes between
+  refits (design matrix, outcome, indices, the autoscaled prior widths) is a ``pm.Data``
+  container, so nutpie's compiled model can swap it without recompiling. Parameter shapes depend
+  only on the number of sites, regions, coefficients and levels.
+
+The linear predictor is ``eta = alpha + X @ beta + u_site[site] + u_region[region]``; no
+per-observation deterministic is stored, which keeps large traces small and fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+from .spec import ModelSpec
+
+#: Centred site effects when the median site carries at least this many Bernoulli trials: then
+#: the likelihood pins each effect down and the non-centred funnel geometry no longer helps.
+CENTERED_MIN_TRIALS_PER_SITE = 20
+
+
+@dataclass(frozen=True)
+class ModelData:
+    """Arrays the model needs, derived from a validated table and a spec.
+
+    Attributes
+    ----------
+    X
+        (n, p) design matrix of centred predictors followed by interaction products.
+    coef_names
+        Names of the p columns of ``X`` (predictors, then ``"a:b"``).
+    x_sd
+        Standard deviation of each column of ``X`` in these data (for the default priors).
+    y
+        Outcome: 0/1 (bernoulli), successes (binomial) or level codes 0..K-1 (ordinal).
+    trials
+        Binomial trials per row, else ``None``.
+    site_idx, site_labels
+        Index of each row's site into ``site_labels``.
+    region_idx, region_labels
+        Index of each row's region into ``region_labels`` (``None`` without regions).
+    """
+
+    X: np.ndarray
+    coef_names: tuple[str, ...]
+    x_sd: np.ndarray
+    y: np.ndarray
+    trials: np.ndarray | None
+    site_idx: np.ndarray
+    site_labels: tuple[str, ...]
+    region_idx: np.ndarray | None
+    region_labels: tuple[str, ...] | None
+
+    @property
+    def n_obs(self) -> int:
+        return int(self.X.shape[0])
+
+    def trials_per_site(self) -> np.ndarray:
+        """Bernoulli trials behind each site (rows, or summed binomial trials)."""
+        weights = self.trials if self.trials is not None else np.ones(self.n_obs)
+        return np.bincount(self.site_idx, weights=weights, minlength=len(self.site_labels))
+
+
+def design_matrix(table: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
+    """Centred predictors and interaction products, in ``spec.coef_names`` order."""
+    centred = [table[p].to_numpy(dtype=float) - spec.center[p] for p in spec.predictors]
+    columns = dict(zip(spec.predictors, centred, strict=True))
+    for a, b in spec.interactions:
+        centred.append(columns[a] * columns[b])
+    if not centred:
+        return np.zeros((len(table), 0))
+    return np.column_stack(centred)
+
+
+def outcome_array(table: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
+    """The outcome as integers: 0/1, successes, or ordinal level codes."""
+    if spec.family == "ordinal":
+        from .schema import level_codes
+
+        return level_codes(table[spec.outcome], spec.levels)
+    return table[spec.outcome].to_numpy(dtype=np.int64)
+
+
+def prepare_data(
+    table: pd.DataFrame,
+    spec: ModelSpec,
+    *,
+    site_labels: tuple[str, ...] | None = None,
+    region_labels: tuple[str, ...] | None = None,
+) -> ModelData:
+    """Turn a validated observations table into model arrays.
+
+    Parameters
+    ----------
+    table
+        Observations already checked by :func:`mbct_bayes.schema.validate_observations`.
+    spec
+        The model specification.
+    site_labels, region_labels
+        Fix the label order (to refit new data into an existing compiled model); by default the
+        sorted unique labels of ``table``.
+
+    Returns
+    -------
+    ModelData
+    """
+    sites = table[spec.group].astype(str).to_numpy()
+    site_labels = site_labels if site_labels is not None else tuple(sorted(set(sites)))
+    site_idx = _index_of(sites, site_labels, "site")
+    region_idx = None
+    if spec.region:
+        regions = table[spec.region].astype(str).to_numpy()
+        region_labels = region_labels if region_labels is not None else tuple(sorted(set(regions)))
+        region_idx = _index_of(regions, region_labels, "region")
+    else:
+        region_labels = None
+    X = design_matrix(table, spec)
+    x_sd = X.std(axis=0, ddof=1) if X.shape[0] > 1 else np.ones(X.shape[1])
+    trials = table[spec.trials].to_numpy(dtype=np.int64) if spec.family == "binomial" else None
+    return ModelData(
+        X=X,
+        coef_names=spec.coef_names,
+        x_sd=x_sd,
+        y=outcome_array(table, spec),
+        trials=trials,
+        site_idx=site_idx,
+        site_labels=tuple(site_labels),
+        region_idx=region_idx,
+        region_labels=tuple(region_labels) if region_labels is not None else None,
+    )
+
+
+def _index_of(values: np.ndarray, labels: tuple[str, ...], what: str) -> np.ndarray:
+    lookup = {label: i for i, label in enumerate(labels)}
+    try:
+        return np.fromiter((lookup[v] for v in values), dtype=np.int64, count=len(values))
+    except KeyError as err:
+        raise DataError(f"{what} {err.args[0]!r} is not among the fitted {what}s") from None
+
+
+def choose_centered(data: ModelData, spec: ModelSpec) -> bool:
+    """Whether to use the centred site-effect parametrization.
+
+    ``spec.parametrization`` decides when it is explicit; ``"auto"`` goes centred when the
+    median site holds at least :data:`CENTERED_MIN_TRIALS_PER_SITE` Bernoulli trials.
+    """
+    if spec.parametrization != "auto":
+        return spec.parametrization == "centered"
+    return bool(np.median(data.trials_per_site()) >= CENTERED_MIN_TRIALS_PER_SITE)
+
+
+def coefficient_priors(spec: ModelSpec, data: ModelData) -> list[dict[str, Any]]:
+    """The prior of each coefficient (override, else Normal(0, 2.5 / sd(x)))."""
+    return [spec.prior_for(name, float(sd)) for name, sd in zip(data.coef_names, data.x_sd, strict=True)]
+
+
+def _rv(name: str, prior: dict[str, Any], **kwargs: Any):
+    import pymc as pm
+
+    params = {k: v for k, v in prior.items() if k != "dist"}
+    return getattr(pm, prior["dist"])(name, **params, **kwargs)
+
+
+def data_values(data: ModelData, spec: ModelSpec) -> dict[str, np.ndarray]:
+    """Values of every ``pm.Data`` container, for building or for swapping into a compiled model."""
+    values: dict[str, np.ndarray] = {
+        "X": data.X,
+        "y": data.y,
+        "site_idx": data.site_idx,
+    }
+    if data.region_idx is not None:
+        values["region_idx"] = data.region_idx
+    if data.trials is not None:
+        values["trials"] = data.trials
+    priors = coefficient_priors(spec, data)
+    if priors and all(p["dist"] == "Normal" for p in priors):
+        values["beta_mu"] = np.array([p["mu"] for p in priors])
+        values["beta_sigma"] = np.array([p["sigma"] for p in priors])
+    return values
+
+
+def build_model(data: ModelData, spec: ModelSpec, *, centered: bool | None = None):
+    """Build the hierarchical PARIHS model.
+
+    Parameters
+    ----------
+    data
+        Arrays from :func:`prepare_data`.
+    spec
+        The model specification (family, priors).
+    centered
+        Site-effect parametrization; ``None`` lets :func:`choose_centered` decide.
+
+    Returns
+    -------
+    pymc.Model
+        Named dims: ``site``, ``region``, ``predictor``, ``cutpoint``, ``level``.
+    """
+    import pymc as pm
+
+    if centered is None:
+        centered = choose_centered(data, spec)
+    coords: dict[str, Any] = {"site": list(data.site_labels), "predictor": list(data.coef_names)}
+    if data.region_labels is not None:
+        coords["region"] = list(data.region_labels)
+    if spec.family == "ordinal":
+        coords["level"] = [str(v) for v in spec.levels]
+        coords["cutpoint"] = [f"{spec.levels[k]}|{spec.levels[k + 1]}" for k in range(len(spec.levels) - 1)]
+
+    values = data_values(data, spec)
+    with pm.Model(coords=coords) as model:
+        X = pm.Data("X", values["X"])
+        site_idx = pm.Data("site_idx", values["site_idx"])
+        y = pm.Data("y", values["y"])
+
+        eta = _coefficients(spec, data, values, X)
+        if spec.family != "ordinal":
+            eta = eta + _rv("Intercept", spec.prior_for("Intercept"))
+
+        sigma_site = _rv("sigma_site", spec.prior_for("sigma_site"))
+        eta = eta + _group_effect("site", sigma_site, centered)[site_idx]
+        if data.region_idx is not None:
+            region_idx = pm.Data("region_idx", values["region_idx"])
+            sigma_region = _rv("sigma_region", spec.prior_for("sigma_region"))
+            # Few regions (the UK has four nations): non-centred is the safe geometry.
+            eta = eta + _group_effect("region", sigma_region, False)[region_idx]
+
+        if spec.family == "bernoulli":
+            pm.Bernoulli("obs", logit_p=eta, observed=y)
+        elif spec.family == "binomial":
+            trials = pm.Data("trials", values["trials"])
+            pm.Binomial("obs", n=trials, logit_p=eta, observed=y)
+        else:
+            from pymc.distributions.transforms import ordered
+
+            n_cut = len(spec.levels) - 1
+            cut_prior = {k: v for k, v in spec.prior_for("cutpoints").items() if k != "dist"}
+            cutpoints = getattr(pm, spec.prior_for("cutpoints")["dist"])(
+                "cutpoints",
+                **cut_prior,
+                dims="cutpoint",
+                transform=ordered,
+                initval=np.linspace(-1.0, 1.0, n_cut),
+            )
+            pm.OrderedLogistic("obs", eta=eta, cutpoints=cutpoints, observed=y)
+    return model
+
+
+def _coefficients(spec: ModelSpec, data: ModelData, values: dict[str, np.ndarray], X):
+    """``X @ beta`` with ``beta`` on the ``predictor`` dim (vectorised when all priors are Normal)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    if data.X.shape[1] == 0:
+        return pt.zeros(X.shape[0])
+    if "beta_sigma" in values:
+        mu = pm.Data("beta_mu", values["beta_mu"])
+        sigma = pm.Data("beta_sigma", values["beta_sigma"])
+        beta = pm.Normal("beta", mu=mu, sigma=sigma, dims="predictor")
+    else:
+        parts = [
+            _rv(f"beta_{name}", prior)
+            for name, prior in zip(data.coef_names, coefficient_priors(spec, data), strict=True)
+        ]
+        beta = pm.Deterministic("beta", pt.stack(parts), dims="predictor")
+    return pt.dot(X, beta)
+
+
+def _group_effect(level: str, sigma, centered: bool):
+    """Group effects ``u_<level>`` ~ Normal(0, sigma), centred or non-centred."""
+    import pymc as pm
+
+    if centered:
+        return pm.Normal(f"u_{level}", mu=0.0, sigma=sigma, dims=level)
+    z = pm.Normal(f"z_{level}", mu=0.0, sigma=1.0, dims=level)
+    return pm.Deterministic(f"u_{level}", z * sigma, dims=level)
+
+
+def prior_predictive(table: pd.DataFrame, spec: ModelSpec, *, draws: int = 500, seed: int = 1):
+    """Prior predictive draws of the parameters and the outcome, as an ArviZ DataTree.
+
+    Use it to check that a spec's priors imply plausible embedding rates before fitting.
+    """
+    import pymc as pm
+
+    data = prepare_data(table, spec)
+    with build_model(data, spec):
+        return pm.sample_prior_predictive(draws=draws, random_seed=seed)

@@ -1,0 +1,254 @@
+"""Posterior predictions of P(embedded) for new, typical and known sites.
+
+Numpy kernels on the fit's posterior draws (chains stacked, shape ``(S, ...)``), vectorised over
+draws and rows. The linear predictor splits into a fixed part (intercept and coefficients, which
+what-if changes) and a group part (site and region effects), so before/after comparisons reuse
+the very same site-effect draws.
+
+Kinds of prediction:
+
+``new_site``
+    A service not in the data: its site effect is drawn from Normal(0, sigma_site) per posterior
+    draw (one draw per distinct site id in the new table); a region effect is the fitted one
+    when the region is known, drawn from Normal(0, sigma_region) when it is empty.
+``typical_site``
+    Site and region effects set to 0: the population-median service.
+``known_site``
+    A site in the fitted data: its own fitted effect (and its region's).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+from .errors import DataError
+from .model import design_matrix
+
+KINDS = ("new_site", "typical_site", "known_site")
+QUANTILES = (0.05, 0.5, 0.95)
+
+
+def validate_new_data(fit, table: pd.DataFrame, *, source: str = "new sites") -> pd.DataFrame:
+    """Check a table of sites to predict (predictors present and on the scale; regions known)."""
+    from .schema import validate_observations
+
+    return validate_observations(
+        table,
+        fit.spec,
+        source=source,
+        new_data=True,
+        known_regions=list(fit.model_data.region_labels) if fit.model_data.region_labels else None,
+    )
+
+
+def fixed_part(draws: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """``Intercept + X @ beta`` per draw: shape (S, n)."""
+    eta = draws["beta"] @ X.T if X.shape[1] else np.zeros((_n_draws(draws), X.shape[0]))
+    if "Intercept" in draws:
+        eta = eta + draws["Intercept"][:, None]
+    return eta
+
+
+def _n_draws(draws: dict[str, np.ndarray]) -> int:
+    return int(draws["sigma_site"].shape[0])
+
+
+def group_part(fit, table: pd.DataFrame, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """Site plus region effects per draw for each row of ``table``: shape (S, n).
+
+    See the module docstring for what each ``kind`` draws.
+    """
+    if kind not in KINDS:
+        raise DataError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    spec, md, draws = fit.spec, fit.model_data, fit.draws
+    n_rows, n_draws = len(table), _n_draws(draws)
+    if kind == "typical_site":
+        return np.zeros((n_draws, n_rows))
+    if spec.group not in table.columns:
+        raise DataError(f"{kind} prediction needs the site column {spec.group!r}; add it")
+    sites = table[spec.group].astype(str).to_numpy()
+    if kind == "known_site":
+        lookup = {s: i for i, s in enumerate(md.site_labels)}
+        unknown = [s for s in dict.fromkeys(sites) if s not in lookup]
+        if unknown:
+            raise DataError(
+                f"known_site prediction: site {unknown[0]!r} is not in the fitted data"
+                f"{f' (and {len(unknown) - 1} more)' if len(unknown) > 1 else ''}; use kind new_site for new services"
+            )
+        idx = np.array([lookup[s] for s in sites], dtype=np.int64)
+        effect = draws["u_site"][:, idx]
+        if md.region_idx is not None:
+            site_region = np.zeros(len(md.site_labels), dtype=np.int64)
+            site_region[md.site_idx] = md.region_idx
+            effect = effect + draws["u_region"][:, site_region[idx]]
+        return effect
+    # new_site: one fresh site effect per distinct site id, shared by that site's rows.
+    labels, inverse = np.unique(sites, return_inverse=True)
+    z = rng.standard_normal((n_draws, len(labels)))
+    effect = (z * draws["sigma_site"][:, None])[:, inverse]
+    if md.region_labels is not None:
+        effect = effect + _new_site_region(fit, table, sites, rng)
+    return effect
+
+
+def _new_site_region(fit, table: pd.DataFrame, sites: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    spec, md, draws = fit.spec, fit.model_data, fit.draws
+    n_draws = _n_draws(draws)
+    if spec.region in table.columns:
+        regions = table[spec.region]
+        missing = regions.isna().to_numpy() | (regions.astype(str).str.strip() == "").to_numpy()
+        regions = regions.astype(str).to_numpy()
+    else:
+        missing = np.ones(len(table), dtype=bool)
+        regions = np.full(len(table), "", dtype=object)
+    lookup = {r: i for i, r in enumerate(md.region_labels)}
+    effect = np.zeros((n_draws, len(table)))
+    known = ~missing
+    if known.any():
+        idx = np.array([lookup[r] for r in regions[known]], dtype=np.int64)
+        effect[:, known] = draws["u_region"][:, idx]
+    if missing.any():
+        # an unknown region is a fresh draw from the population of regions, one per site
+        labels, inverse = np.unique(sites[missing], return_inverse=True)
+        z = rng.standard_normal((n_draws, len(labels)))
+        effect[:, missing] = (z * draws["sigma_region"][:, None])[:, inverse]
+    return effect
+
+
+def eta_draws(fit, table: pd.DataFrame, kind: str = "new_site", *, seed: int = 0) -> np.ndarray:
+    """Linear predictor draws (S, n) for validated rows of ``table``."""
+    rng = np.random.default_rng(seed)
+    return fixed_part(fit.draws, design_matrix(table, fit.spec)) + group_part(fit, table, kind, rng)
+
+
+def p_embedded(fit, eta: np.ndarray) -> np.ndarray:
+    """P(embedded) from linear-predictor draws: logistic, or the top level for ordinal."""
+    if fit.spec.family == "ordinal":
+        return expit(eta - fit.draws["cutpoints"][:, -1][:, None])
+    return expit(eta)
+
+
+def level_probabilities(cutpoints: np.ndarray, eta: np.ndarray) -> np.ndarray:
+    """Cumulative-logit level probabilities (S, n, K) from cutpoints (S, K-1) and eta (S, n)."""
+    cum = expit(cutpoints[:, None, :] - eta[:, :, None])  # P(y <= k), k = 0..K-2
+    lower = np.concatenate([np.zeros_like(cum[..., :1]), cum], axis=-1)
+    upper = np.concatenate([cum, np.ones_like(cum[..., :1])], axis=-1)
+    return np.clip(upper - lower, 0.0, 1.0)
+
+
+def summarise_draws(p: np.ndarray, prefix: str = "p") -> pd.DataFrame:
+    """Mean, SD and 5/50/95% quantiles over draws (axis 0) as a DataFrame, one row per column."""
+    q = np.quantile(p, QUANTILES, axis=0)
+    return pd.DataFrame({
+        f"{prefix}_mean": p.mean(axis=0),
+        f"{prefix}_sd": p.std(axis=0, ddof=1) if p.shape[0] > 1 else np.zeros(p.shape[1]),
+        f"{prefix}_q05": q[0],
+        f"{prefix}_q50": q[1],
+        f"{prefix}_q95": q[2],
+    })
+
+
+def predict(fit, new: pd.DataFrame, kind: str = "new_site", *, seed: int = 0) -> pd.DataFrame:
+    """Posterior predictive P(embedded) for each row of ``new``.
+
+    Parameters
+    ----------
+    fit
+        A :class:`~mbct_bayes.fit.Fit`.
+    new
+        Rows with the spec's predictors (and the site column for ``known_site`` or to share a
+        new site's effect across its rows; the region column when regions were fitted).
+    kind
+        ``"new_site"``, ``"typical_site"`` or ``"known_site"`` (see the module docstring).
+    seed
+        Seed for the new-site effect draws; the same seed gives the same numbers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The input columns plus ``p_mean, p_sd, p_q05, p_q50, p_q95`` for P(embedded) (the top
+        level for ordinal models) and, for ordinal models, ``p_<level>`` means.
+    """
+    if kind not in KINDS:
+        raise DataError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    table = validate_new_data(fit, new)
+    eta = eta_draws(fit, table, kind, seed=seed)
+    p = p_embedded(fit, eta)
+    out = new.reset_index(drop=True).copy()
+    out = pd.concat([out, summarise_draws(p)], axis=1)
+    if fit.spec.family == "ordinal":
+        probs = level_probabilities(fit.draws["cutpoints"], eta)
+        for k, level in enumerate(fit.spec.levels):
+            out[f"p_{level}"] = probs[..., k].mean(axis=0)
+    return out
+
+
+def log_likelihood(fit) -> np.ndarray:
+    """Pointwise log-likelihood (S, n) of the fitted rows, with each site's own effects."""
+    from scipy.stats import binom
+
+    md, draws = fit.model_data, fit.draws
+    eta = fixed_part(draws, md.X) + draws["u_site"][:, md.site_idx]
+    if md.region_idx is not None:
+        eta = eta + draws["u_region"][:, md.region_idx]
+    y = md.y
+    if fit.spec.family == "bernoulli":
+        # log expit(eta) = -log1p(exp(-eta)), written stably
+        return -np.logaddexp(0.0, np.where(y == 1, -eta, eta))
+    if fit.spec.family == "binomial":
+        return binom.logpmf(y, md.trials, expit(eta))
+    probs = level_probabilities(draws["cutpoints"], eta)
+    return np.log(np.take_along_axis(probs, y[None, :, None], axis=-1)[..., 0])
+
+
+def trial_inputs(
+    fit, *, lever: str = "F", delta: float = 1.0, profile: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """Posterior draws that a cluster trial of raising ``lever`` by ``delta`` depends on.
+
+    Parameters
+    ----------
+    fit
+        A fitted model.
+    lever
+        The predictor the intervention moves (e.g. ``"F"``: facilitation).
+    delta
+        How far the intervention is expected to move it, in scale points.
+    profile
+        Predictor values of a typical control service; default the centring values (the scale
+        midpoints for E, C, F).
+
+    Returns
+    -------
+    dict
+        ``baseline_logit`` (S,): logit P(embedded) of a typical control service;
+        ``log_odds_ratio`` (S,): the change in that logit from the intervention;
+        ``sigma_site`` (S,): between-service SD on the logit scale (site and region combined).
+    """
+    spec = fit.spec
+    if lever not in spec.predictors:
+        raise DataError(f"lever {lever!r} is not a predictor of this model ({', '.join(spec.predictors)})")
+    values = dict(spec.center)
+    unknown = sorted(set(profile or {}) - set(spec.predictors))
+    if unknown:
+        raise DataError(f"profile names {unknown[0]!r}, which is not a predictor ({', '.join(spec.predictors)})")
+    values.update({k: float(v) for k, v in (profile or {}).items()})
+    after = dict(values)
+    after[lever] = values[lever] + float(delta)
+    rng_ = spec.scale.get(lever)
+    if rng_ is not None and not (rng_[0] <= after[lever] <= rng_[1]):
+        raise DataError(
+            f"{lever} = {values[lever]:g} + {delta:g} leaves the scale {rng_[0]:g}-{rng_[1]:g}; choose a smaller --delta"
+        )
+    X = design_matrix(pd.DataFrame([values, after]), spec)
+    eta = fixed_part(fit.draws, X)
+    if spec.family == "ordinal":
+        eta = eta - fit.draws["cutpoints"][:, -1][:, None]
+    sigma = fit.draws["sigma_site"]
+    if "sigma_region" in fit.draws:
+        sigma = np.sqrt(sigma**2 + fit.draws["sigma_region"] ** 2)
+    return {"baseline_logit": eta[:, 0], "log_odds_ratio": eta[:, 1] - eta[:, 0], "sigma_site": sigma}

@@ -1,0 +1,208 @@
+"""Fit plumbing: summary structure, diagnostics, reproducibility, save/load, refusing bad files."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import mbct_bayes as mb
+from mbct_bayes.fit import SCHEMA_VERSION, compile_model, load_fit
+from mbct_bayes.io import dumps_json
+from mbct_bayes.model import prior_predictive
+from mbct_bayes.predict import log_likelihood
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "data" / "example"
+MODELS = ROOT / "models"
+
+STAT_KEYS = {"mean", "sd", "q05", "q50", "q95", "r_hat", "ess_bulk", "ess_tail"}
+
+
+def test_summary_has_the_documented_structure(example_fit):
+    s = example_fit.summary()
+    assert s["family"] == "bernoulli"
+    assert list(s["coefficients"]) == ["Intercept", "E", "C", "F"]
+    for stats in [*s["coefficients"].values(), s["group_sd"]["site"]]:
+        assert set(stats) == STAT_KEYS
+        assert stats["q05"] <= stats["q50"] <= stats["q95"]
+    assert s["cutpoints"] == []
+    assert {"ok", "max_r_hat", "min_ess_bulk", "min_ess_tail", "divergences"} <= set(s["diagnostics"])
+    json.loads(dumps_json(s))  # strict JSON, no NaN
+
+
+def test_summary_numbers_equal_the_draws(example_fit):
+    beta_f = example_fit.draws["beta"][:, 2]
+    f = example_fit.summary()["coefficients"]["F"]
+    assert f["mean"] == pytest.approx(beta_f.mean(), rel=1e-12)
+    assert f["q95"] == pytest.approx(np.quantile(beta_f, 0.95), rel=1e-12)
+
+
+def test_ordinal_summary_lists_cutpoints_in_order(ordinal_fit):
+    s = ordinal_fit.summary()
+    assert "Intercept" not in s["coefficients"]
+    names = [c["name"] for c in s["cutpoints"]]
+    assert names == ["none|partial", "partial|embedded"]
+    assert s["cutpoints"][0]["mean"] < s["cutpoints"][1]["mean"]
+
+
+def test_region_effects_are_fitted(binomial_fit):
+    s = binomial_fit.summary()
+    assert set(s["group_sd"]) == {"site", "region"}
+    assert binomial_fit.draws["u_region"].shape[1] == 4
+
+
+def test_same_seed_gives_identical_draws():
+    obs = mb.read_observations(EXAMPLE / "observations.csv")
+    spec = mb.ModelSpec.from_toml(MODELS / "bernoulli.toml")
+    compiled = compile_model(obs, spec)
+    a = compiled.sample(seed=7, draws=50, tune=50, chains=2)
+    b = compiled.sample(seed=7, draws=50, tune=50, chains=2)
+    c = compiled.sample(seed=8, draws=50, tune=50, chains=2)
+    np.testing.assert_array_equal(a.draws["beta"], b.draws["beta"])
+    assert not np.array_equal(a.draws["beta"], c.draws["beta"])
+
+
+def test_refit_on_subset_keeps_all_sites_and_fits_fewer_rows():
+    obs = mb.read_observations(EXAMPLE / "observations.csv")
+    compiled = compile_model(obs, mb.ModelSpec())
+    rows = obs["site"].isin(sorted(obs["site"].unique())[:30]).to_numpy()
+    sub = compiled.sample(rows=rows, seed=1, draws=50, tune=50, chains=1)
+    assert sub.meta["rows_fitted"] == rows.sum()
+    assert sub.draws["u_site"].shape[1] == obs["site"].nunique()
+
+
+def test_failed_gate_warns_and_reports(example_fit):
+    obs = mb.read_observations(EXAMPLE / "observations.csv")
+    with pytest.warns(mb.ConvergenceWarning, match="did not pass the diagnostics gate"):
+        result = mb.fit(obs, mb.ModelSpec(), seed=1, draws=20, tune=20, chains=2)
+    assert result.summary()["diagnostics"]["ok"] is False
+    assert "FAILED" in result.summary_text()
+
+
+def test_save_load_predict_identical(example_fit, tmp_path):
+    path = example_fit.save(tmp_path / "fit.nc")
+    loaded = load_fit(path)
+    assert loaded.spec == example_fit.spec
+    pd.testing.assert_frame_equal(loaded.data, example_fit.data, check_dtype=False)
+    new = pd.read_csv(EXAMPLE / "new_sites.csv", dtype={"site": str, "region": str})
+    for kind in ("new_site", "typical_site"):
+        pd.testing.assert_frame_equal(example_fit.predict(new, kind=kind), loaded.predict(new, kind=kind))
+    known = example_fit.data.head(3)[["site", "E", "C", "F"]]
+    pd.testing.assert_frame_equal(example_fit.predict(known, kind="known_site"), loaded.predict(known, kind="known_site"))
+    assert loaded.summary()["coefficients"] == example_fit.summary()["coefficients"]
+
+
+def test_saved_file_has_identity_attributes(example_fit, tmp_path):
+    path = example_fit.save(tmp_path / "fit.nc")
+    tree = xr.open_datatree(path, engine="netcdf4")
+    assert tree.attrs["mbct_bayes_schema"] == SCHEMA_VERSION
+    assert tree.attrs["mbct_bayes_version"] == mb.__version__
+    assert json.loads(tree.attrs["spec"])["family"] == "bernoulli"
+    assert "warmup_posterior" not in tree.children
+    tree.close()
+
+
+def test_refuses_a_corrupt_file(tmp_path):
+    path = tmp_path / "fit.nc"
+    path.write_bytes(b"\x89HDF\r\n\x1a\n" + b"garbage" * 100)
+    with pytest.raises(mb.FitFileError, match="not a readable NetCDF fit file"):
+        load_fit(path)
+
+
+def test_refuses_a_foreign_netcdf(tmp_path):
+    path = tmp_path / "other.nc"
+    xr.Dataset({"x": ("i", np.arange(3))}).to_netcdf(path, engine="netcdf4")
+    with pytest.raises(mb.FitFileError, match="is not an mbct-bayes fit"):
+        load_fit(path)
+
+
+def test_refuses_a_modified_file(example_fit, tmp_path):
+    path = example_fit.save(tmp_path / "fit.nc")
+    tree = xr.open_datatree(path, engine="netcdf4").load()
+    spec = json.loads(tree.attrs["spec"])
+    spec["predictors"] = ["E", "C"]
+    tree.attrs["spec"] = json.dumps(spec, sort_keys=True)
+    tree.to_netcdf(tmp_path / "edited.nc", engine="netcdf4")
+    with pytest.raises(mb.FitFileError, match="do not match its content hash"):
+        load_fit(tmp_path / "edited.nc")
+
+
+def test_refuses_a_newer_schema(example_fit, tmp_path):
+    path = example_fit.save(tmp_path / "fit.nc")
+    tree = xr.open_datatree(path, engine="netcdf4").load()
+    tree.attrs["mbct_bayes_schema"] = SCHEMA_VERSION + 1
+    tree.to_netcdf(tmp_path / "future.nc", engine="netcdf4")
+    with pytest.raises(mb.FitFileError, match=f"schema version {SCHEMA_VERSION + 1}"):
+        load_fit(tmp_path / "future.nc")
+
+
+def test_missing_fit_file(tmp_path):
+    with pytest.raises(mb.FitFileError, match="fit file not found"):
+        load_fit(tmp_path / "nope.nc")
+
+
+def test_save_failure_keeps_the_old_file(example_fit, tmp_path, monkeypatch):
+    path = tmp_path / "fit.nc"
+    path.write_text("old")
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(xr.DataTree, "to_netcdf", boom)
+    with pytest.raises(OSError, match="disk full"):
+        example_fit.save(path)
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["fit.nc"]
+
+
+def test_known_site_errors_for_an_unknown_site(example_fit):
+    new = pd.DataFrame({"site": ["ZZZ"], "E": [3.0], "C": [3.0], "F": [3.0]})
+    with pytest.raises(mb.DataError, match="site 'ZZZ' is not in the fitted data"):
+        example_fit.predict(new, kind="known_site")
+
+
+def test_unknown_kind_is_an_error(example_fit):
+    new = pd.DataFrame({"site": ["A"], "E": [3.0], "C": [3.0], "F": [3.0]})
+    with pytest.raises(mb.DataError, match="kind 'future' is not one of"):
+        example_fit.predict(new, kind="future")
+
+
+def test_known_site_uses_the_fitted_effect(example_fit):
+    row = example_fit.data.iloc[[0]][["site", "E", "C", "F"]]
+    d = example_fit.draws
+    site_pos = list(example_fit.model_data.site_labels).index(row["site"].iloc[0])
+    x = row[["E", "C", "F"]].to_numpy()[0] - 3.0
+    eta = d["Intercept"] + d["beta"] @ x + d["u_site"][:, site_pos]
+    expected = (1 / (1 + np.exp(-eta))).mean()
+    assert example_fit.predict(row, kind="known_site")["p_mean"].iloc[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_ordinal_predictions_have_level_columns_summing_to_one(ordinal_fit):
+    new = pd.read_csv(EXAMPLE / "new_sites.csv", dtype={"site": str, "region": str})
+    pred = ordinal_fit.predict(new, kind="typical_site")
+    levels = pred[["p_none", "p_partial", "p_embedded"]].to_numpy()
+    np.testing.assert_allclose(levels.sum(axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(pred["p_mean"], pred["p_embedded"], atol=1e-12)
+
+
+def test_log_likelihood_matches_scipy(example_fit):
+    from scipy.stats import bernoulli
+
+    ll = log_likelihood(example_fit)
+    md, d = example_fit.model_data, example_fit.draws
+    eta = d["Intercept"][:5, None] + d["beta"][:5] @ md.X.T + d["u_site"][:5][:, md.site_idx]
+    np.testing.assert_allclose(ll[:5], bernoulli.logpmf(md.y, 1 / (1 + np.exp(-eta))), rtol=1e-10)
+
+
+def test_prior_predictive_draws_have_the_outcome():
+    obs = mb.read_observations(EXAMPLE / "observations.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prior = prior_predictive(obs, mb.ModelSpec.from_toml(MODELS / "bernoulli.toml"), draws=50)
+    assert prior["prior_predictive"]["obs"].shape[-1] == len(obs)

@@ -1,0 +1,741 @@
+"""The data contract: read observation tables and validate them once, at the edge.
+
+Everything a model, a prediction or a score needs from a table is checked here, before any model
+is built. A problem the user must fix is a :class:`~mbct_bayes.errors.DataError` with one line
+that names the file, the column, the first offending rows and the fix; what is legal but weak
+(one row per site, few sites, complete separation) is a :class:`DataWarning`.
+
+Row numbers in messages are 1-based data rows: row 1 is the first row after the CSV header.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import math
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+from .spec import ModelSpec
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+#: Cell values read as missing (besides empty cells), as spreadsheets and R write them.
+NA_TOKENS = frozenset({"", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "#N/A", "None"})
+#: Columns never converted to numbers when reading without a spec (ids such as "007" stay text).
+DEFAULT_ID_COLUMNS = ("site", "region", "respondent", "role", "id")
+DELIMITERS = (",", ";", "\t")
+#: Predictors without a declared scale: beyond this magnitude sums of squares overflow.
+MAX_ABS_VALUE = 1e15
+MAX_ROWS_SHOWN = 5
+
+
+class DataWarning(UserWarning):
+    """Data that are legal but weak: the fit will run, but some parameter is barely identified."""
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def read_table(
+    path: str | Path, *, what: str = "observations", id_columns: Iterable[str] = ()
+) -> pd.DataFrame:
+    """Read a CSV or Parquet table, with one-line errors for every way a file can be unreadable.
+
+    CSV is UTF-8 (a BOM is fine), with CRLF or LF line ends; the delimiter is sniffed from the
+    header among comma, semicolon and tab (with ``;``, a decimal comma is accepted). Cells are
+    stripped; empty cells and ``NA``-like tokens are missing. Columns whose every value is a
+    number become numeric; id columns (``site``, ``region``, ``respondent``, ``role``, ``id``
+    and ``id_columns``) always stay text, so ``"007"`` stays ``"007"``.
+
+    Parameters
+    ----------
+    path
+        A ``.parquet``/``.pq`` file, or a CSV file (any other extension).
+    what
+        What the file should hold, for messages (``"observations"``, ``"new sites"``, ...).
+    id_columns
+        More columns to keep as text.
+
+    Returns
+    -------
+    DataFrame
+        With a fresh 0..n-1 index.
+
+    Raises
+    ------
+    DataError
+        Missing file, a directory, an empty file, a header without rows, non-UTF-8 text,
+        duplicated or unnamed column names, rows with the wrong number of fields, unreadable CSV
+        or Parquet.
+    """
+    path = Path(path)
+    src = str(path)
+    if not path.exists():
+        raise DataError(f"{src}: {what} file not found; check the path")
+    if path.is_dir():
+        raise DataError(f"{src}: is a directory; give the {what} file (CSV or Parquet) inside it")
+    if path.stat().st_size == 0:
+        raise DataError(f"{src}: file is empty (0 bytes); it needs a header row and data rows")
+    ids = {*DEFAULT_ID_COLUMNS, *id_columns}
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        df = _read_parquet(path, src)
+    else:
+        df = _read_csv(path.read_bytes(), src, ids)
+    if len(df) == 0:
+        raise DataError(f"{src}: has a header but no data rows; add one row per {_unit(what)}")
+    return df.reset_index(drop=True)
+
+
+def read_observations(path: str | Path, spec: ModelSpec | None = None) -> pd.DataFrame:
+    """Read an observations table and, given a spec, validate it.
+
+    Parameters
+    ----------
+    path
+        CSV or Parquet file (see :func:`read_table`).
+    spec
+        When given, the table is checked and cleaned by :func:`validate_observations`, and the
+        spec's group and region columns are kept as text.
+
+    Returns
+    -------
+    DataFrame
+    """
+    ids = [c for c in (spec.group, spec.region) if c] if spec is not None else []
+    df = read_table(path, what="observations", id_columns=ids)
+    if spec is None:
+        return df
+    return validate_observations(df, spec, source=str(path))
+
+
+def _unit(what: str) -> str:
+    return "site" if "site" in what else "assessed unit"
+
+
+def _read_parquet(path: Path, src: str) -> pd.DataFrame:
+    try:
+        df = pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises several types for a corrupt file
+        reason = " ".join(str(err).split())[:200]
+        raise DataError(
+            f"{src}: not a readable Parquet file ({reason}); re-export it, or save it as CSV"
+        ) from None
+    names = [str(c) for c in df.columns]
+    _check_names(names, src)
+    df.columns = names
+    return df
+
+
+def _read_csv(raw: bytes, src: str, ids: set[str]) -> pd.DataFrame:
+    text = _decode(raw, src)
+    if not text.strip():
+        raise DataError(f"{src}: file holds only blank space; it needs a header row and data rows")
+    first_line = text.lstrip("\r\n").splitlines()[0]
+    sep = _sniff_delimiter(first_line)
+    try:
+        rows = list(_csv_rows(text, sep, src))
+    except csv.Error as err:
+        raise DataError(
+            f"{src}: not a readable CSV file ({err}); save it as comma-separated CSV"
+        ) from None
+    header, body = rows[0][1], rows[1:]
+    header = [h.strip() for h in header]
+    # spreadsheets often end every line with a delimiter: drop trailing unnamed, empty columns
+    while (
+        header
+        and header[-1] == ""
+        and all(len(r) < len(header) or not r[len(header) - 1].strip() for _, r in body)
+    ):
+        header.pop()
+    _check_names(header, src)
+    width = len(header)
+    data = []
+    for line, row in body:
+        if len(row) > width and not any(c.strip() for c in row[width:]):
+            row = row[:width]  # trailing empty fields
+        if len(row) != width:
+            hint = "" if sep == "," else f" (read as {_SEP_NAMES[sep]}-separated)"
+            raise DataError(
+                f"{src}: line {line} has {len(row)} fields but the header has {width}{hint}; "
+                "fix that row (a stray delimiter or an unquoted comma in a value?)"
+            )
+        data.append([c.strip() for c in row])
+    df = pd.DataFrame(data, columns=header, dtype=object)
+    for col in header:
+        values = df[col].where(~df[col].isin(NA_TOKENS), None)
+        if col in ids:
+            df[col] = values.astype("str")
+        else:
+            df[col] = _auto_numeric(values, decimal_comma=sep == ";")
+    return df
+
+
+_SEP_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+
+def _decode(raw: bytes, src: str) -> str:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(
+            f"{src}: file is UTF-16 text; save the file as UTF-8 (e.g. 'CSV UTF-8' in Excel)"
+        )
+    if raw.startswith(b"PK\x03\x04"):
+        raise DataError(
+            f"{src}: looks like an Excel/zip file, not CSV; save the sheet as CSV UTF-8"
+        )
+    if raw.startswith(b"PAR1"):
+        raise DataError(f"{src}: looks like a Parquet file; give it a .parquet extension")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        byte = raw[err.start : err.start + 1].hex()
+        raise DataError(
+            f"{src}: not UTF-8 text (byte 0x{byte} at offset {err.start}, line {line}); "
+            "save the file as UTF-8 (e.g. 'CSV UTF-8' in Excel)"
+        ) from None
+    if "\x00" in text:
+        raise DataError(f"{src}: contains NUL bytes, so it is not a text CSV; save it as CSV UTF-8")
+    return text
+
+
+def _sniff_delimiter(header_line: str) -> str:
+    """The delimiter is the commonest of , ; TAB in the header (comma on a tie or none)."""
+    counts = {d: header_line.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
+
+
+def _csv_rows(text: str, sep: str, src: str):
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    start = 1
+    for row in reader:
+        if row and any(c.strip() for c in row):  # skip blank lines (also ",,,,")
+            yield start, row
+        start = reader.line_num + 1
+
+
+def _check_names(names: list[str], src: str) -> None:
+    for i, name in enumerate(names):
+        if not name.strip():
+            raise DataError(
+                f"{src}: column {i + 1} has no name in the header; name it or delete it"
+            )
+    seen: dict[str, int] = {}
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+    dup = [n for n, k in seen.items() if k > 1]
+    if dup:
+        raise DataError(
+            f"{src}: column name {dup[0]!r} appears {seen[dup[0]]} times in the header; "
+            "rename or remove the duplicates"
+        )
+
+
+def _auto_numeric(values: pd.Series, decimal_comma: bool) -> pd.Series:
+    """Numbers if every present value parses as one, else the text unchanged."""
+    present = values.dropna()
+    if present.empty:
+        return pd.Series(np.nan, index=values.index, dtype="float64")
+    try:
+        return pd.to_numeric(values)
+    except (ValueError, TypeError):
+        pass
+    if decimal_comma:
+        try:
+            return pd.to_numeric(values.str.replace(",", ".", regex=False))
+        except (ValueError, TypeError, AttributeError):
+            pass
+    return values.astype("str")
+
+
+# -- validation ----------------------------------------------------------------------------------
+
+
+def validate_observations(
+    df: pd.DataFrame,
+    spec: ModelSpec,
+    *,
+    source: str = "observations",
+    new_data: bool = False,
+    known_sites: Sequence[str] | None = None,
+    known_regions: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Check a table against the spec and return a cleaned copy.
+
+    Parameters
+    ----------
+    df
+        One row per assessed unit.
+    spec
+        Names the group, region, predictor and outcome columns, the scales and the levels.
+    source
+        Name for messages (usually the file name).
+    new_data
+        Rows to predict for: the outcome is neither required nor checked, an empty region means
+        "unknown region", and a missing region column means every region is unknown (the column
+        is added, empty). The weak-data warnings are skipped.
+    known_sites
+        If given, every site must be one of these (e.g. the fitted sites, for known-site
+        predictions).
+    known_regions
+        If given, every non-empty region must be one of these (e.g. the fitted regions).
+
+    Returns
+    -------
+    DataFrame
+        A copy with a 0..n-1 index; predictors float64; group and region as text (a missing
+        region in new data is NaN); the outcome (and trials) int64 for bernoulli and binomial,
+        unchanged for ordinal. Extra columns are kept.
+
+    Raises
+    ------
+    DataError
+        The first problem found, naming column, rows and fix.
+
+    Warns
+    -----
+    DataWarning
+        Most sites with one observation, fewer than 5 sites, complete separation, an ordinal
+        level never observed.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"{source}: expected a table (pandas DataFrame), got {type(df).__name__}")
+    if len(df) == 0:
+        raise DataError(f"{source}: has no data rows; add one row per assessed unit")
+    if df.columns.duplicated().any():
+        dup = df.columns[df.columns.duplicated()][0]
+        raise DataError(
+            f"{source}: column name {dup!r} appears more than once; rename or remove the duplicates"
+        )
+    out = df.copy().reset_index(drop=True)
+    out.columns = [str(c) for c in out.columns]
+    _check_columns(out, spec, source, new_data)
+
+    group = spec.group
+    out[group] = _ids(out[group])
+    missing = out[group].isna().to_numpy()
+    if missing.any():
+        raise _err(source, group, missing, f"missing {group} id; give every row its {group}")
+    if known_sites is not None:
+        known = {str(s) for s in known_sites}
+        bad = ~out[group].isin(known).to_numpy()
+        if bad.any():
+            raise _err(
+                source,
+                group,
+                bad,
+                f"{_values(out[group], bad)} not among the fitted sites; check the id, or "
+                "predict with kind new_site for a site not in the data",
+            )
+
+    if spec.region:
+        _check_region(out, spec, source, new_data, known_regions)
+
+    for p in spec.predictors:
+        out[p] = _check_predictor(out[p], p, spec.scale.get(p), source)
+
+    if not new_data:
+        _check_outcome(out, spec, source)
+
+    if "wave" in out.columns:
+        key = out[[group]].assign(_w=out["wave"].astype("str"))
+        dup = key.duplicated(keep=False).to_numpy()
+        if dup.any():
+            raise _err(
+                source,
+                f"{group}, wave",
+                dup,
+                "the same site and wave appear more than once; remove the duplicate rows "
+                "or number the units with distinct waves",
+            )
+
+    if not new_data:
+        _warn_weak(out, spec, source)
+    return out
+
+
+def level_codes(
+    values: pd.Series, levels: Sequence[Any], source: str = "observations"
+) -> np.ndarray:
+    """Ordinal outcome values as codes 0..K-1 in the order of ``levels``.
+
+    Numbers and strings are matched by value: ``"1"``, ``1`` and ``1.0`` all match a level
+    ``1``; text matches exactly after trimming spaces.
+
+    Raises
+    ------
+    DataError
+        For a missing value or a value not among ``levels`` (naming the rows, the values and the
+        declared order).
+    """
+    values = pd.Series(values).reset_index(drop=True)
+    col = values.name if values.name is not None else "level"
+    lookup: dict[Any, int] = {}
+    for i, level in enumerate(levels):
+        lookup.setdefault(_level_key(level), i)
+    keys = [_level_key(v) for v in values.tolist()]
+    missing = np.array([k is None for k in keys], dtype=bool)
+    if missing.any():
+        raise _err(source, col, missing, "missing outcome; fill it in or drop the row")
+    codes = np.array([lookup.get(k, -1) for k in keys], dtype=np.int64)
+    bad = codes < 0
+    if bad.any():
+        order = " < ".join(str(v) for v in levels)
+        found = list(dict.fromkeys(str(v) for v in values[bad]))
+        hint = _suggest(found[0], [str(v) for v in levels])
+        raise _err(
+            source,
+            col,
+            bad,
+            f"{_values(values.astype(str), bad)} not among the declared levels {order}{hint}; "
+            "fix the values or set levels in the spec",
+        )
+    return codes
+
+
+# -- validation helpers ----------------------------------------------------------------------
+
+
+def _check_columns(df: pd.DataFrame, spec: ModelSpec, source: str, new_data: bool) -> None:
+    required = [spec.group, *spec.predictors]
+    if spec.region and not new_data:
+        required.append(spec.region)
+    if not new_data:
+        required.append(spec.outcome)
+        if spec.family == "binomial":
+            required.append(spec.trials)
+    missing = [c for c in dict.fromkeys(required) if c not in df.columns]
+    if missing and len(df.columns) == 1:
+        only = str(df.columns[0])
+        sep = next((d for d in (";", "\t", "|") if d in only), None)
+        if sep is not None:
+            name = {";": "';'", "\t": "tab", "|": "'|'"}[sep]
+            raise DataError(
+                f"{source}: one column {only[:40]!r}...; looks like {name}-separated text read as "
+                "comma-separated; save as comma-separated CSV or read it with read_table"
+            )
+    if spec.region and new_data and spec.region not in df.columns:
+        df[spec.region] = pd.Series(np.nan, index=df.index, dtype="str")  # every region unknown
+    if missing:
+        parts = [
+            f"{c!r}{_suggest(c, [x for x in df.columns if x not in required])}" for c in missing
+        ]
+        found = ", ".join(df.columns[:12]) + (" ..." if len(df.columns) > 12 else "")
+        raise DataError(
+            f"{source}: missing {_plural(missing, 'column')} {', '.join(parts)} (columns found: "
+            f"{found}); rename the column in the file or set the column name in the spec"
+        )
+
+
+def _check_region(df, spec, source, new_data, known_regions) -> None:
+    region, group = spec.region, spec.group
+    df[region] = _ids(df[region])
+    missing = df[region].isna().to_numpy()
+    if missing.any() and not new_data:
+        raise _err(
+            source,
+            region,
+            missing,
+            f"missing {region}; give every row its {region} (sites nest in regions)",
+        )
+    present = df[~missing]
+    per_site = present.groupby(group, sort=False)[region].nunique()
+    split = per_site[per_site > 1]
+    if len(split):
+        site = split.index[0]
+        rows = (df[group] == site).to_numpy() & ~missing
+        names = ", ".join(map(repr, present.loc[present[group] == site, region].unique()[:3]))
+        raise _err(
+            source,
+            region,
+            rows,
+            f"site {site!r} is listed in {per_site[site]} regions ({names}); "
+            f"a site belongs to one region, fix the region of those rows",
+        )
+    if known_regions is not None:
+        known = [str(r) for r in known_regions]
+        bad = (~df[region].isin(known)).to_numpy() & ~missing
+        if bad.any():
+            first = str(df[region][bad].iloc[0])
+            raise _err(
+                source,
+                region,
+                bad,
+                f"{_values(df[region], bad)} never seen in the fitted data (known: "
+                f"{', '.join(known)}){_suggest(first, known)}; fix the spelling, or leave "
+                "the region empty to treat it as unknown",
+            )
+
+
+def _check_predictor(col: pd.Series, name: str, scale, source: str) -> pd.Series:
+    raw = col
+    if raw.dtype == bool:
+        raw = raw.astype("float64")
+    num = pd.to_numeric(raw, errors="coerce")
+    present = raw.notna().to_numpy()
+    nonnum = present & num.isna().to_numpy()
+    if nonnum.any():
+        raise _err(
+            source,
+            name,
+            nonnum,
+            f"{_values(raw, nonnum)} not a number; scores must be numeric "
+            "(use . as the decimal point)",
+        )
+    x = num.to_numpy(dtype="float64")
+    if np.isnan(x).any():
+        raise _err(
+            source,
+            name,
+            np.isnan(x),
+            "missing score; fill it in (or compute it from items) or drop the row",
+        )
+    if np.isinf(x).any():
+        raise _err(source, name, np.isinf(x), "infinite value; fix the value")
+    if scale is not None:
+        lo, hi = scale
+        bad = (x < lo) | (x > hi)
+        if bad.any():
+            raise _err(
+                source,
+                name,
+                bad,
+                f"{_values(pd.Series(x), bad)} outside the scale {_num(lo)}-{_num(hi)}; "
+                f"fix the value or set scale.{name} in the spec",
+            )
+    else:
+        bad = np.abs(x) > MAX_ABS_VALUE
+        if bad.any():
+            raise _err(
+                source,
+                name,
+                bad,
+                f"{_values(pd.Series(x), bad)} too large to model; rescale the column "
+                f"(e.g. to thousands) or set scale.{name} in the spec",
+            )
+    return pd.Series(x, index=col.index, name=name)
+
+
+def _check_count(df: pd.DataFrame, col: str, source: str, what: str) -> np.ndarray:
+    raw = df[col]
+    if raw.dtype == bool:
+        raw = raw.astype("int64")
+    num = pd.to_numeric(raw, errors="coerce")
+    x = num.to_numpy(dtype="float64")
+    missing = raw.isna().to_numpy()
+    if missing.any():
+        raise _err(source, col, missing, f"missing {what}; fill it in or drop the row")
+    nonnum = ~np.isfinite(x)
+    if nonnum.any():
+        raise _err(
+            source,
+            col,
+            nonnum,
+            f"{_values(raw, nonnum)} not a whole number; {what} must be a count",
+        )
+    frac = x != np.round(x)
+    if frac.any():
+        raise _err(
+            source, col, frac, f"{_values(raw, frac)} not a whole number; {what} must be a count"
+        )
+    return x.astype(np.int64)
+
+
+def _check_outcome(df: pd.DataFrame, spec: ModelSpec, source: str) -> None:
+    y = spec.outcome
+    if spec.family == "ordinal":
+        codes = level_codes(df[y], spec.levels, source)
+        seen = np.unique(codes)
+        if len(seen) < 2:
+            raise _err(
+                source,
+                y,
+                np.ones(len(df), bool),
+                f"every row has the same level {spec.levels[seen[0]]!r}; an ordinal model "
+                "needs at least 2 observed levels",
+            )
+        unseen = [str(lv) for i, lv in enumerate(spec.levels) if i not in seen]
+        if unseen:
+            names = ", ".join(map(repr, unseen))
+            _warn(
+                f"{source}: column {y!r}: {_plural(unseen, 'level')} {names} never observed; "
+                "its cutpoint rests on the prior"
+            )
+        return
+    if spec.family == "bernoulli":
+        k = _check_count(df, y, source, "outcome")
+        bad = (k != 0) & (k != 1)
+        if bad.any():
+            raise _err(
+                source,
+                y,
+                bad,
+                f"{_values(df[y], bad)} not 0 or 1; a bernoulli outcome is 0/1 (for k of n "
+                'use family = "binomial" with a trials column, for ordered categories '
+                'family = "ordinal")',
+            )
+        df[y] = k
+        if k.min() == k.max():
+            raise _err(
+                source,
+                y,
+                np.ones(len(df), bool),
+                f"every outcome is {k[0]}; a model of P(embedded) needs both 0s and 1s",
+            )
+        return
+    # binomial
+    n = _check_count(df, spec.trials, source, "trials")
+    bad = n < 1
+    if bad.any():
+        raise _err(
+            source,
+            spec.trials,
+            bad,
+            f"{_values(df[spec.trials], bad)} below 1; trials must be >= 1",
+        )
+    k = _check_count(df, y, source, "outcome")
+    bad = k < 0
+    if bad.any():
+        raise _err(
+            source,
+            y,
+            bad,
+            f"{_values(df[y], bad)} negative; the outcome counts embedded units (0 to trials)",
+        )
+    bad = k > n
+    if bad.any():
+        raise _err(
+            source,
+            y,
+            bad,
+            f"{_values(df[y], bad)} more than {spec.trials!r} "
+            f"({_values(pd.Series(n), bad, bare=True)}); k of n needs k <= n, fix the counts",
+        )
+    df[y] = k
+    df[spec.trials] = n
+    if (k == 0).all() or (k == n).all():
+        which = "0 (none embedded)" if (k == 0).all() else "equal to trials (all embedded)"
+        raise _err(
+            source,
+            y,
+            np.ones(len(df), bool),
+            f"every outcome is {which}; a model of P(embedded) needs both outcomes",
+        )
+
+
+def _warn_weak(df: pd.DataFrame, spec: ModelSpec, source: str) -> None:
+    group = spec.group
+    sizes = df.groupby(group, sort=False).size()
+    if spec.family == "binomial":
+        sizes = df.groupby(group, sort=False)[spec.trials].sum()
+    n_sites = len(sizes)
+    single = int((sizes == 1).sum())
+    if single > n_sites / 2:
+        _warn(
+            f"{source}: {single} of {n_sites} sites have one observation; their site effects are "
+            "barely identified (sigma_site rests on the prior); add units per site if you can"
+        )
+    if n_sites < 5:
+        _warn(
+            f"{source}: only {n_sites} {'site' if n_sites == 1 else 'sites'}; sigma_site is "
+            "weakly identified and its prior matters"
+        )
+    if spec.family == "bernoulli":
+        y = df[spec.outcome].to_numpy()
+        for p in spec.predictors:
+            x = df[p].to_numpy()
+            x0, x1 = x[y == 0], x[y == 1]
+            if x0.max() < x1.min() or x1.max() < x0.min():
+                _warn(
+                    f"{source}: {p!r} completely separates {spec.outcome} = 0 from 1; the {p} "
+                    "coefficient is driven by its prior, so state that prior with care"
+                )
+
+
+# -- formatting helpers ----------------------------------------------------------------------
+
+
+def _warn(message: str) -> None:
+    warnings.warn(DataWarning(message), stacklevel=4)
+
+
+def _ids(col: pd.Series) -> pd.Series:
+    """Ids as text: whole numbers without '.0', spaces trimmed, empty -> missing."""
+
+    def one(v: Any) -> Any:
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+            return np.nan
+        if isinstance(v, float | np.floating) and float(v).is_integer():
+            return str(int(v))
+        text = str(v).strip()
+        return np.nan if text in NA_TOKENS else text
+
+    return pd.Series([one(v) for v in col.tolist()], index=col.index, dtype="str", name=col.name)
+
+
+def _rows(mask: np.ndarray) -> str:
+    idx = np.flatnonzero(mask) + 1
+    shown = ", ".join(str(i) for i in idx[:MAX_ROWS_SHOWN])
+    more = f" and {len(idx) - MAX_ROWS_SHOWN} more" if len(idx) > MAX_ROWS_SHOWN else ""
+    return f"{'row' if len(idx) == 1 else 'rows'} {shown}{more}"
+
+
+def _err(source: str, col: str, mask: np.ndarray, text: str) -> DataError:
+    return DataError(f"{source}: column {col!r} {_rows(np.asarray(mask, bool))}: {text}")
+
+
+def _num(v: float) -> str:
+    return f"{v:g}"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool | np.bool_):
+        return str(v)
+    if isinstance(v, int | float | np.integer | np.floating):
+        return _num(float(v))
+    return repr(str(v))
+
+
+def _values(col: pd.Series, mask: np.ndarray, bare: bool = False) -> str:
+    """'value 7.5 is' / 'values 7.5, 0 are' for the first few distinct offending values."""
+    vals = list(dict.fromkeys(_fmt(v) for v in pd.Series(col).to_numpy()[np.asarray(mask, bool)]))
+    shown = ", ".join(vals[:3]) + (", ..." if len(vals) > 3 else "")
+    if bare:
+        return shown
+    return f"value {shown} is" if len(vals) == 1 else f"values {shown} are"
+
+
+def _plural(items: Sequence[Any], word: str) -> str:
+    return word if len(items) == 1 else word + "s"
+
+
+def _suggest(name: str, candidates: Sequence[str]) -> str:
+    """' (did you mean 'F'?)' for the closest candidate, matching case-insensitively."""
+    lower = {str(c).lower(): str(c) for c in candidates}
+    close = difflib.get_close_matches(str(name).lower(), list(lower), n=1, cutoff=0.6)
+    return f" (did you mean {lower[close[0]]!r}?)" if close else ""
+
+
+def _level_key(v: Any) -> Any:
+    """Match key for an ordinal value: numbers by value, text by trimmed string, None if missing."""
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, bool | np.bool_):
+        return ("num", float(v))
+    if isinstance(v, int | float | np.integer | np.floating):
+        return ("num", float(v))
+    text = str(v).strip()
+    if text in NA_TOKENS:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return ("str", text)
+    return ("num", number) if math.isfinite(number) else ("str", text)

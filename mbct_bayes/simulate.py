@@ -1,0 +1,389 @@
+"""Synthetic observations with known truth, shaped like the UK MBCT implementation study.
+
+The UK study (Rycroft-Malone et al., BMJ Open) surveyed 40 service providers across the four UK
+nations. Here sites nest in regions, each site contributes several assessed units (waves), and
+E, C, F are correlated scores on the 1-5 scale. The outcome follows the package's model exactly:
+
+    eta = Intercept + sum_j beta_j * (x_j - center) + u_site + u_region
+    u_site ~ Normal(0, sigma_site),  u_region ~ Normal(0, sigma_region)
+
+- bernoulli: ``embedded ~ Bernoulli(expit(eta))``
+- binomial:  ``embedded ~ Binomial(trials, expit(eta))``
+- ordinal:   cumulative logit, ``P(level > k) = expit(eta - cutpoint_k)`` (no intercept).
+
+Every random draw comes from one ``np.random.default_rng(seed)`` in a fixed order (regions, sites,
+predictors, then the outcome), so the same seed gives the same table, and the three families
+share the same sites, effects and scores for a given seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+FAMILIES = ("bernoulli", "binomial", "ordinal")
+PREDICTORS = ("E", "C", "F")
+UK_REGIONS = ("England-North", "England-South", "Scotland", "Wales")
+#: Share of sites per UK-like region (England holds most services), used when n_regions == 4.
+UK_REGION_WEIGHTS = (0.4, 0.3, 0.15, 0.15)
+ORDINAL_LEVELS = ("none", "partial", "embedded")
+SCALE = (1.0, 5.0)
+CENTER = 3.0
+
+
+def region_names(n_regions: int) -> list[str]:
+    """Region labels: UK-nation-like names for 4 regions, ``R1``, ``R2``, ... otherwise."""
+    if n_regions == len(UK_REGIONS):
+        return list(UK_REGIONS)
+    return [f"R{i + 1}" for i in range(n_regions)]
+
+
+def default_truth(family: str = "bernoulli", n_regions: int = 4) -> dict[str, Any]:
+    """Default generating parameters, in the spirit of the UK study.
+
+    Facilitation matters most (beta F = 0.9 per scale point), context next (0.5), evidence least
+    (0.3); sites differ more than regions (sigma_site = 0.8, sigma_region = 0.3).
+
+    Parameters
+    ----------
+    family
+        ``"bernoulli"``, ``"binomial"`` or ``"ordinal"``.
+    n_regions
+        Number of regions (0 for none); sets ``regions`` and the region weights.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable parameters without site or region effects (those are drawn by
+        :func:`simulate_observations`). ``Intercept`` is ``None`` for ordinal, which has
+        ``cutpoints`` and ``levels`` instead; binomial has ``trials``.
+    """
+    _check_family(family)
+    n_regions = _check_int(n_regions, "n_regions", 0)
+    truth: dict[str, Any] = {
+        "family": family,
+        "Intercept": None if family == "ordinal" else -0.3,
+        "beta": {"E": 0.3, "C": 0.5, "F": 0.9},
+        "sigma_site": 0.8,
+        "sigma_region": 0.3 if n_regions else 0.0,
+        "center": CENTER,
+        "scale": list(SCALE),
+        # Predictor distribution: site means ~ MVN(mean, diag(sd) R diag(sd)), then each unit
+        # adds Normal(0, unit_sd) noise; values are clipped to the scale and rounded to 2 dp.
+        "predictors": {
+            "names": list(PREDICTORS),
+            "mean": [3.4, 3.0, 2.8],
+            "site_sd": [0.7, 0.7, 0.7],
+            "corr": [[1.0, 0.3, 0.4], [0.3, 1.0, 0.5], [0.4, 0.5, 1.0]],
+            "unit_sd": 0.4,
+            "decimals": 2,
+        },
+        "regions": region_names(n_regions),
+        "region_weights": _region_weights(n_regions),
+    }
+    if family == "ordinal":
+        truth["cutpoints"] = [-0.8, 0.9]
+        truth["levels"] = list(ORDINAL_LEVELS)
+    if family == "binomial":
+        truth["trials"] = 8
+    return truth
+
+
+def simulate_observations(
+    n_sites: int = 40,
+    per_site: int = 5,
+    family: str | None = None,
+    *,
+    n_regions: int = 4,
+    seed: int | None = 1,
+    truth: Mapping[str, Any] | None = None,
+    trials: int = 8,
+    site_prefix: str = "S",
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Simulate observations (one row per site and wave) and return them with the truth.
+
+    Parameters
+    ----------
+    n_sites, per_site
+        Number of sites and of assessed units (waves) per site, each >= 1.
+    family
+        ``"bernoulli"`` (column ``embedded`` 0/1), ``"binomial"`` (``embedded`` = k of
+        ``trials``) or ``"ordinal"`` (``level`` in ``none < partial < embedded``).
+        Default: the family of ``truth`` if given, else ``"bernoulli"``.
+    n_regions
+        Number of regions; sites are spread over them (UK-like shares for 4). 0 drops the
+        ``region`` column and the region effect.
+    seed
+        Seed of ``np.random.default_rng``; the same seed gives an identical table.
+    truth
+        Parameters to reuse (``beta``, ``sigma_site``, ``sigma_region``, ``Intercept`` or
+        ``cutpoints``, predictor distribution), e.g. the truth of an earlier call. Site and
+        region effects and predictors are always drawn afresh, so this simulates a new
+        population of sites from the same process. Default :func:`default_truth`.
+    trials
+        Binomial: units per row (n), >= 1.
+    site_prefix
+        Site ids are ``prefix`` + zero-padded number, e.g. ``S01`` ... ``S40``.
+
+    Returns
+    -------
+    (DataFrame, dict)
+        Columns ``site``, ``region`` (when ``n_regions > 0``), ``wave``, ``E``, ``C``, ``F`` and
+        the outcome (plus ``trials`` for binomial); and the JSON-serialisable truth, including
+        ``site_effects`` and ``region_effects`` by id.
+
+    Raises
+    ------
+    DataError
+        For a bad argument.
+    """
+    n_sites = _check_int(n_sites, "n_sites", 1)
+    per_site = _check_int(per_site, "per_site", 1)
+    n_regions = _check_int(n_regions, "n_regions", 0)
+    trials = _check_int(trials, "trials", 1)
+    if truth is not None and not isinstance(truth, Mapping):
+        raise DataError(
+            f"truth must be a dict such as default_truth() returns, got {type(truth).__name__}"
+        )
+    if family is None:
+        family = str(truth.get("family", "bernoulli")) if truth is not None else "bernoulli"
+    _check_family(family)
+    params = _resolve_truth(truth, family, n_regions, trials)
+
+    rng = np.random.default_rng(seed)
+    regions = params["regions"]
+    width = max(2, len(str(n_sites)))
+    sites = [f"{site_prefix}{i + 1:0{width}d}" for i in range(n_sites)]
+    site_region = _assign_regions(rng, n_sites, params["region_weights"])  # index per site or None
+    u_region = (
+        rng.normal(0.0, params["sigma_region"], size=len(regions)) if regions else np.zeros(0)
+    )
+    u_site = rng.normal(0.0, params["sigma_site"], size=n_sites)
+    x = _draw_predictors(rng, params["predictors"], n_sites, per_site)  # (n_sites*per_site, 3)
+
+    site_idx = np.repeat(np.arange(n_sites), per_site)
+    eta = _linear_predictor(params, x) + u_site[site_idx]
+    if regions:
+        eta = eta + u_region[site_region][site_idx]
+
+    data: dict[str, Any] = {"site": np.asarray(sites, dtype=object)[site_idx]}
+    if regions:
+        data["region"] = np.asarray(regions, dtype=object)[site_region][site_idx]
+    data["wave"] = np.tile(np.arange(1, per_site + 1), n_sites)
+    for j, name in enumerate(params["predictors"]["names"]):
+        data[name] = x[:, j]
+    data.update(_draw_outcome(rng, params, eta))
+    df = pd.DataFrame(data)
+    for col in ("site", "region"):
+        if col in df:
+            df[col] = df[col].astype(str)
+
+    out = dict(params)
+    out.update(
+        {
+            "site_effects": {s: float(u) for s, u in zip(sites, u_site, strict=True)},
+            "region_effects": {r: float(u) for r, u in zip(regions, u_region, strict=True)},
+            "site_regions": (
+                {s: regions[r] for s, r in zip(sites, site_region, strict=True)} if regions else {}
+            ),
+            "n_sites": n_sites,
+            "per_site": per_site,
+            "n_regions": n_regions,
+            "seed": seed,
+        }
+    )
+    return df, out
+
+
+def simulate_new_site_rate(
+    truth: Mapping[str, Any],
+    E: float,
+    C: float,
+    F: float,
+    n_sites: int = 100_000,
+    seed: int | None = 12345,
+    *,
+    region: str | None = None,
+) -> float:
+    """P(embedded) over a large fresh population of new sites with fixed scores E, C, F.
+
+    Each new site draws its own effect from Normal(0, sigma_site); its region effect is drawn
+    from Normal(0, sigma_region) too unless ``region`` names a region in
+    ``truth["region_effects"]``, whose effect is then used. The rate is the average of each
+    site's probability (a Rao-Blackwellised Monte Carlo estimate, less noisy than averaging 0/1
+    draws). For ordinal truth, P(embedded) is the probability of the top level. With both SDs 0
+    it equals ``expit(eta)`` exactly.
+
+    Parameters
+    ----------
+    truth
+        Parameters as returned by :func:`default_truth` or :func:`simulate_observations`.
+    E, C, F
+        The scores of the new sites (on the instrument's scale).
+    n_sites
+        Size of the simulated population.
+    seed
+        Seed of ``np.random.default_rng``.
+    region
+        Optional known region of the new sites.
+
+    Returns
+    -------
+    float
+        The population's expected embedded rate.
+    """
+    n_sites = _check_int(n_sites, "n_sites", 1)
+    params = _resolve_truth(truth, str(truth.get("family", "bernoulli")), None, None)
+    x = np.array([[E, C, F]], dtype=float)
+    if not np.all(np.isfinite(x)):
+        raise DataError(f"E, C, F must be finite numbers, got {E!r}, {C!r}, {F!r}")
+    eta0 = float(_linear_predictor(params, x)[0])
+    rng = np.random.default_rng(seed)
+    eta = eta0 + rng.normal(0.0, params["sigma_site"], size=n_sites)
+    effects = truth.get("region_effects") or {}
+    if region is not None and region in effects:
+        eta = eta + float(effects[region])
+    elif params["sigma_region"] > 0:
+        eta = eta + rng.normal(0.0, params["sigma_region"], size=n_sites)
+    # P(embedded) is P(top level) = expit(eta - last cutpoint) for ordinal
+    top_offset = params["cutpoints"][-1] if params["family"] == "ordinal" else 0.0
+    return float(np.mean(_expit(eta - top_offset)))
+
+
+# -- internals ----------------------------------------------------------------------------------
+
+
+def _expit(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # numerically stable logistic
+
+
+def _check_int(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise DataError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_family(family: Any) -> None:
+    if family not in FAMILIES:
+        raise DataError(f"family {family!r} is not one of {', '.join(FAMILIES)}")
+
+
+def _region_weights(n_regions: int) -> list[float]:
+    if n_regions == len(UK_REGION_WEIGHTS):
+        return list(UK_REGION_WEIGHTS)
+    return [1.0 / n_regions] * n_regions if n_regions else []
+
+
+def _resolve_truth(
+    truth: Mapping[str, Any] | None, family: str, n_regions: int | None, trials: int | None
+) -> dict[str, Any]:
+    """Complete, checked parameters: ``truth`` over :func:`default_truth`.
+
+    ``n_regions``/``trials`` of None keep what ``truth`` says (used for new-site rates).
+    """
+    truth = dict(truth or {})
+    if "family" in truth and truth["family"] != family:
+        raise DataError(
+            f"truth is for family {truth['family']!r} but family={family!r} was asked; "
+            "pass the matching family or omit it"
+        )
+    if n_regions is None:
+        n_regions = len(truth.get("regions", UK_REGIONS))
+    base = default_truth(family, n_regions)
+    keep = ["Intercept", "beta", "sigma_site", "sigma_region", "center", "scale", "predictors"]
+    if family == "ordinal":
+        keep += ["cutpoints", "levels"]
+    for key in keep:
+        if key in truth and truth[key] is not None:
+            base[key] = copy.deepcopy(truth[key])
+    if n_regions == 0:
+        base["sigma_region"] = 0.0
+    if family == "binomial":
+        base["trials"] = int(truth.get("trials", 8)) if trials is None else trials
+
+    beta = base["beta"]
+    names = base["predictors"]["names"]
+    if not isinstance(beta, Mapping) or sorted(beta) != sorted(names):
+        raise DataError(f"truth['beta'] must give a number for each of {', '.join(names)}")
+    for key in ("sigma_site", "sigma_region"):
+        if not _finite(base[key]) or base[key] < 0:
+            raise DataError(f"truth[{key!r}] must be a finite number >= 0, got {base[key]!r}")
+    if family == "ordinal":
+        cuts = [float(c) for c in base["cutpoints"]]
+        n_cuts = len(base["levels"]) - 1
+        if len(cuts) != n_cuts or any(b <= a for a, b in itertools.pairwise(cuts)):
+            raise DataError(
+                f"truth['cutpoints'] must be {n_cuts} strictly ascending numbers, got {cuts}"
+            )
+        base["cutpoints"] = cuts
+        base["Intercept"] = None
+    elif not _finite(base["Intercept"]):
+        raise DataError(f"truth['Intercept'] must be a finite number, got {base['Intercept']!r}")
+    return base
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _assign_regions(rng: np.random.Generator, n_sites: int, weights: Sequence[float]) -> np.ndarray:
+    """Region index per site: counts by largest remainder of the weights, order shuffled."""
+    if not weights:
+        return np.zeros(n_sites, dtype=int)
+    w = np.asarray(weights, dtype=float)
+    raw = w / w.sum() * n_sites
+    counts = np.floor(raw).astype(int)
+    short = n_sites - counts.sum()
+    counts[np.argsort(-(raw - counts), kind="stable")[:short]] += 1
+    labels = np.repeat(np.arange(len(w)), counts)
+    return rng.permutation(labels)
+
+
+def _draw_predictors(
+    rng: np.random.Generator, dist: Mapping[str, Any], n_sites: int, per_site: int
+) -> np.ndarray:
+    mean = np.asarray(dist["mean"], dtype=float)
+    sd = np.asarray(dist["site_sd"], dtype=float)
+    # Cholesky of the correlation (not the covariance), so a zero sd (fixed scores) is allowed
+    chol = np.linalg.cholesky(np.asarray(dist["corr"], dtype=float))
+    site_means = mean + (rng.standard_normal((n_sites, len(mean))) @ chol.T) * sd
+    noise = rng.normal(0.0, float(dist["unit_sd"]), size=(n_sites * per_site, len(mean)))
+    x = np.repeat(site_means, per_site, axis=0) + noise
+    return np.round(np.clip(x, *SCALE), int(dist.get("decimals", 2)))
+
+
+def _linear_predictor(params: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    names = params["predictors"]["names"]
+    beta = np.array([float(params["beta"][n]) for n in names])
+    eta = (x - float(params["center"])) @ beta
+    if params["Intercept"] is not None:
+        eta = eta + float(params["Intercept"])
+    return eta
+
+
+def _draw_outcome(
+    rng: np.random.Generator, params: Mapping[str, Any], eta: np.ndarray
+) -> dict[str, Any]:
+    family = params["family"]
+    if family == "bernoulli":
+        return {"embedded": (rng.random(eta.shape) < _expit(eta)).astype(np.int64)}
+    if family == "binomial":
+        n = int(params["trials"])
+        return {
+            "embedded": rng.binomial(n, _expit(eta)).astype(np.int64),
+            "trials": np.full(eta.shape, n),
+        }
+    # ordinal: level = number of cutpoints the latent eta + logistic noise exceeds, which gives
+    # P(level > k) = expit(eta - c_k)
+    cuts = np.asarray(params["cutpoints"], dtype=float)
+    latent = eta + rng.logistic(0.0, 1.0, size=eta.shape)
+    code = (latent[:, None] > cuts[None, :]).sum(axis=1)
+    return {"level": np.asarray(params["levels"], dtype=object)[code]}

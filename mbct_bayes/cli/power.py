@@ -1,0 +1,394 @@
+"""``power analytic|simulate|assurance|search``: cluster-RCT power and assurance.
+
+Every subcommand echoes its inputs and names every output; ``--json`` prints one JSON object on
+stdout (keys ``power``, ``clusters_per_arm``, ``clusters_per_arm_design``, ``cluster_size``,
+``p0``, ``p1``, ``icc``, ``cv``, ``dist``, and per subcommand ``power_mc_low``/``power_mc_high``/
+``sims`` or ``assurance``/``p_effect_positive``/``power_at_posterior_mean``). Progress goes to
+stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError
+from ..io import check_output_path, dumps_json, write_atomic, write_json, write_table
+
+DRAW_COLUMNS = ("baseline_logit", "sigma_site", "log_odds_ratio")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``power`` and its subcommands."""
+    top = sub.add_parser("power", help="cluster-RCT power, sample size and Bayesian assurance")
+    inner = top.add_subparsers(dest="power_command", metavar="{analytic,simulate,assurance,search}")
+    inner.required = True
+
+    p = inner.add_parser(
+        "analytic",
+        help="closed-form power/sample size; leave one of "
+        "--power, --clusters, --cluster-size, --p1 out to solve for it",
+    )
+    _effect_args(p, marginal=True)
+    p.add_argument("--clusters", type=float, help="clusters per arm")
+    p.add_argument("--cluster-size", type=float, help="mean members per cluster")
+    p.add_argument("--power", type=float, help="power (the target when solving for another)")
+    p.add_argument("--icc", type=float, help="proportion-scale ICC (Donner–Klar)")
+    p.add_argument(
+        "--cv", type=float, default=0.0, help="coefficient of variation of cluster sizes"
+    )
+    p.add_argument("--method", choices=("donner-klar", "hayes-bennett"), default="donner-klar")
+    p.add_argument(
+        "--k", type=float, help="between-cluster coefficient of variation (Hayes–Bennett)"
+    )
+    p.add_argument(
+        "--dist",
+        choices=("t", "normal"),
+        help="reference distribution (default t; Hayes–Bennett: normal)",
+    )
+    p.add_argument(
+        "--alpha", type=float, default=0.05, help="two-sided significance (default 0.05)"
+    )
+    p.add_argument(
+        "--pooled", action="store_true", help="pooled-variance form (clusterPower 'pooled')"
+    )
+    p.add_argument("--p1-below", action="store_true", help="solving for p1: look below p0")
+    p.add_argument("--max-clusters", type=float, default=1e6)
+    p.add_argument("--max-cluster-size", type=float, default=1e6)
+    _output_args(p)
+    p.set_defaults(func=cmd_analytic)
+
+    p = inner.add_parser("simulate", help="simulated power (logistic-normal clusters)")
+    _effect_args(p, marginal=False)
+    p.add_argument("--clusters", type=int, required=True, help="clusters per arm")
+    p.add_argument("--cluster-size", type=int, required=True, help="mean members per cluster")
+    _variation_args(p)
+    _simulation_args(p, sims=2000)
+    _output_args(p)
+    p.set_defaults(func=cmd_simulate)
+
+    p = inner.add_parser("assurance", help="assurance from a fitted posterior (or draws CSV)")
+    _posterior_args(p)
+    p.add_argument("--clusters", type=int, required=True, help="clusters per arm")
+    p.add_argument("--cluster-size", type=int, required=True, help="mean members per cluster")
+    p.add_argument(
+        "--cv", type=float, default=0.0, help="coefficient of variation of cluster sizes"
+    )
+    _simulation_args(p, sims=None)
+    p.add_argument(
+        "--sims-per-draw", type=int, default=1, help="trials per posterior draw (default 1)"
+    )
+    _output_args(p)
+    p.set_defaults(func=cmd_assurance)
+
+    p = inner.add_parser(
+        "search",
+        help="fewest clusters per arm (or smallest cluster size) "
+        "reaching a target power or assurance",
+    )
+    p.add_argument("--target", type=float, default=0.8, help="target power/assurance (default 0.8)")
+    p.add_argument("--solve-for", choices=("clusters", "cluster-size"), default="clusters")
+    p.add_argument("--method", choices=("analytic", "simulate", "assurance"), default="simulate")
+    _posterior_args(p, required=False)
+    p.add_argument("--p0", type=float, help="control proportion (typical cluster when simulating)")
+    p.add_argument("--p1", type=float, help="intervention proportion")
+    p.add_argument("--odds-ratio", type=float, help="intervention odds ratio (instead of --p1)")
+    p.add_argument("--clusters", type=int, help="clusters per arm (when solving for cluster size)")
+    p.add_argument(
+        "--cluster-size", type=int, help="members per cluster (when solving for clusters)"
+    )
+    _variation_args(p)
+    p.add_argument(
+        "--formula",
+        choices=("donner-klar", "hayes-bennett"),
+        default="donner-klar",
+        help="analytic formula (--method analytic)",
+    )
+    p.add_argument("--k", type=float, help="between-cluster CV of proportions (Hayes–Bennett)")
+    p.add_argument("--dist", choices=("t", "normal"), help="analytic reference distribution")
+    _simulation_args(p, sims=2000)
+    p.add_argument("--max-clusters", type=int, default=100, help="search limit (default 100)")
+    p.add_argument("--max-cluster-size", type=int, default=1000, help="search limit (default 1000)")
+    p.add_argument("--curve-out", help="write the power curve table (CSV/Parquet)")
+    p.add_argument("--figure-out", help="write the power curve figure (PNG/PDF/SVG)")
+    _output_args(p)
+    p.set_defaults(func=cmd_search)
+
+
+# ---------------------------------------------------------------------------- argument groups
+def _effect_args(p: argparse.ArgumentParser, *, marginal: bool) -> None:
+    kind = "arm proportion" if marginal else "probability of a typical cluster"
+    p.add_argument("--p0", type=float, required=True, help=f"control {kind}")
+    p.add_argument("--p1", type=float, help=f"intervention {kind}")
+    p.add_argument(
+        "--odds-ratio", type=float, help="intervention odds ratio on p0 (instead of --p1)"
+    )
+
+
+def _variation_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--icc", type=float, help="ICC (proportion scale at p0 unless --icc-scale logit)"
+    )
+    p.add_argument("--icc-scale", choices=("proportion", "logit"), default="proportion")
+    p.add_argument("--sigma-b", type=float, help="between-cluster SD on the logit scale (or --icc)")
+    p.add_argument(
+        "--cv", type=float, default=0.0, help="coefficient of variation of cluster sizes"
+    )
+
+
+def _simulation_args(p: argparse.ArgumentParser, *, sims: int | None) -> None:
+    default = f"default {sims}" if sims else "default one per posterior draw"
+    p.add_argument("--sims", type=int, default=sims, help=f"simulated trials ({default})")
+    p.add_argument(
+        "--seed", type=int, help="random seed (same seed, same numbers; default random, reported)"
+    )
+    p.add_argument(
+        "--alpha", type=float, default=0.05, help="two-sided significance (default 0.05)"
+    )
+    p.add_argument(
+        "--analysis",
+        choices=("t", "welch", "gee"),
+        default="t",
+        help="t: pooled t-test on cluster proportions (default); welch; gee: logistic "
+        "GEE with Mancl–DeRouen SE",
+    )
+    p.add_argument("--jobs", type=int, default=1, help="local worker processes (-1: all CPUs)")
+    p.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786) to run on")
+    p.add_argument("--chunk-size", type=int, default=1000, help="trials per parallel chunk")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def _posterior_args(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    p.add_argument("fit", nargs="?", help="fit file (.nc) to take the posterior from")
+    p.add_argument(
+        "--draws",
+        help=f"CSV of posterior draws with columns {', '.join(DRAW_COLUMNS)} (instead of a fit)",
+    )
+    p.add_argument("--lever", default="F", help="predictor the intervention raises (default F)")
+    p.add_argument(
+        "--delta", type=float, default=1.0, help="how far it raises it (default 1 point)"
+    )
+    p.add_argument(
+        "--profile", help="control service predictors, e.g. E=3,C=3,F=2 (default midpoints)"
+    )
+    p.set_defaults(posterior_required=required)
+
+
+def _output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--out", help="also write the result as JSON to this file")
+
+
+# ---------------------------------------------------------------------------- handlers
+def cmd_analytic(args: argparse.Namespace) -> int:
+    from ..power import analytic
+
+    _check_outputs(args)
+    result = analytic(
+        p0=args.p0,
+        p1=args.p1,
+        odds_ratio=args.odds_ratio,
+        clusters_per_arm=args.clusters,
+        cluster_size=args.cluster_size,
+        power=args.power,
+        icc=args.icc,
+        cv=args.cv,
+        k=args.k,
+        alpha=args.alpha,
+        dist=args.dist,
+        method=args.method,
+        pooled=args.pooled,
+        p1_greater=not args.p1_below,
+        max_clusters=args.max_clusters,
+        max_cluster_size=args.max_cluster_size,
+    )
+    return _emit(args, result)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from ..power import simulate
+
+    _check_outputs(args)
+    result = simulate(
+        p0=args.p0,
+        p1=args.p1,
+        odds_ratio=args.odds_ratio,
+        clusters_per_arm=args.clusters,
+        cluster_size=args.cluster_size,
+        icc=args.icc,
+        sigma_b=args.sigma_b,
+        icc_scale=args.icc_scale,
+        cv=args.cv,
+        alpha=args.alpha,
+        sims=args.sims,
+        seed=args.seed,
+        analysis=args.analysis,
+        chunk_size=args.chunk_size,
+        n_jobs=args.jobs,
+        scheduler=args.scheduler,
+        progress=not args.quiet,
+    )
+    return _emit(args, result)
+
+
+def cmd_assurance(args: argparse.Namespace) -> int:
+    from ..power import assurance_from_draws
+
+    _check_outputs(args)
+    draws, source = _load_posterior(args)
+    result = assurance_from_draws(
+        draws["baseline_logit"],
+        draws["sigma_site"],
+        draws["log_odds_ratio"],
+        clusters_per_arm=args.clusters,
+        cluster_size=args.cluster_size,
+        cv=args.cv,
+        alpha=args.alpha,
+        sims=args.sims,
+        sims_per_draw=args.sims_per_draw,
+        seed=args.seed,
+        analysis=args.analysis,
+        chunk_size=args.chunk_size,
+        n_jobs=args.jobs,
+        scheduler=args.scheduler,
+        progress=not args.quiet,
+    )
+    result.update(source)
+    return _emit(args, result)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from ..power import search
+
+    _check_outputs(args, args.curve_out, args.figure_out)
+    draws, source = (None, {})
+    if args.method == "assurance":
+        draws, source = _load_posterior(args)
+    elif args.fit or args.draws:
+        raise DataError("a fit or --draws is used only with --method assurance")
+    result = search(
+        target=args.target,
+        solve_for="clusters_per_arm" if args.solve_for == "clusters" else "cluster_size",
+        method=args.method,
+        p0=args.p0,
+        p1=args.p1,
+        odds_ratio=args.odds_ratio,
+        clusters_per_arm=args.clusters,
+        cluster_size=args.cluster_size,
+        icc=args.icc,
+        sigma_b=args.sigma_b,
+        icc_scale=args.icc_scale,
+        cv=args.cv,
+        alpha=args.alpha,
+        formula=args.formula,
+        k=args.k,
+        dist=args.dist,
+        draws=draws,
+        sims=args.sims,
+        seed=args.seed,
+        analysis=args.analysis,
+        max_clusters=args.max_clusters,
+        max_cluster_size=args.max_cluster_size,
+        chunk_size=args.chunk_size,
+        n_jobs=args.jobs,
+        scheduler=args.scheduler,
+        progress=not args.quiet,
+    )
+    result.update(source)
+    curve = result.pop("curve")
+    if args.curve_out:
+        write_table(args.curve_out, curve)
+    if args.figure_out:
+        from ..plots.power import power_curve_figure
+
+        chosen = (
+            result["clusters_per_arm"] if args.solve_for == "clusters" else result["cluster_size"]
+        )
+        fig = power_curve_figure(curve, target=args.target, chosen=chosen)
+        fmt = Path(args.figure_out).suffix.lstrip(".").lower() or "png"
+        write_atomic(args.figure_out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=150))
+    result["curve"] = curve.to_dict(orient="records")
+    return _emit(args, result, table_key="curve")
+
+
+# ---------------------------------------------------------------------------- helpers
+def _check_outputs(args: argparse.Namespace, *paths: str | None) -> None:
+    for path in (getattr(args, "out", None), *paths):
+        if path:
+            check_output_path(path)
+
+
+def parse_profile(text: str | None) -> dict[str, float] | None:
+    """``"E=3,C=2.5"`` -> ``{"E": 3.0, "C": 2.5}``."""
+    if not text:
+        return None
+    profile: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            profile[name.strip()] = float(value)
+        except ValueError:
+            raise DataError(
+                f"--profile {text!r}: write NAME=VALUE pairs separated by commas, e.g. E=3,C=3,F=2"
+            ) from None
+    return profile
+
+
+def _load_posterior(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    if bool(args.fit) == bool(args.draws):
+        raise DataError("give a fit file (FIT.nc) or --draws CSV for the posterior, one of the two")
+    profile = parse_profile(args.profile)
+    if args.draws:
+        import pandas as pd
+
+        path = Path(args.draws)
+        if not path.is_file():
+            raise DataError(f"{path}: draws file not found")
+        table = pd.read_csv(path)
+        missing = [c for c in DRAW_COLUMNS if c not in table.columns]
+        if missing:
+            raise DataError(
+                f"{path}: missing column(s) {', '.join(missing)}; "
+                f"give {', '.join(DRAW_COLUMNS)}, one row per posterior draw"
+            )
+        draws = {c: table[c].to_numpy(dtype=float) for c in DRAW_COLUMNS}
+        return draws, {"draws_file": str(path)}
+    from ..fit import load_fit  # lazy: loading a fit pulls in the model stack
+    from ..power import draws_from_fit
+
+    fit = load_fit(args.fit)
+    draws = draws_from_fit(fit, lever=args.lever, delta=args.delta, profile=profile)
+    return draws, {
+        "fit": str(args.fit),
+        "lever": args.lever,
+        "delta": args.delta,
+        "profile": profile,
+    }
+
+
+def _emit(args: argparse.Namespace, result: dict[str, Any], table_key: str | None = None) -> int:
+    if args.out:
+        write_json(args.out, result)
+    if args.json:
+        print(dumps_json(result))
+        return 0
+    for key, value in result.items():
+        if key == table_key:
+            continue
+        if isinstance(value, float):
+            value = f"{value:.6g}"
+        print(f"{key}: {value}")
+    if table_key and result.get(table_key):
+        import pandas as pd
+
+        print(
+            pd.DataFrame(result[table_key]).to_string(
+                index=False, float_format=lambda v: f"{v:.3f}"
+            )
+        )
+    sys.stdout.flush()
+    return 0

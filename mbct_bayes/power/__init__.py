@@ -1,0 +1,42 @@
+"""Cluster-RCT power and Bayesian assurance for a binary outcome (two parallel arms of clusters).
+
+* :func:`analytic` — closed forms (Donner–Klar design effect with unequal cluster sizes,
+  Hayes–Bennett with k; normal or t reference), solving for any one of power, clusters per arm,
+  cluster size and p1. Proportion-scale ICC, as clusterPower and CRTSize take it.
+* :func:`simulate` / :func:`power_curve` — vectorised simulation of logistic-normal clusters
+  analysed by a cluster-level t-test (or Welch / GEE), with Monte Carlo intervals and common
+  random numbers across designs; parallel over local processes or a Dask cluster.
+* :func:`assurance` / :func:`assurance_from_draws` / :func:`assurance_curve` — the same
+  simulation with baseline, between-site SD and effect drawn from a fitted posterior.
+* :func:`search` — fewest clusters per arm (or smallest cluster size) reaching a target.
+* ICC helpers: :func:`icc_from_sigma_b`, :func:`sigma_b_from_icc`, :func:`marginal_proportion`.
+"""
+
+from __future__ import annotations
+
+from ._analytic import analytic, design_effect, hayes_bennett_clusters
+from ._assurance import assurance, assurance_curve, assurance_from_draws, draws_from_fit
+from ._icc import icc_from_sigma_b, marginal_proportion, sigma_b_from_icc
+from ._kernel import binom_quantile, cluster_t_test, gee_test
+from ._search import search
+from ._simulate import power_curve, simulate, wilson_interval
+
+__all__ = [
+    "analytic",
+    "assurance",
+    "assurance_curve",
+    "assurance_from_draws",
+    "binom_quantile",
+    "cluster_t_test",
+    "design_effect",
+    "draws_from_fit",
+    "gee_test",
+    "hayes_bennett_clusters",
+    "icc_from_sigma_b",
+    "marginal_proportion",
+    "power_curve",
+    "search",
+    "sigma_b_from_icc",
+    "simulate",
+    "wilson_interval",
+]

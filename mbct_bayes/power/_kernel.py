@@ -1,0 +1,248 @@
+"""Vectorised simulation kernel: generate many cluster trials at once and analyse them.
+
+Arrays have shape ``(sims, clusters)``. Randomness is tied to *positions*, not to designs: the
+numbers for cluster ``j`` of arm ``a`` in chunk ``i`` come from their own stream,
+``SeedSequence(seed, spawn_key=(i, a, j))``. Each stream gives, in a fixed order, the cluster
+effect ``z ~ N(0, 1)``, the uniform ``v`` that sets the cluster's count by the binomial inverse
+CDF, and (only when sizes vary) a Gamma size factor. So every design evaluated with one seed
+reuses the same numbers (common random numbers): a design with ``c`` clusters per arm is the
+first ``c`` clusters of any larger one, counts move monotonically with the cluster size and the
+cluster probability, and power curves are smooth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special, stats
+
+ANALYSES = ("t", "welch", "gee")
+# Binomial quantiles by pmf recursion up to this size; scipy's binom.ppf beyond it.
+_RECURSION_MAX_N = 200
+
+
+def binom_quantile(v: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Smallest ``k`` with ``P(Bin(n, p) <= k) >= v``, elementwise (the binomial inverse CDF).
+
+    Equal to ``scipy.stats.binom.ppf`` but several times faster for small ``n``: the CDF is
+    accumulated by the pmf recursion, each element stopping at its own quantile. ``p > 0.5`` is
+    mapped to ``1 - p`` so the starting term ``(1 - p)^n`` cannot underflow.
+    """
+    v, n, p = np.broadcast_arrays(np.asarray(v, float), np.asarray(n, float), np.asarray(p, float))
+    flip = p > 0.5
+    q = np.where(flip, 1.0 - p, p).ravel()
+    u = np.where(flip, 1.0 - v, v).ravel()
+    nn = n.ravel()
+    out = np.empty(q.shape, dtype=np.int64)
+    small = nn <= _RECURSION_MAX_N
+    if small.all():
+        out[:] = _quantile_recursion(u, nn, q)
+    else:
+        out[small] = _quantile_recursion(u[small], nn[small], q[small])
+        out[~small] = stats.binom.ppf(u[~small], nn[~small], q[~small]).astype(np.int64)
+    out = out.reshape(v.shape)
+    return np.where(flip, n.astype(np.int64) - out, out)
+
+
+def _quantile_recursion(u: np.ndarray, n: np.ndarray, q: np.ndarray) -> np.ndarray:
+    out = np.zeros(u.shape, dtype=np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = q / (1.0 - q)
+    pmf = np.exp(n * np.log1p(-q))
+    cdf = pmf.copy()
+    # Dense updates on a working set that is compacted once half of it has stopped: fancy
+    # indexing every step would cost more than the arithmetic.
+    idx = np.arange(u.size)
+    uu, nn, rr, kk = u, n, ratio, np.zeros(u.size, dtype=np.int64)
+    active = (cdf < uu) & (nn > 0)
+    k = 0
+    while True:
+        n_active = int(active.sum())
+        if n_active == 0:
+            break
+        if n_active < idx.size // 2:
+            keep = np.flatnonzero(active)
+            out[idx] = kk
+            idx, uu, nn, rr, pmf, cdf, kk = (a[keep] for a in (idx, uu, nn, rr, pmf, cdf, kk))
+            active = np.ones(keep.size, dtype=bool)
+        k += 1
+        pmf = pmf * ((nn - k + 1.0) / k) * rr
+        cdf = cdf + pmf
+        kk = kk + active
+        active &= (cdf < uu) & (k < nn)
+    out[idx] = kk
+    return out
+
+
+@dataclass(frozen=True)
+class Task:
+    """One chunk of simulated trials; everything a worker needs (picklable)."""
+
+    seed: int
+    chunk: int
+    n: int
+    logit_p0: np.ndarray  # (n,) or () typical-cluster logit, control arm
+    log_or: np.ndarray  # (n,) or () intervention effect on the logit
+    sigma_b: np.ndarray  # (n,) or () between-cluster SD, logit scale
+    clusters: tuple[int, ...]  # candidate clusters per arm, ascending
+    sizes: tuple[int, ...]  # candidate mean cluster sizes
+    cv: float
+    alpha: float
+    analysis: str
+    direction: int  # +1: success is a significant increase; -1 decrease; 0 either
+
+
+def column_draws(seed: int, chunk: int, arm: int, column: int, n: int, cv: float):
+    """The numbers of one cluster position: effect z, count uniform v, size factor g (or None)."""
+    gen = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(chunk, arm, column)))
+    z = gen.standard_normal(n)
+    v = gen.random(n)
+    g = gen.standard_gamma(1.0 / cv**2, n) * cv**2 if cv > 0 else None
+    return z, v, g
+
+
+def cluster_sizes(m: int, g: np.ndarray | None) -> np.ndarray | int:
+    """Cluster sizes with mean about ``m``: ``m`` when equal, else ``max(2, round(m * g))``.
+
+    ``g`` is Gamma with mean 1 and coefficient of variation ``cv`` (shape ``1/cv^2``), so sizes
+    have mean ``m`` and CV ``cv`` up to rounding and the floor of 2 (which raise the mean
+    slightly when ``m`` is small and ``cv`` large).
+    """
+    if g is None:
+        return m
+    return np.maximum(2, np.rint(m * g)).astype(np.int64)
+
+
+def run_task(task: Task) -> np.ndarray:
+    """Simulate and analyse one chunk.
+
+    Returns
+    -------
+    np.ndarray
+        int64 counts of shape ``(2, len(sizes), len(clusters))``: trials that succeeded
+        (significant in ``direction``) and trials significant in either direction.
+    """
+    n, cmax = task.n, max(task.clusters)
+    z = np.empty((2, n, cmax))
+    v = np.empty((2, n, cmax))
+    g = np.empty((2, n, cmax)) if task.cv > 0 else None
+    for arm in (0, 1):
+        for col in range(cmax):
+            zc, vc, gc = column_draws(task.seed, task.chunk, arm, col, n, task.cv)
+            z[arm, :, col], v[arm, :, col] = zc, vc
+            if g is not None:
+                g[arm, :, col] = gc
+    base = np.asarray(task.logit_p0, float).reshape(-1, 1)
+    shift = np.asarray(task.log_or, float).reshape(-1, 1)
+    sigma = np.asarray(task.sigma_b, float).reshape(-1, 1)
+    counts = np.zeros((2, len(task.sizes), len(task.clusters)), dtype=np.int64)
+    for i, m in enumerate(task.sizes):
+        sizes = [cluster_sizes(m, None if g is None else g[arm]) for arm in (0, 1)]
+        ys = [
+            binom_quantile(v[arm], sizes[arm], special.expit(base + arm * shift + sigma * z[arm]))
+            for arm in (0, 1)
+        ]
+        significant, diff = analyse(
+            ys[0], sizes[0], ys[1], sizes[1], task.clusters, task.alpha, task.analysis
+        )
+        success = significant if task.direction == 0 else significant & (task.direction * diff > 0)
+        counts[0, i] = success.sum(axis=0)
+        counts[1, i] = significant.sum(axis=0)
+    return counts
+
+
+def analyse(y_a, n_a, y_b, n_b, clusters, alpha: float, analysis: str = "t"):
+    """Analyse simulated trials for each number of clusters per arm in ``clusters``.
+
+    Uses the first ``c`` columns of each arm for design ``c``.
+
+    Returns
+    -------
+    (significant, diff)
+        Boolean (sims, len(clusters)): two-sided p < alpha; and the estimated difference
+        (intervention minus control) whose sign gives the direction.
+    """
+    if analysis == "gee":
+        return gee_test(y_a, n_a, y_b, n_b, clusters, alpha)
+    prop_a = y_a / np.broadcast_to(n_a, y_a.shape)
+    prop_b = y_b / np.broadcast_to(n_b, y_b.shape)
+    return cluster_t_test(prop_a, prop_b, clusters, alpha, welch=analysis == "welch")
+
+
+def cluster_t_test(
+    prop_a: np.ndarray, prop_b: np.ndarray, clusters, alpha: float, *, welch: bool = False
+):
+    """Two-sample t-test on cluster proportions, vectorised over trials and designs.
+
+    Pooled-variance (Student) t with ``2c - 2`` df by default — the classic unweighted
+    cluster-level analysis (Hayes & Moulton 2017, ch. 9), valid with few clusters; ``welch=True``
+    uses Welch's unequal-variance t. Equals ``scipy.stats.ttest_ind`` per trial (a trial with no
+    variation in either arm is significant only if the arm means differ, as scipy's infinite t).
+    Running sums over the cluster axis give every design ``c`` in one pass.
+    """
+    cs = np.asarray(clusters, dtype=np.int64)
+    stats_ = []
+    for prop in (prop_a, prop_b):
+        # Shifting by the first cluster keeps sums of squares free of cancellation (and exactly 0
+        # when all clusters agree); the variance is shift-invariant.
+        x = prop - prop[:, :1]
+        s1 = np.cumsum(x, axis=1)[:, cs - 1]
+        s2 = np.cumsum(x * x, axis=1)[:, cs - 1]
+        mean = s1 / cs
+        ss = np.maximum(s2 - s1 * mean, 0.0)
+        stats_.append((mean + prop[:, :1], ss))
+    (mean_a, ss_a), (mean_b, ss_b) = stats_
+    diff = mean_b - mean_a
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if not welch:
+            df = 2 * cs - 2
+            se = np.sqrt((ss_a + ss_b) / df * (2.0 / cs))
+            crit = stats.t.ppf(1.0 - alpha / 2.0, df)
+            significant = np.abs(diff) > crit * se
+            significant |= (se == 0) & (diff != 0)
+        else:
+            va = ss_a / (cs - 1) / cs
+            vb = ss_b / (cs - 1) / cs
+            se = np.sqrt(va + vb)
+            df = (va + vb) ** 2 / ((va**2 + vb**2) / (cs - 1))
+            pval = 2.0 * special.stdtr(df, -np.abs(diff) / se)
+            significant = np.where(se == 0, diff != 0, pval < alpha)
+    return significant, diff
+
+
+def gee_test(y_a, n_a, y_b, n_b, clusters, alpha: float):
+    """Logistic GEE (independence working correlation) with Mancl–DeRouen robust SE, t(2c - 2).
+
+    With arm as the only covariate the GEE estimate is closed-form: each arm's proportion is
+    its pooled ``sum y / sum n``, the log odds ratio their logit difference, and the sandwich
+    variance of each arm's logit is ``sum_j (r_j / (1 - h_j))^2 / (pbar (1 - pbar) N)^2`` with
+    residuals ``r_j = y_j - n_j pbar`` and leverages ``h_j = n_j / N`` (Mancl & DeRouen 2001
+    bias correction). This matches statsmodels ``GEE(..., Independence()).fit(
+    cov_type="bias_reduced")``. A trial with an arm at 0 % or 100 % has no finite log odds ratio
+    and counts as not significant (as a Wald test then behaves).
+    """
+    cs = np.asarray(clusters, dtype=np.int64)
+    y_a, y_b = np.asarray(y_a, float), np.asarray(y_b, float)
+    n_a = np.broadcast_to(np.asarray(n_a, float), y_a.shape)
+    n_b = np.broadcast_to(np.asarray(n_b, float), y_b.shape)
+    sims = y_a.shape[0]
+    significant = np.zeros((sims, len(cs)), dtype=bool)
+    diff = np.zeros((sims, len(cs)))
+    for j, c in enumerate(cs):
+        parts = []
+        for y, n in ((y_a[:, :c], n_a[:, :c]), (y_b[:, :c], n_b[:, :c])):
+            total = n.sum(axis=1)
+            pbar = y.sum(axis=1) / total
+            resid = (y - n * pbar[:, None]) / (1.0 - n / total[:, None])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                var = (resid**2).sum(axis=1) / (pbar * (1.0 - pbar) * total) ** 2
+            parts.append((pbar, var))
+        (pa, va), (pb, vb) = parts
+        ok = (pa > 0) & (pa < 1) & (pb > 0) & (pb < 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stat = (special.logit(pb) - special.logit(pa)) / np.sqrt(va + vb)
+        crit = stats.t.ppf(1.0 - alpha / 2.0, 2 * c - 2)
+        significant[:, j] = ok & (np.abs(stat) > crit)
+        diff[:, j] = pb - pa
+    return significant, diff

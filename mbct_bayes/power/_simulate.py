@@ -1,0 +1,364 @@
+"""Simulated power of a two-arm cluster trial with a binary outcome (logistic-normal clusters).
+
+Each cluster's probability is ``expit(logit(p_arm) + sigma_b * u)``, ``u ~ N(0, 1)``, where
+``p0``/``p1`` are the probabilities of a *typical* cluster (``u = 0``) as clusterPower's
+simulation takes them; the marginal arm proportions they imply are reported beside them.
+Members' outcomes are binomial given the cluster probability; sizes are fixed or Gamma-varied
+with the given coefficient of variation. Power is the share of trials whose analysis is
+significant (two-sided ``alpha``) with the estimate in the direction of the effect, with a
+Wilson Monte Carlo interval.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from ..errors import DataError
+from . import _checks as check
+from ._analytic import _power_dk
+from ._icc import icc_from_sigma_b, marginal_proportion, sigma_b_from_icc
+from ._kernel import ANALYSES, Task, run_task
+from ._parallel import Progress, resolve_jobs, run_tasks
+
+DEFAULT_CHUNK = 1000
+
+
+def wilson_interval(successes: int | np.ndarray, n: int, level: float = 0.95):
+    """Wilson score interval for a binomial proportion (Monte Carlo interval of a power)."""
+    z = stats.norm.ppf(0.5 + level / 2.0)
+    phat = np.asarray(successes, float) / n
+    centre = (phat + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * np.sqrt(phat * (1 - phat) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+def resolve_seed(seed: int | None) -> int:
+    """The seed to use: ``seed`` itself, or fresh entropy (reported, so the run can be repeated)."""
+    if seed is None:
+        return int(np.random.SeedSequence().entropy)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise DataError(f"seed (--seed) = {seed!r} must be a whole number >= 0")
+    return int(seed)
+
+
+def model_parameters(
+    *,
+    p0: float,
+    p1: float | None,
+    odds_ratio: float | None,
+    icc: float | None,
+    sigma_b: float | None,
+    icc_scale: str = "proportion",
+) -> dict[str, Any]:
+    """Typical-cluster p0/p1, sigma_b (from ``sigma_b`` or ``icc``) and what they imply."""
+    p0 = check.probability("p0", p0)
+    p1 = check.effect(p0, p1, odds_ratio)
+    if p1 is None:
+        raise DataError("give the intervention arm's p1 (--p1) or odds_ratio (--odds-ratio)")
+    icc_scale = check.choice("icc_scale", icc_scale, ("proportion", "logit"))
+    if (icc is None) == (sigma_b is None):
+        raise DataError(
+            "give exactly one of icc (--icc) and sigma_b (--sigma-b), the between-cluster variation"
+        )
+    if sigma_b is None:
+        sigma_b = sigma_b_from_icc(check.icc(icc), p0, scale=icc_scale)
+    else:
+        sigma_b = check.nonnegative("sigma_b", sigma_b)
+    return {
+        "p0": p0,
+        "p1": p1,
+        "odds_ratio": (p1 / (1 - p1)) / (p0 / (1 - p0)),
+        "p0_marginal": marginal_proportion(p0, sigma_b),
+        "p1_marginal": marginal_proportion(p1, sigma_b),
+        "sigma_b": sigma_b,
+        "icc": icc_from_sigma_b(p0, sigma_b),
+        "icc_p1": icc_from_sigma_b(p1, sigma_b),
+        "icc_logit": icc_from_sigma_b(p0, sigma_b, scale="logit"),
+        "icc_scale": icc_scale,
+    }
+
+
+def simulate_counts(
+    *,
+    logit_p0: float | np.ndarray,
+    log_or: float | np.ndarray,
+    sigma_b: float | np.ndarray,
+    sims: int,
+    clusters: Iterable[int],
+    sizes: Iterable[int],
+    cv: float,
+    alpha: float,
+    analysis: str,
+    direction: int,
+    seed: int,
+    chunk_size: int = DEFAULT_CHUNK,
+    n_jobs: int = 1,
+    scheduler: Any = None,
+    progress: bool = False,
+    label: str = "power",
+) -> np.ndarray:
+    """Counts ``(2, len(sizes), len(clusters))`` of successful / two-sided significant trials.
+
+    ``logit_p0``, ``log_or`` and ``sigma_b`` are scalars or arrays with one value per simulated
+    trial. Chunk ``i`` holds trials ``i*chunk_size ...`` and has its own random streams.
+    """
+    clusters = tuple(sorted({int(c) for c in clusters}))
+    sizes = tuple(int(m) for m in sizes)
+    chunk_size = check.integer("chunk_size", chunk_size, 1)
+    resolve_jobs(n_jobs)
+    per_trial = [np.asarray(a, float) for a in (logit_p0, log_or, sigma_b)]
+    tasks = []
+    for chunk, start in enumerate(range(0, sims, chunk_size)):
+        stop = min(sims, start + chunk_size)
+        sliced = [a if a.ndim == 0 else a[start:stop] for a in per_trial]
+        tasks.append(
+            Task(
+                seed,
+                chunk,
+                stop - start,
+                *sliced,
+                clusters=clusters,
+                sizes=sizes,
+                cv=float(cv),
+                alpha=float(alpha),
+                analysis=analysis,
+                direction=direction,
+            )
+        )
+    bar = Progress(label, len(tasks), enabled=progress)
+    results = run_tasks(run_task, tasks, n_jobs=n_jobs, scheduler=scheduler, progress=bar)
+    return np.sum(results, axis=0)
+
+
+def design_grid(
+    clusters: Iterable[int], cluster_sizes: Iterable[int]
+) -> tuple[list[int], list[int]]:
+    """Checked, whole-number candidate designs (clusters ascending, sizes as given)."""
+    cs = sorted({check.integer("clusters_per_arm", check.clusters(c), 2) for c in clusters})
+    ms = [check.integer("cluster_size", check.cluster_size(m), 2) for m in cluster_sizes]
+    if not cs or not ms:
+        raise DataError("give at least one number of clusters per arm and one cluster size")
+    return cs, ms
+
+
+def _common_checks(cv, alpha, sims, analysis, ci_level):
+    return (
+        check.nonnegative("cv", cv),
+        check.alpha(alpha),
+        check.integer("sims", sims, 1),
+        check.choice("analysis", analysis, ANALYSES),
+        check.probability("ci_level", ci_level),
+    )
+
+
+def simulate(
+    *,
+    p0: float,
+    p1: float | None = None,
+    odds_ratio: float | None = None,
+    clusters_per_arm: int,
+    cluster_size: int,
+    icc: float | None = None,
+    sigma_b: float | None = None,
+    icc_scale: str = "proportion",
+    cv: float = 0.0,
+    alpha: float = 0.05,
+    sims: int = 2000,
+    seed: int | None = None,
+    analysis: str = "t",
+    ci_level: float = 0.95,
+    chunk_size: int = DEFAULT_CHUNK,
+    n_jobs: int = 1,
+    scheduler: Any = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Simulated power of a two-arm cluster-randomised trial with a binary outcome.
+
+    Parameters
+    ----------
+    p0, p1
+        Probabilities of a **typical** cluster (cluster effect 0) in the control and intervention
+        arms — not the marginal arm proportions, which are reported as ``p0_marginal`` and
+        ``p1_marginal``.
+    odds_ratio
+        Alternative to ``p1``: the typical-cluster odds ratio.
+    clusters_per_arm, cluster_size
+        Design: clusters per arm and (mean) members per cluster.
+    icc, sigma_b
+        Between-cluster variation: ``sigma_b``, the SD of cluster effects on the logit scale, or
+        an ICC converted to it by :func:`mbct_bayes.power.sigma_b_from_icc`. Give one.
+    icc_scale
+        ``"proportion"`` (default): ``icc`` is the proportion-scale ICC, matched at ``p0`` (the
+        scale the analytic formulas use); ``"logit"``: ``icc = sigma_b^2 / (sigma_b^2 + pi^2/3)``.
+    cv
+        Coefficient of variation of cluster sizes (sizes ``max(2, round(m * Gamma))`` with mean-1
+        Gamma of that CV); 0 = equal sizes.
+    alpha
+        Two-sided significance level.
+    sims
+        Simulated trials.
+    seed
+        Seed; None draws one (reported). Same seed, same numbers — and the same underlying
+        random numbers for every design (common random numbers).
+    analysis
+        ``"t"``: pooled two-sample t-test on cluster proportions, df ``2c - 2`` (default);
+        ``"welch"``: Welch's t on cluster proportions; ``"gee"``: logistic GEE, independence working
+        correlation, Mancl–DeRouen robust SE, t(2c - 2).
+    ci_level
+        Level of the Wilson Monte Carlo interval.
+    chunk_size
+        Trials per chunk (the unit of parallel work and of seeding; changing it changes the
+        random numbers).
+    n_jobs, scheduler
+        Local processes, or a Dask scheduler address / Client; results equal the serial run.
+    progress
+        Progress lines on stderr.
+
+    Returns
+    -------
+    dict
+        ``power`` (significant in the direction of ``p1 - p0``; the two-sided rejection rate
+        when ``p1 == p0``), ``power_mc_low``, ``power_mc_high``, ``rejection_rate_two_sided``,
+        ``sims``, the design, ``p0``, ``p1``, ``p0_marginal``, ``p1_marginal``, ``odds_ratio``,
+        ``sigma_b``, ``icc`` (proportion scale at ``p0``), ``icc_p1``, ``icc_logit``, ``cv``,
+        ``dist`` (``"t"``), ``alpha``, ``analysis``, ``seed`` and ``chunk_size``.
+    """
+    curve = power_curve(
+        p0=p0,
+        p1=p1,
+        odds_ratio=odds_ratio,
+        clusters=[clusters_per_arm],
+        cluster_sizes=[cluster_size],
+        icc=icc,
+        sigma_b=sigma_b,
+        icc_scale=icc_scale,
+        cv=cv,
+        alpha=alpha,
+        sims=sims,
+        seed=seed,
+        analysis=analysis,
+        ci_level=ci_level,
+        chunk_size=chunk_size,
+        n_jobs=n_jobs,
+        scheduler=scheduler,
+        progress=progress,
+    )
+    row = curve.iloc[0]
+    out = dict(curve.attrs["inputs"])
+    out.update(
+        power=float(row["power"]),
+        power_mc_low=float(row["power_mc_low"]),
+        power_mc_high=float(row["power_mc_high"]),
+        rejection_rate_two_sided=float(row["rejection_rate_two_sided"]),
+        power_analytic=float(row["power_analytic"]),
+        clusters_per_arm=int(clusters_per_arm),
+        clusters_per_arm_design=int(clusters_per_arm),
+        cluster_size=int(cluster_size),
+    )
+    return out
+
+
+def power_curve(
+    *,
+    p0: float,
+    p1: float | None = None,
+    odds_ratio: float | None = None,
+    clusters: Iterable[int],
+    cluster_sizes: Iterable[int],
+    icc: float | None = None,
+    sigma_b: float | None = None,
+    icc_scale: str = "proportion",
+    cv: float = 0.0,
+    alpha: float = 0.05,
+    sims: int = 2000,
+    seed: int | None = None,
+    analysis: str = "t",
+    ci_level: float = 0.95,
+    chunk_size: int = DEFAULT_CHUNK,
+    n_jobs: int = 1,
+    scheduler: Any = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Simulated power for every combination of ``clusters`` and ``cluster_sizes``.
+
+    All designs share one set of random numbers (common random numbers): the clusters of a
+    smaller design are the first clusters of a larger one, so the curve is smooth and the
+    differences between designs carry little Monte Carlo noise. Arguments as :func:`simulate`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per design: ``clusters_per_arm``, ``cluster_size``, ``power``, ``power_mc_low``,
+        ``power_mc_high``, ``rejection_rate_two_sided``, ``sims`` and ``power_analytic`` — the
+        Donner–Klar t-reference power at the *marginal* proportions with the mean of the two arms'
+        proportion-scale ICCs (a reference line, exact only in the many-cluster limit). Inputs
+        are in ``.attrs["inputs"]``.
+    """
+    params = model_parameters(
+        p0=p0, p1=p1, odds_ratio=odds_ratio, icc=icc, sigma_b=sigma_b, icc_scale=icc_scale
+    )
+    cv, alpha, sims, analysis, ci_level = _common_checks(cv, alpha, sims, analysis, ci_level)
+    clusters, sizes = design_grid(clusters, cluster_sizes)
+    seed = resolve_seed(seed)
+    direction = int(np.sign(params["p1"] - params["p0"]))
+    counts = simulate_counts(
+        logit_p0=special.logit(params["p0"]),
+        log_or=special.logit(params["p1"]) - special.logit(params["p0"]),
+        sigma_b=params["sigma_b"],
+        sims=sims,
+        clusters=clusters,
+        sizes=sizes,
+        cv=cv,
+        alpha=alpha,
+        analysis=analysis,
+        direction=direction,
+        seed=seed,
+        chunk_size=chunk_size,
+        n_jobs=n_jobs,
+        scheduler=scheduler,
+        progress=progress,
+        label="power simulate",
+    )
+    icc_mean = (params["icc"] + params["icc_p1"]) / 2.0
+    rows = []
+    for i, m in enumerate(sizes):
+        low, high = wilson_interval(counts[0, i], sims, ci_level)
+        for j, c in enumerate(clusters):
+            rows.append(
+                {
+                    "clusters_per_arm": c,
+                    "cluster_size": m,
+                    "power": counts[0, i, j] / sims,
+                    "power_mc_low": low[j],
+                    "power_mc_high": high[j],
+                    "rejection_rate_two_sided": counts[1, i, j] / sims,
+                    "sims": sims,
+                    "power_analytic": _analytic_reference(params, c, m, icc_mean, cv, alpha),
+                }
+            )
+    table = pd.DataFrame(rows)
+    table.attrs["inputs"] = {
+        **params,
+        "cv": cv,
+        "alpha": alpha,
+        "sims": sims,
+        "seed": seed,
+        "analysis": analysis,
+        "dist": "t",
+        "ci_level": ci_level,
+        "ci_method": "wilson",
+        "chunk_size": chunk_size,
+    }
+    return table
+
+
+def _analytic_reference(params, c, m, icc, cv, alpha) -> float:
+    if params["p1_marginal"] == params["p0_marginal"]:
+        return math.nan
+    return _power_dk(params["p0_marginal"], params["p1_marginal"], c, m, icc, cv, alpha, "t", False)

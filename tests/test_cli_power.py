@@ -1,0 +1,420 @@
+"""``mbct-bayes power ...``: JSON keys, files, progress and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mbct_bayes.cli.main import main
+
+COMMON_KEYS = {
+    "power",
+    "clusters_per_arm",
+    "clusters_per_arm_design",
+    "cluster_size",
+    "p0",
+    "p1",
+    "icc",
+    "cv",
+    "dist",
+}
+
+
+def run(capsys, *argv):
+    code = main(["power", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys, *argv):
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out), err
+
+
+def test_analytic_json_nih_reference(capsys):
+    # clusterPower's NIH-calculator test case (see tests/test_power.py)
+    result, _ = run_json(
+        capsys,
+        "analytic",
+        "--p0",
+        "0.1",
+        "--p1",
+        "0.2",
+        "--cluster-size",
+        "150",
+        "--icc",
+        "0.05",
+        "--power",
+        "0.8",
+        "--dist",
+        "t",
+    )
+    assert COMMON_KEYS <= set(result)
+    assert round(result["clusters_per_arm"]) == 12 and result["clusters_per_arm_design"] == 13
+    assert (
+        result["dist"] == "t"
+        and result["alpha"] == 0.05
+        and result["solved_for"] == "clusters_per_arm"
+    )
+
+
+def test_analytic_solves_power_with_odds_ratio_and_writes_out(capsys, tmp_path):
+    out = tmp_path / "a.json"
+    result, _ = run_json(
+        capsys,
+        "analytic",
+        "--p0",
+        "0.2",
+        "--odds-ratio",
+        "2",
+        "--clusters",
+        "10",
+        "--cluster-size",
+        "20",
+        "--icc",
+        "0.05",
+        "--cv",
+        "0.4",
+        "--out",
+        str(out),
+    )
+    assert result["p1"] == pytest.approx(1 / 3) and 0 < result["power"] < 1
+    assert json.loads(out.read_text()) == result
+
+
+def test_analytic_text_output(capsys):
+    code, out, _ = run(
+        capsys,
+        "analytic",
+        "--p0",
+        "0.1",
+        "--p1",
+        "0.2",
+        "--cluster-size",
+        "150",
+        "--k",
+        "0.25",
+        "--method",
+        "hayes-bennett",
+        "--power",
+        "0.8",
+    )
+    assert code == 0 and "clusters_per_arm_design: 5" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            [
+                "--p0",
+                "1.5",
+                "--p1",
+                "0.2",
+                "--cluster-size",
+                "20",
+                "--icc",
+                "0.05",
+                "--power",
+                "0.8",
+            ],
+            r"p0 = 1.5 is outside \(0, 1\)",
+        ),
+        (
+            ["--p0", "0.1", "--p1", "0.2", "--cluster-size", "20", "--icc", "1", "--power", "0.8"],
+            r"icc = 1 is outside \[0, 1\)",
+        ),
+        (
+            [
+                "--p0",
+                "0.1",
+                "--p1",
+                "0.2",
+                "--cluster-size",
+                "1",
+                "--icc",
+                "0.05",
+                "--power",
+                "0.8",
+            ],
+            r"cluster_size \(--cluster-size\) = 1 is below 2",
+        ),
+        (
+            ["--p0", "0.1", "--p1", "0.2", "--icc", "0.05", "--power", "0.8"],
+            r"leave exactly one of",
+        ),
+        (
+            [
+                "--p0",
+                "0.1",
+                "--p1",
+                "0.2",
+                "--clusters",
+                "9",
+                "--cluster-size",
+                "20",
+                "--icc",
+                "0.05",
+                "--power",
+                "0.8",
+            ],
+            r"leave exactly one of .*none is unset",
+        ),
+        (
+            ["--p0", "0.1", "--p1", "0.2", "--clusters", "3", "--icc", "0.3", "--power", "0.9"],
+            r"cannot be reached with 3 clusters per arm",
+        ),
+    ],
+)
+def test_analytic_bad_input_is_one_line_exit_2(capsys, argv, message):
+    code, out, err = run(capsys, "analytic", *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("mbct-bayes power: error: ")
+    assert pytest.importorskip("re").search(message, err)
+
+
+SIM_ARGS = (
+    "--p0",
+    "0.3",
+    "--p1",
+    "0.45",
+    "--clusters",
+    "15",
+    "--cluster-size",
+    "20",
+    "--icc",
+    "0.05",
+    "--sims",
+    "1000",
+    "--seed",
+    "5",
+)
+
+
+def test_simulate_json_keys_and_progress(capsys):
+    result, err = run_json(capsys, "simulate", *SIM_ARGS)
+    assert COMMON_KEYS | {
+        "power_mc_low",
+        "power_mc_high",
+        "sims",
+        "p0_marginal",
+        "p1_marginal",
+        "sigma_b",
+        "seed",
+        "analysis",
+        "alpha",
+    } <= set(result)
+    assert result["sims"] == 1000 and result["seed"] == 5 and result["dist"] == "t"
+    assert result["power_mc_low"] < result["power"] < result["power_mc_high"]
+    assert "chunks (100%)" in err
+    again, err = run_json(capsys, "simulate", *SIM_ARGS, "--quiet", "--icc-scale", "logit")
+    assert err == "" and again["icc_logit"] == pytest.approx(0.05) and again["icc"] < 0.05
+
+
+def test_simulate_conflicting_variation_is_an_error(capsys):
+    code, _, err = run(capsys, "simulate", *SIM_ARGS, "--sigma-b", "0.5")
+    assert code == 2 and "exactly one of icc (--icc) and sigma_b (--sigma-b)" in err
+
+
+def _draws_csv(path, n=200):
+    q = np.linspace(-2, 2, n)
+    pd.DataFrame(
+        {
+            "baseline_logit": np.full(n, -0.8),
+            "sigma_site": np.full(n, 0.5),
+            "log_odds_ratio": 0.6 + 0.3 * q,
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+def test_assurance_from_draws_csv(capsys, tmp_path):
+    draws = _draws_csv(tmp_path / "draws.csv")
+    result, _ = run_json(
+        capsys,
+        "assurance",
+        "--draws",
+        str(draws),
+        "--clusters",
+        "15",
+        "--cluster-size",
+        "20",
+        "--sims",
+        "1000",
+        "--seed",
+        "1",
+        "--quiet",
+    )
+    assert COMMON_KEYS | {
+        "assurance",
+        "p_effect_positive",
+        "power_at_posterior_mean",
+        "assurance_mc_low",
+        "assurance_mc_high",
+        "draws_used",
+    } <= set(result)
+    assert result["assurance"] <= result["p_effect_positive"]
+
+
+def test_assurance_from_fit_file(capsys, monkeypatch, tmp_path):
+    seen = {}
+    fit_module = types.ModuleType("mbct_bayes.fit")
+    fit_module.load_fit = lambda path: seen.setdefault("fit", f"fit from {path}")
+    predict_module = types.ModuleType("mbct_bayes.predict")
+
+    def trial_inputs(fit, *, lever, delta, profile):
+        seen["args"] = (fit, lever, delta, profile)
+        return {
+            "baseline_logit": np.full(50, -0.8),
+            "sigma_site": np.full(50, 0.5),
+            "log_odds_ratio": np.linspace(0.2, 1.0, 50),
+        }
+
+    predict_module.trial_inputs = trial_inputs
+    monkeypatch.setitem(sys.modules, "mbct_bayes.fit", fit_module)
+    monkeypatch.setitem(sys.modules, "mbct_bayes.predict", predict_module)
+    result, _ = run_json(
+        capsys,
+        "assurance",
+        "FIT.nc",
+        "--lever",
+        "F",
+        "--delta",
+        "1",
+        "--profile",
+        "E=3,C=2.5",
+        "--clusters",
+        "15",
+        "--cluster-size",
+        "20",
+        "--sims",
+        "500",
+        "--seed",
+        "2",
+        "--quiet",
+    )
+    assert seen["args"] == ("fit from FIT.nc", "F", 1.0, {"E": 3.0, "C": 2.5})
+    assert (
+        result["fit"] == "FIT.nc"
+        and result["lever"] == "F"
+        and result["profile"] == {"E": 3.0, "C": 2.5}
+    )
+    assert result["p_effect_positive"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "give a fit file"),
+        (["FIT.nc", "--draws", "d.csv"], "give a fit file"),
+        (["--draws", "missing.csv"], "draws file not found"),
+        (["FIT.nc", "--profile", "E3"], "--profile 'E3': write NAME=VALUE"),
+    ],
+)
+def test_assurance_bad_input(capsys, argv, message):
+    code, _, err = run(capsys, "assurance", *argv, "--clusters", "10", "--cluster-size", "10")
+    assert code == 2 and message in err
+
+
+def test_search_writes_curve_and_figure(capsys, tmp_path):
+    curve, figure = tmp_path / "curve.csv", tmp_path / "curve.png"
+    result, _ = run_json(
+        capsys,
+        "search",
+        "--target",
+        "0.8",
+        "--p0",
+        "0.3",
+        "--p1",
+        "0.45",
+        "--cluster-size",
+        "20",
+        "--icc",
+        "0.05",
+        "--sims",
+        "500",
+        "--seed",
+        "1",
+        "--max-clusters",
+        "40",
+        "--curve-out",
+        str(curve),
+        "--figure-out",
+        str(figure),
+        "--quiet",
+    )
+    assert COMMON_KEYS | {"power_mc_low", "power_mc_high", "sims", "target", "curve"} <= set(result)
+    assert (
+        result["power"] >= 0.8 and result["clusters_per_arm"] == result["clusters_per_arm_design"]
+    )
+    table = pd.read_csv(curve)
+    assert len(table) == 39 and len(result["curve"]) == 39
+    assert figure.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_search_analytic_and_assurance(capsys, tmp_path):
+    result, _ = run_json(
+        capsys,
+        "search",
+        "--method",
+        "analytic",
+        "--p0",
+        "0.1",
+        "--p1",
+        "0.2",
+        "--cluster-size",
+        "150",
+        "--icc",
+        "0.05",
+    )
+    assert result["clusters_per_arm_design"] == 13
+    draws = _draws_csv(tmp_path / "draws.csv")
+    result, _ = run_json(
+        capsys,
+        "search",
+        "--method",
+        "assurance",
+        "--draws",
+        str(draws),
+        "--target",
+        "0.5",
+        "--cluster-size",
+        "20",
+        "--sims",
+        "400",
+        "--seed",
+        "1",
+        "--max-clusters",
+        "30",
+        "--quiet",
+    )
+    assert result["assurance"] >= 0.5 and "p_effect_positive" in result
+
+
+def test_search_unreachable_is_an_error(capsys):
+    code, _, err = run(
+        capsys,
+        "search",
+        "--target",
+        "0.95",
+        "--p0",
+        "0.3",
+        "--p1",
+        "0.4",
+        "--cluster-size",
+        "20",
+        "--icc",
+        "0.1",
+        "--sims",
+        "200",
+        "--max-clusters",
+        "5",
+        "--quiet",
+    )
+    assert code == 2 and "is not reached with up to 5 clusters per arm" in err

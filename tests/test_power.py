@@ -1,0 +1,688 @@
+"""Cluster-RCT power and assurance: closed forms, simulation, assurance, search.
+
+Reference values: clusterPower (Kleinman, Moyer et al.) tests and help pages, read from the
+package's public source (github.com/Kenkleinman/clusterPower: R/cpa.binary.R, R/crtpwr.2prop.R,
+tests/testthat/testthat.R). Those tests were checked by the clusterPower authors against the
+NIH GRT sample-size calculator and PASS 11. R is not available here, so R was not run: each value
+is reproduced from the same formula and, where the reference is a rounded number, also worked by
+hand below, step by step, with z_{0.975} = 1.959964 and z_{0.80} = 0.841621.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import types
+import warnings
+
+import numpy as np
+import pytest
+from scipy import integrate, special, stats
+
+from mbct_bayes.errors import DataError
+from mbct_bayes.power import (
+    analytic,
+    assurance,
+    assurance_curve,
+    assurance_from_draws,
+    binom_quantile,
+    cluster_t_test,
+    design_effect,
+    gee_test,
+    hayes_bennett_clusters,
+    icc_from_sigma_b,
+    marginal_proportion,
+    power_curve,
+    search,
+    sigma_b_from_icc,
+    simulate,
+    wilson_interval,
+)
+from mbct_bayes.power._kernel import cluster_sizes, column_draws
+
+Z975, Z80 = 1.959964, 0.841621
+
+
+# ------------------------------------------------------------------------------- analytic
+def test_design_effect_equal_and_unequal_sizes():
+    # Donner & Klar (2000): 1 + (m - 1) icc
+    # Eldridge, Ashby & Kerry (2006): 1 + ((cv^2 + 1) m - 1) icc
+    assert design_effect(150, 0.05) == pytest.approx(1 + 149 * 0.05)  # 8.45
+    assert design_effect(20, 0.05, cv=0.65) == pytest.approx(1 + (1.4225 * 20 - 1) * 0.05)  # 2.3725
+
+
+def test_clusterpower_nih_calculator_reference_t():
+    # clusterPower tests/testthat/testthat.R,
+    # "binary case matches reference value from NIH calculator":
+    # round(cpa.binary(alpha=.05, power=.8, nclusters=NA, nsubjects=150, CV=0, p1=.1, p2=.2,
+    #                  ICC=.05, tdist=TRUE)) == 12
+    r = analytic(p0=0.1, p1=0.2, cluster_size=150, icc=0.05, power=0.8, dist="t")
+    assert round(r["clusters_per_arm"]) == 12
+    assert r["clusters_per_arm_design"] == 13  # 12.09 rounded up
+    assert r["power_at_design"] >= 0.8 and r["df"] == 24
+
+
+def test_clusterpower_pass11_reference_normal():
+    # clusterPower tests/testthat/testthat.R, "binary case matches reference value from PASS 11":
+    # round(cpa.binary(power=NA, nclusters=13, nsubjects=150, CV=0, p1=.1, p2=.2, ICC=.05,
+    #                  tdist=FALSE), 3) == 0.86
+    # By hand: DE = 1 + 149 * 0.05 = 8.45; var = (0.09 + 0.16) * 8.45 / (13 * 150) = 0.00108333;
+    # sd = 0.0329140; |d|/sd = 0.1 / 0.0329140 = 3.03822; power = Phi(3.03822 - 1.959964)
+    # = Phi(1.07826) = 0.85955.
+    r = analytic(p0=0.1, p1=0.2, clusters_per_arm=13, cluster_size=150, icc=0.05, dist="normal")
+    assert round(r["power"], 3) == 0.86
+    assert r["power"] == pytest.approx(0.85955, abs=2e-5)
+
+
+def test_clusterpower_help_example_clusters_normal():
+    # clusterPower help for crtpwr.2prop / cpa.binary: nsubjects=10, p1=.1, p2=.2, icc=.1 —
+    # "nclusters of greater than 37, suggests 38 clusters per condition". (crtpwr.2prop was
+    # normal-only; with cpa.binary's later default tdist=TRUE the answer is 38.27, see below.)
+    # By hand: DE = 1 + 9 * 0.1 = 1.9; c = (1.959964 + 0.841621)^2 * (0.09 + 0.16) * 1.9
+    # / (10 * 0.1^2) = 7.848877 * 0.475 / 0.1 = 37.2822.
+    r = analytic(p0=0.1, p1=0.2, cluster_size=10, icc=0.1, power=0.8, dist="normal")
+    assert r["clusters_per_arm"] == pytest.approx(37.2822, abs=1e-3)
+    assert r["clusters_per_arm_design"] == 38
+    t = analytic(p0=0.1, p1=0.2, cluster_size=10, icc=0.1, power=0.8, dist="t")
+    assert 38 < t["clusters_per_arm"] < 38.5  # the t reference asks for slightly more
+
+
+def test_clusterpower_help_example_detectable_p():
+    # cpa.binary help: nsubjects=10, nclusters=38, p1=.1, p2=NA, ICC=.1, p1inc=FALSE ->
+    # "p2 greater than 0.198922 can be detected with at least 80% power" (normal reference: the
+    # t reference gives 0.2004). clusterPower's uniroot tolerance is ~1.2e-4.
+    r = analytic(p0=0.1, clusters_per_arm=38, cluster_size=10, icc=0.1, power=0.8, dist="normal")
+    assert r["solved_for"] == "p1"
+    assert r["p1"] == pytest.approx(0.198922, abs=1.2e-4)
+
+
+def test_crtpwr_2prop_solve_cluster_size_by_hand():
+    # crtpwr.2prop(alpha=0.05, power=0.8, m=50, cv=0, p1=0.1, p2=0.2, icc=0.1): in that version m is
+    # clusters per arm and n (left NA) the cluster size, which it solves for.
+    # By hand: needed var = 0.1^2 / 7.848877 = 0.00127407; 0.25 (1 + 0.1 (n - 1)) / (50 n) = var
+    # -> (0.9 + 0.1 n) / n = 0.254815 -> n = 0.9 / 0.154815 = 5.8134.
+    r = analytic(p0=0.1, p1=0.2, clusters_per_arm=50, icc=0.1, power=0.8, dist="normal")
+    assert r["cluster_size"] == pytest.approx(5.8134, abs=1e-3)
+    assert r["cluster_size_design"] == 6
+
+
+def test_unequal_cluster_sizes_by_hand():
+    # Eldridge et al. (2006) design effect with cv = 0.65 (their typical value), m = 20, icc = 0.05:
+    # DE = 2.3725; c = 7.848877 * 0.25 * 2.3725 / (20 * 0.01) = 23.2768 (normal reference);
+    # equal sizes DE = 1.95 -> c = 19.1321.
+    equal = analytic(p0=0.1, p1=0.2, cluster_size=20, icc=0.05, power=0.8, dist="normal")
+    unequal = analytic(p0=0.1, p1=0.2, cluster_size=20, icc=0.05, cv=0.65, power=0.8, dist="normal")
+    assert equal["clusters_per_arm"] == pytest.approx(19.1321, abs=1e-3)
+    assert unequal["clusters_per_arm"] == pytest.approx(23.2768, abs=1e-3)
+    assert unequal["design_effect"] == pytest.approx(2.3725)
+    t_unequal = analytic(p0=0.1, p1=0.2, cluster_size=20, icc=0.05, cv=0.65, power=0.8, dist="t")
+    assert t_unequal["clusters_per_arm"] > unequal["clusters_per_arm"]
+
+
+def test_hayes_bennett_by_hand():
+    # Hayes & Bennett (1999), eq. for proportions, unmatched: c = 1 + (z_a/2 + z_b)^2
+    # [p0(1-p0)/m + p1(1-p1)/m + k^2 (p0^2 + p1^2)] / (p0 - p1)^2.
+    # p0 = .1, p1 = .2, m = 150, k = .25: bracket = 0.25/150 + 0.0625 * 0.05 = 0.00479167;
+    # c = 1 + 7.848877 * 0.00479167 / 0.01 = 4.76092.
+    assert hayes_bennett_clusters(0.1, 0.2, 150, 0.25) == pytest.approx(4.76092, abs=1e-4)
+    r = analytic(p0=0.1, p1=0.2, cluster_size=150, k=0.25, power=0.8, method="hayes-bennett")
+    assert r["clusters_per_arm"] == pytest.approx(4.76092, abs=1e-4)
+    assert r["clusters_per_arm_design"] == 5 and r["dist"] == "normal"
+    back = analytic(
+        p0=0.1,
+        p1=0.2,
+        cluster_size=150,
+        k=0.25,
+        clusters_per_arm=r["clusters_per_arm"],
+        method="hayes-bennett",
+    )
+    assert back["power"] == pytest.approx(0.8, abs=1e-8)
+
+
+@pytest.mark.parametrize("dist", ["t", "normal"])
+@pytest.mark.parametrize("cv", [0.0, 0.5])
+def test_every_unknown_round_trips(dist, cv):
+    base = dict(p0=0.25, icc=0.04, cv=cv, dist=dist)
+    power = analytic(**base, p1=0.4, clusters_per_arm=11, cluster_size=25)["power"]
+    assert analytic(**base, p1=0.4, cluster_size=25, power=power)[
+        "clusters_per_arm"
+    ] == pytest.approx(11, rel=1e-7)
+    assert analytic(**base, p1=0.4, clusters_per_arm=11, power=power)[
+        "cluster_size"
+    ] == pytest.approx(25, rel=1e-6)
+    assert analytic(**base, clusters_per_arm=11, cluster_size=25, power=power)[
+        "p1"
+    ] == pytest.approx(0.4, rel=1e-7)
+    below = analytic(**base, clusters_per_arm=11, cluster_size=25, power=power, p1_greater=False)[
+        "p1"
+    ]
+    assert below < 0.25
+
+
+def test_odds_ratio_sets_p1_and_pooled_option():
+    r = analytic(p0=0.2, odds_ratio=2.0, clusters_per_arm=10, cluster_size=20, icc=0.05)
+    assert r["p1"] == pytest.approx(0.5 / 1.5)  # odds 0.25 * 2 = 0.5
+    pooled = analytic(
+        p0=0.2, odds_ratio=2.0, clusters_per_arm=10, cluster_size=20, icc=0.05, pooled=True
+    )
+    assert pooled["power"] != r["power"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(p0=0.0, p1=0.2, cluster_size=20, icc=0.05, power=0.8), r"p0 = 0 is outside \(0, 1\)"),
+        (
+            dict(p0=0.1, p1=1.2, cluster_size=20, icc=0.05, power=0.8),
+            r"p1 = 1.2 is outside \(0, 1\)",
+        ),
+        (dict(p0=0.1, p1=0.2, cluster_size=20, icc=1.0, power=0.8), r"icc = 1 is outside \[0, 1\)"),
+        (
+            dict(p0=0.1, p1=0.2, cluster_size=20, icc=-0.1, power=0.8),
+            r"icc = -0.1 is outside \[0, 1\)",
+        ),
+        (
+            dict(p0=0.1, p1=0.2, cluster_size=1, icc=0.05, power=0.8),
+            r"cluster_size \(--cluster-size\) = 1 is below 2",
+        ),
+        (
+            dict(p0=0.1, p1=0.2, icc=0.05, power=0.8),
+            r"exactly one of .* clusters_per_arm, cluster_size are unset",
+        ),
+        (
+            dict(p0=0.1, p1=0.2, clusters_per_arm=5, cluster_size=20, icc=0.05, power=0.8),
+            r"exactly one of .* none is unset",
+        ),
+        (
+            dict(p0=0.1, p1=0.2, cluster_size=20, icc=0.05, power=0.99, max_clusters=10),
+            r"target power 0.99 is not reached with up to 10 clusters per arm",
+        ),
+        (
+            dict(p0=0.1, p1=0.2, clusters_per_arm=4, icc=0.2, power=0.9),
+            r"cannot be reached with 4 clusters per arm at any cluster size",
+        ),
+        (dict(p0=0.1, p1=0.2, odds_ratio=2, cluster_size=20, icc=0.05, power=0.8), r"not both"),
+        (
+            dict(
+                p0=0.1, p1=0.2, cluster_size=20, k=0.2, power=0.8, method="hayes-bennett", dist="t"
+            ),
+            r"normal reference only",
+        ),
+        (dict(p0=0.1, p1=0.2, cluster_size=20, power=0.8), r"needs icc"),
+    ],
+)
+def test_analytic_bad_input(kwargs, message):
+    with pytest.raises(DataError, match=message):
+        analytic(**kwargs)
+
+
+# ------------------------------------------------------------------------------- ICC helpers
+def test_logit_icc_conversion_is_exact():
+    s = sigma_b_from_icc(0.1, scale="logit")
+    assert s**2 / (s**2 + math.pi**2 / 3) == pytest.approx(0.1)
+    assert icc_from_sigma_b(0.3, s, scale="logit") == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(("p", "sigma"), [(0.1, 0.3), (0.3, 0.8), (0.7, 1.5), (0.05, 2.5)])
+def test_marginal_proportion_and_icc_match_numerical_integration(p, sigma):
+    def moment(k):
+        f = lambda u: special.expit(special.logit(p) + sigma * u) ** k * stats.norm.pdf(u)  # noqa: E731
+        return integrate.quad(f, -12, 12, epsabs=1e-13)[0]
+
+    mean, second = moment(1), moment(2)
+    assert marginal_proportion(p, sigma) == pytest.approx(mean, abs=1e-8)
+    assert icc_from_sigma_b(p, sigma) == pytest.approx(
+        (second - mean**2) / (mean * (1 - mean)), abs=1e-8
+    )
+    # the proportion-scale ICC is smaller than the logit-scale one for the same sigma_b
+    assert icc_from_sigma_b(p, sigma) < icc_from_sigma_b(p, sigma, scale="logit")
+
+
+def test_sigma_b_from_proportion_icc_round_trips():
+    s = sigma_b_from_icc(0.05, 0.3)
+    assert icc_from_sigma_b(0.3, s) == pytest.approx(0.05, abs=1e-10)
+    assert sigma_b_from_icc(0.0, 0.3) == 0.0
+    assert marginal_proportion(0.3, 0.0) == pytest.approx(0.3)
+    with pytest.raises(DataError, match="needs the probability p0"):
+        sigma_b_from_icc(0.05)
+
+
+# ------------------------------------------------------------------------------- kernel
+def test_binom_quantile_equals_scipy():
+    rng = np.random.default_rng(0)
+    v = rng.random(20000)
+    n = rng.integers(1, 400, 20000)  # both the recursion (<= 200) and the scipy path
+    p = rng.uniform(0.0005, 0.9995, 20000)
+    np.testing.assert_array_equal(binom_quantile(v, n, p), stats.binom.ppf(v, n, p).astype(int))
+
+
+def test_cluster_t_test_equals_scipy_per_trial():
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 21, (300, 8)) / 20
+    b = rng.integers(0, 21, (300, 8)) / 20 + 0.05
+    a[0], b[0] = 0.3, 0.3  # no variation, no difference: not significant
+    a[1], b[1] = 0.2, 0.4  # no variation, a difference: significant (scipy's t is infinite)
+    for welch in (False, True):
+        sig, diff = cluster_t_test(a, b, [5, 8], 0.05, welch=welch)
+        for j, c in enumerate((5, 8)):
+            with _quiet():  # scipy warns about the constant rows
+                ref = stats.ttest_ind(b[:, :c], a[:, :c], axis=1, equal_var=not welch)
+            expect = np.where(np.isnan(ref.pvalue), False, ref.pvalue < 0.05)
+            expect[1] = True
+            np.testing.assert_array_equal(sig[:, j], expect)
+            np.testing.assert_allclose(diff[:, j], b[:, :c].mean(1) - a[:, :c].mean(1), atol=1e-12)
+
+
+@contextlib.contextmanager
+def _quiet():
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def test_gee_equals_statsmodels_bias_reduced():
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(5)
+    c = 6
+    n_a, n_b = rng.integers(5, 30, (3, c)), rng.integers(5, 30, (3, c))
+    y_a, y_b = rng.binomial(n_a, 0.3), rng.binomial(n_b, 0.5)
+    sig, _ = gee_test(y_a, n_a, y_b, n_b, [c], 0.05)
+    for i in range(3):
+        rows = []
+        for arm, (y, n) in enumerate(((y_a[i], n_a[i]), (y_b[i], n_b[i]))):
+            for j in range(c):
+                rows += [(arm, 100 * arm + j, 1)] * y[j] + [(arm, 100 * arm + j, 0)] * (n[j] - y[j])
+        data = np.array(rows, dtype=float)
+        model = sm.GEE(
+            data[:, 2],
+            sm.add_constant(data[:, 0]),
+            groups=data[:, 1],
+            family=sm.families.Binomial(),
+            cov_struct=sm.cov_struct.Independence(),
+        )
+        with _quiet():
+            fit = model.fit(cov_type="bias_reduced")
+        stat = fit.params[1] / fit.bse[1]
+        assert sig[i, 0] == (abs(stat) > stats.t.ppf(0.975, 2 * c - 2))
+
+
+def test_variable_cluster_sizes_have_the_mean_and_cv():
+    _, _, g = column_draws(seed=3, chunk=0, arm=0, column=0, n=200_000, cv=0.5)
+    sizes = cluster_sizes(40, g)
+    assert sizes.min() >= 2
+    assert sizes.mean() == pytest.approx(40, rel=0.01)
+    assert sizes.std() / sizes.mean() == pytest.approx(0.5, rel=0.03)
+
+
+# ------------------------------------------------------------------------------- simulation
+SIM = dict(p0=0.3, p1=0.45, clusters_per_arm=15, cluster_size=20, icc=0.05, sims=2000, seed=11)
+
+
+def test_simulation_reports_keys_and_marginal_proportions():
+    r = simulate(**SIM)
+    for key in (
+        "power",
+        "power_mc_low",
+        "power_mc_high",
+        "sims",
+        "clusters_per_arm",
+        "cluster_size",
+        "p0",
+        "p1",
+        "icc",
+        "cv",
+        "dist",
+        "p0_marginal",
+        "p1_marginal",
+        "sigma_b",
+        "seed",
+    ):
+        assert key in r
+    assert r["power_mc_low"] < r["power"] < r["power_mc_high"]
+    # marginal proportions are the typical-cluster ones pulled towards 0.5
+    assert r["p0_marginal"] == pytest.approx(marginal_proportion(0.3, r["sigma_b"]))
+    assert 0.3 < r["p0_marginal"] < 0.5 and r["icc"] == pytest.approx(0.05, abs=1e-9)
+    assert r["icc_logit"] > r["icc"]
+
+
+def test_same_seed_same_numbers_and_common_random_numbers():
+    a, b = simulate(**SIM), simulate(**SIM)
+    assert a["power"] == b["power"]
+    assert simulate(**{**SIM, "seed": 12})["power"] != a["power"]
+    # a design inside a curve gets exactly the numbers it gets alone
+    curve = power_curve(
+        p0=0.3, p1=0.45, clusters=range(2, 31), cluster_sizes=[20], icc=0.05, sims=2000, seed=11
+    )
+    assert curve.loc[curve.clusters_per_arm == 15, "power"].item() == a["power"]
+    # and the curve is smooth: common random numbers make it (here exactly) non-decreasing
+    assert (np.diff(curve["power"]) >= 0).all()
+
+
+def test_simulation_agrees_with_analytic_when_many_clusters():
+    # 40 clusters per arm: the normal approximation behind the closed form holds
+    r = simulate(p0=0.3, p1=0.4, clusters_per_arm=40, cluster_size=20, icc=0.05, sims=4000, seed=2)
+    assert r["power_mc_low"] <= r["power_analytic"] <= r["power_mc_high"]
+    assert r["power_analytic"] == pytest.approx(0.80, abs=0.01)
+
+
+def test_simulation_shows_where_normal_analytic_fails_few_clusters():
+    # 3 clusters per arm: the normal-reference formula promises far more power than the trial has
+    r = simulate(p0=0.2, p1=0.45, clusters_per_arm=3, cluster_size=50, icc=0.05, sims=4000, seed=1)
+    icc = (r["icc"] + r["icc_p1"]) / 2
+    normal = analytic(
+        p0=r["p0_marginal"],
+        p1=r["p1_marginal"],
+        clusters_per_arm=3,
+        cluster_size=50,
+        icc=icc,
+        dist="normal",
+    )["power"]
+    assert normal > r["power_mc_high"] + 0.1
+    # the t reference (df = 2(c - 1)) is the better guide here
+    assert abs(r["power_analytic"] - r["power"]) < abs(normal - r["power"])
+
+
+def test_type_one_error_with_few_clusters():
+    r = simulate(p0=0.3, p1=0.3, clusters_per_arm=4, cluster_size=20, icc=0.1, sims=4000, seed=4)
+    assert r["power_mc_low"] <= 0.05 <= r["power_mc_high"]
+
+
+def test_variable_sizes_cost_power_and_analyses_run():
+    equal = simulate(**SIM)["power"]
+    assert simulate(**SIM, cv=0.7)["power"] < equal
+    for analysis in ("welch", "gee"):
+        other = simulate(**SIM, analysis=analysis)
+        assert abs(other["power"] - equal) < 0.06
+
+
+def test_parallel_processes_equal_serial():
+    serial = simulate(**{**SIM, "sims": 3000}, chunk_size=500)
+    parallel = simulate(**{**SIM, "sims": 3000}, chunk_size=500, n_jobs=2)
+    assert parallel["power"] == serial["power"]
+
+
+def test_dask_cluster_equals_serial():
+    distributed = pytest.importorskip("distributed")
+    serial = simulate(**{**SIM, "sims": 3000}, chunk_size=500)
+    with distributed.LocalCluster(
+        n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
+        remote = simulate(
+            **{**SIM, "sims": 3000}, chunk_size=500, scheduler=cluster.scheduler_address
+        )
+    assert remote["power"] == serial["power"]
+
+
+def test_progress_lines_go_to_stderr(capsys):
+    simulate(**{**SIM, "sims": 1500}, chunk_size=500, progress=True)
+    out, err = capsys.readouterr()
+    assert out == "" and "3/3 chunks (100%)" in err
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(p0=1.0), r"p0 = 1 is outside \(0, 1\)"),
+        (dict(icc=1.0), r"icc = 1 is outside \[0, 1\)"),
+        (dict(cluster_size=1), r"cluster_size \(--cluster-size\) = 1 is below 2"),
+        (dict(clusters_per_arm=1), r"clusters_per_arm \(--clusters\) = 1 is below 2"),
+        (dict(sigma_b=0.5), r"exactly one of icc \(--icc\) and sigma_b"),
+        (dict(p1=None), r"give the intervention arm's p1"),
+        (dict(seed=-1), r"seed \(--seed\) = -1"),
+        (dict(scheduler="nowhere"), r"not a Dask scheduler address"),
+    ],
+)
+def test_simulation_bad_input(kwargs, message):
+    with pytest.raises(DataError, match=message):
+        simulate(**{**SIM, **kwargs})
+
+
+def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr("mbct_bayes.power._parallel.CONNECT_TIMEOUT", "1s")
+    with pytest.raises(DataError, match="cannot reach the Dask scheduler"):
+        simulate(**{**SIM, "sims": 10}, scheduler="tcp://127.0.0.1:9")
+
+
+def test_wilson_interval():
+    low, high = wilson_interval(50, 100)
+    assert (float(low), float(high)) == pytest.approx((0.4038, 0.5962), abs=1e-4)
+
+
+# ------------------------------------------------------------------------------- assurance
+QUANTILES = stats.norm.ppf((np.arange(400) + 0.5) / 400)  # deterministic "posterior" draws
+DESIGN = dict(clusters_per_arm=15, cluster_size=20)
+
+
+def test_point_mass_posterior_equals_simulated_power():
+    b, s, lor = special.logit(0.3), 0.5, 0.6
+    point = assurance_from_draws(
+        np.full(50, b), np.full(50, s), np.full(50, lor), **DESIGN, sims=2000, seed=9
+    )
+    power = simulate(p0=0.3, odds_ratio=math.exp(lor), sigma_b=s, **DESIGN, sims=2000, seed=9)
+    assert point["assurance"] == power["power"]  # same kernel, same seed: identical
+    assert point["power_at_posterior_mean"] == point["assurance"]
+    other = simulate(p0=0.3, odds_ratio=math.exp(lor), sigma_b=s, **DESIGN, sims=2000, seed=10)
+    assert other["power_mc_low"] <= point["assurance"] <= other["power_mc_high"]
+
+
+def test_assurance_falls_as_the_posterior_widens():
+    values = []
+    for sd in (0.0, 0.2, 0.5, 1.0):
+        r = assurance_from_draws(
+            np.full(400, -0.85),
+            np.full(400, 0.5),
+            0.6 + sd * QUANTILES,
+            **DESIGN,
+            sims=2000,
+            seed=2,
+        )
+        values.append(r["assurance"])
+        assert r["power_at_posterior_mean"] == pytest.approx(values[0], abs=1e-12) or sd == 0.0
+    assert values == sorted(values, reverse=True) and values[0] - values[-1] > 0.05
+
+
+@pytest.mark.parametrize(("mean", "sd"), [(0.2, 0.5), (0.0, 1.0), (-0.3, 0.5)])
+def test_assurance_never_exceeds_probability_of_benefit(mean, sd):
+    # with many clusters power is near 1 wherever the effect is clearly positive, so assurance
+    # comes close to its bound P(effect > 0) (+ alpha/2 P(effect <= 0)) but not above it
+    r = assurance_from_draws(
+        np.full(400, -0.85),
+        np.full(400, 0.5),
+        mean + sd * QUANTILES,
+        clusters_per_arm=60,
+        cluster_size=50,
+        sims=2000,
+        seed=2,
+    )
+    assert r["assurance_mc_low"] <= r["p_effect_positive"]
+    assert r["assurance_mc_low"] <= r["assurance_bound"]
+    assert r["p_effect_positive"] == pytest.approx((mean + sd * QUANTILES > 0).mean())
+
+
+def test_assurance_cycles_draws_and_reports_inputs():
+    r = assurance_from_draws(
+        np.full(10, -1.0),
+        np.full(10, 0.4),
+        np.linspace(0, 1, 10),
+        **DESIGN,
+        sims_per_draw=30,
+        seed=1,
+    )
+    assert r["sims"] == 300 and r["draws_used"] == 10 and r["draws_total"] == 10
+    assert r["p0"] == pytest.approx(special.expit(-1.0)) and r["sigma_b"] == pytest.approx(0.4)
+    r = assurance_from_draws(
+        np.zeros(1000), np.full(1000, 0.4), np.zeros(1000), **DESIGN, sims=100, seed=1
+    )
+    assert r["draws_used"] == 100
+
+
+def test_assurance_bad_draws():
+    with pytest.raises(DataError, match="posterior draws differ in length"):
+        assurance_from_draws(np.zeros(5), np.ones(4), np.zeros(5), **DESIGN)
+    with pytest.raises(DataError, match="sigma_b_draws has negative values"):
+        assurance_from_draws(np.zeros(5), -np.ones(5), np.zeros(5), **DESIGN)
+    with pytest.raises(DataError, match="non-finite"):
+        assurance_from_draws(np.zeros(5), np.ones(5), np.array([0, 1, np.nan, 0, 0]), **DESIGN)
+
+
+@pytest.fixture
+def fake_predict(monkeypatch):
+    """Stand-in for mbct_bayes.predict.trial_inputs: records its arguments, returns fixed draws."""
+    calls = []
+
+    def trial_inputs(fit, *, lever="F", delta=1.0, profile=None):
+        calls.append((fit, lever, delta, profile))
+        return {
+            "baseline_logit": np.full(200, -0.8),
+            "sigma_site": np.full(200, 0.5),
+            "log_odds_ratio": 0.5 + 0.3 * QUANTILES[::2],
+        }
+
+    module = types.ModuleType("mbct_bayes.predict")
+    module.trial_inputs = trial_inputs
+    monkeypatch.setitem(sys.modules, "mbct_bayes.predict", module)
+    return calls
+
+
+def test_assurance_from_fit_uses_trial_inputs(fake_predict):
+    fit = object()
+    r = assurance(fit, lever="F", delta=1.0, profile={"E": 3}, **DESIGN, sims=1000, seed=3)
+    assert fake_predict == [(fit, "F", 1.0, {"E": 3})]
+    direct = assurance_from_draws(
+        np.full(200, -0.8),
+        np.full(200, 0.5),
+        0.5 + 0.3 * QUANTILES[::2],
+        **DESIGN,
+        sims=1000,
+        seed=3,
+    )
+    assert r["assurance"] == direct["assurance"]
+    assert r["lever"] == "F" and r["delta"] == 1.0 and r["profile"] == {"E": 3}
+
+
+def test_assurance_curve_over_clusters_rises():
+    table = assurance_curve(
+        np.full(400, -0.85),
+        np.full(400, 0.5),
+        0.6 + 0.5 * QUANTILES,
+        clusters=[5, 10, 20, 40],
+        cluster_sizes=[20],
+        sims=1000,
+        seed=1,
+    )
+    assert list(table.clusters_per_arm) == [5, 10, 20, 40]
+    assert (np.diff(table["assurance"]) > 0).all()
+    assert (table["assurance"] <= table["power_at_posterior_mean"]).iloc[-1]
+
+
+# ------------------------------------------------------------------------------- search
+def test_search_clusters_returns_first_design_reaching_target():
+    r = search(
+        target=0.8, p0=0.3, p1=0.45, cluster_size=20, icc=0.05, sims=1000, seed=1, max_clusters=40
+    )
+    curve = r["curve"]
+    c = r["clusters_per_arm"]
+    assert isinstance(c, int) and r["power"] >= 0.8
+    assert curve.loc[curve.clusters_per_arm == c - 1, "power"].item() < 0.8
+    assert list(curve.clusters_per_arm) == list(range(2, 41))
+    assert {"power_mc_low", "power_mc_high", "power_analytic"} <= set(curve.columns)
+
+
+def test_search_cluster_size_by_bisection():
+    r = search(
+        target=0.75,
+        solve_for="cluster_size",
+        p0=0.3,
+        p1=0.45,
+        clusters_per_arm=25,
+        icc=0.05,
+        sims=1000,
+        seed=1,
+        max_cluster_size=200,
+    )
+    curve = r["curve"]
+    m = r["cluster_size"]
+    assert r["power"] >= 0.75
+    assert curve.loc[curve.cluster_size == m - 1, "power"].item() < 0.75
+
+
+def test_search_analytic_matches_solver():
+    r = search(method="analytic", target=0.8, p0=0.1, p1=0.2, cluster_size=150, icc=0.05)
+    assert r["clusters_per_arm_design"] == 13
+    assert r["clusters_per_arm"] == pytest.approx(12.0938, abs=1e-3)
+    assert (np.diff(r["curve"]["power"]) > 0).all()
+
+
+def test_search_assurance_from_draws():
+    draws = {
+        "baseline_logit": np.full(400, -0.85),
+        "sigma_site": np.full(400, 0.5),
+        "log_odds_ratio": 0.6 + 0.3 * QUANTILES,
+    }
+    r = search(
+        method="assurance",
+        target=0.6,
+        draws=draws,
+        cluster_size=20,
+        sims=1000,
+        seed=1,
+        max_clusters=40,
+    )
+    assert r["assurance"] >= 0.6 and "power_at_posterior_mean" in r["curve"]
+
+
+def test_search_unreachable_targets():
+    with pytest.raises(
+        DataError, match=r"target power 0.95 is not reached with up to 6 clusters per arm"
+    ):
+        search(
+            target=0.95,
+            p0=0.3,
+            p1=0.45,
+            cluster_size=20,
+            icc=0.05,
+            sims=200,
+            seed=1,
+            max_clusters=6,
+        )
+    with pytest.raises(
+        DataError, match=r"not reached with 4 clusters per arm at any cluster size up to 300"
+    ):
+        search(
+            target=0.95,
+            solve_for="cluster_size",
+            p0=0.3,
+            p1=0.4,
+            clusters_per_arm=4,
+            icc=0.1,
+            sims=200,
+            seed=1,
+            max_cluster_size=300,
+        )
+    with pytest.raises(DataError, match="assurance needs posterior draws or a fit"):
+        search(method="assurance", cluster_size=20)
+
+
+def test_power_curve_figure():
+    from matplotlib.figure import Figure
+
+    from mbct_bayes.plots.power import power_curve_figure
+
+    r = search(
+        target=0.8, p0=0.3, p1=0.45, cluster_size=20, icc=0.05, sims=300, seed=1, max_clusters=30
+    )
+    fig = power_curve_figure(r["curve"], target=0.8, chosen=r["clusters_per_arm"])
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "clusters per arm" and len(ax.lines) >= 3
+    table = assurance_curve(
+        np.full(50, -0.8),
+        np.full(50, 0.5),
+        np.full(50, 0.5),
+        clusters=[5, 10],
+        cluster_sizes=[20],
+        sims=200,
+        seed=1,
+    )
+    assert power_curve_figure(table).axes[0].get_ylabel() == "assurance"

@@ -12,6 +12,7 @@ spec and data that :func:`load_fit` checks, so a modified or foreign file is ref
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io as _io
 import json
@@ -37,7 +38,10 @@ SCHEMA_VERSION = 1
 R_HAT_MAX = 1.01
 ESS_MIN = 400
 #: Parameters the diagnostics gate and the summary look at (those present in the model).
-SUMMARY_VARS = ("Intercept", "beta", "sigma_site", "sigma_region", "cutpoints", "u_site", "u_region")
+SUMMARY_VARS = (
+    "Intercept", "beta", "sigma_site", "sigma_region", "cutpoints", "u_site", "u_region",
+    "latent_mean", "latent_sd", "sigma_measure", "role_offset", "latent",
+)
 NETCDF_ENGINE = "netcdf4"
 #: Compiled models kept per process, keyed by the model's structure (spec, number of sites,
 #: regions and coefficients, parametrization, sampler): a second fit of new data with the same
@@ -65,6 +69,8 @@ class CompiledModel:
         Site-effect parametrization in use.
     sampler
         ``"nutpie"`` or ``"pymc"``.
+    responses
+        Latent measurement only: the validated respondent scores.
     """
 
     spec: ModelSpec
@@ -73,6 +79,7 @@ class CompiledModel:
     model: Any
     centered: bool
     sampler: str = "nutpie"
+    responses: pd.DataFrame | None = None
     _compiled: Any = field(default=None, repr=False)
 
     def _nutpie_model(self):
@@ -87,6 +94,7 @@ class CompiledModel:
         self,
         table: pd.DataFrame | None = None,
         *,
+        responses: pd.DataFrame | None = None,
         rows: np.ndarray | None = None,
         seed: int = 1,
         draws: int = 1000,
@@ -101,6 +109,8 @@ class CompiledModel:
         table
             New observations with the same sites (and regions) as the compiled data (validated
             here). ``None`` reuses the compiled data.
+        responses
+            Latent measurement only: respondent scores to go with a new ``table``.
         rows
             Boolean mask or integer positions of the rows to fit (cross-validation). Sites with
             no fitted rows keep their place; their effects are then drawn from the population.
@@ -113,13 +123,12 @@ class CompiledModel:
         """
         _check_sampler_args(draws, tune, chains)
         if table is None:
-            table, data = self.table, self.data
+            table, data, responses = self.table, self.data, self.responses
         else:
-            from .schema import validate_observations
-
-            table = validate_observations(table, self.spec, source="observations")
+            table, responses = _validated(table, self.spec, responses)
             data = prepare_data(
-                table, self.spec, site_labels=self.data.site_labels, region_labels=self.data.region_labels
+                table, self.spec, responses=responses,
+                site_labels=self.data.site_labels, region_labels=self.data.region_labels,
             )
         if rows is not None:
             data = _subset(data, rows)
@@ -146,12 +155,13 @@ class CompiledModel:
             "seed": seed, "draws": draws, "tune": tune, "chains": chains, "sampler": self.sampler,
             "centered": self.centered, "rows_fitted": int(data.n_obs),
         }
-        return Fit(spec=self.spec, data=table, idata=idata, model_data=data, meta=meta)
+        return Fit(spec=self.spec, data=table, idata=idata, model_data=data, meta=meta, responses=responses)
 
 
 def _structure_key(spec: ModelSpec, data: ModelData, centered: bool, sampler: str) -> str:
     return json.dumps(
-        [spec.to_dict(), len(data.site_labels), len(data.region_labels or ()), data.X.shape[1], centered, sampler],
+        [spec.to_dict(), len(data.site_labels), len(data.region_labels or ()), len(data.role_labels or ()),
+         data.X.shape[1], centered, sampler],
         sort_keys=True, default=str,
     )
 
@@ -178,17 +188,34 @@ def _relabel(idata, data: ModelData):
     return idata
 
 
+def _validated(
+    table: pd.DataFrame, spec: ModelSpec, responses: pd.DataFrame | None
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Validate observations (and, for latent models, respondent scores) at the edge."""
+    from .model import attach_site_means
+    from .schema import validate_observations, validate_respondent_scores
+
+    if spec.measurement == "latent":
+        if responses is None:
+            raise DataError(
+                "measurement = \"latent\" needs respondent scores: pass responses= (Python) or --responses (CLI)"
+            )
+        responses = validate_respondent_scores(responses, spec)
+        table = attach_site_means(table, responses, spec)
+    elif responses is not None:
+        raise DataError("responses were given but the spec's measurement is \"observed\"; set measurement = \"latent\"")
+    return validate_observations(table, spec, source=spec.source or "observations"), responses
+
+
 def _subset(data: ModelData, rows: np.ndarray) -> ModelData:
     rows = np.asarray(rows)
     if rows.dtype == bool:
         rows = np.flatnonzero(rows)
     if rows.size == 0:
         raise DataError("no rows left to fit; every observation was held out")
-    return ModelData(
-        X=data.X[rows], coef_names=data.coef_names, x_sd=data.x_sd, y=data.y[rows],
-        trials=None if data.trials is None else data.trials[rows], site_idx=data.site_idx[rows],
-        site_labels=data.site_labels, region_idx=None if data.region_idx is None else data.region_idx[rows],
-        region_labels=data.region_labels,
+    return dataclasses.replace(
+        data, X=data.X[rows], y=data.y[rows], trials=None if data.trials is None else data.trials[rows],
+        site_idx=data.site_idx[rows], region_idx=None if data.region_idx is None else data.region_idx[rows],
     )
 
 
@@ -199,7 +226,12 @@ def _check_sampler_args(draws: int, tune: int, chains: int) -> None:
 
 
 def compile_model(
-    table: pd.DataFrame, spec: ModelSpec, *, sampler: str = "nutpie", centered: bool | None = None
+    table: pd.DataFrame,
+    spec: ModelSpec,
+    *,
+    responses: pd.DataFrame | None = None,
+    sampler: str = "nutpie",
+    centered: bool | None = None,
 ) -> CompiledModel:
     """Validate ``table``, build the model and prepare it for repeated sampling.
 
@@ -209,13 +241,13 @@ def compile_model(
         Observations (validated here).
     spec
         Model specification.
+    responses
+        Respondent-level scores, required when ``spec.measurement == "latent"``.
     sampler
         ``"nutpie"`` (default; compiled with numba) or ``"pymc"`` (PyMC's own NUTS).
     centered
         Force the site-effect parametrization; ``None`` chooses from the data.
     """
-    from .schema import validate_observations
-
     if sampler not in ("nutpie", "pymc"):
         raise DataError(f"sampler {sampler!r} is not 'nutpie' or 'pymc'")
     if sampler == "nutpie":
@@ -224,8 +256,8 @@ def compile_model(
         except ImportError:
             warnings.warn("nutpie is not installed; falling back to PyMC's NUTS", stacklevel=2)
             sampler = "pymc"
-    table = validate_observations(table, spec, source=spec.source or "observations")
-    data = prepare_data(table, spec)
+    table, responses = _validated(table, spec, responses)
+    data = prepare_data(table, spec, responses=responses)
     use_centered = choose_centered(data, spec) if centered is None else centered
     cached = _COMPILED.get(_structure_key(spec, data, use_centered, sampler))
     if cached is not None:
@@ -233,7 +265,8 @@ def compile_model(
     else:
         model, compiled = build_model(data, spec, centered=use_centered), None
     return CompiledModel(
-        spec=spec, table=table, data=data, model=model, centered=use_centered, sampler=sampler, _compiled=compiled
+        spec=spec, table=table, data=data, model=model, centered=use_centered, sampler=sampler,
+        responses=responses, _compiled=compiled,
     )
 
 
@@ -241,6 +274,7 @@ def fit(
     obs: pd.DataFrame | str | os.PathLike[str],
     spec: ModelSpec,
     *,
+    responses: pd.DataFrame | str | os.PathLike[str] | None = None,
     seed: int = 1,
     draws: int = 1000,
     tune: int = 1000,
@@ -256,6 +290,9 @@ def fit(
         Observations: a DataFrame or a CSV/Parquet path (validated against ``spec``).
     spec
         The model specification.
+    responses
+        Latent measurement (``spec.measurement == "latent"``) only: respondent-level E, C, F
+        scores (a DataFrame or path; e.g. from :func:`mbct_bayes.scoring.score_responses`).
     seed
         Random seed; the same seed gives the same draws.
     draws, tune, chains
@@ -274,8 +311,12 @@ def fit(
         from .schema import read_table
 
         obs = read_table(obs, what="observations")
+    if responses is not None and not isinstance(responses, pd.DataFrame):
+        from .schema import read_table
+
+        responses = read_table(responses, what="responses")
     _check_sampler_args(draws, tune, chains)
-    compiled = compile_model(obs, spec, sampler=sampler)
+    compiled = compile_model(obs, spec, responses=responses, sampler=sampler)
     result = compiled.sample(seed=seed, draws=draws, tune=tune, chains=chains, progress=progress)
     result.warn_if_failed()
     return result
@@ -346,6 +387,7 @@ class Fit:
     idata: Any
     model_data: ModelData
     meta: dict[str, Any] = field(default_factory=dict)
+    responses: pd.DataFrame | None = None
     _draws: dict[str, np.ndarray] | None = field(default=None, repr=False)
     _diagnostics: dict[str, Any] | None = field(default=None, repr=False)
 
@@ -420,15 +462,23 @@ class Fit:
         if "cutpoints" in post:
             for k, label in enumerate(post["cutpoints"].coords["cutpoint"].values):
                 cutpoints.append({"name": str(label), **stats("cutpoints", {"cutpoint": k})})
+        measurement = {}
+        if "sigma_measure" in post:
+            for name in ("sigma_measure", "latent_sd", "latent_mean"):
+                measurement[name] = {
+                    p: stats(name, {"construct": j}) for j, p in enumerate(self.spec.predictors)
+                }
         diag = self.diagnostics
         return {
             "family": self.spec.family,
+            "measurement": self.spec.measurement,
             "n_obs": len(self.data),
             "n_sites": len(self.model_data.site_labels),
             "n_regions": len(self.model_data.region_labels or ()),
             "coefficients": coefficients,
             "group_sd": group_sd,
             "cutpoints": cutpoints,
+            **({"measurement_model": measurement} if measurement else {}),
             "diagnostics": {k: diag[k] for k in ("ok", "max_r_hat", "min_ess_bulk", "min_ess_tail", "divergences", "problems")},
             "sampler": {k: self.meta.get(k) for k in ("sampler", "seed", "draws", "tune", "chains", "centered")},
         }
@@ -485,17 +535,21 @@ class Fit:
             if group in tree.children:
                 del tree[group]
         csv_text = _data_csv(self.data)
+        responses_text = _data_csv(self.responses) if self.responses is not None else ""
         spec_json = json.dumps(self.spec.to_dict(), sort_keys=True)
         import xarray as xr
 
-        tree["fit_data"] = xr.DataTree(xr.Dataset({"csv": ((), np.array(csv_text, dtype=object))}))
+        tree["fit_data"] = xr.DataTree(xr.Dataset({
+            "csv": ((), np.array(csv_text, dtype=object)),
+            "responses_csv": ((), np.array(responses_text, dtype=object)),
+        }))
         tree.attrs = {
             **{k: v for k, v in tree.attrs.items() if isinstance(v, str | int | float)},
             "mbct_bayes_schema": SCHEMA_VERSION,
             "mbct_bayes_version": __version__,
             "spec": spec_json,
             "meta": json.dumps(self.meta, sort_keys=True, default=str),
-            "content_hash": _content_hash(spec_json, csv_text),
+            "content_hash": _content_hash(spec_json, csv_text + responses_text),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "python": platform.python_version(),
         }
@@ -557,17 +611,21 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
     try:
         spec_json = str(attrs["spec"])
         csv_text = str(tree["fit_data"]["csv"].values.item())
+        responses_text = str(tree["fit_data"]["responses_csv"].values.item())
     except (KeyError, ValueError) as err:
         raise FitFileError(f"{path}: fit file lacks its spec or data ({err}); refit the model") from None
-    if _content_hash(spec_json, csv_text) != attrs.get("content_hash"):
+    if _content_hash(spec_json, csv_text + responses_text) != attrs.get("content_hash"):
         raise FitFileError(f"{path}: spec or data in the fit file do not match its content hash (modified or corrupt); refit the model")
     spec = ModelSpec.from_dict(json.loads(spec_json), source=str(path))
     id_cols = {c: str for c in (spec.group, spec.region) if c}
     table = pd.read_csv(_io.StringIO(csv_text), dtype=id_cols, keep_default_na=True)
-    model_data = prepare_data(table, spec)
+    responses = None
+    if responses_text:
+        responses = pd.read_csv(_io.StringIO(responses_text), dtype={spec.group: str, "role": str, "respondent": str})
+    model_data = prepare_data(table, spec, responses=responses)
     sites = tuple(str(s) for s in tree["posterior"]["u_site"].coords["site"].values)
     if sites != model_data.site_labels:
         raise FitFileError(f"{path}: site labels in the posterior do not match the stored data; refit the model")
     meta = json.loads(str(attrs.get("meta", "{}")))
     del tree["fit_data"]
-    return Fit(spec=spec, data=table, idata=tree, model_data=model_data, meta=meta)
+    return Fit(spec=spec, data=table, idata=tree, model_data=model_data, meta=meta, responses=responses)

@@ -49,6 +49,8 @@ class ModelData:
         Index of each row's site into ``site_labels``.
     region_idx, region_labels
         Index of each row's region into ``region_labels`` (``None`` without regions).
+    resp_value, resp_site, resp_pred, resp_role, role_labels
+        Latent measurement only: each respondent score (centred), its site, predictor and role.
     """
 
     X: np.ndarray
@@ -60,6 +62,12 @@ class ModelData:
     site_labels: tuple[str, ...]
     region_idx: np.ndarray | None
     region_labels: tuple[str, ...] | None
+    # latent measurement model: respondents' scores in long form (one entry per score)
+    resp_value: np.ndarray | None = None
+    resp_site: np.ndarray | None = None
+    resp_pred: np.ndarray | None = None
+    resp_role: np.ndarray | None = None
+    role_labels: tuple[str, ...] | None = None
 
     @property
     def n_obs(self) -> int:
@@ -91,10 +99,29 @@ def outcome_array(table: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
     return table[spec.outcome].to_numpy(dtype=np.int64)
 
 
+def attach_site_means(table: pd.DataFrame, responses: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """Give a latent model's observations the respondents' site-mean scores where they lack them.
+
+    The latent model does not use these columns (it models each site's true score), but the
+    stored data, the default prior widths and the data checks read them. A site with no
+    respondent on a construct gets the centring value.
+    """
+    out = table.copy()
+    missing = [p for p in spec.predictors if p not in out.columns]
+    if not missing:
+        return out
+    means = responses.groupby(spec.group)[missing].mean()
+    sites = out[spec.group].astype(str)
+    for p in missing:
+        out[p] = sites.map(means[p]).astype(float).fillna(spec.center[p]).to_numpy()
+    return out
+
+
 def prepare_data(
     table: pd.DataFrame,
     spec: ModelSpec,
     *,
+    responses: pd.DataFrame | None = None,
     site_labels: tuple[str, ...] | None = None,
     region_labels: tuple[str, ...] | None = None,
 ) -> ModelData:
@@ -106,16 +133,23 @@ def prepare_data(
         Observations already checked by :func:`mbct_bayes.schema.validate_observations`.
     spec
         The model specification.
+    responses
+        Latent measurement only: validated respondent scores (site, role, E, C, F, ...).
     site_labels, region_labels
         Fix the label order (to refit new data into an existing compiled model); by default the
-        sorted unique labels of ``table``.
+        sorted unique labels of ``table`` (and of ``responses``).
 
     Returns
     -------
     ModelData
     """
+    latent = spec.measurement == "latent"
+    if latent and responses is None:
+        raise DataError("measurement = \"latent\" needs respondent-level scores (responses); pass responses=...")
     sites = table[spec.group].astype(str).to_numpy()
-    site_labels = site_labels if site_labels is not None else tuple(sorted(set(sites)))
+    if site_labels is None:
+        resp_sites = set(responses[spec.group].astype(str)) if latent else set()
+        site_labels = tuple(sorted(set(sites) | resp_sites))
     site_idx = _index_of(sites, site_labels, "site")
     region_idx = None
     if spec.region:
@@ -127,6 +161,7 @@ def prepare_data(
     X = design_matrix(table, spec)
     x_sd = X.std(axis=0, ddof=1) if X.shape[0] > 1 else np.ones(X.shape[1])
     trials = table[spec.trials].to_numpy(dtype=np.int64) if spec.family == "binomial" else None
+    measurement = _long_responses(responses, spec, site_labels) if latent else {}
     return ModelData(
         X=X,
         coef_names=spec.coef_names,
@@ -137,7 +172,26 @@ def prepare_data(
         site_labels=tuple(site_labels),
         region_idx=region_idx,
         region_labels=tuple(region_labels) if region_labels is not None else None,
+        **measurement,
     )
+
+
+def _long_responses(responses: pd.DataFrame, spec: ModelSpec, site_labels: tuple[str, ...]) -> dict[str, Any]:
+    """Respondent scores in long form: one entry per (respondent, predictor) with a score."""
+    site_of = _index_of(responses[spec.group].astype(str).to_numpy(), site_labels, "site")
+    values = responses[list(spec.predictors)].to_numpy(dtype=float) - np.array([spec.center[p] for p in spec.predictors])
+    resp_row, pred = np.nonzero(~np.isnan(values))
+    out: dict[str, Any] = {
+        "resp_value": values[resp_row, pred],
+        "resp_site": site_of[resp_row],
+        "resp_pred": pred.astype(np.int64),
+    }
+    if spec.role_offsets:
+        roles = responses["role"].astype(str).to_numpy()
+        role_labels = tuple(sorted(set(roles)))
+        out["resp_role"] = _index_of(roles, role_labels, "role")[resp_row]
+        out["role_labels"] = role_labels
+    return out
 
 
 def _index_of(values: np.ndarray, labels: tuple[str, ...], what: str) -> np.ndarray:
@@ -173,11 +227,13 @@ def _rv(name: str, prior: dict[str, Any], **kwargs: Any):
 
 def data_values(data: ModelData, spec: ModelSpec) -> dict[str, np.ndarray]:
     """Values of every ``pm.Data`` container, for building or for swapping into a compiled model."""
-    values: dict[str, np.ndarray] = {
-        "X": data.X,
-        "y": data.y,
-        "site_idx": data.site_idx,
-    }
+    values: dict[str, np.ndarray] = {"y": data.y, "site_idx": data.site_idx}
+    if spec.measurement == "latent":
+        values.update(resp_value=data.resp_value, resp_site=data.resp_site, resp_pred=data.resp_pred)
+        if data.resp_role is not None:
+            values["resp_role"] = data.resp_role
+    else:
+        values["X"] = data.X
     if data.region_idx is not None:
         values["region_idx"] = data.region_idx
     if data.trials is not None:
@@ -213,15 +269,22 @@ def build_model(data: ModelData, spec: ModelSpec, *, centered: bool | None = Non
     coords: dict[str, Any] = {"site": list(data.site_labels), "predictor": list(data.coef_names)}
     if data.region_labels is not None:
         coords["region"] = list(data.region_labels)
+    if spec.measurement == "latent":
+        coords["construct"] = list(spec.predictors)
+        if data.role_labels is not None:
+            coords["role"] = list(data.role_labels)
     if spec.family == "ordinal":
         coords["level"] = [str(v) for v in spec.levels]
         coords["cutpoint"] = [f"{spec.levels[k]}|{spec.levels[k + 1]}" for k in range(len(spec.levels) - 1)]
 
     values = data_values(data, spec)
     with pm.Model(coords=coords) as model:
-        X = pm.Data("X", values["X"])
         site_idx = pm.Data("site_idx", values["site_idx"])
         y = pm.Data("y", values["y"])
+        if spec.measurement == "latent":
+            X = _latent_design(spec, values, site_idx)
+        else:
+            X = pm.Data("X", values["X"])
 
         eta = _coefficients(spec, data, values, X)
         if spec.family != "ordinal":
@@ -252,7 +315,8 @@ def build_model(data: ModelData, spec: ModelSpec, *, centered: bool | None = Non
                 transform=ordered,
                 initval=np.linspace(-1.0, 1.0, n_cut),
             )
-            pm.OrderedLogistic("obs", eta=eta, cutpoints=cutpoints, observed=y)
+            # compute_p=False: no per-observation probabilities in the trace (they also break data swaps)
+            pm.OrderedLogistic("obs", eta=eta, cutpoints=cutpoints, observed=y, compute_p=False)
     return model
 
 
@@ -276,6 +340,46 @@ def _coefficients(spec: ModelSpec, data: ModelData, values: dict[str, np.ndarray
     return pt.dot(X, beta)
 
 
+def _latent_design(spec: ModelSpec, values: dict[str, np.ndarray], site_idx):
+    """Measurement model: each site's true (centred) E, C, F is latent; respondents measure it.
+
+    ``latent[s] ~ MvNormal(latent_mean, Sigma)`` (non-centred, LKJ prior on the correlations,
+    ``latent_sd`` on the SDs), and each respondent's
+    score ``x ~ Normal(latent[s, j] + role_offset[j, role], sigma_measure[j])``; role offsets sum
+    to zero over roles so they do not shift the scale. Returns the design matrix of the outcome
+    rows, built from the latent values (interactions as products of latent values).
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    mean = _rv("latent_mean", spec.prior_for("latent_mean"), dims="construct")
+    sd_prior = spec.prior_for("latent_sd")
+    sd_dist = getattr(pm, sd_prior["dist"]).dist(**{k: v for k, v in sd_prior.items() if k != "dist"}, shape=len(spec.predictors))
+    # True E, C, F are correlated across sites (the framework expects them to move together);
+    # an independent prior would mis-correct the attenuation, so their covariance is estimated.
+    chol, _, stds = pm.LKJCholeskyCov(
+        "latent_chol", n=len(spec.predictors), eta=2.0, sd_dist=sd_dist, compute_corr=True, store_in_trace=False
+    )
+    pm.Deterministic("latent_sd", stds, dims="construct")
+    z = pm.Normal("z_latent", mu=0.0, sigma=1.0, dims=("site", "construct"))
+    latent = pm.Deterministic("latent", mean + z @ chol.T, dims=("site", "construct"))
+    sigma_measure = _rv("sigma_measure", spec.prior_for("sigma_measure"), dims="construct")
+    resp_site = pm.Data("resp_site", values["resp_site"])
+    resp_pred = pm.Data("resp_pred", values["resp_pred"])
+    resp_value = pm.Data("resp_value", values["resp_value"])
+    mu = latent[resp_site, resp_pred]
+    if "resp_role" in values:
+        resp_role = pm.Data("resp_role", values["resp_role"])
+        offset_sigma = spec.prior_for("role_offset")["sigma"]
+        offset = pm.ZeroSumNormal("role_offset", sigma=offset_sigma, dims=("construct", "role"))
+        mu = mu + offset[resp_pred, resp_role]
+    pm.Normal("responses", mu=mu, sigma=sigma_measure[resp_pred], observed=resp_value)
+    rows = latent[site_idx]
+    index = {p: j for j, p in enumerate(spec.predictors)}
+    products = [rows[:, index[a]] * rows[:, index[b]] for a, b in spec.interactions]
+    return pt.concatenate([rows, pt.stack(products, axis=1)], axis=1) if products else rows
+
+
 def _group_effect(level: str, sigma, centered: bool):
     """Group effects ``u_<level>`` ~ Normal(0, sigma), centred or non-centred."""
     import pymc as pm
@@ -286,13 +390,15 @@ def _group_effect(level: str, sigma, centered: bool):
     return pm.Deterministic(f"u_{level}", z * sigma, dims=level)
 
 
-def prior_predictive(table: pd.DataFrame, spec: ModelSpec, *, draws: int = 500, seed: int = 1):
+def prior_predictive(
+    table: pd.DataFrame, spec: ModelSpec, *, draws: int = 500, seed: int = 1, responses: pd.DataFrame | None = None
+):
     """Prior predictive draws of the parameters and the outcome, as an ArviZ DataTree.
 
     Use it to check that a spec's priors imply plausible embedding rates before fitting.
     """
     import pymc as pm
 
-    data = prepare_data(table, spec)
+    data = prepare_data(table, spec, responses=responses)
     with build_model(data, spec):
         return pm.sample_prior_predictive(draws=draws, random_seed=seed)

@@ -119,10 +119,36 @@ def _new_site_region(fit, table: pd.DataFrame, sites: np.ndarray, rng: np.random
     return effect
 
 
+def latent_fixed_part(fit, site_idx: np.ndarray) -> np.ndarray:
+    """``Intercept + X @ beta`` per draw with each known site's latent (true) scores: (S, n).
+
+    Latent-measurement fits only: a known site's E, C, F are the posterior draws of its latent
+    values, not the noisy averages in a table.
+    """
+    draws, spec = fit.draws, fit.spec
+    rows = draws["latent"][:, site_idx, :]  # (S, n, predictors), centred
+    index = {p: j for j, p in enumerate(spec.predictors)}
+    products = [rows[..., index[a]] * rows[..., index[b]] for a, b in spec.interactions]
+    X = np.concatenate([rows, np.stack(products, axis=-1)], axis=-1) if products else rows
+    eta = np.einsum("snp,sp->sn", X, draws["beta"])
+    if "Intercept" in draws:
+        eta = eta + draws["Intercept"][:, None]
+    return eta
+
+
 def eta_draws(fit, table: pd.DataFrame, kind: str = "new_site", *, seed: int = 0) -> np.ndarray:
-    """Linear predictor draws (S, n) for validated rows of ``table``."""
+    """Linear predictor draws (S, n) for validated rows of ``table``.
+
+    For a latent-measurement fit and ``kind="known_site"`` the sites' latent scores are used
+    in place of the table's E, C, F.
+    """
     rng = np.random.default_rng(seed)
-    return fixed_part(fit.draws, design_matrix(table, fit.spec)) + group_part(fit, table, kind, rng)
+    effects = group_part(fit, table, kind, rng)
+    if kind == "known_site" and fit.spec.measurement == "latent":
+        lookup = {s: i for i, s in enumerate(fit.model_data.site_labels)}
+        site_idx = np.array([lookup[s] for s in table[fit.spec.group].astype(str)], dtype=np.int64)
+        return latent_fixed_part(fit, site_idx) + effects
+    return fixed_part(fit.draws, design_matrix(table, fit.spec)) + effects
 
 
 def p_embedded(fit, eta: np.ndarray) -> np.ndarray:
@@ -192,7 +218,8 @@ def log_likelihood(fit) -> np.ndarray:
     from scipy.stats import binom
 
     md, draws = fit.model_data, fit.draws
-    eta = fixed_part(draws, md.X) + draws["u_site"][:, md.site_idx]
+    fixed = latent_fixed_part(fit, md.site_idx) if fit.spec.measurement == "latent" else fixed_part(draws, md.X)
+    eta = fixed + draws["u_site"][:, md.site_idx]
     if md.region_idx is not None:
         eta = eta + draws["u_region"][:, md.region_idx]
     y = md.y

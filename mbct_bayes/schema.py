@@ -739,3 +739,65 @@ def _level_key(v: Any) -> Any:
     except ValueError:
         return ("str", text)
     return ("num", number) if math.isfinite(number) else ("str", text)
+
+
+# -- respondent-level scores (latent measurement model) ------------------------------------------
+
+
+def validate_respondent_scores(
+    df: pd.DataFrame, spec: ModelSpec, *, source: str = "responses"
+) -> pd.DataFrame:
+    """Check respondent-level E, C, F scores for a latent-measurement model.
+
+    One row per respondent: the site column, the spec's predictors (a respondent may lack a
+    score on some construct: blank is allowed, a row with no score at all is dropped with a
+    warning), and ``role`` when ``spec.role_offsets``. Scores must lie on the spec's scale.
+
+    Returns
+    -------
+    DataFrame
+        A copy with a 0..n-1 index; site and role as text; predictors float64 (NaN = no score).
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"{source}: expected a table (pandas DataFrame), got {type(df).__name__}")
+    if len(df) == 0:
+        raise DataError(f"{source}: has no data rows; add one row per respondent")
+    required = [spec.group, *spec.predictors] + (["role"] if spec.role_offsets else [])
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        found = ", ".join(map(str, df.columns[:12]))
+        raise DataError(
+            f"{source}: missing {_plural(missing, 'column')} {', '.join(map(repr, missing))} (columns found: "
+            f"{found}); respondent scores need {', '.join(required)} — score items with 'mbct-bayes score --level respondent'"
+        )
+    out = df.copy().reset_index(drop=True)
+    out[spec.group] = _ids(out[spec.group])
+    no_site = out[spec.group].isna().to_numpy()
+    if no_site.any():
+        raise _err(source, spec.group, no_site, f"respondent without a {spec.group}; give every respondent a {spec.group}")
+    if spec.role_offsets:
+        out["role"] = _ids(out["role"])
+        no_role = out["role"].isna().to_numpy()
+        if no_role.any():
+            raise _err(source, "role", no_role, "missing role; role_offsets = true needs every respondent's role")
+    for p in spec.predictors:
+        raw = out[p]
+        num = pd.to_numeric(raw, errors="coerce")
+        nonnum = raw.notna().to_numpy() & num.isna().to_numpy()
+        if nonnum.any():
+            raise _err(source, p, nonnum, f"{_values(raw, nonnum)} not a number; scores must be numeric")
+        x = num.to_numpy(dtype="float64")
+        if np.isinf(x).any():
+            raise _err(source, p, np.isinf(x), "infinite value; fix the value")
+        lo, hi = spec.scale[p]
+        bad = ~np.isnan(x) & ((x < lo) | (x > hi))
+        if bad.any():
+            raise _err(source, p, bad, f"{_values(pd.Series(x), bad)} outside the scale {_num(lo)}-{_num(hi)}; fix the value or set scale.{p} in the spec")
+        out[p] = x
+    empty = out[list(spec.predictors)].isna().all(axis=1).to_numpy()
+    if empty.all():
+        raise DataError(f"{source}: no respondent has any {'/'.join(spec.predictors)} score; check the columns")
+    if empty.any():
+        _warn(f"{source}: {_rows(empty)} have no score on any of {', '.join(spec.predictors)} and are left out")
+        out = out[~empty].reset_index(drop=True)
+    return out

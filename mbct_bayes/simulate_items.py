@@ -395,3 +395,65 @@ def _within_parts(
             "role offsets"
         )
     return float(rest), var_noise
+
+
+def simulate_survey_study(
+    n_sites: int = 40,
+    per_site: int = 5,
+    codebook: pd.DataFrame | None = None,
+    *,
+    beta: Mapping[str, float] | None = None,
+    intercept: float = -0.3,
+    sigma_site: float = 0.5,
+    site_sd: float = 0.3,
+    site_corr: float = 0.4,
+    respondents_per_site: int | tuple[int, int] = 3,
+    icc1: float | Mapping[str, float] = 0.1,
+    seed: int | None = 1,
+    **response_kwargs: Any,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """A whole study with known truth: true site scores, survey items, and embedded outcomes.
+
+    True site values ``T`` of E, C, F are drawn with :func:`simulate_site_table`; respondents
+    answer items about them (:func:`simulate_responses`); each site has ``per_site`` assessed
+    units whose outcome is ``Bernoulli(expit(intercept + beta · (T - 3) + u_site))`` with
+    ``u_site ~ Normal(0, sigma_site)``. The outcome depends on the *true* values, so a model fed
+    the respondents' noisy averages is attenuated, and a latent-measurement model is not.
+
+    Returns
+    -------
+    observations, responses, truth
+        ``site, wave, embedded`` (no E, C, F: they are to be measured); item responses; and a
+        JSON-ready dict with ``beta``, ``Intercept``, ``sigma_site``, the site values and the
+        measurement truth from :func:`simulate_responses`.
+    """
+    beta = dict(beta or {"E": 0.5, "C": 1.0, "F": 2.0})
+    missing = [c for c in CONSTRUCTS if c not in beta]
+    if missing:
+        raise DataError(f"beta needs a value for each of E, C, F; missing {', '.join(missing)}")
+    if per_site < 1:
+        raise DataError(f"per_site must be at least 1, got {per_site}")
+    codebook = default_codebook() if codebook is None else codebook
+    root = np.random.SeedSequence(seed)
+    site_seed, resp_seed, outcome_seed = (int(s.generate_state(1)[0]) for s in root.spawn(3))
+    sites = simulate_site_table(n_sites, sd=site_sd, corr=site_corr, seed=site_seed)
+    responses = simulate_responses(
+        sites, codebook, respondents_per_site=respondents_per_site, icc1=icc1, seed=resp_seed, **response_kwargs
+    )
+    rng = np.random.default_rng(outcome_seed)
+    u_site = rng.normal(0.0, sigma_site, size=len(sites))
+    eta = intercept + sum(beta[c] * (sites[c].to_numpy() - 3.0) for c in CONSTRUCTS) + u_site
+    eta_units = np.repeat(eta, per_site)
+    embedded = (rng.random(eta_units.size) < 1.0 / (1.0 + np.exp(-eta_units))).astype(np.int64)
+    observations = pd.DataFrame({
+        "site": np.repeat(sites["site"].to_numpy(), per_site),
+        "wave": np.tile(np.arange(1, per_site + 1), len(sites)),
+        "embedded": embedded,
+    })
+    truth = {
+        "beta": beta, "Intercept": intercept, "sigma_site": sigma_site, "site_sd": site_sd,
+        "site_values": sites.set_index("site")[list(CONSTRUCTS)].to_dict(orient="index"),
+        "site_effects": dict(zip(sites["site"], u_site.tolist(), strict=True)),
+        "measurement": responses.attrs.get("truth", {}), "seed": seed,
+    }
+    return observations, responses, truth

@@ -28,6 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("observations", help="observations CSV or Parquet")
     p.add_argument("--model", required=True, help="model spec TOML (see models/)")
     p.add_argument("--out", required=True, help="fit file to write (.nc)")
+    p.add_argument(
+        "--responses",
+        help="latent models: respondent-level data (E, C, F scores, or survey items with --codebook)",
+    )
+    p.add_argument("--codebook", help="codebook CSV: score the --responses items first")
     add_sampler_args(p)
     p.add_argument("--strict", action="store_true", help="exit 3 when the diagnostics gate fails")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -57,7 +62,23 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _fit(observations, spec, args, *, quiet: bool = False):
+def _read_responses(args: argparse.Namespace):
+    """Respondent scores for a latent fit: read as given, or scored from items with a codebook."""
+    from ..schema import read_table
+
+    if args.codebook and not args.responses:
+        raise DataError("--codebook needs --responses (the survey items to score)")
+    if not args.responses:
+        return None
+    if args.codebook:
+        from ..scoring import read_codebook, read_responses, score_responses
+
+        codebook = read_codebook(args.codebook)
+        return score_responses(read_responses(args.responses, codebook), codebook)
+    return read_table(args.responses, what="responses")
+
+
+def _fit(observations, spec, args, *, quiet: bool = False, responses=None):
     from ..fit import fit
 
     if not quiet:
@@ -68,7 +89,7 @@ def _fit(observations, spec, args, *, quiet: bool = False):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         result = fit(
-            observations, spec, seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains,
+            observations, spec, responses=responses, seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains,
             progress=sys.stderr.isatty() and not quiet, sampler=args.sampler,
         )
     for w in caught:
@@ -83,7 +104,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     out = check_output_path(args.out)
     spec = ModelSpec.from_toml(args.model)
     table = read_table(args.observations, what="observations")
-    result = _fit(table, spec, args, quiet=args.json)
+    responses = _read_responses(args)
+    result = _fit(table, spec, args, quiet=args.json, responses=responses)
     result.save(out)
     if args.json:
         print(dumps_json(result.summary()))

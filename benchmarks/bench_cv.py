@@ -1,0 +1,123 @@
+"""Benchmark: 10-fold leave-site-out CV, compiled-once refit vs a new model compiled per fold.
+
+Reference workload: the bundled example (40 sites × 5 units, bernoulli E + C + F + site). Both
+ways run in this one process, cold (no compiled model cached beforehand), on the same folds and
+per-fold sampler seeds:
+
+* **compiled once** — :func:`mbct_bayes.evaluate.evaluate`: one ``compile_model``, then per fold
+  ``CompiledModel.sample(rows=train_mask)``, held-out sites predicted as new sites, scored.
+* **naive** — per fold ``mbct_bayes.fit(training rows, spec)``: the PyMC model is built and
+  nutpie-compiled again each fold, then the held-out sites are predicted as new sites.
+
+``mbct_bayes.fit`` (like :func:`evaluate`) keeps compiled models in memory keyed by the model's
+structure, which would quietly turn the naive loop into a compiled-once one; the benchmark
+empties those caches before every naive fold. An untimed warm-up compile (of a 39-site model)
+comes first, so that neither way pays the one-off JIT of PyTensor's numba dispatchers. By
+default PyTensor's on-disk cache is a fresh folder (``--warm-cache``: the normal one).
+
+Run by hand:  .venv/bin/python benchmarks/bench_cv.py [--draws 1000 --tune 1000 --chains 4]
+Results are recorded in benchmarks/RESULTS_cv.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folds", type=int, default=10)
+    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--warm-cache", action="store_true", help="use PyTensor's normal on-disk compile cache")
+    args = parser.parse_args()
+    cache = "warm (existing PyTensor cache)"
+    if not args.warm_cache:
+        # must be set before pytensor is first imported
+        folder = tempfile.mkdtemp(prefix="bench-cv-pytensor-")
+        os.environ["PYTENSOR_FLAGS"] = f"base_compiledir={folder}"
+        cache = f"cold (fresh PyTensor cache {folder})"
+
+    import mbct_bayes as mb
+    from mbct_bayes import evaluate as ev
+    from mbct_bayes.predict import eta_draws, p_embedded
+
+    warnings.simplefilter("ignore", mb.ConvergenceWarning)
+    obs = mb.read_observations(ROOT / "data" / "example" / "observations.csv")
+    spec = mb.ModelSpec.from_toml(ROOT / "models" / "bernoulli.toml")
+    sampler = {"draws": args.draws, "tune": args.tune, "chains": args.chains}
+    print(
+        f"workload: {obs['site'].nunique()} sites × {len(obs) // obs['site'].nunique()} units, "
+        f"{args.folds}-fold leave-site-out, {args.chains} chains × {args.draws} draws "
+        f"(+{args.tune} tuning) per fold; compile cache: {cache}"
+    )
+
+    # -- warm-up (not timed): the first nutpie compile in a process also JIT-compiles PyTensor's
+    # generic numba dispatchers; do that once on another shape (39 sites) so that neither way
+    # below pays it
+    start = time.perf_counter()
+    warm = obs[obs["site"] != obs["site"].iloc[0]]
+    mb.compile_model(warm, spec)._nutpie_model()
+    print(f"warm-up compile (39 sites, not counted): {time.perf_counter() - start:.1f} s")
+
+    # -- compiled once ------------------------------------------------------------------------
+    _forget_compiled()
+    start = time.perf_counter()
+    result = ev.evaluate(obs, spec, folds=args.folds, seed=args.seed, **sampler)
+    t_once = time.perf_counter() - start
+    first_fold = float(result.folds["seconds"].iloc[0])
+    refits = result.folds["seconds"].iloc[1:]
+    print(
+        f"compiled once: {t_once:.1f} s total (first fold incl. compile {first_fold:.1f} s; "
+        f"later folds {refits.mean():.2f} s each)"
+    )
+
+    # -- naive: a new model built and compiled per fold ---------------------------------------
+    fold_of = result.predictions["fold"].to_numpy()
+    seeds = ev.fold_seeds(args.seed, args.folds)
+    start = time.perf_counter()
+    per_fold, p_naive = [], np.empty(len(obs))
+    for k in range(args.folds):
+        t0 = time.perf_counter()
+        _forget_compiled()  # fit() would otherwise reuse a compiled model of the same shape
+        test = fold_of == k + 1
+        fit = mb.fit(obs[~test].reset_index(drop=True), spec, seed=seeds[k][0], **sampler)
+        held = mb.validate_observations(obs[test].reset_index(drop=True), spec)
+        eta = eta_draws(fit, held, kind="new_site", seed=seeds[k][1])
+        p_naive[test] = p_embedded(fit, eta).mean(axis=0)
+        per_fold.append(time.perf_counter() - t0)
+    t_naive = time.perf_counter() - start
+    print(
+        f"naive (build + compile per fold): {t_naive:.1f} s total "
+        f"({np.mean(per_fold):.1f} s per fold, min {np.min(per_fold):.1f}, max {np.max(per_fold):.1f})"
+    )
+    print(f"speed-up: {t_naive / t_once:.1f}×")
+    diff = np.abs(p_naive - result.predictions["p"].to_numpy())
+    print(
+        "same folds and seeds, forecasts agree within Monte Carlo error: "
+        f"mean |Δp| = {diff.mean():.3f}, max {diff.max():.3f}"
+    )
+
+
+def _forget_compiled() -> None:
+    """Empty the in-memory caches of compiled models (evaluate's and fit's), not PyTensor's."""
+    from mbct_bayes import evaluate as ev
+    from mbct_bayes import fit as fit_module
+
+    ev.clear_cache()
+    getattr(fit_module, "_COMPILED", {}).clear()
+
+
+if __name__ == "__main__":
+    main()

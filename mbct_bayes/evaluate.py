@@ -1,0 +1,978 @@
+"""Out-of-sample evaluation: leave-site-out cross-validation and PSIS-LOO.
+
+Two questions, kept apart on purpose:
+
+:func:`evaluate`
+    *How well does the model forecast a service it has never seen?* Grouped K-fold
+    cross-validation in which whole sites are held out (folds stratified by the sites' observed
+    outcome rate), each held-out site predicted as a **new site** (its effect drawn from the
+    fitted population per posterior draw), scored with proper scores against an intercept-only
+    baseline fitted to the same training folds (:func:`mbct_bayes.scores.score_table`).
+:func:`loo` and :func:`compare`
+    *How well does the model predict one more observation of a site it already knows?*
+    Pareto-smoothed importance-sampling leave-one-observation-out (PSIS-LOO, ArviZ) with
+    Pareto-k diagnostics. Fast, but it keeps each site's own effect, so it is **not** a new-site
+    forecast and usually flatters the model relative to :func:`evaluate`.
+
+Compile once, refit many
+------------------------
+The model is built and compiled once (:func:`mbct_bayes.fit.compile_model`) and each fold is a
+:meth:`~mbct_bayes.fit.CompiledModel.sample` on the training rows: held-out sites keep their
+place in the model, with no data, so nothing recompiles. Compiled nutpie models do not pickle, so
+parallel workers (local processes or Dask workers) receive the validated table and the spec and
+compile once per process into a small cache keyed by a hash of everything the compiled graph
+depends on; every fold a worker runs after that is a refit.
+
+Same seed, same numbers: the fold assignment comes from ``np.random.default_rng(seed)`` and each
+fold's sampler and new-site seeds from ``np.random.SeedSequence(seed).spawn(K)``, so the result
+does not depend on how folds are spread over processes or machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+import threading
+import time
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConvergenceWarning, DataError
+from .spec import ModelSpec
+
+#: Pareto-k above which the PSIS estimate of an observation is unreliable (Vehtari et al. 2024).
+PARETO_K_BAD = 0.7
+#: Pseudo-count per outcome class of the intercept-only baseline (Jeffreys, Beta(½, ½)): the
+#: posterior-mean base rate of the training folds, never exactly 0 or 1.
+BASELINE_PSEUDO = 0.5
+LOO_LABEL = (
+    "PSIS-LOO: leave-one-observation-out (each site keeps its own effect; not a new-site forecast)"
+)
+#: Compiled models kept per process (each holds a compiled numba module).
+_CACHE_SIZE = 4
+
+
+# -- results ---------------------------------------------------------------------------------------
+@dataclass
+class Evaluation:
+    """The result of :func:`evaluate`.
+
+    Attributes
+    ----------
+    predictions
+        One row per observation, in the input order: ``fold``, the site (and region) column,
+        the predictors, the outcome (and trials), ``p`` (out-of-sample P(embedded) for the
+        held-out site as a new site, posterior-predictive mean), ``p_q05``/``p_q95`` (its 90%
+        interval over posterior draws), ``p_<level>`` per level for ordinal models, and
+        ``p_baseline`` (the intercept-only forecast from the same training folds;
+        ``p_baseline_<level>`` for ordinal).
+    metrics
+        ``{"folds": K, "model": {...}, "baseline": {...}, "skill": {...}}`` exactly as the
+        ``evaluate`` command prints it (see :func:`mbct_bayes.scores.score_table`).
+    folds
+        One row per fold: sites and rows held out, the seeds used, the diagnostics gate of the
+        fold's fit, and its wall time.
+    spec
+        The model specification evaluated.
+    """
+
+    predictions: pd.DataFrame
+    metrics: dict[str, Any]
+    folds: pd.DataFrame
+    spec: ModelSpec
+
+    @property
+    def n_folds(self) -> int:
+        return int(self.metrics["folds"])
+
+    def save(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write ``predictions.csv``, ``metrics.json`` and ``folds.csv`` into ``directory``.
+
+        The folder is created when missing; each file is written atomically.
+
+        Raises
+        ------
+        DataError
+            When ``directory`` is an existing file.
+        """
+        from .io import check_output_path, write_json, write_table
+
+        paths = output_paths(directory)
+        for path in paths.values():
+            check_output_path(path)
+        write_table(paths["predictions"], self.predictions)
+        write_table(paths["folds"], self.folds)
+        write_json(paths["metrics"], self.metrics)
+        return paths
+
+
+def output_paths(directory: str | os.PathLike[str]) -> dict[str, Path]:
+    """The files :meth:`Evaluation.save` writes, creating ``directory`` when it is missing."""
+    folder = Path(directory)
+    if folder.exists() and not folder.is_dir():
+        raise DataError(
+            f"{folder}: exists and is a file, not a folder; give --out a folder name "
+            "(it is created if missing)"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(
+            f"{folder}: cannot create the output folder ({err.strerror}); choose another --out"
+        ) from None
+    return {
+        "predictions": folder / "predictions.csv",
+        "metrics": folder / "metrics.json",
+        "folds": folder / "folds.csv",
+    }
+
+
+# -- fold assignment -------------------------------------------------------------------------------
+def site_outcome_rate(table: pd.DataFrame, spec: ModelSpec) -> pd.Series:
+    """Each site's observed outcome: mean of 0/1, successes/trials, or mean level code."""
+    from .model import outcome_array
+
+    y = outcome_array(table, spec).astype(float)
+    sites = table[spec.group].astype(str)
+    if spec.family == "binomial":
+        n = table[spec.trials].to_numpy(dtype=float)
+        frame = pd.DataFrame({"site": sites, "k": y, "n": n}).groupby("site", sort=True).sum()
+        return frame["k"] / frame["n"]
+    return pd.Series(y, index=sites).groupby(level=0, sort=True).mean()
+
+
+def _check_folds(folds: int | str, n_sites: int) -> int:
+    if isinstance(folds, str):
+        if folds.strip().lower() in ("loo-site", "loo", "leave-one-site-out"):
+            if n_sites < 2:
+                raise DataError("folds='loo-site' needs at least 2 sites; the data have 1")
+            return n_sites
+        try:
+            folds = int(folds)
+        except ValueError:
+            raise DataError(
+                f"folds={folds!r} is not a whole number or 'loo-site'; use e.g. --folds 10"
+            ) from None
+    if isinstance(folds, bool) or not isinstance(folds, int | np.integer):
+        raise DataError(f"folds={folds!r} is not a whole number or 'loo-site'; use e.g. --folds 10")
+    if folds < 2:
+        raise DataError(
+            f"folds={folds} is too few: leave-site-out CV needs at least 2 folds; "
+            "use --folds 5 or 10"
+        )
+    if folds > n_sites:
+        raise DataError(
+            f"folds={folds} but the data have only {n_sites} sites; each fold holds out whole "
+            "sites, "
+            f"so use --folds {n_sites} or fewer (or --folds loo-site for one site per fold)"
+        )
+    return int(folds)
+
+
+def assign_folds(site_rate: pd.Series, folds: int, seed: int = 1) -> pd.Series:
+    """Grouped, stratified K-fold: a fold number for every site.
+
+    Sites are sorted by their observed outcome rate (ties broken at random), cut into blocks of
+    ``folds`` consecutive sites, and each block is dealt one site per fold in a random order. So
+    every fold gets sites from across the range of outcomes, and fold sizes differ by at most one
+    site.
+
+    Parameters
+    ----------
+    site_rate
+        Outcome rate per site, indexed by site id (see :func:`site_outcome_rate`).
+    folds
+        Number of folds, ``2 <= folds <= number of sites``.
+    seed
+        Seed of ``np.random.default_rng``.
+
+    Returns
+    -------
+    pandas.Series
+        Fold number ``0..folds-1`` per site, indexed like ``site_rate``.
+    """
+    n_sites = len(site_rate)
+    folds = _check_folds(folds, n_sites)
+    rng = np.random.default_rng(seed)
+    shuffled = rng.permutation(n_sites)
+    order = shuffled[np.argsort(site_rate.to_numpy(dtype=float)[shuffled], kind="stable")]
+    fold_of = np.empty(n_sites, dtype=np.int64)
+    for start in range(0, n_sites, folds):
+        block = order[start : start + folds]
+        fold_of[block] = rng.permutation(folds)[: block.size]
+    return pd.Series(fold_of, index=site_rate.index, name="fold")
+
+
+def fold_seeds(seed: int, folds: int) -> list[tuple[int, int]]:
+    """``(sampler seed, new-site seed)`` per fold from ``SeedSequence(seed).spawn(folds)``."""
+    return [
+        tuple(int(v) for v in child.generate_state(2, dtype=np.uint32))
+        for child in np.random.SeedSequence(seed).spawn(folds)
+    ]
+
+
+# -- the work one fold does (runs in any process) --------------------------------------------------
+@dataclass(frozen=True)
+class _Problem:
+    """What a worker needs to compile the model and refit it: small and picklable."""
+
+    table: pd.DataFrame
+    spec: ModelSpec
+    sampler: str
+    centered: bool
+    key: str
+    draws: int
+    tune: int
+    chains: int
+
+
+@dataclass(frozen=True)
+class _FoldTask:
+    fold: int
+    test_rows: np.ndarray
+    sample_seed: int
+    predict_seed: int
+
+
+@dataclass
+class _FoldResult:
+    fold: int
+    test_rows: np.ndarray
+    p: np.ndarray
+    p_q05: np.ndarray
+    p_q95: np.ndarray
+    levels: np.ndarray | None
+    diagnostics: dict[str, Any]
+    seconds: float
+    compiled_here: bool
+
+
+class _Entry:
+    def __init__(self, compiled: Any) -> None:
+        self.compiled = compiled
+        self.lock = threading.Lock()
+
+
+_CACHE: OrderedDict[str, _Entry] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_PROBLEMS: dict[str, _Problem] = {}
+
+
+def problem_key(table: pd.DataFrame, spec: ModelSpec, sampler: str, centered: bool) -> str:
+    """Hash of everything a compiled model depends on.
+
+    The compiled graph depends on the spec, the site and region labels, the parametrization and
+    (for non-Normal coefficient priors, which are baked in) the predictors' spread; the outcome
+    and design matrix are swapped in at each refit, so two data sets of the same sites share one
+    compiled model.
+    """
+    from .model import prepare_data
+
+    data = prepare_data(table, spec)
+    parts = {
+        "spec": spec.to_dict(),
+        "sampler": sampler,
+        "centered": bool(centered),
+        "sites": list(data.site_labels),
+        "regions": list(data.region_labels or ()),
+        "x_sd": [float(v).hex() for v in data.x_sd],
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _compiled_for(problem: _Problem) -> tuple[_Entry, bool]:
+    """The compiled model for ``problem`` from this process's cache (compiling on a miss)."""
+    with _CACHE_LOCK:
+        entry = _CACHE.get(problem.key)
+        if entry is not None:
+            _CACHE.move_to_end(problem.key)
+            return entry, False
+        # compile under the lock: two threads of one Dask worker must not compile twice
+        from .fit import compile_model
+
+        compiled = compile_model(
+            problem.table, problem.spec, sampler=problem.sampler, centered=problem.centered
+        )
+        _check_refittable(compiled)
+        if compiled.sampler == "nutpie":
+            compiled._nutpie_model()
+        entry = _Entry(compiled)
+        _CACHE[problem.key] = entry
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+        return entry, True
+
+
+def _check_refittable(compiled: Any) -> None:
+    """Refuse a model nutpie cannot refit on fewer rows, before it panics mid-sampling.
+
+    nutpie compiles the shapes of stored deterministics; one per observation (PyMC's
+    ``OrderedLogistic`` stores ``<name>_probs`` unless built with ``compute_p=False``) then no
+    longer fits a training subset.
+    """
+    if compiled.sampler != "nutpie":
+        return
+    n_obs = compiled.data.n_obs
+    for det in compiled.model.deterministics:
+        dims = compiled.model.named_vars_to_dims.get(det.name) or ()
+        shape = tuple(det.type.shape)
+        if "site" in dims or "region" in dims or "predictor" in dims:
+            continue
+        if shape and (shape[0] is None or shape[0] == n_obs):
+            raise DataError(
+                f"the {compiled.spec.family} model stores the per-observation deterministic "
+                f"{det.name!r}, which nutpie cannot refit on a subset of rows; cross-validate it "
+                "with sampler='pymc' (--sampler pymc)"
+            )
+
+
+def compiled_model(obs: pd.DataFrame, spec: ModelSpec, *, sampler: str = "nutpie") -> Any:
+    """The compiled model for ``obs`` and ``spec`` from this process's cache (compiled on a miss).
+
+    :func:`evaluate` compiles through the same cache, so fitting the full data after a
+    cross-validation (``compiled_model(obs, spec).sample(seed=1)``) does not compile again.
+
+    Returns
+    -------
+    mbct_bayes.fit.CompiledModel
+    """
+    from .model import choose_centered, prepare_data
+    from .schema import validate_observations
+
+    table = validate_observations(obs, spec, source=spec.source or "observations")
+    centered = choose_centered(prepare_data(table, spec), spec)
+    problem = _Problem(
+        table=table,
+        spec=spec,
+        sampler=sampler,
+        centered=centered,
+        key=problem_key(table, spec, sampler, centered),
+        draws=1,
+        tune=0,
+        chains=1,
+    )
+    compiled = _compiled_for(problem)[0].compiled
+    if compiled.table is not table:
+        # same compiled graph, other data of the same sites: point it at these data
+        from dataclasses import replace
+
+        compiled = replace(
+            compiled,
+            table=table,
+            data=prepare_data(
+                table,
+                spec,
+                site_labels=compiled.data.site_labels,
+                region_labels=compiled.data.region_labels,
+            ),
+        )
+    return compiled
+
+
+def clear_cache() -> None:
+    """Forget this process's compiled models (benchmarks use it to time a cold start)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _init_worker(problem: _Problem) -> None:
+    """Process-pool initializer: keep the problem and compile it once for this process."""
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    _PROBLEMS[problem.key] = problem
+    _compiled_for(problem)
+
+
+def _run_fold_by_key(key: str, task: _FoldTask) -> _FoldResult:
+    return _run_fold(_PROBLEMS[key], task)
+
+
+def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
+    """Refit without the held-out sites and predict them as new sites."""
+    from .predict import eta_draws, level_probabilities, p_embedded
+
+    start = time.perf_counter()
+    entry, compiled_here = _compiled_for(problem)
+    train = np.ones(len(problem.table), dtype=bool)
+    train[task.test_rows] = False
+    kwargs = {
+        "rows": train,
+        "seed": task.sample_seed,
+        "draws": problem.draws,
+        "tune": problem.tune,
+        "chains": problem.chains,
+    }
+    table = None if entry.compiled.table is problem.table else problem.table
+    if entry.compiled.sampler == "pymc":
+        with entry.lock:  # PyMC's sampler swaps data into one shared model
+            fit = entry.compiled.sample(table, **kwargs)
+    else:
+        fit = entry.compiled.sample(table, **kwargs)
+    test = problem.table.iloc[task.test_rows]
+    eta = eta_draws(fit, test, kind="new_site", seed=task.predict_seed)
+    p_draws = p_embedded(fit, eta)
+    levels = None
+    if problem.spec.family == "ordinal":
+        levels = level_probabilities(fit.draws["cutpoints"], eta).mean(axis=0)
+        levels = levels / levels.sum(axis=1, keepdims=True)
+    q05, q95 = np.quantile(p_draws, [0.05, 0.95], axis=0)
+    return _FoldResult(
+        fold=task.fold,
+        test_rows=task.test_rows,
+        p=p_draws.mean(axis=0),
+        p_q05=q05,
+        p_q95=q95,
+        levels=levels,
+        diagnostics=fit.diagnostics,
+        seconds=time.perf_counter() - start,
+        compiled_here=compiled_here,
+    )
+
+
+# -- running folds: serial, local processes, Dask --------------------------------------------------
+def _run_serial(
+    problem: _Problem, tasks: list[_FoldTask], report: Callable[[_FoldResult], None]
+) -> list[_FoldResult]:
+    results = []
+    for task in tasks:
+        result = _run_fold(problem, task)
+        report(result)
+        results.append(result)
+    return results
+
+
+def _run_processes(
+    problem: _Problem, tasks: list[_FoldTask], n_jobs: int, report: Callable[[_FoldResult], None]
+) -> list[_FoldResult]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn, not fork: nutpie and numba start threads, and a forked copy of a threaded process
+    # can deadlock. Each worker compiles once in its initializer, then only refits.
+    context = multiprocessing.get_context("spawn")
+    results = []
+    with ProcessPoolExecutor(
+        max_workers=min(n_jobs, len(tasks)),
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(problem,),
+    ) as pool:
+        futures = [pool.submit(_run_fold_by_key, problem.key, task) for task in tasks]
+        for future in as_completed(futures):
+            result = future.result()
+            report(result)
+            results.append(result)
+    return results
+
+
+def _run_dask(
+    problem: _Problem, tasks: list[_FoldTask], scheduler: Any, report: Callable[[_FoldResult], None]
+) -> list[_FoldResult]:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise DataError(
+            "a Dask scheduler was given but dask.distributed is not installed; "
+            "pip install 'dask[distributed]'"
+        ) from None
+    own_client = not isinstance(scheduler, Client)
+    if own_client:
+        try:
+            client = Client(str(scheduler), timeout="20s")
+        except (OSError, TimeoutError) as err:
+            raise DataError(
+                f"cannot reach the Dask scheduler at {scheduler} ({type(err).__name__}); "
+                "check the address "
+                "(e.g. tcp://host:8786) and that 'dask scheduler' is running"
+            ) from None
+    else:
+        client = scheduler
+    try:
+        # one copy of the data per worker; each worker compiles once into its own cache
+        shared = client.scatter(problem, broadcast=True)
+        futures = [
+            client.submit(
+                _run_fold,
+                shared,
+                task,
+                pure=False,
+                key=f"mbct-cv-fold-{task.fold}-{os.urandom(4).hex()}",
+            )
+            for task in tasks
+        ]
+        results = []
+        for future in as_completed(futures):
+            result = future.result()
+            report(result)
+            results.append(result)
+        return results
+    finally:
+        if own_client:
+            client.close()
+
+
+# -- the public API --------------------------------------------------------------------------------
+def evaluate(
+    obs: pd.DataFrame | str | os.PathLike[str],
+    spec: ModelSpec,
+    *,
+    folds: int | str = 10,
+    seed: int = 1,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    n_jobs: int = 1,
+    scheduler: Any = None,
+    progress: bool | Callable[[str], None] = False,
+    sampler: str = "nutpie",
+    n_boot: int = 1000,
+    bins: int = 10,
+) -> Evaluation:
+    """Leave-site-out cross-validation: forecast held-out sites as new sites and score them.
+
+    Parameters
+    ----------
+    obs
+        Observations: a DataFrame or a CSV/Parquet path (validated against ``spec``).
+    spec
+        The model specification.
+    folds
+        Number of folds ``K`` (``2 <= K <= number of sites``), or ``"loo-site"`` for one site
+        per fold. Folds are stratified by each site's observed outcome rate.
+    seed
+        Seed for the fold assignment, each fold's sampler and new-site draws, and the
+        site-bootstrap intervals; the same seed gives the same numbers however folds are run.
+    draws, tune, chains
+        Sampler settings of every fold's fit.
+    n_jobs
+        Local worker processes (each compiles the model once); 1 runs folds in this process.
+    scheduler
+        A Dask ``distributed.Client`` or a scheduler address such as ``"tcp://host:8786"``:
+        run the folds on that cluster instead (``n_jobs`` is then ignored).
+    progress
+        ``True`` prints one line per finished fold to stderr; a callable receives that line.
+    sampler
+        ``"nutpie"`` (default) or ``"pymc"``.
+    n_boot, bins
+        Site resamples for the skill intervals; equal-width bins for ECE.
+
+    Returns
+    -------
+    Evaluation
+        Out-of-sample predictions per observation, the metrics and a per-fold table.
+
+    Raises
+    ------
+    DataError
+        Bad data or settings, e.g. more folds than sites.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When a fold's fit fails the diagnostics gate (its scores are then not to be trusted).
+
+    Notes
+    -----
+    The baseline is the intercept-only forecast made from the same training folds: the
+    training outcome rate with a Jeffreys pseudo-count of ½ per class (for ordinal models, the
+    training level shares with ½ per level). It is constant within a fold and anti-correlated
+    with the held-out outcome across folds by construction, so its ``auc`` and
+    ``calibration_slope`` are reported as null.
+    """
+    from . import scores
+    from .fit import _check_sampler_args
+    from .model import choose_centered, outcome_array, prepare_data
+    from .schema import read_table, validate_observations
+
+    if not isinstance(spec, ModelSpec):
+        raise DataError(
+            "spec must be a ModelSpec (e.g. ModelSpec.from_toml('models/bernoulli.toml')), "
+            f"got {type(spec).__name__}"
+        )
+    source = "observations"
+    if not isinstance(obs, pd.DataFrame):
+        source = Path(obs).name
+        obs = read_table(obs, what="observations")
+    _check_sampler_args(draws, tune, chains)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int | np.integer) or n_jobs < 1:
+        raise DataError(
+            f"n_jobs={n_jobs!r} must be a whole number ≥ 1 (the number of local worker processes)"
+        )
+    if sampler not in ("nutpie", "pymc"):
+        raise DataError(f"sampler {sampler!r} is not 'nutpie' or 'pymc'")
+    table = validate_observations(obs, spec, source=source)
+    site_rate = site_outcome_rate(table, spec)
+    k = _check_folds(folds, len(site_rate))
+    fold_of_site = assign_folds(site_rate, k, seed)
+    sites = table[spec.group].astype(str)
+    row_fold = sites.map(fold_of_site).to_numpy(dtype=np.int64)
+
+    data = prepare_data(table, spec)
+    centered = choose_centered(data, spec)
+    problem = _Problem(
+        table=table,
+        spec=spec,
+        sampler=sampler,
+        centered=centered,
+        key=problem_key(table, spec, sampler, centered),
+        draws=int(draws),
+        tune=int(tune),
+        chains=int(chains),
+    )
+    seeds = fold_seeds(seed, k)
+    tasks = [
+        _FoldTask(
+            fold=f,
+            test_rows=np.flatnonzero(row_fold == f),
+            sample_seed=seeds[f][0],
+            predict_seed=seeds[f][1],
+        )
+        for f in range(k)
+    ]
+    say = _progress_printer(progress)
+    done: list[int] = []
+
+    def report(result: _FoldResult) -> None:
+        done.append(result.fold)
+        diag = result.diagnostics
+        flag = (
+            "" if diag["ok"] else "  [diagnostics gate failed: " + "; ".join(diag["problems"]) + "]"
+        )
+        note = " (compiled the model first)" if result.compiled_here else ""
+        say(
+            f"fold {result.fold + 1}/{k} done ({len(done)}/{k}): "
+            f"{result.test_rows.size} held-out rows from "
+            f"{sites.iloc[result.test_rows].nunique()} sites, {result.seconds:.1f} s{note}{flag}"
+        )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # summarised once below
+        if scheduler is not None:
+            say(f"running {k} folds on the Dask cluster {_describe(scheduler)}")
+            results = _run_dask(problem, tasks, scheduler, report)
+        elif n_jobs > 1 and k > 1:
+            say(
+                f"running {k} folds on {min(n_jobs, k)} local processes "
+                "(each compiles the model once)"
+            )
+            results = _run_processes(problem, tasks, int(n_jobs), report)
+        else:
+            say(
+                f"running {k} folds in this process "
+                "(the model compiles once, then each fold refits)"
+            )
+            results = _run_serial(problem, tasks, report)
+    results.sort(key=lambda r: r.fold)
+
+    n = len(table)
+    y = outcome_array(table, spec)
+    trials = table[spec.trials].to_numpy(dtype=np.int64) if spec.family == "binomial" else None
+    p = np.empty(n)
+    p_q05 = np.empty(n)
+    p_q95 = np.empty(n)
+    levels = np.empty((n, spec.n_levels)) if spec.family == "ordinal" else None
+    for r in results:
+        p[r.test_rows], p_q05[r.test_rows], p_q95[r.test_rows] = r.p, r.p_q05, r.p_q95
+        if levels is not None:
+            levels[r.test_rows] = r.levels
+    baseline = _fold_baseline(y, row_fold, k, spec, trials)
+
+    table_scores = scores.score_table(
+        levels if levels is not None else p,
+        y,
+        sites.to_numpy(),
+        family=spec.family,
+        baseline=baseline,
+        trials=trials,
+        bins=bins,
+        n_boot=n_boot,
+        seed=seed,
+    )
+    # constant within a fold, anti-correlated with the held-out outcome across folds: its AUC and
+    # slope are artefacts of leaving data out, not properties of a base rate
+    table_scores["baseline"]["auc"] = math.nan
+    table_scores["baseline"]["calibration_slope"] = math.nan
+    metrics = {
+        "folds": k,
+        "model": table_scores["model"],
+        "baseline": table_scores["baseline"],
+        "skill": table_scores["skill"],
+    }
+
+    predictions = _predictions_table(table, spec, row_fold, p, p_q05, p_q95, levels, baseline)
+    fold_table = _fold_table(results, sites, k, n)
+    failed = [r.fold + 1 for r in results if not r.diagnostics["ok"]]
+    if failed:
+        warnings.warn(
+            f"{len(failed)} of {k} fold fits failed the diagnostics gate "
+            f"(folds {', '.join(map(str, failed))}; "
+            "see Evaluation.folds); their forecasts may be off — raise draws/tune",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return Evaluation(predictions=predictions, metrics=metrics, folds=fold_table, spec=spec)
+
+
+def _progress_printer(progress: bool | Callable[[str], None]) -> Callable[[str], None]:
+    if callable(progress):
+        return progress
+    if progress:
+        return lambda line: print(line, file=sys.stderr, flush=True)
+    return lambda line: None
+
+
+def _describe(scheduler: Any) -> str:
+    try:
+        return str(scheduler.scheduler.address)  # a distributed.Client
+    except AttributeError:
+        return str(scheduler)
+
+
+def _fold_baseline(
+    y: np.ndarray, row_fold: np.ndarray, k: int, spec: ModelSpec, trials: np.ndarray | None
+) -> np.ndarray:
+    """Intercept-only forecast per row from its fold's training rows (Jeffreys pseudo-counts).
+
+    ``(n,)`` rates for bernoulli/binomial, ``(n, K)`` level shares for ordinal.
+    """
+    n_rows = y.size
+    if spec.family == "ordinal":
+        n_levels = spec.n_levels
+        counts = np.zeros((k, n_levels))
+        np.add.at(counts, (row_fold, y.astype(np.int64)), 1.0)
+        train = counts.sum(axis=0)[None, :] - counts + BASELINE_PSEUDO
+        shares = train / train.sum(axis=1, keepdims=True)
+        return shares[row_fold]
+    n = trials.astype(float) if trials is not None else np.ones(n_rows)
+    k_fold = np.bincount(row_fold, weights=y.astype(float), minlength=k)
+    n_fold = np.bincount(row_fold, weights=n, minlength=k)
+    rate = (k_fold.sum() - k_fold + BASELINE_PSEUDO) / (n_fold.sum() - n_fold + 2 * BASELINE_PSEUDO)
+    return rate[row_fold]
+
+
+def _predictions_table(table, spec, row_fold, p, p_q05, p_q95, levels, baseline) -> pd.DataFrame:
+    ids = [spec.group] + ([spec.region] if spec.region else [])
+    ids += [c for c in ("wave", "unit", "id") if c in table.columns and c not in ids]
+    outcome = [spec.outcome] + ([spec.trials] if spec.family == "binomial" else [])
+    out = table[[*ids, *spec.predictors, *outcome]].copy()
+    out.insert(0, "fold", row_fold + 1)
+    out["p"] = p
+    out["p_q05"] = p_q05
+    out["p_q95"] = p_q95
+    if levels is not None:
+        for j, level in enumerate(spec.levels):
+            out[f"p_{level}"] = levels[:, j]
+        out["p_baseline"] = baseline[:, -1]
+        for j, level in enumerate(spec.levels):
+            out[f"p_baseline_{level}"] = baseline[:, j]
+    else:
+        out["p_baseline"] = baseline
+    return out.reset_index(drop=True)
+
+
+def _fold_table(results: list[_FoldResult], sites: pd.Series, k: int, n: int) -> pd.DataFrame:
+    rows = []
+    for r in results:
+        held = sites.iloc[r.test_rows]
+        d = r.diagnostics
+        rows.append(
+            {
+                "fold": r.fold + 1,
+                "n_sites": int(held.nunique()),
+                "n_test": int(r.test_rows.size),
+                "n_train": int(n - r.test_rows.size),
+                "sites": " ".join(sorted(held.unique())),
+                "ok": bool(d["ok"]),
+                "max_r_hat": d["max_r_hat"],
+                "min_ess_bulk": d["min_ess_bulk"],
+                "min_ess_tail": d["min_ess_tail"],
+                "divergences": int(d["divergences"]),
+                "seconds": round(r.seconds, 3),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# -- PSIS-LOO --------------------------------------------------------------------------------------
+@dataclass
+class LooResult:
+    """PSIS leave-one-**observation**-out of one fit (not a new-site forecast).
+
+    Attributes
+    ----------
+    elpd, se
+        Expected log pointwise predictive density (sum over observations) and its SE.
+    p_loo
+        Effective number of parameters.
+    n
+        Number of observations.
+    pareto_k
+        Pareto-k per observation; above ``good_k`` (ArviZ's sample-size-aware threshold) or
+        :data:`PARETO_K_BAD` (0.7) the observation's estimate is unreliable.
+    good_k
+        ArviZ's threshold ``min(1 - 1/log10(S), 0.7)`` for ``S`` draws.
+    elpd_data
+        The ArviZ ``ELPDData`` object (for :func:`arviz.compare` and plots).
+    """
+
+    elpd: float
+    se: float
+    p_loo: float
+    n: int
+    pareto_k: np.ndarray
+    good_k: float
+    elpd_data: Any = field(repr=False)
+
+    @property
+    def n_bad_k(self) -> int:
+        """Observations with Pareto-k above 0.7."""
+        return int(np.sum(self.pareto_k > PARETO_K_BAD))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``elpd``, ``se``, ``p_loo``, ``elpd_per_obs`` and the Pareto-k counts."""
+        k = self.pareto_k
+        return {
+            "method": LOO_LABEL,
+            "elpd": self.elpd,
+            "se": self.se,
+            "p_loo": self.p_loo,
+            "n": self.n,
+            # comparable in scale to the log_score of evaluate(), not in meaning
+            "elpd_per_obs": self.elpd / self.n,
+            "pareto_k": {
+                "max": float(np.max(k)),
+                "good_k": self.good_k,
+                "n_above_good_k": int(np.sum(k > self.good_k)),
+                "n_above_0.7": self.n_bad_k,
+                "n_above_1": int(np.sum(k > 1.0)),
+            },
+            "reliable": self.n_bad_k == 0,
+        }
+
+
+def loo_tree(fit) -> Any:
+    """An ArviZ DataTree: the fit's posterior and its pointwise ``log_likelihood`` (``obs``)."""
+    import xarray as xr
+
+    from .predict import log_likelihood
+
+    posterior = fit.idata["posterior"].to_dataset()
+    n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    ll = log_likelihood(fit).reshape(n_chains, n_draws, -1)
+    coords = {
+        "chain": posterior["chain"].values,
+        "draw": posterior["draw"].values,
+        "obs_id": np.arange(ll.shape[-1]),
+    }
+    log_lik = xr.Dataset({"obs": (("chain", "draw", "obs_id"), ll)}, coords=coords)
+    return xr.DataTree.from_dict({"posterior": posterior, "log_likelihood": log_lik})
+
+
+def loo(fit) -> LooResult:
+    """PSIS-LOO (leave-one-observation-out) with Pareto-k diagnostics, via ArviZ.
+
+    Each observation is predicted from the other observations *of its own site too*, so this
+    measures fit to known sites, not the new-site forecast that :func:`evaluate` scores.
+
+    Parameters
+    ----------
+    fit
+        A :class:`~mbct_bayes.fit.Fit`.
+
+    Returns
+    -------
+    LooResult
+
+    Warns
+    -----
+    UserWarning
+        When Pareto-k of some observations exceeds 0.7 (the estimate is then unreliable; use
+        :func:`evaluate` or refit without those observations).
+    """
+    import arviz as az
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # our own message below says what to do
+        result = az.loo(loo_tree(fit), pointwise=True, var_name="obs")
+    pareto_k = np.asarray(
+        result.pareto_k.values if hasattr(result.pareto_k, "values") else result.pareto_k,
+        dtype=float,
+    )
+    out = LooResult(
+        elpd=float(result.elpd),
+        se=float(result.se),
+        p_loo=float(result.p),
+        n=int(result.n_data_points),
+        pareto_k=pareto_k,
+        good_k=float(result.good_k),
+        elpd_data=result,
+    )
+    if out.n_bad_k:
+        warnings.warn(
+            f"PSIS-LOO: {out.n_bad_k} of {out.n} observations have Pareto k > {PARETO_K_BAD}; "
+            "their LOO estimates are unreliable — use evaluate() (leave-site-out) for a "
+            "trustworthy comparison",
+            UserWarning,
+            stacklevel=2,
+        )
+    return out
+
+
+def compare(fits: Mapping[str, Any], *, method: str = "stacking") -> pd.DataFrame:
+    """Compare fits of the same observations by PSIS-LOO (leave-one-observation-out).
+
+    Parameters
+    ----------
+    fits
+        ``{name: Fit}``, at least two, all fitted to the same observations.
+    method
+        Weighting method of :func:`arviz.compare` (``"stacking"``, ``"BB-pseudo-BMA"``,
+        ``"pseudo-BMA"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`arviz.compare`'s table (``rank``, ``elpd``, ``elpd_diff``, ``dse``, ``p``,
+        ``weight``, ...; best first) plus ``n_pareto_k_above_0.7``; ``attrs["method"]`` and the
+        ``cv`` column say that this is leave-one-observation-out, not a new-site forecast.
+    """
+    import arviz as az
+
+    if not isinstance(fits, Mapping) or len(fits) < 2:
+        raise DataError(
+            "compare needs a dict of at least two named fits, e.g. {'ECF': fit1, 'ECF+CxF': fit2}"
+        )
+    names = list(fits)
+    first = fits[names[0]]
+    for name in names[1:]:
+        other = fits[name]
+        if other.model_data.n_obs != first.model_data.n_obs or not np.array_equal(
+            other.model_data.y, first.model_data.y
+        ):
+            raise DataError(
+                f"compare: fits {names[0]!r} and {name!r} were made on different observations "
+                f"({first.model_data.n_obs} vs {other.model_data.n_obs} rows); "
+                "LOO compares models of the same data only"
+            )
+    results = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for name in names:
+            results[name] = loo(fits[name])
+        table = az.compare(
+            {name: r.elpd_data for name, r in results.items()}, method=method, round_to="none"
+        )
+    table = pd.DataFrame(table)
+    table["n_pareto_k_above_0.7"] = [results[name].n_bad_k for name in table.index]
+    table["cv"] = "leave-one-observation-out (PSIS-LOO)"
+    table.attrs["method"] = LOO_LABEL
+    return table

@@ -92,10 +92,10 @@ def test_responses_with_an_observed_spec_is_an_error(example_scores):
     ("change", "message"),
     [
         (lambda d: d.drop(columns=["F"]), "missing column 'F'"),
-        (lambda d: d.assign(site=[None] + list(d.site[1:])), "respondent without a site"),
-        (lambda d: d.assign(E=[7.0] + list(d.E[1:])), "value 7 is outside the scale 1-5"),
-        (lambda d: d.assign(C=["lots"] + list(d.C[1:])), "value 'lots' is not a number"),
-        (lambda d: d.assign(role=[None] + list(d.role[1:])), "missing role"),
+        (lambda d: d.assign(site=[None, *list(d.site[1:])]), "respondent without a site"),
+        (lambda d: d.assign(E=[7.0, *list(d.E[1:])]), "value 7 is outside the scale 1-5"),
+        (lambda d: d.assign(C=["lots", *list(d.C[1:])]), "value 'lots' is not a number"),
+        (lambda d: d.assign(role=[None, *list(d.role[1:])]), "missing role"),
     ],
     ids=["missing-column", "no-site", "out-of-range", "text", "no-role"],
 )
@@ -117,7 +117,7 @@ def test_latent_model_undoes_the_attenuation_of_averaged_scores():
     """
     codebook = read_codebook(CODEBOOK)
     truth_beta = {"E": 0.5, "C": 1.0, "F": 2.0}
-    obs, items, truth = simulate_survey_study(
+    obs, items, _truth = simulate_survey_study(
         300, 15, codebook, beta=truth_beta, respondents_per_site=5, icc1=0.1, site_corr=0.2, seed=3
     )
     scores = score_responses(items, codebook)

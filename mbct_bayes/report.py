@@ -1,0 +1,727 @@
+"""One self-contained HTML report of a fitted model.
+
+:func:`render_report` returns the HTML text and :func:`write_report` writes it atomically. The
+file needs no network to be read: figures are embedded as base64 PNG, the style sheet is inline,
+there are no scripts, fonts or links to other sites, and a Content-Security-Policy in the page
+forbids loading anything that is not embedded. Every user-supplied string (site and region
+names, spec name and description, column names, file paths) is HTML-escaped.
+
+Sections: the model and data in words (with every prior in force), the diagnostics verdict, the
+coefficient table, a forest plot of odds ratios, the site effects, a posterior predictive check,
+the planning table for new sites and the lever chart, and, when an evaluation folder is given,
+its scores against the baseline and a reliability diagram.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .errors import DataError
+from .fit import ESS_MIN, R_HAT_MAX
+
+#: Resolution of embedded figures (pixels per inch).
+DPI = 100
+#: At most this many sites get a panel in the lever chart (the table lists them all).
+MAX_LEVER_PANELS = 12
+#: At most this many rows in the planning table.
+MAX_PLANNING_ROWS = 200
+#: Score rows, in this order (others follow), with the direction that is better.
+SCORE_ORDER = {
+    "log_score": ("log score", "higher"),
+    "brier": ("Brier score", "lower"),
+    "rps": ("ranked probability score", "lower"),
+    "auc": ("AUC", "higher"),
+    "calibration_intercept": ("calibration intercept", "closer to 0"),
+    "calibration_slope": ("calibration slope", "closer to 1"),
+    "ece": ("expected calibration error", "lower"),
+}
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+CSS = """
+:root { --ink: #1d2330; --muted: #5b6472; --line: #d8dde5; --pass: #1b7f3b; --fail: #b3261e; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
+       color: var(--ink); background: #fafbfc; }
+main { max-width: 1040px; margin: 0 auto; padding: 1.5rem 1.25rem 3rem; background: #fff; }
+h1 { font-size: 1.6rem; margin: 0 0 .25rem; } h2 { font-size: 1.25rem; margin: 2.2rem 0 .6rem;
+     padding-bottom: .2rem; border-bottom: 2px solid var(--line); } h3 { font-size: 1.05rem; margin: 1.2rem 0 .4rem; }
+p, li { max-width: 78ch; } .muted, figcaption, .note { color: var(--muted); } .note { font-size: .93rem; }
+nav ol { columns: 2; margin: .5rem 0 0; padding-left: 1.3rem; } nav a { color: #1f4f99; }
+table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: .9rem; }
+th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left; vertical-align: top;
+         overflow-wrap: anywhere; max-width: 28rem; }
+th { background: #f1f3f6; } td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.bad { color: var(--fail); font-weight: 600; } td.good { color: var(--pass); }
+figure { margin: 1rem 0; } figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
+code, .formula { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9em; }
+.formula { background: #f5f7fa; padding: .5rem .75rem; border-radius: 4px; overflow-wrap: anywhere; }
+.verdict { border: 3px solid; border-radius: 6px; padding: .75rem 1rem; margin: .75rem 0; }
+.verdict.pass { border-color: var(--pass); background: #eef8f1; }
+.verdict.fail { border-color: var(--fail); background: #fdf0ef; }
+.verdict .word { font-size: 1.35rem; font-weight: 700; letter-spacing: .04em; }
+.verdict.pass .word { color: var(--pass); } .verdict.fail .word { color: var(--fail); }
+.banner { padding: .45rem .8rem; border-radius: 4px; font-weight: 600; margin: .6rem 0; }
+.banner.pass { background: #eef8f1; color: var(--pass); } .banner.fail { background: #fdf0ef; color: var(--fail); }
+.unavailable { border-left: 4px solid #c9a227; background: #fdf8e7; padding: .5rem .8rem; }
+footer { margin-top: 3rem; font-size: .85rem; color: var(--muted); }
+"""
+
+
+# -- HTML building blocks -------------------------------------------------------------------------
+class Html(str):
+    """Text that is already HTML (built here from escaped parts); everything else is escaped."""
+
+
+def esc(value: Any) -> str:
+    """HTML-escape any value (quotes too, so it is safe inside attributes)."""
+    if isinstance(value, Html):
+        return value
+    return html.escape(str(value), quote=True)
+
+
+def _num(x: Any, digits: int = 3) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "–"
+    if not math.isfinite(v):
+        return "–"
+    return f"{v:.{digits}f}"
+
+
+def _pct(x: float) -> str:
+    return "–" if not math.isfinite(float(x)) else f"{100 * float(x):.0f}%"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A table cell: its content and a CSS class (``num``, ``bad``, ``good``)."""
+
+    value: Any
+    cls: str = ""
+
+
+def _table(headers: Sequence[Any], rows: Iterable[Sequence[Any]], *, caption: str | None = None) -> Html:
+    out = ["<table>"]
+    if caption:
+        out.append(f"<caption class=\"muted\">{esc(caption)}</caption>")
+    out.append("<thead><tr>" + "".join(f"<th scope=\"col\">{esc(h)}</th>" for h in headers) + "</tr></thead><tbody>")
+    for row in rows:
+        cells = []
+        for c in row:
+            cell = c if isinstance(c, Cell) else Cell(c, "num" if isinstance(c, int | float | np.number) else "")
+            value = _num(cell.value) if isinstance(cell.value, float | np.floating) else cell.value
+            cls = f" class=\"{esc(cell.cls)}\"" if cell.cls else ""
+            cells.append(f"<td{cls}>{esc(value)}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return Html("".join(out))
+
+
+def _p(text: Any, cls: str = "") -> Html:
+    attr = f" class=\"{esc(cls)}\"" if cls else ""
+    return Html(f"<p{attr}>{esc(text)}</p>")
+
+
+def _unavailable(text: Any) -> Html:
+    return Html(f"<p class=\"unavailable\">{esc(text)}</p>")
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    # PNG: 8-byte signature, then the IHDR chunk whose first fields are width and height
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def figure_html(fig, alt: str, caption: Any = None, *, dpi: int = DPI) -> Html:
+    """Embed a matplotlib figure as a base64 PNG ``<img>`` inside a ``<figure>``."""
+    buffer = io.BytesIO()
+    # no Software/URL metadata: the file should carry nothing that looks like a link
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None}, facecolor="white")
+    data = buffer.getvalue()
+    width, height = _png_size(data)
+    encoded = base64.b64encode(data).decode("ascii")
+    cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
+    return Html(
+        f"<figure><img src=\"data:image/png;base64,{encoded}\" alt=\"{esc(alt)}\" "
+        f"width=\"{width}\" height=\"{height}\">{cap}</figure>"
+    )
+
+
+def _figure_or_note(make, alt: str, caption: Any = None) -> Html:
+    """A figure, or a visible note when drawing it failed (the rest of the report still renders)."""
+    try:
+        return figure_html(make(), alt, caption)
+    except (DataError, ValueError, RuntimeError) as err:
+        return _unavailable(f"The figure '{alt}' could not be drawn: {' '.join(str(err).split())}")
+
+
+# -- evaluation folder ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EvaluationFiles:
+    """What :func:`read_evaluation` found in an evaluation folder."""
+
+    directory: Path
+    metrics: dict[str, Any]
+    predictions: pd.DataFrame | None
+
+
+def check_evaluation_dir(directory: str | os.PathLike[str]) -> Path:
+    """Check that ``directory`` is an evaluation folder with ``metrics.json``, before long work."""
+    folder = Path(directory)
+    hint = f"make one with 'mbct-bayes evaluate OBS.csv --model SPEC.toml --out {folder}'"
+    if not folder.exists():
+        raise DataError(f"{folder}: evaluation folder not found; {hint}")
+    if not folder.is_dir():
+        raise DataError(f"{folder}: is a file, not an evaluation folder; {hint}")
+    if not (folder / "metrics.json").is_file():
+        raise DataError(f"{folder}: no metrics.json in the evaluation folder; {hint}")
+    return folder
+
+
+def read_evaluation(directory: str | os.PathLike[str], spec=None) -> EvaluationFiles:
+    """Read ``metrics.json`` (required) and ``predictions.csv`` (optional) from an evaluation folder.
+
+    Raises
+    ------
+    DataError
+        When the folder or ``metrics.json`` is missing, or ``metrics.json`` is not the evaluation's
+        JSON (an object with ``model`` and ``baseline`` scores).
+    """
+    from .schema import read_table
+
+    folder = check_evaluation_dir(directory)
+    path = folder / "metrics.json"
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text; re-create it with 'mbct-bayes evaluate'") from None
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}); re-create it with 'mbct-bayes evaluate'") from None
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("model"), dict) or not isinstance(metrics.get("baseline"), dict):
+        raise DataError(f"{path}: expected an object with 'model' and 'baseline' scores; re-create it with 'mbct-bayes evaluate'")
+    predictions = None
+    pred_path = folder / "predictions.csv"
+    if pred_path.is_file():
+        ids = [c for c in ((spec.group, spec.region) if spec is not None else ("site",)) if c]
+        predictions = read_table(pred_path, what="evaluation predictions", id_columns=ids)
+    return EvaluationFiles(directory=folder, metrics=metrics, predictions=predictions)
+
+
+# -- sections -------------------------------------------------------------------------------------
+def _prior_text(prior: dict[str, Any]) -> str:
+    params = ", ".join(f"{k}={v:g}" if isinstance(v, int | float) else f"{k}={v}" for k, v in prior.items() if k != "dist")
+    return f"{prior['dist']}({params})"
+
+
+def _prior_rows(fit) -> list[list[Any]]:
+    from .spec import COEF_SCALE
+
+    spec, md = fit.spec, fit.model_data
+    sd_of = dict(zip(md.coef_names, (float(v) for v in md.x_sd), strict=True))
+    rows = []
+    for name in spec.parameter_names:
+        sd = sd_of.get(name)
+        prior = spec.prior_for(name, sd)
+        if name in spec.priors:
+            source = "set in the model spec"
+        elif name in spec.coef_names:
+            source = f"default: Normal(0, {COEF_SCALE:g} / sd(x)) with sd(x) = {sd:.3g} in these data"
+        else:
+            source = "package default"
+        rows.append([name, _prior_text(prior), source])
+    return rows
+
+
+def _family_text(spec) -> str:
+    if spec.family == "bernoulli":
+        return f"Bernoulli: '{spec.outcome}' is 0/1 per observation; logit link."
+    if spec.family == "binomial":
+        return f"Binomial: '{spec.outcome}' successes out of '{spec.trials}' per observation; logit link."
+    levels = " < ".join(str(v) for v in spec.levels)
+    return (f"Ordinal (cumulative logit) on '{spec.outcome}' with levels {levels}; "
+            f"P(embedded) is the probability of the top level, '{spec.levels[-1]}'.")
+
+
+def _outcome_text(fit) -> str:
+    spec, md = fit.spec, fit.model_data
+    if spec.family == "bernoulli":
+        k, n = int(np.sum(md.y)), md.n_obs
+        return f"'{spec.outcome}' = 1 in {k} of {n} observations ({_pct(k / n if n else math.nan)})."
+    if spec.family == "binomial":
+        k, n = int(np.sum(md.y)), int(np.sum(md.trials))
+        return f"{k} of {n} units embedded ({_pct(k / n if n else math.nan)}) over {md.n_obs} observations."
+    counts = np.bincount(np.asarray(md.y, dtype=np.int64), minlength=spec.n_levels)
+    parts = ", ".join(f"{lv}: {c}" for lv, c in zip(spec.levels, counts, strict=True))
+    return f"Observations per level — {parts}."
+
+
+def _formula(spec, regions: bool) -> str:
+    terms = ["Intercept"] if spec.family != "ordinal" else []
+    for name in spec.coef_names:
+        if ":" in name:
+            a, b = name.split(":")
+            terms.append(f"β_{name}·({a} − {spec.center[a]:g})·({b} − {spec.center[b]:g})")
+        else:
+            terms.append(f"β_{name}·({name} − {spec.center[name]:g})")
+    terms.append("u_site[s]")
+    if regions:
+        terms.append("u_region[r]")
+    lhs = "η" if spec.family == "ordinal" else "logit P(embedded)"
+    text = f"{lhs} = " + " + ".join(terms) + ";   u_site ~ Normal(0, sigma_site)"
+    if regions:
+        text += ", u_region ~ Normal(0, sigma_region)"
+    if spec.family == "ordinal":
+        text += ";   P(level ≤ k) = logit⁻¹(cutpoint_k − η)"
+    return text
+
+
+def section_model(fit, summary: dict[str, Any]) -> Html:
+    spec, md, data = fit.spec, fit.model_data, fit.data
+    parts: list[str] = []
+    if spec.name or spec.description:
+        parts.append(_p(f"Model spec: {spec.name or '(unnamed)'}" + (f" — {spec.description}" if spec.description else "")))
+    per_site = np.bincount(md.site_idx, minlength=len(md.site_labels))
+    data_line = (
+        f"{md.n_obs} observations of {len(md.site_labels)} sites "
+        f"({int(per_site.min())}–{int(per_site.max())} per site, median {float(np.median(per_site)):g})"
+    )
+    if md.region_labels:
+        counts = pd.Series(md.region_idx).map(dict(enumerate(md.region_labels))).value_counts()
+        data_line += f" in {len(md.region_labels)} regions ({', '.join(f'{r}: {counts.get(r, 0)}' for r in md.region_labels)} observations)"
+    else:
+        data_line += "; no region effects in this model"
+    if "wave" in data.columns:
+        waves = pd.Series(data["wave"]).dropna().unique()
+        data_line += f"; {len(waves)} wave{'s' if len(waves) != 1 else ''}"
+    parts.append(_p(data_line + "."))
+    parts.append(_p(_outcome_text(fit)))
+    parts.append(_p(f"Family: {_family_text(spec)}"))
+    if spec.measurement == "latent":
+        parts.append(_p(
+            "Measurement: latent. Each site's true predictor scores are unknown; each respondent's score measures them "
+            "with error" + (" and a role offset" if spec.role_offsets else "") + ". The data means below are the "
+            "respondents' site averages."
+        ))
+    parts.append(Html("<h3>Predictors and centring</h3>"))
+    rows = []
+    for j, name in enumerate(spec.predictors):
+        values = pd.to_numeric(data[name], errors="coerce") if name in data.columns else pd.Series(dtype=float)
+        scale = spec.scale.get(name)
+        rows.append([
+            name, Cell(f"{spec.center[name]:g}", "num"),
+            f"{scale[0]:g}–{scale[1]:g}" if scale else "none set",
+            Cell(_num(values.mean(), 2), "num"), Cell(_num(md.x_sd[j], 2), "num"),
+        ])
+    parts.append(_table(["predictor", "centred at", "scale", "mean in data", "SD in data"], rows))
+    if spec.interactions:
+        parts.append(_p("Interactions: " + ", ".join(f"{a}:{b}" for a, b in spec.interactions)
+                        + " (products of the centred predictors)."))
+    parts.append(Html(f"<p class=\"formula\">{esc(_formula(spec, bool(md.region_labels)))}</p>"))
+    parts.append(_p(
+        "Coefficients are log-odds per scale point; because predictors are centred, the intercept is the log-odds "
+        "of embedding for a typical site with every predictor at its centre.", "note",
+    ))
+    parts.append(Html("<h3>Priors in force</h3>"))
+    parts.append(_table(["parameter", "prior", "where it comes from"], _prior_rows(fit)))
+    sampler = summary.get("sampler", {})
+    if any(v is not None for v in sampler.values()):
+        parts.append(_p(
+            f"Sampled with {sampler.get('sampler')}: {sampler.get('chains')} chains × {sampler.get('draws')} draws "
+            f"after {sampler.get('tune')} tuning steps, seed {sampler.get('seed')}; site effects "
+            f"{'centred' if sampler.get('centered') else 'non-centred'}.", "note",
+        ))
+    return Html("".join(parts))
+
+
+def _diag_rows(diag: dict[str, Any]) -> list[list[Any]]:
+    def ok(flag: bool) -> Cell:
+        return Cell("✓ meets" if flag else "✗ fails", "good" if flag else "bad")
+
+    r, b, t, d = diag["max_r_hat"], diag["min_ess_bulk"], diag["min_ess_tail"], diag["divergences"]
+    return [
+        ["largest R-hat", Cell(_num(r), "num"), f"≤ {R_HAT_MAX}", ok(bool(r <= R_HAT_MAX))],
+        ["smallest bulk ESS", Cell(_num(b, 0), "num"), f"≥ {ESS_MIN}", ok(bool(b >= ESS_MIN))],
+        ["smallest tail ESS", Cell(_num(t, 0), "num"), f"≥ {ESS_MIN}", ok(bool(t >= ESS_MIN))],
+        ["divergent transitions", Cell(str(int(d)), "num"), "0", ok(int(d) == 0)],
+    ]
+
+
+def verdict_banner(diag: dict[str, Any]) -> Html:
+    """One line at the top of the report; the full box is in the diagnostics section."""
+    if diag["ok"]:
+        return Html("<p class=\"banner pass\" id=\"verdict-banner\">Diagnostics: PASS — "
+                    "see <a href=\"#diagnostics\">the diagnostics</a>.</p>")
+    return Html("<p class=\"banner fail\" id=\"verdict-banner\">Diagnostics: FAIL — do not trust the numbers "
+                "below; see <a href=\"#diagnostics\">the diagnostics</a>.</p>")
+
+
+def section_diagnostics(diag: dict[str, Any]) -> Html:
+    word = "PASS" if diag["ok"] else "FAIL"
+    if diag["ok"]:
+        lead = "The sampler converged by every check: the numbers in this report can be used."
+    else:
+        lead = ("The fit failed the diagnostics gate: do not trust these numbers. Sample longer "
+                "(more --draws and --tune) or reparametrize, then make the report again.")
+    problems = ""
+    if diag.get("problems"):
+        problems = "<ul>" + "".join(f"<li>{esc(p)}</li>" for p in diag["problems"]) + "</ul>"
+    return Html(
+        f"<div class=\"verdict {word.lower()}\" id=\"verdict\" data-verdict=\"{word}\">"
+        f"<div class=\"word\">{word}</div><p>{esc(lead)}</p>{problems}"
+        + _table(["check", "value", "needed", "verdict"], _diag_rows(diag))
+        + "</div>"
+    )
+
+
+def section_coefficients(fit, summary: dict[str, Any]) -> Html:
+    def rhat_cell(v: float) -> Cell:
+        return Cell(_num(v), "num" + (" bad" if not v <= R_HAT_MAX else ""))
+
+    def ess_cell(v: float) -> Cell:
+        return Cell(_num(v, 0), "num" + (" bad" if not v >= ESS_MIN else ""))
+
+    def row(name: str, s: dict[str, float], odds: bool) -> list[Any]:
+        ratio = (f"{math.exp(s['q50']):.2f} ({math.exp(s['q05']):.2f}–{math.exp(s['q95']):.2f})" if odds else "")
+        return [name, Cell(_num(s["mean"]), "num"), Cell(_num(s["sd"]), "num"), Cell(_num(s["q05"]), "num"),
+                Cell(_num(s["q50"]), "num"), Cell(_num(s["q95"]), "num"), Cell(ratio, "num"),
+                rhat_cell(s["r_hat"]), ess_cell(s["ess_bulk"]), ess_cell(s["ess_tail"])]
+
+    rows = [row(name, s, name != "Intercept") for name, s in summary["coefficients"].items()]
+    rows += [row(f"sigma_{level}", s, False) for level, s in summary["group_sd"].items()]
+    rows += [row(f"cutpoint {c['name']}", c, False) for c in summary.get("cutpoints", [])]
+    parts = [_table(
+        ["parameter", "mean", "SD", "5%", "median", "95%", "odds ratio per point (90%)", "R-hat", "bulk ESS", "tail ESS"],
+        rows,
+    )]
+    if "Intercept" in summary["coefficients"]:
+        s = summary["coefficients"]["Intercept"]
+        from scipy.special import expit
+
+        parts.append(_p(
+            f"A typical site at the centre of every scale embeds with probability {expit(s['q50']):.2f} "
+            f"(90% interval {expit(s['q05']):.2f}–{expit(s['q95']):.2f}).", "note",
+        ))
+    parts.append(_p(
+        "Coefficients are on the log-odds scale (odds ratio = exp(coefficient)); sigma_site is the SD of the site "
+        "effects on that scale. R-hat and ESS values that fail the gate are shown in red.", "note",
+    ))
+    return Html("".join(parts))
+
+
+def _sites_with_ids(fit, sites: pd.DataFrame) -> pd.DataFrame:
+    """The new-sites table with a site id column (numbered when the table has none)."""
+    group = fit.spec.group
+    table = sites.reset_index(drop=True).copy()
+    if group not in table.columns:
+        table.insert(0, group, [f"new site {i + 1}" for i in range(len(table))])
+    return table
+
+
+def _id_text(value: Any) -> str:
+    """A site or region id for a table; missing or blank (an unknown region) says so."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)) or not str(value).strip():
+        return "(unknown)"
+    return str(value)
+
+
+def _planning(fit, sites: pd.DataFrame, seed: int) -> tuple[Html, Html]:
+    """The planning table section and the lever section."""
+    from .predict import predict
+
+    spec = fit.spec
+    table = _sites_with_ids(fit, sites)
+    new = predict(fit, table, kind="new_site", seed=seed)
+    typical = predict(fit, table, kind="typical_site", seed=seed)
+    lever_table, lever_html = None, None
+    try:
+        from . import planning
+        from .plots.planning import lever_chart
+    except ImportError as err:
+        lever_html = _unavailable(
+            f"Planning is unavailable in this installation (mbct_bayes.planning could not be imported: {err}); "
+            "the lever chart is left out."
+        )
+    else:
+        lever_table = planning.levers(fit, table, 1.0, "new_site", seed=seed)
+        shown = list(dict.fromkeys(lever_table["site"].astype(str)))[:MAX_LEVER_PANELS]
+        # labels only: a site named with '$' must not switch matplotlib into mathtext
+        from .plots.model import plain_label
+
+        labelled = lever_table.assign(site=lever_table["site"].astype(str).map(lambda s: plain_label(s, 40)))
+        chart_sites = list(dict.fromkeys(plain_label(s, 40) for s in shown))
+        note = ""
+        if len(set(lever_table["site"].astype(str))) > MAX_LEVER_PANELS:
+            note = f" The chart shows the first {MAX_LEVER_PANELS} sites; the table lists them all."
+        lever_html = Html(
+            _p("Each panel is one new site: the gain in P(embedded) from raising each of "
+               + ", ".join(spec.predictors) + " by one scale point (clipped at the top of the scale), posterior "
+               "mean and 90% interval, best lever on top; the label gives P(gain > 0)." + note)
+            + _figure_or_note(lambda: lever_chart(labelled, chart_sites), "lever chart",
+                              "Gain in P(embedded) per lever for each new site (new-site predictions).")
+        )
+    best = {}
+    if lever_table is not None:
+        for r in lever_table[lever_table["rank"] == 1].itertuples(index=False):
+            best[str(r.site)] = (f"{r.lever}: {r.delta_mean:+.2f} ({r.delta_q05:+.2f} to {r.delta_q95:+.2f}), "
+                                 f"P(gain) {r.p_positive:.2f}")
+    id_cols = [spec.group] + ([spec.region] if spec.region and spec.region in table.columns else [])
+    rows = []
+    for i in range(min(len(table), MAX_PLANNING_ROWS)):
+        site = str(table[spec.group].iloc[i])
+        row: list[Any] = [_id_text(table[c].iloc[i]) for c in id_cols]
+        row += [Cell(f"{float(table[p].iloc[i]):g}", "num") for p in spec.predictors]
+        row += [
+            Cell(_num(new["p_mean"].iloc[i], 2), "num"),
+            Cell(f"{new['p_q05'].iloc[i]:.2f}–{new['p_q95'].iloc[i]:.2f}", "num"),
+            Cell(_num(typical["p_mean"].iloc[i], 2), "num"),
+        ]
+        if lever_table is not None:
+            row.append(best.get(site, ""))
+        rows.append(row)
+    headers = [*id_cols, *spec.predictors, "P(embedded), new site", "90% interval", "typical site"]
+    if lever_table is not None:
+        headers.append("best lever, +1 point: ΔP (90%)")
+    parts = [
+        _p("P(embedded) for each new service. 'New site' draws the site effect from the fitted population of sites "
+           "(what to expect of one new service); 'typical site' sets it to 0 (the median service with these scores)."),
+        _table(headers, rows),
+    ]
+    if len(table) > MAX_PLANNING_ROWS:
+        parts.append(_p(f"Only the first {MAX_PLANNING_ROWS} of {len(table)} sites are listed.", "note"))
+    return Html("".join(parts)), lever_html
+
+
+def _reliability(fit, ev: EvaluationFiles) -> Html:
+    from .plots.evaluate import reliability_diagram
+
+    spec, pred = fit.spec, ev.predictions
+    if pred is None:
+        return _unavailable(f"{ev.directory} has no predictions.csv, so the reliability diagram is left out.")
+    needed = ["p", spec.outcome] + ([spec.trials] if spec.family == "binomial" else [])
+    missing = [c for c in needed if c not in pred.columns]
+    if missing:
+        return _unavailable(
+            f"{ev.directory / 'predictions.csv'} lacks column(s) {', '.join(missing)}, so the reliability diagram is left out; "
+            "was the evaluation made with this model spec?"
+        )
+    p = pd.to_numeric(pred["p"], errors="coerce").to_numpy(float)
+    sites = pred[spec.group].astype(str).to_numpy() if spec.group in pred.columns else None
+    if spec.family == "ordinal":
+        y = (pred[spec.outcome].astype(str) == str(spec.levels[-1])).to_numpy(float)
+    elif spec.family == "binomial":
+        k = pd.to_numeric(pred[spec.outcome], errors="coerce").to_numpy(float)
+        n = pd.to_numeric(pred[spec.trials], errors="coerce").to_numpy(float)
+        if not (np.isfinite(k).all() and np.isfinite(n).all()):
+            return _unavailable("predictions.csv has missing outcome or trials values; reliability diagram left out.")
+        reps = n.astype(np.intp)
+        rows = np.repeat(np.arange(n.size), reps)
+        within = np.arange(rows.size) - np.repeat(np.cumsum(reps) - reps, reps)
+        y, p = (within < k[rows]).astype(float), p[rows]
+        sites = sites[rows] if sites is not None else None
+    else:
+        y = pd.to_numeric(pred[spec.outcome], errors="coerce").to_numpy(float)
+    return _figure_or_note(
+        lambda: reliability_diagram(p, y, sites=sites),
+        "reliability diagram",
+        "Held-out forecasts binned by predicted P(embedded) against the observed rate in each bin; points on the "
+        "diagonal are well calibrated. The band resamples whole sites.",
+    )
+
+
+def _score_value(value: Any) -> Cell:
+    if isinstance(value, dict):
+        return Cell(f"{_num(value.get('mean'))} ({_num(value.get('q05'))} to {_num(value.get('q95'))})", "num")
+    return Cell(_num(value), "num")
+
+
+def section_evaluation(fit, ev: EvaluationFiles) -> Html:
+    m = ev.metrics
+    model, base, skill = m["model"], m["baseline"], m.get("skill", {}) or {}
+    keys = [k for k in SCORE_ORDER if k in model or k in base]
+    keys += [k for k in model if k not in keys]
+    rows = []
+    for k in keys:
+        label, better = SCORE_ORDER.get(k, (k, ""))
+        rows.append([label, _score_value(model.get(k)), _score_value(base.get(k)),
+                     _score_value(skill[k]) if k in skill else Cell("", "num"), better])
+    folds = m.get("folds")
+    parts = [
+        _p(f"Read from {ev.directory}" + (f": {folds}-fold leave-site-out cross-validation (whole sites held out and "
+                                          "predicted as new sites)." if folds else ".")),
+        _table(["score", "model", "baseline", "skill (90% interval)", "better when"], rows),
+        _p("The baseline is the intercept-only forecast fitted to the same training folds. Skill is the model's "
+           "gain over the baseline (positive = model better), with a 90% interval from resampling whole sites.",
+           "note"),
+        Html("<h3>Reliability diagram</h3>"),
+        _reliability(fit, ev),
+    ]
+    return Html("".join(parts))
+
+
+HOW_TO_READ = (
+    "Start with the diagnostics verdict: if it says FAIL, nothing else here should be relied on. The forest plot "
+    "shows how the odds of embedding change per scale point of Evidence, Context and Facilitation; an interval "
+    "that crosses 1 means the data cannot tell the direction. Site effects show how much services differ beyond "
+    "their E, C, F scores. The posterior predictive check compares the observed embedding rates with rates "
+    "simulated from the fitted model: observed points far outside their intervals point to misfit. The planning "
+    "table gives what to expect of new services, and the lever chart which score is worth raising first. "
+    "Forecast scores, when given, say whether the model predicts held-out sites better than a base rate."
+)
+
+
+# -- the report -------------------------------------------------------------------------------
+def render_report(
+    fit,
+    *,
+    observations: pd.DataFrame | None = None,
+    new_sites: pd.DataFrame | None = None,
+    evaluation_dir: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+    seed: int = 0,
+) -> str:
+    """The report as one self-contained HTML document.
+
+    Parameters
+    ----------
+    fit
+        A :class:`~mbct_bayes.fit.Fit` (fitted or loaded with :func:`~mbct_bayes.fit.load_fit`).
+    observations
+        Observations for the posterior predictive check (validated against the spec); default the
+        data stored in the fit. Rows of sites the model has not seen are predicted as new sites.
+    new_sites
+        New services for the planning table and the lever chart: one row per site with the
+        predictors, a site id and (for models with regions) a region. ``None`` leaves the two
+        sections with a note on how to add them.
+    evaluation_dir
+        A folder written by ``mbct-bayes evaluate --out`` (``metrics.json``, ``predictions.csv``)
+        for the scores table and the reliability diagram.
+    title
+        Page title; default names the model.
+    seed
+        Seed of the new-site draws and the posterior predictive replication.
+
+    Returns
+    -------
+    str
+        The HTML text.
+
+    Raises
+    ------
+    DataError
+        Bad ``observations``, ``new_sites`` or evaluation folder.
+    """
+    from .plots.model import forest_plot, posterior_predictive, ppc_plot, site_effects_plot
+    from .predict import validate_new_data
+
+    spec = fit.spec
+    # inputs first, so bad ones fail before any figure is drawn
+    ev = read_evaluation(evaluation_dir, spec) if evaluation_dir is not None else None
+    if new_sites is not None:
+        validate_new_data(fit, _sites_with_ids(fit, new_sites), source="new sites")
+    ppc = posterior_predictive(fit, observations, seed=seed)
+    summary = fit.summary()
+    diag = summary["diagnostics"]
+    name = spec.name or f"{spec.family} model"
+    title = title or f"mbct-bayes report: {name}"
+
+    sections: list[tuple[str, str, Html]] = [
+        ("model", "The model and the data", section_model(fit, summary)),
+        ("diagnostics", "Diagnostics verdict", section_diagnostics(diag)),
+        ("coefficients", "Coefficients", section_coefficients(fit, summary)),
+        ("forest", "Effects of E, C and F (odds ratios)", _figure_or_note(
+            lambda: forest_plot(fit), "forest plot of odds ratios",
+            "Odds ratio per scale point: point = posterior median, thick bar = 50% interval, thin line = 90% "
+            "interval, grey = prior 90% interval. Right: median (90% interval).",
+        )),
+        ("sites", "Site effects", _figure_or_note(
+            lambda: site_effects_plot(fit), "caterpillar plot of site effects",
+            "Each site's effect on the log-odds beyond its E, C, F scores, sorted; orange = 90% interval excludes 0.",
+        )),
+    ]
+    ppc_text = _p(
+        f"Replicated data sets drawn from the posterior ({ppc.replicated_overall.size} draws) against {ppc.source} "
+        f"({len(ppc.sites)} sites). Overall embedded rate observed {ppc.observed_overall:.2f}; P(replicated ≥ "
+        f"observed) = {ppc.p_value:.2f} (values near 0 or 1 signal misfit). {ppc.site_coverage:.0%} of sites "
+        "lie inside their 90% replicated interval (about 90% or more is expected; this is an in-sample check)."
+    )
+    sections.append(("ppc", "Posterior predictive check", Html(ppc_text + _figure_or_note(
+        lambda: ppc_plot(ppc), "posterior predictive check", None))))
+
+    how = "pass new_sites= to write_report (Python) or --sites SITES.csv to 'mbct-bayes report' (one row per site)"
+    if new_sites is not None:
+        planning_html, lever_html = _planning(fit, new_sites, seed)
+    else:
+        planning_html = _unavailable(f"No new sites were given; {how}.")
+        lever_html = _unavailable(f"No new sites were given, so there is no lever chart; {how}.")
+    sections.append(("planning", "Planning new sites", planning_html))
+    sections.append(("levers", "Which lever to pull", lever_html))
+    if ev is not None:
+        sections.append(("evaluation", "Forecast evaluation", section_evaluation(fit, ev)))
+    else:
+        sections.append(("evaluation", "Forecast evaluation", _unavailable(
+            "No evaluation was given. Run 'mbct-bayes evaluate OBS.csv --model SPEC.toml --out EVAL' and make the "
+            "report with --eval EVAL (or evaluation_dir= in Python) to add scores and a reliability diagram.")))
+    sections.append(("reading", "How to read this report", _p(HOW_TO_READ)))
+
+    created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    nav = "".join(f"<li><a href=\"#{sid}\">{esc(head)}</a></li>" for sid, head, _ in sections)
+    body = "".join(f"<section id=\"{sid}\"><h2>{esc(head)}</h2>{content}</section>" for sid, head, content in sections)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body><main>"
+        f"<h1>{esc(title)}</h1>"
+        f"<p class=\"muted\">{esc(_family_text(spec))} Made {esc(created)} by mbct-bayes {esc(__version__)}.</p>"
+        f"{verdict_banner(diag)}"
+        f"<nav aria-label=\"contents\"><ol>{nav}</ol></nav>{body}"
+        "<footer>Self-contained: figures and styles are embedded; this file needs no network.</footer>"
+        "</main></body></html>\n"
+    )
+
+
+def write_report(
+    fit,
+    path: str | os.PathLike[str],
+    *,
+    observations: pd.DataFrame | None = None,
+    new_sites: pd.DataFrame | None = None,
+    evaluation_dir: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+    seed: int = 0,
+) -> Path:
+    """Write the HTML report to ``path`` atomically (see :func:`render_report` for the arguments).
+
+    The output path is checked before any work, and a failure leaves no partial file and never
+    replaces an existing report.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    from .io import check_output_path, write_text
+
+    target = check_output_path(path)
+    text = render_report(
+        fit, observations=observations, new_sites=new_sites, evaluation_dir=evaluation_dir, title=title, seed=seed,
+    )
+    write_text(target, text)
+    return target
+
+
+__all__ = ["check_evaluation_dir", "figure_html", "read_evaluation", "render_report", "write_report"]

@@ -189,7 +189,7 @@ def _relabel(idata, data: ModelData):
 
 
 def _validated(
-    table: pd.DataFrame, spec: ModelSpec, responses: pd.DataFrame | None
+    table: pd.DataFrame, spec: ModelSpec, responses: pd.DataFrame | None, source: str = "observations"
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Validate observations (and, for latent models, respondent scores) at the edge."""
     from .model import attach_site_means
@@ -204,7 +204,7 @@ def _validated(
         table = attach_site_means(table, responses, spec)
     elif responses is not None:
         raise DataError("responses were given but the spec's measurement is \"observed\"; set measurement = \"latent\"")
-    return validate_observations(table, spec, source=spec.source or "observations"), responses
+    return validate_observations(table, spec, source=source), responses
 
 
 def _subset(data: ModelData, rows: np.ndarray) -> ModelData:
@@ -232,6 +232,7 @@ def compile_model(
     responses: pd.DataFrame | None = None,
     sampler: str = "nutpie",
     centered: bool | None = None,
+    source: str = "observations",
 ) -> CompiledModel:
     """Validate ``table``, build the model and prepare it for repeated sampling.
 
@@ -247,6 +248,8 @@ def compile_model(
         ``"nutpie"`` (default; compiled with numba) or ``"pymc"`` (PyMC's own NUTS).
     centered
         Force the site-effect parametrization; ``None`` chooses from the data.
+    source
+        Name of the observations in error messages (usually the file name).
     """
     if sampler not in ("nutpie", "pymc"):
         raise DataError(f"sampler {sampler!r} is not 'nutpie' or 'pymc'")
@@ -256,7 +259,7 @@ def compile_model(
         except ImportError:
             warnings.warn("nutpie is not installed; falling back to PyMC's NUTS", stacklevel=2)
             sampler = "pymc"
-    table, responses = _validated(table, spec, responses)
+    table, responses = _validated(table, spec, responses, source)
     data = prepare_data(table, spec, responses=responses)
     use_centered = choose_centered(data, spec) if centered is None else centered
     cached = _COMPILED.get(_structure_key(spec, data, use_centered, sampler))
@@ -307,16 +310,18 @@ def fit(
     Fit
         With diagnostics checked; a failing gate raises a :class:`ConvergenceWarning`.
     """
+    source = "observations"
     if not isinstance(obs, pd.DataFrame):
         from .schema import read_table
 
+        source = str(obs)
         obs = read_table(obs, what="observations")
     if responses is not None and not isinstance(responses, pd.DataFrame):
         from .schema import read_table
 
         responses = read_table(responses, what="responses")
     _check_sampler_args(draws, tune, chains)
-    compiled = compile_model(obs, spec, responses=responses, sampler=sampler)
+    compiled = compile_model(obs, spec, responses=responses, sampler=sampler, source=source)
     result = compiled.sample(seed=seed, draws=draws, tune=tune, chains=chains, progress=progress)
     result.warn_if_failed()
     return result
@@ -594,9 +599,14 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
     if path.is_dir():
         raise FitFileError(f"{path}: is a directory, not a fit file (.nc)")
     try:
-        tree = xr.open_datatree(path, engine=NETCDF_ENGINE).load()
+        opened = xr.open_datatree(path, engine=NETCDF_ENGINE)
     except Exception as err:  # netCDF4/HDF5 raise many types for a corrupt file
         raise FitFileError(f"{path}: not a readable NetCDF fit file ({type(err).__name__}); re-create it with 'mbct-bayes fit'") from None
+    try:
+        tree = opened.load()
+    finally:
+        # close now: a handle left to the garbage collector can crash a later netCDF open
+        opened.close()
     attrs = tree.attrs
     if "mbct_bayes_schema" not in attrs:
         raise FitFileError(f"{path}: NetCDF file is not an mbct-bayes fit (no mbct_bayes_schema attribute); fit with 'mbct-bayes fit'")

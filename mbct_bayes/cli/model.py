@@ -78,20 +78,20 @@ def _read_responses(args: argparse.Namespace):
     return read_table(args.responses, what="responses")
 
 
-def _fit(observations, spec, args, *, quiet: bool = False, responses=None):
-    from ..fit import fit
+def _fit(observations, spec, args, *, quiet: bool = False, responses=None, source: str = "observations"):
+    """Validate and compile (bad input fails here, before any sampling), then sample."""
+    from ..fit import compile_model
 
+    compiled = compile_model(observations, spec, responses=responses, sampler=args.sampler, source=source)
     if not quiet:
-        _say(
-            f"sampling {args.chains} chains × {args.draws} draws ({args.tune} tuning) with {args.sampler}; "
-            "compiling first takes a few seconds…"
-        )
+        _say(f"sampling {args.chains} chains × {args.draws} draws ({args.tune} tuning) with {compiled.sampler}…")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        result = fit(
-            observations, spec, responses=responses, seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains,
-            progress=sys.stderr.isatty() and not quiet, sampler=args.sampler,
+        result = compiled.sample(
+            seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains,
+            progress=sys.stderr.isatty() and not quiet,
         )
+        result.warn_if_failed()
     for w in caught:
         _say(f"warning: {w.message}")
     return result
@@ -105,7 +105,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     spec = ModelSpec.from_toml(args.model)
     table = read_table(args.observations, what="observations")
     responses = _read_responses(args)
-    result = _fit(table, spec, args, quiet=args.json, responses=responses)
+    result = _fit(table, spec, args, quiet=args.json, responses=responses, source=args.observations)
     result.save(out)
     if args.json:
         print(dumps_json(result.summary()))

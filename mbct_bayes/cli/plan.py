@@ -1,0 +1,156 @@
+"""``plan``: what-if changes, levers, targets and ranking for new sites from a saved fit.
+
+Examples::
+
+    mbct-bayes plan FIT.nc SITES.csv --what-if F=+1 --what-if C=+0.5 --out PLAN.csv
+    mbct-bayes plan FIT.nc SITES.csv --levers --step sd --out LEVERS.csv
+    mbct-bayes plan FIT.nc SITES.csv --target F --p 0.8 --prob 0.9 --out TARGET.csv
+    mbct-bayes plan FIT.nc SITES.csv --rank --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from ..errors import DataError
+from ..io import check_output_path, dumps_json, write_table
+
+MAX_MESSAGES = 10  # target messages shown on stderr; the table has them all
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plan",
+        help="plan new sites: what-if, levers, targets, ranking",
+        description=(
+            "Posterior planning for the sites in SITES (one row per site with the predictors, "
+            "a site id and, for models with regions, a region; empty = unknown). Choose one of "
+            "--what-if, --levers, --target, --rank."
+        ),
+    )
+    p.add_argument("fit", help="fit file (.nc)")
+    p.add_argument("sites", help="CSV/Parquet, one row per site: site id, predictors (and region)")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument(
+        "--what-if", dest="what_if", action="append", metavar="X=DELTA",
+        help="change a predictor by DELTA scale points, e.g. F=+1 (repeat for several)",
+    )
+    mode.add_argument(
+        "--levers", action="store_true", help="ΔP for one step on each predictor, ranked"
+    )
+    mode.add_argument(
+        "--target", metavar="LEVER", help="smallest LEVER value reaching --p with --prob"
+    )
+    mode.add_argument(
+        "--rank", action="store_true", help="order the sites by P(embedded), with P(best)"
+    )
+    p.add_argument("--step", default="1", help="--levers step: scale points or 'sd' (default 1)")
+    p.add_argument(
+        "--p", type=float, default=0.8, help="--target: P(embedded) to reach (default 0.8)"
+    )
+    p.add_argument(
+        "--prob", type=float, default=0.9,
+        help="--target: posterior probability required (default 0.9)",
+    )
+    p.add_argument(
+        "--kind", choices=("new_site", "typical_site", "known_site"), default="new_site",
+        help="site effect: drawn for a new site (default), 0 for a typical one, fitted for a "
+        "known one",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the new-site effect draws (default 0)"
+    )
+    p.add_argument("--out", help="table to write (CSV, or Parquet for .parquet)")
+    p.add_argument(
+        "--json", action="store_true", help="print the list of records as JSON on stdout"
+    )
+    p.set_defaults(func=cmd_plan)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_change(items: list[str]) -> dict[str, float]:
+    """``["F=+1", "C=0.5"]`` -> ``{"F": 1.0, "C": 0.5}``, with one-line errors."""
+    change: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise DataError(f"--what-if {item!r}: write PREDICTOR=CHANGE, e.g. F=+1")
+        try:
+            number = float(value)
+        except ValueError:
+            raise DataError(
+                f"--what-if {item!r}: {value!r} is not a number; write e.g. {name}=+1"
+            ) from None
+        if not math.isfinite(number):
+            raise DataError(
+                f"--what-if {item!r}: the change must be a finite number, e.g. {name}=+1"
+            )
+        if name in change:
+            raise DataError(f"--what-if names {name!r} twice; give each predictor once")
+        change[name] = number
+    return change
+
+
+def parse_step(text: str) -> float | str:
+    """``"sd"`` or a positive number of scale points."""
+    if text.strip().lower() == "sd":
+        return "sd"
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(
+            f"--step {text!r}: give a number of scale points (e.g. 1) or 'sd'"
+        ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise DataError(
+            f"--step {text!r}: the step must be a positive number of scale points or 'sd'"
+        )
+    return value
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .. import planning
+    from ..fit import load_fit
+    from ..schema import read_table
+
+    if not args.out and not args.json:
+        raise DataError("give --out FILE to write the table, or --json to print the records")
+    out = check_output_path(args.out) if args.out else None
+    # parse every option before the (slower) fit loading, so typos fail fast
+    change = parse_change(args.what_if) if args.what_if else None
+    step = parse_step(args.step)
+    fit = load_fit(args.fit)
+    id_columns = [c for c in (fit.spec.group, fit.spec.region) if c]
+    sites = read_table(args.sites, what="sites", id_columns=id_columns)
+    if change is not None:
+        mode, table = "what_if", planning.what_if(fit, sites, change, args.kind, seed=args.seed)
+    elif args.levers:
+        mode, table = "levers", planning.levers(fit, sites, step, args.kind, seed=args.seed)
+    elif args.target:
+        mode = "target"
+        table = planning.target(
+            fit, sites, args.target, args.p, args.prob, args.kind, seed=args.seed
+        )
+    else:
+        mode, table = "rank", planning.rank(fit, sites, args.kind, seed=args.seed)
+    if out is not None:
+        write_table(out, table)
+        _say(f"{mode.replace('_', '-')}: {len(table)} rows ({args.kind}) written to {out}")
+    if mode == "target":
+        shown = MAX_MESSAGES
+        for site, message in zip(table["site"][:shown], table["message"][:shown], strict=True):
+            _say(f"{site}: {message}")
+        if len(table) > shown:
+            _say(f"... and {len(table) - shown} more sites (see column 'message')")
+    if mode == "what_if" and table["clipped"].any():
+        n = int(table["clipped"].sum())
+        _say(f"note: the change was clipped to the scale for {n} site(s); see column 'clipped'")
+    if args.json:
+        print(dumps_json(planning.records(table, mode)))
+    return 0

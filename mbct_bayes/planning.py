@@ -1,0 +1,783 @@
+"""Planning new sites: what-if changes, levers, targets and ranking, on the posterior draws.
+
+Every function here answers a service lead's question with the fitted posterior:
+
+* :func:`what_if` — how much would P(embedded) change if E, C or F changed by a given amount?
+* :func:`levers` — which of E, C, F buys most for one scale point (or one SD)?
+* :func:`target` — what is the smallest score on one lever that makes P(embedded) ≥ ``p`` with
+  posterior probability ≥ ``prob``?
+* :func:`rank` — which of several candidate services is most likely to embed MBCT?
+
+How the numbers are made
+------------------------
+All work is numpy on the fit's draws (chains stacked, shape ``(S, ...)``), vectorised over draws
+and sites; nothing loops per draw. The linear predictor splits into a fixed part
+(:func:`~mbct_bayes.predict.fixed_part`: intercept and coefficients times the centred design
+matrix) and a group part (:func:`~mbct_bayes.predict.group_part`: site and region effects). A
+change recomputes the design matrix of the changed table with
+:func:`~mbct_bayes.model.design_matrix`, so interactions in the spec follow automatically.
+
+``kind`` says which site effect is used (see :mod:`mbct_bayes.predict`): ``"new_site"`` (the
+default: one effect per site drawn from Normal(0, sigma_site) per posterior draw — what to
+expect of one new service), ``"typical_site"`` (effect 0: the median service with these
+scores) or ``"known_site"`` (a fitted site's own effect). Before and after a change use the
+*same* effect draws (common random numbers from one ``np.random.default_rng(seed)``), so ΔP
+carries no Monte Carlo noise from the site effects; the same ``seed`` gives the same numbers.
+
+Changes and the scale
+---------------------
+A change that takes a site past the end of its predictor's scale is clipped to the scale, and
+the row says so (``clipped`` and ``clipped_predictors``). A change larger than the whole width of
+the scale cannot be meant in scale points (``F=+10`` on a 1-5 scale) and is a
+:class:`~mbct_bayes.errors.DataError`, as is a change that is not a finite number or names
+something that is not a predictor.
+
+Records
+-------
+:func:`records` turns each table into the list of JSON records the CLI prints, with exactly the
+keys in :data:`RECORD_KEYS`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import logit
+
+from .errors import DataError
+from .model import design_matrix
+from .predict import KINDS, QUANTILES, fixed_part, group_part, p_embedded, validate_new_data
+
+#: Keys of the JSON records that :func:`records` (and ``mbct-bayes plan --json``) gives per mode.
+RECORD_KEYS: dict[str, tuple[str, ...]] = {
+    "what_if": (
+        "site", "p_before_mean", "p_after_mean", "delta_mean", "delta_q05", "delta_q95", "clipped",
+    ),
+    "levers": (
+        "site", "lever", "step", "delta_mean", "delta_q05", "delta_q95", "p_positive", "rank",
+    ),
+    "target": ("site", "lever", "current", "target_value", "p_at_target_mean", "reachable"),
+    "rank": ("site", "rank", "p_mean", "p_q05", "p_q95", "p_best"),
+}
+SITE = "site"  # name of the id column in every output table
+#: Draws × sites per block in the target search (bounds its memory to a few hundred MB).
+CHUNK_ELEMENTS = 1_000_000
+
+
+# -- input checks ---------------------------------------------------------------------------------
+def _as_frame(sites: Any, source: str) -> pd.DataFrame:
+    """A DataFrame from a table, one site as a dict/Series, or a list of dicts."""
+    if isinstance(sites, pd.DataFrame):
+        return sites
+    if isinstance(sites, pd.Series):
+        return sites.to_frame().T.reset_index(drop=True)
+    if isinstance(sites, Mapping):
+        return pd.DataFrame([dict(sites)])
+    if isinstance(sites, Sequence) and not isinstance(sites, str) and sites and all(
+        isinstance(s, Mapping) for s in sites
+    ):
+        return pd.DataFrame([dict(s) for s in sites])
+    raise DataError(
+        f"{source}: expected a table of sites (DataFrame, a dict for one site, or a list of "
+        f"dicts), got {type(sites).__name__}"
+    )
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise DataError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+
+
+def _prepare(fit, sites: Any, kind: str, source: str) -> pd.DataFrame:
+    """Validate the sites table (predictors on the scale, known regions) and require unique ids."""
+    _check_kind(kind)
+    table = validate_new_data(fit, _as_frame(sites, source), source=source)
+    group = fit.spec.group
+    dup = table[group].duplicated(keep=False).to_numpy()
+    if dup.any():
+        rows = ", ".join(str(i + 1) for i in np.flatnonzero(dup)[:5])
+        first = table[group][dup].iloc[0]
+        raise DataError(
+            f"{source}: column {group!r} rows {rows}: site {first!r} appears more than once; "
+            "planning takes one row per site, so give each candidate its own id"
+        )
+    return table
+
+
+def _suggest(name: str, candidates: Sequence[str]) -> str:
+    lower = {str(c).lower(): str(c) for c in candidates}
+    close = difflib.get_close_matches(str(name).lower(), list(lower), n=1, cutoff=0.6)
+    return f" (did you mean {lower[close[0]]!r}?)" if close else ""
+
+
+def _check_lever(fit, name: Any, what: str = "lever") -> str:
+    predictors = fit.spec.predictors
+    if name not in predictors:
+        hint = _suggest(str(name), predictors)
+        if isinstance(name, str) and ":" in name:
+            hint = " (an interaction follows its predictors; change one of them instead)"
+        raise DataError(
+            f"{what} {name!r} is not a predictor of this model ({', '.join(predictors)}){hint}"
+        )
+    return name
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, int | float | np.integer | np.floating)
+        and not isinstance(value, bool | np.bool_)
+        and math.isfinite(float(value))
+    )
+
+
+def _check_probability(value: Any, name: str) -> float:
+    if not _is_number(value) or not 0.0 < float(value) < 1.0:
+        raise DataError(f"{name} must be a probability strictly between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def _check_change(fit, change: Any) -> dict[str, float]:
+    if not isinstance(change, Mapping) or not change:
+        raise DataError(
+            f"change must name at least one predictor and its change in scale points, e.g. "
+            f"{{'F': 1.0}}; got {change!r}"
+        )
+    out: dict[str, float] = {}
+    for name, value in change.items():
+        _check_lever(fit, name, what="change")
+        if not _is_number(value):
+            raise DataError(
+                f"change {name}={value!r} is not a finite number; give the change in scale "
+                f"points, e.g. {name}=+1"
+            )
+        bounds = fit.spec.scale.get(name)
+        if bounds is not None and abs(float(value)) > bounds[1] - bounds[0]:
+            raise DataError(
+                f"change {name}={float(value):+g} leaves the scale {bounds[0]:g}-{bounds[1]:g} "
+                f"entirely (larger than its width {bounds[1] - bounds[0]:g}); give the change "
+                f"in scale points, e.g. {name}=+1"
+            )
+        out[name] = float(value)
+    return out
+
+
+def _scale_of(fit, lever: str) -> tuple[float, float]:
+    bounds = fit.spec.scale.get(lever)
+    if bounds is None:
+        raise DataError(
+            f"lever {lever!r} has no scale in the spec, so there is no range to search; "
+            f"set scale.{lever} = [min, max] in the model spec"
+        )
+    return float(bounds[0]), float(bounds[1])
+
+
+# -- shared kernels -----------------------------------------------------------------------------
+def _apply_change(
+    fit, table: pd.DataFrame, change: Mapping[str, float]
+) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    """The table after ``change`` clipped to each scale; clipped flag and names per row."""
+    after = table.copy()
+    clipped = np.zeros(len(table), dtype=bool)
+    names: list[list[str]] = [[] for _ in range(len(table))]
+    for name, delta in change.items():
+        moved = table[name].to_numpy(dtype=float) + delta
+        bounds = fit.spec.scale.get(name)
+        if bounds is not None:
+            out_of_scale = (moved < bounds[0]) | (moved > bounds[1])
+            moved = np.clip(moved, bounds[0], bounds[1])
+            clipped |= out_of_scale
+            for i in np.flatnonzero(out_of_scale):
+                names[i].append(name)
+        after[name] = moved
+    return after, clipped, [",".join(n) for n in names]
+
+
+def _group_draws(fit, table: pd.DataFrame, kind: str, seed: int | None) -> np.ndarray:
+    """Site + region effect draws (S, n) from one generator: the common random numbers."""
+    return group_part(fit, table, kind, np.random.default_rng(seed))
+
+
+def _p(fit, table: pd.DataFrame, group: np.ndarray) -> np.ndarray:
+    return p_embedded(fit, fixed_part(fit.draws, design_matrix(table, fit.spec)) + group)
+
+
+def _summary(x: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
+    """Mean and 5/50/95% quantiles over draws (axis 0)."""
+    q = np.quantile(x, QUANTILES, axis=0)
+    return {
+        f"{prefix}_mean": x.mean(axis=0),
+        f"{prefix}_q05": q[0],
+        f"{prefix}_q50": q[1],
+        f"{prefix}_q95": q[2],
+    }
+
+
+def _ids(fit, table: pd.DataFrame) -> np.ndarray:
+    return table[fit.spec.group].astype(str).to_numpy()
+
+
+# -- what-if ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WhatIfDraws:
+    """Posterior draws behind :func:`what_if`.
+
+    Attributes
+    ----------
+    before, after
+        The validated sites table and the same table after the (clipped) change.
+    p_before, p_after
+        P(embedded) draws (S, n) before and after, with the same site-effect draws.
+    clipped
+        (n,) True where the change was clipped to the scale.
+    clipped_predictors
+        Per row, the comma-separated predictors that were clipped ("" for none).
+    """
+
+    before: pd.DataFrame
+    after: pd.DataFrame
+    p_before: np.ndarray
+    p_after: np.ndarray
+    clipped: np.ndarray
+    clipped_predictors: list[str]
+
+    @property
+    def delta(self) -> np.ndarray:
+        """ΔP(embedded) draws (S, n)."""
+        return self.p_after - self.p_before
+
+
+def what_if_draws(
+    fit, sites: Any, change: Mapping[str, float], kind: str = "new_site", *, seed: int | None = 0
+) -> WhatIfDraws:
+    """Draws of P(embedded) before and after ``change`` (see :func:`what_if`)."""
+    change = _check_change(fit, change)
+    table = _prepare(fit, sites, kind, "sites")
+    after, clipped, clipped_names = _apply_change(fit, table, change)
+    group = _group_draws(fit, table, kind, seed)
+    return WhatIfDraws(
+        before=table,
+        after=after,
+        p_before=_p(fit, table, group),
+        p_after=_p(fit, after, group),
+        clipped=clipped,
+        clipped_predictors=clipped_names,
+    )
+
+
+def what_if(
+    fit, sites: Any, change: Mapping[str, float], kind: str = "new_site", *, seed: int | None = 0
+) -> pd.DataFrame:
+    """The posterior of ΔP(embedded) when predictors change by given amounts.
+
+    Parameters
+    ----------
+    fit
+        A :class:`~mbct_bayes.fit.Fit`.
+    sites
+        One row per site with the spec's predictors and site id (and region, when the model has
+        regions; empty means unknown). A dict is one site.
+    change
+        Change per predictor in scale points, e.g. ``{"F": 1.0, "C": 0.5}``. Values past the
+        scale are clipped and reported; a change wider than the whole scale is an error.
+    kind
+        ``"new_site"`` (default), ``"typical_site"`` or ``"known_site"``.
+    seed
+        Seed of the site-effect draws (before and after share them).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per site: ``site``; ``<X>_before``, ``<X>_after`` for each changed predictor;
+        ``p_before_*`` and ``p_after_*`` (mean, q05, q50, q95); ``delta_mean, delta_sd,
+        delta_q05, delta_q50, delta_q95``; ``p_positive`` = P(Δ > 0); ``clipped`` and
+        ``clipped_predictors``; ``kind``.
+
+    Raises
+    ------
+    DataError
+        Unknown predictor, a change that is not a finite number or is wider than the scale, a
+        bad sites table (missing predictor, value off the scale, unknown region, repeated id).
+    """
+    d = what_if_draws(fit, sites, change, kind, seed=seed)
+    delta = d.delta
+    out: dict[str, Any] = {SITE: _ids(fit, d.before)}
+    for name in change:
+        out[f"{name}_before"] = d.before[name].to_numpy(dtype=float)
+        out[f"{name}_after"] = d.after[name].to_numpy(dtype=float)
+    out.update(_summary(d.p_before, "p_before"))
+    out.update(_summary(d.p_after, "p_after"))
+    out.update(_summary(delta, "delta"))
+    out["delta_sd"] = delta.std(axis=0, ddof=1) if delta.shape[0] > 1 else np.zeros(delta.shape[1])
+    out["p_positive"] = (delta > 0).mean(axis=0)
+    out["clipped"] = d.clipped
+    out["clipped_predictors"] = d.clipped_predictors
+    out["kind"] = kind
+    return pd.DataFrame(out)
+
+
+# -- levers -------------------------------------------------------------------------------------
+def lever_steps(
+    fit, step: float | str = 1.0, lever_names: Iterable[str] | None = None
+) -> dict[str, float]:
+    """The step per lever: scale points, or ``"sd"`` for each predictor's SD in ``fit.data``."""
+    names = list(fit.spec.predictors if lever_names is None else lever_names)
+    if not names:
+        raise DataError("levers: name at least one predictor")
+    for name in names:
+        _check_lever(fit, name)
+    if isinstance(step, str):
+        if step.strip().lower() != "sd":
+            raise DataError(f"step must be a positive number of scale points or 'sd', got {step!r}")
+        steps = {}
+        for name in names:
+            sd = float(pd.to_numeric(fit.data[name], errors="coerce").std(ddof=1))
+            if not math.isfinite(sd) or sd <= 0:
+                raise DataError(
+                    f"step 'sd': predictor {name!r} has no spread in the fitted data (SD {sd:g}); "
+                    "give the step in scale points instead"
+                )
+            steps[name] = sd
+        return steps
+    if not _is_number(step) or float(step) <= 0:
+        raise DataError(f"step must be a positive number of scale points or 'sd', got {step!r}")
+    return {name: float(step) for name in names}
+
+
+def levers(
+    fit,
+    sites: Any,
+    step: float | str = 1.0,
+    kind: str = "new_site",
+    *,
+    seed: int | None = 0,
+    lever_names: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """ΔP(embedded) for one step up on each lever in turn, ranked per site.
+
+    Parameters
+    ----------
+    fit
+        A fitted model.
+    sites
+        One row per site (see :func:`what_if`).
+    step
+        Scale points to add to each lever (> 0), or ``"sd"``: each predictor's standard
+        deviation in the fitted data (``fit.data``). Raised values are clipped to the scale.
+    kind
+        ``"new_site"`` (default), ``"typical_site"`` or ``"known_site"``.
+    seed
+        Seed of the site-effect draws, shared by every lever and by the baseline.
+    lever_names
+        Predictors to try; default every predictor of the spec (E, C, F).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy, one row per site and lever, sites in input order and levers by rank: ``site,
+        lever, step, current, after, delta_mean, delta_q05, delta_q50, delta_q95, p_positive,
+        rank`` (1 = largest mean gain for that site), ``clipped``, ``kind``.
+    """
+    steps = lever_steps(fit, step, lever_names)
+    table = _prepare(fit, sites, kind, "sites")
+    group = _group_draws(fit, table, kind, seed)
+    p_before = _p(fit, table, group)
+    ids = _ids(fit, table)
+    parts = []
+    for name, size in steps.items():  # one pass per lever, each vectorised over draws and sites
+        after, clipped, _ = _apply_change(fit, table, {name: size})
+        delta = _p(fit, after, group) - p_before
+        parts.append(pd.DataFrame({
+            SITE: ids,
+            "lever": name,
+            "step": size,
+            "current": table[name].to_numpy(dtype=float),
+            "after": after[name].to_numpy(dtype=float),
+            **_summary(delta, "delta"),
+            "p_positive": (delta > 0).mean(axis=0),
+            "clipped": clipped,
+            "_row": np.arange(len(table)),
+        }))
+    out = pd.concat(parts, ignore_index=True)
+    out["rank"] = (
+        out.groupby("_row")["delta_mean"].rank(ascending=False, method="first").astype(int)
+    )
+    out = out.sort_values(["_row", "rank"], kind="stable").drop(columns="_row")
+    out["kind"] = kind
+    columns = [
+        SITE, "lever", "step", "current", "after", "delta_mean", "delta_q05", "delta_q50",
+        "delta_q95", "p_positive", "rank", "clipped", "kind",
+    ]
+    return out[columns].reset_index(drop=True)
+
+
+# -- target -------------------------------------------------------------------------------------
+def _threshold(fit, p: float) -> np.ndarray:
+    """Per-draw logit threshold: P(embedded) ≥ p ⇔ eta ≥ threshold (S, 1)."""
+    t = np.full((fit.n_draws, 1), logit(p))
+    if fit.spec.family == "ordinal":
+        t = t + fit.draws["cutpoints"][:, -1][:, None]  # P(top level) = expit(eta - c_top)
+    return t
+
+
+def _affine_in_lever(
+    fit, table: pd.DataFrame, lever: str, lo: float, hi: float, group: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``eta(x) = eta_lo + slope * (x - lo)`` per draw and site, with the other predictors fixed.
+
+    The design matrix is affine in each single predictor (interactions are products of two
+    different predictors), so two evaluations give the line exactly, interactions included.
+    """
+    at_lo, at_hi = table.copy(), table.copy()
+    at_lo[lever], at_hi[lever] = lo, hi
+    fixed_lo = fixed_part(fit.draws, design_matrix(at_lo, fit.spec))
+    fixed_hi = fixed_part(fit.draws, design_matrix(at_hi, fit.spec))
+    return fixed_lo + group, (fixed_hi - fixed_lo) / (hi - lo)
+
+
+def smallest_reaching(
+    a: np.ndarray, slope: np.ndarray, lo: float, hi: float, prob: float
+) -> dict[str, np.ndarray]:
+    """Smallest x in [lo, hi] with (share of draws where ``a + slope * (x - lo) ≥ 0``) ≥ prob.
+
+    Kernel of :func:`target`, exact and vectorised over sites. For each draw the condition holds
+    on a half-line: from its crossing point upward when the slope is positive, up to it when
+    negative. The share of draws that pass is therefore a step function of x that can only rise
+    at the crossings of positive-slope draws, so its smallest value reaching ``prob`` is ``lo`` or
+    one of those crossings: sort the crossings per site, accumulate +1 (positive slope, from its
+    crossing on) and -1 (negative slope, just after its crossing), and take the first that
+    reaches the count. This is what a grid search refined by bisection approximates, without
+    the grid's risk of stepping over a narrow window.
+
+    Parameters
+    ----------
+    a, slope
+        (S, n): the margin at ``x = lo`` and its slope in x, per draw and site.
+    lo, hi
+        The search interval (the lever's scale).
+    prob
+        The required share of draws, in (0, 1).
+
+    Returns
+    -------
+    dict of (n,) arrays
+        ``value`` (NaN when no x reaches it), ``prob_at_value``, ``best_value`` and
+        ``best_prob`` (where the share is largest, and that share), ``monotone`` (every draw's
+        slope has the same sign, so the share never falls as x rises).
+    """
+    n_draws, n_sites = a.shape
+    # sites in blocks: the sort works on (block, 2S) arrays, so memory stays bounded
+    block = max(1, CHUNK_ELEMENTS // max(n_draws, 1))
+    if n_sites > block:
+        parts = [
+            smallest_reaching(a[:, i:i + block], slope[:, i:i + block], lo, hi, prob)
+            for i in range(0, n_sites, block)
+        ]
+        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    need = math.ceil(prob * n_draws - 1e-9)  # whole draws that must pass
+    a, slope = a.T, slope.T  # (n, S): sort along the last axis
+    pos, neg = slope > 0, slope < 0
+    pass_lo = a >= 0
+    count_lo = pass_lo.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cross = lo - a / slope
+    starts = pos & ~pass_lo & (cross <= hi)  # begins to pass inside (lo, hi]
+    stops = neg & pass_lo & (cross < hi)  # passes at lo, stops just after its crossing
+    # positive events first, so a stable sort puts them before negative ones at equal x
+    keys = np.concatenate([np.where(starts, cross, np.inf), np.where(stops, cross, np.inf)], axis=1)
+    steps = np.concatenate([starts.astype(np.int32), -stops.astype(np.int32)], axis=1)
+    order = np.argsort(keys, axis=1, kind="stable")
+    keys = np.take_along_axis(keys, order, axis=1)
+    steps = np.take_along_axis(steps, order, axis=1)
+    count = count_lo[:, None] + np.cumsum(steps, axis=1)
+    is_start = steps == 1
+    reach = is_start & (count >= need)
+    first = reach.argmax(axis=1)
+    rows = np.arange(a.shape[0])
+    found = reach[rows, first]
+    ok_lo = count_lo >= need
+    value = np.where(ok_lo, lo, np.where(found, keys[rows, first], np.nan))
+    # the share at the value counts every start at exactly that value (ties), no stop there
+    upto = ((keys < value[:, None]) | ((keys == value[:, None]) & is_start)).sum(axis=1)
+    count_at = np.where(ok_lo, count_lo, np.where(found, count[rows, np.maximum(upto - 1, 0)], 0))
+    # the share is largest at lo or at a start (it only rises there); first such value
+    start_counts = np.where(is_start, count, -1)
+    best_idx = start_counts.argmax(axis=1)
+    best_event = start_counts[rows, best_idx]
+    lo_best = count_lo >= best_event
+    return {
+        "value": value,
+        "prob_at_value": np.where(np.isnan(value), np.nan, count_at / n_draws),
+        "best_value": np.where(lo_best, lo, keys[rows, best_idx]),
+        "best_prob": np.maximum(count_lo, best_event) / n_draws,
+        "monotone": ~(pos.any(axis=1) & neg.any(axis=1)),
+    }
+
+
+def target(
+    fit,
+    sites: Any,
+    lever: str = "F",
+    p: float = 0.8,
+    prob: float = 0.9,
+    kind: str = "new_site",
+    *,
+    seed: int | None = 0,
+) -> pd.DataFrame:
+    """The smallest value of one lever at which P(P(embedded) ≥ p) ≥ prob, others fixed.
+
+    Parameters
+    ----------
+    fit
+        A fitted model.
+    sites
+        One row per site (see :func:`what_if`); a dict is one site.
+    lever
+        The predictor to move over its whole scale (it must have one in the spec).
+    p
+        The P(embedded) to reach, in (0, 1).
+    prob
+        The posterior probability with which it must be reached, in (0, 1).
+    kind
+        ``"new_site"`` (default), ``"typical_site"`` or ``"known_site"``. For a new site the
+        site effect is part of the uncertainty, so targets are harder to reach than for a
+        typical site.
+    seed
+        Seed of the site-effect draws.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per site: ``site, lever, current, target_value`` (NaN when no value on the scale
+        reaches it), ``p_at_target_mean`` (posterior mean P(embedded) at the target),
+        ``reachable``, ``prob_at_target``, ``prob_at_current``, ``best_value`` and
+        ``best_prob`` (the smallest value where the posterior probability is highest, and that
+        probability), ``monotone``, ``p``, ``prob``, ``kind`` and a plain ``message``.
+
+    Notes
+    -----
+    The search is exact on the posterior draws (see :func:`smallest_reaching`): for each draw,
+    P(embedded) is monotone in the lever, so each draw passes on a half-line, and the posterior
+    probability is a step function of the lever. It is monotone when the lever's effect (its
+    coefficient plus any interaction terms at the site's other scores) has the same sign in
+    every draw. When signs differ between draws (an uncertain or interacting coefficient), the
+    posterior probability can rise and fall; the target is then still the *smallest* value that
+    reaches ``prob``, ``monotone`` is False, and the message says that higher values need not
+    reach it. The target may lie below the current value: then the site already meets it.
+    """
+    p = _check_probability(p, "p")
+    prob = _check_probability(prob, "prob")
+    lever = _check_lever(fit, lever)
+    lo, hi = _scale_of(fit, lever)
+    table = _prepare(fit, sites, kind, "sites")
+    group = _group_draws(fit, table, kind, seed)
+    eta_lo, slope = _affine_in_lever(fit, table, lever, lo, hi, group)
+    threshold = _threshold(fit, p)
+    found = smallest_reaching(eta_lo - threshold, slope, lo, hi, prob)
+    current = table[lever].to_numpy(dtype=float)
+    value = found["value"]
+    reachable = ~np.isnan(value)
+    at_value = np.where(reachable, value, lo)
+    p_at = p_embedded(fit, eta_lo + slope * (at_value - lo)).mean(axis=0)
+    prob_now = (eta_lo + slope * (current - lo) >= threshold).mean(axis=0)
+    out = pd.DataFrame({
+        SITE: _ids(fit, table),
+        "lever": lever,
+        "current": current,
+        "target_value": value,
+        "p_at_target_mean": np.where(reachable, p_at, np.nan),
+        "reachable": reachable,
+        "prob_at_target": found["prob_at_value"],
+        "prob_at_current": prob_now,
+        "best_value": found["best_value"],
+        "best_prob": found["best_prob"],
+        "monotone": found["monotone"],
+        "p": p,
+        "prob": prob,
+        "kind": kind,
+    })
+    out["message"] = [_target_message(row, lo, hi) for row in out.itertuples(index=False)]
+    return out
+
+
+def _target_message(row, lo: float, hi: float) -> str:
+    goal = f"P(embedded) ≥ {row.p:g} with probability ≥ {row.prob:g}"
+    if not row.reachable:
+        text = (
+            f"no {row.lever} on the scale {lo:g}-{hi:g} gives {goal}; the highest probability "
+            f"on the scale is {row.best_prob:.2f} (from {row.lever} = {row.best_value:.2f})"
+        )
+    elif row.target_value <= row.current:
+        text = (
+            f"already met at {row.lever} = {row.current:g} (probability "
+            f"{row.prob_at_current:.2f}); the smallest {row.lever} that gives {goal} is "
+            f"{row.target_value:.2f}"
+        )
+    else:
+        text = f"raise {row.lever} from {row.current:g} to {row.target_value:.2f} for {goal}"
+    if not row.monotone:
+        text += (
+            f" (the effect of {row.lever} differs in sign between posterior draws, so the "
+            f"probability is not monotone in {row.lever}: this is the smallest value that "
+            "reaches it, and higher values need not)"
+        )
+    return text
+
+
+def lever_curve(
+    fit,
+    sites: Any,
+    lever: str = "F",
+    *,
+    values: Iterable[float] | None = None,
+    n_grid: int = 81,
+    p: float | None = None,
+    kind: str = "new_site",
+    seed: int | None = 0,
+) -> pd.DataFrame:
+    """P(embedded) against one lever over its scale, others fixed (for plots and checks).
+
+    Parameters
+    ----------
+    fit, sites, lever, kind, seed
+        As for :func:`target`; each site keeps one set of effect draws along the curve.
+    values
+        Lever values; default ``n_grid`` evenly spaced values over the scale.
+    n_grid
+        Number of grid points when ``values`` is not given.
+    p
+        When given, adds ``prob_reach`` = P(P(embedded) ≥ p) at each value.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long table: ``site, lever, current, value, p_mean, p_q05, p_q50, p_q95`` (and
+        ``prob_reach``).
+    """
+    lever = _check_lever(fit, lever)
+    lo, hi = _scale_of(fit, lever)
+    if values is None:
+        if isinstance(n_grid, bool) or not isinstance(n_grid, int | np.integer) or n_grid < 2:
+            raise DataError(f"n_grid must be a whole number ≥ 2, got {n_grid!r}")
+        grid = np.linspace(lo, hi, int(n_grid))
+    else:
+        grid = np.asarray(list(values), dtype=float)
+        if grid.size == 0 or not np.all(np.isfinite(grid)):
+            raise DataError("values must be finite numbers on the lever's scale")
+        if grid.min() < lo or grid.max() > hi:
+            raise DataError(f"values must lie on the scale {lo:g}-{hi:g} of {lever}")
+    if p is not None:
+        p = _check_probability(p, "p")
+    table = _prepare(fit, sites, kind, "sites")
+    group = _group_draws(fit, table, kind, seed)
+    eta_lo, slope = _affine_in_lever(fit, table, lever, lo, hi, group)
+    n_draws, n_sites = eta_lo.shape
+    n_values = grid.size
+    block = max(1, CHUNK_ELEMENTS // (n_draws * n_values))  # sites per block, bounds memory
+    stats: list[dict[str, np.ndarray]] = []
+    for i in range(0, n_sites, block):
+        # (S, sites, G): draws × sites × grid in one array operation
+        eta = eta_lo[:, i:i + block, None] + slope[:, i:i + block, None] * (grid - lo)
+        p_draws = p_embedded(fit, eta.reshape(n_draws, -1))
+        part = _summary(p_draws, "p")
+        if p is not None:
+            part["prob_reach"] = (p_draws >= p).mean(axis=0)
+        stats.append(part)
+    out = pd.DataFrame({
+        SITE: np.repeat(_ids(fit, table), n_values),
+        "lever": lever,
+        "current": np.repeat(table[lever].to_numpy(dtype=float), n_values),
+        "value": np.tile(grid, n_sites),
+        **{key: np.concatenate([s[key] for s in stats]) for key in stats[0]},
+    })
+    return out
+
+
+# -- ranking ------------------------------------------------------------------------------------
+def _p_best(p: np.ndarray) -> np.ndarray:
+    """Share of draws in which each column is the largest (S, n) -> (n,)."""
+    return np.bincount(p.argmax(axis=1), minlength=p.shape[1]) / p.shape[0]
+
+
+def rank(fit, candidates: Any, kind: str = "new_site", *, seed: int | None = 0) -> pd.DataFrame:
+    """Candidate sites ordered by P(embedded), with 90% intervals and P(best of the list).
+
+    Parameters
+    ----------
+    fit
+        A fitted model.
+    candidates
+        One row per candidate site (see :func:`what_if`).
+    kind
+        What the ranking is on: ``"new_site"`` (default, as the planning question asks: each
+        candidate gets its own unknown site effect), ``"typical_site"`` or ``"known_site"``.
+    seed
+        Seed of the site-effect draws.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Best first: ``site, rank, p_mean, p_q05, p_q50, p_q95, p_best``, the predictors,
+        then ``typical_p_mean, typical_p_q05, typical_p_q95, typical_p_best`` and
+        ``ranked_on`` (= ``kind``).
+
+    Notes
+    -----
+    ``p_best`` is the share of joint posterior draws in which the candidate has the highest
+    P(embedded) of the list. For new sites each candidate's own unknown site effect dominates,
+    so ``p_best`` is spread thin and tells how little the scores alone settle the choice. The
+    ``typical_*`` columns rank the same scores with the site effect at 0: how good the profile
+    is, apart from the luck of the site. The order always follows ``p_mean`` of ``kind``.
+    """
+    table = _prepare(fit, candidates, kind, "candidates")
+    group = _group_draws(fit, table, kind, seed)
+    fixed = fixed_part(fit.draws, design_matrix(table, fit.spec))
+    p = p_embedded(fit, fixed + group)
+    typical = p_embedded(fit, fixed)
+    q = np.quantile(typical, (0.05, 0.95), axis=0)
+    out = pd.DataFrame({
+        SITE: _ids(fit, table),
+        **_summary(p, "p"),
+        "p_best": _p_best(p),
+        **{name: table[name].to_numpy(dtype=float) for name in fit.spec.predictors},
+        "typical_p_mean": typical.mean(axis=0),
+        "typical_p_q05": q[0],
+        "typical_p_q95": q[1],
+        "typical_p_best": _p_best(typical),
+        "ranked_on": kind,
+    })
+    out = out.sort_values("p_mean", ascending=False, kind="stable").reset_index(drop=True)
+    out.insert(1, "rank", np.arange(1, len(out) + 1))
+    return out
+
+
+# -- records ------------------------------------------------------------------------------------
+def records(table: pd.DataFrame, mode: str) -> list[dict[str, Any]]:
+    """The rows of a planning table as JSON-ready records with the keys of :data:`RECORD_KEYS`.
+
+    NaN becomes ``None`` (e.g. ``target_value`` when the target is unreachable).
+    """
+    if mode not in RECORD_KEYS:
+        raise DataError(f"mode {mode!r} is not one of {', '.join(RECORD_KEYS)}")
+    keys = RECORD_KEYS[mode]
+    missing = [k for k in keys if k not in table.columns]
+    if missing:
+        raise DataError(
+            f"{mode} table lacks column(s) {', '.join(missing)}; make it with planning.{mode}"
+        )
+    out = []
+    for row in table[list(keys)].itertuples(index=False):
+        rec = {}
+        for key, value in zip(keys, row, strict=True):
+            if isinstance(value, np.generic):
+                value = value.item()
+            if isinstance(value, float) and math.isnan(value):
+                value = None
+            rec[key] = value
+        out.append(rec)
+    return out

@@ -92,7 +92,7 @@ def test_fit_bad_observations_exit_2_and_write_nothing(tmp_path, capsys, name):
     path, spec, message = _bad_observations(tmp_path, name)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    code, out, err = run(["fit", path, "--model", MODELS / spec, "--out", out_dir / "fit.nc", *TINY], capsys)
+    code, _, err = run(["fit", path, "--model", MODELS / spec, "--out", out_dir / "fit.nc", *TINY], capsys)
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err
     assert err.startswith(f"mbct-bayes fit: error: {path}")  # names the data file, not the spec
@@ -134,7 +134,8 @@ def test_bad_fit_file(tmp_path, capsys, kind):
 def test_known_site_prediction_for_unknown_site_is_exit_2(example_fit_path, tmp_path, capsys):
     code, _, err = run(["predict", example_fit_path, EXAMPLE / "new_sites.csv", "--out", tmp_path / "p.csv",
                         "--kind", "known_site"], capsys)
-    assert code == 2 and "not among the fitted sites" in err or "not in the fitted data" in err
+    assert code == 2
+    assert "not among the fitted sites" in err or "not in the fitted data" in err
     assert not (tmp_path / "p.csv").exists()
 
 

@@ -589,7 +589,7 @@ def evaluate(
     ``calibration_slope`` are reported as null.
     """
     from . import scores
-    from .fit import _check_sampler_args
+    from .fit import check_sampler_args
     from .model import choose_centered, outcome_array, prepare_data
     from .schema import read_table, validate_observations
 
@@ -602,7 +602,7 @@ def evaluate(
     if not isinstance(obs, pd.DataFrame):
         source = Path(obs).name
         obs = read_table(obs, what="observations")
-    _check_sampler_args(draws, tune, chains)
+    check_sampler_args(draws, tune, chains)
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int | np.integer) or n_jobs < 1:
         raise DataError(
             f"n_jobs={n_jobs!r} must be a whole number ≥ 1 (the number of local worker processes)"

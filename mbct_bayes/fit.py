@@ -121,7 +121,7 @@ class CompiledModel:
         -------
         Fit
         """
-        _check_sampler_args(draws, tune, chains)
+        check_sampler_args(draws, tune, chains)
         if table is None:
             table, data, responses = self.table, self.data, self.responses
         else:
@@ -219,7 +219,7 @@ def _subset(data: ModelData, rows: np.ndarray) -> ModelData:
     )
 
 
-def _check_sampler_args(draws: int, tune: int, chains: int) -> None:
+def check_sampler_args(draws: int, tune: int, chains: int) -> None:
     for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
             raise DataError(f"--{name} must be a whole number ≥ {low}, got {value!r}")
@@ -320,7 +320,7 @@ def fit(
         from .schema import read_table
 
         responses = read_table(responses, what="responses")
-    _check_sampler_args(draws, tune, chains)
+    check_sampler_args(draws, tune, chains)
     compiled = compile_model(obs, spec, responses=responses, sampler=sampler, source=source)
     result = compiled.sample(seed=seed, draws=draws, tune=tune, chains=chains, progress=progress)
     result.warn_if_failed()

@@ -51,6 +51,32 @@ def check_output_path(path: str | os.PathLike[str]) -> Path:
     return target
 
 
+def check_output_dir(path: str | os.PathLike[str]) -> Path:
+    """Check that an output folder can be used (or created), without creating anything yet.
+
+    A failed run must leave no trace, so the folder is only made when results are written.
+
+    Raises
+    ------
+    DataError
+        When the path is an existing file, or its nearest existing ancestor is not a writable
+        folder.
+    """
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder}: exists and is a file, not a folder; give --out a folder name (it is created if missing)")
+    ancestor = folder
+    while not ancestor.exists():
+        if ancestor.parent == ancestor:
+            break
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise DataError(f"{folder}: cannot create the output folder, {ancestor} is a file; choose another --out")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise DataError(f"{folder}: output folder {ancestor} is not writable; choose another --out")
+    return folder
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConvergenceWarning, DataError
-from ..io import check_output_path, dumps_json
+from ..io import dumps_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -81,14 +81,13 @@ def _say(message: str) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Run the cross-validation, write EVAL_DIR, print the scores."""
-    from ..evaluate import evaluate, output_paths
+    from ..evaluate import evaluate
+    from ..io import check_output_dir
     from ..schema import read_table
     from ..spec import ModelSpec
 
-    # fail on a bad --out before any sampling
-    paths = output_paths(args.out)
-    for path in paths.values():
-        check_output_path(path)
+    # fail on a bad --out before any sampling, and create nothing until results exist
+    check_output_dir(args.out)
     if isinstance(args.n_boot, int) and args.n_boot < 1:
         raise DataError(f"--n-boot must be a whole number ≥ 1, got {args.n_boot}")
     spec = ModelSpec.from_toml(args.model)
@@ -111,7 +110,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
     for w in caught:
         _say(f"warning: {w.message}")
-    result.save(args.out)
+    paths = result.save(args.out)
     if args.json:
         print(dumps_json(result.metrics))
     else:

@@ -98,10 +98,12 @@ def _fit(observations, spec, args, *, quiet: bool = False, responses=None, sourc
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    from ..fit import check_sampler_args
     from ..schema import read_table
     from ..spec import ModelSpec
 
     out = check_output_path(args.out)
+    check_sampler_args(args.draws, args.tune, args.chains)
     spec = ModelSpec.from_toml(args.model)
     table = read_table(args.observations, what="observations")
     responses = _read_responses(args)
@@ -155,13 +157,12 @@ def _example_tables():
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from ..fit import check_sampler_args
+    from ..io import check_output_dir
     from ..spec import ModelSpec
 
-    out_dir = Path(args.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise DataError(f"{out_dir}: exists and is not a folder; choose another --out")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    check_output_path(out_dir / "fit.nc")
+    out_dir = check_output_dir(args.out)
+    check_sampler_args(args.draws, args.tune, args.chains)
 
     obs, new_sites, origin = _example_tables()
     spec_path = Path(__file__).resolve().parents[2] / "models" / "bernoulli.toml"
@@ -175,6 +176,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = _fit(obs, spec, args)
     print(result.summary_text())
 
+    out_dir.mkdir(parents=True, exist_ok=True)
     write_table(out_dir / "observations.csv", obs)
     result.save(out_dir / "fit.nc")
     write_json(out_dir / "summary.json", result.summary())

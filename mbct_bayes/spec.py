@@ -369,6 +369,8 @@ class ModelSpec:
             raise DataError(f"{path}: not UTF-8 text; save the spec as UTF-8") from None
         except tomllib.TOMLDecodeError as err:
             raise DataError(f"{path}: not valid TOML ({err}); compare with models/bernoulli.toml") from None
+        if not data:
+            raise DataError(f"{path}: the model spec is empty; state at least family = \"bernoulli\" (see models/bernoulli.toml)")
         return cls.from_dict(data, source=str(path))
 
     def to_toml(self) -> str:

@@ -107,3 +107,10 @@ def test_missing_spec_file(tmp_path):
 def test_ordinal_levels_may_be_numbers():
     spec = ModelSpec(family="ordinal", levels=(0, 1, 2))
     assert spec.levels == (0, 1, 2) and spec.n_levels == 3
+
+
+def test_empty_spec_file_is_refused(tmp_path):
+    path = tmp_path / "empty.toml"
+    path.write_text("\n# nothing here\n")
+    with pytest.raises(DataError, match="the model spec is empty"):
+        ModelSpec.from_toml(path)

@@ -343,19 +343,27 @@ def _load_posterior(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str,
         raise DataError("give a fit file (FIT.nc) or --draws CSV for the posterior, one of the two")
     profile = parse_profile(args.profile)
     if args.draws:
+        import numpy as np
         import pandas as pd
 
+        from ..schema import read_table
+
         path = Path(args.draws)
-        if not path.is_file():
-            raise DataError(f"{path}: draws file not found")
-        table = pd.read_csv(path)
+        table = read_table(path, what="posterior draws")
         missing = [c for c in DRAW_COLUMNS if c not in table.columns]
         if missing:
             raise DataError(
                 f"{path}: missing column(s) {', '.join(missing)}; "
                 f"give {', '.join(DRAW_COLUMNS)}, one row per posterior draw"
             )
-        draws = {c: table[c].to_numpy(dtype=float) for c in DRAW_COLUMNS}
+        draws = {}
+        for c in DRAW_COLUMNS:
+            values = pd.to_numeric(table[c], errors="coerce").to_numpy(dtype=float)
+            bad = ~np.isfinite(values)
+            if bad.any():
+                rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad)[:5])
+                raise DataError(f"{path}: column {c!r} rows {rows}: not a finite number; every draw needs a value")
+            draws[c] = values
         return draws, {"draws_file": str(path)}
     from ..fit import load_fit  # lazy: loading a fit pulls in the model stack
     from ..power import draws_from_fit

@@ -34,6 +34,10 @@ from ._simulate import (
 DRAW_KEYS = ("baseline_logit", "sigma_site", "log_odds_ratio")
 
 
+LOGIT_LIMIT = 30.0
+SIGMA_LIMIT = 10.0
+
+
 def _check_draws(p0_logit_draws: ArrayLike, sigma_b_draws: ArrayLike, log_or_draws: ArrayLike):
     names = ("p0_logit_draws", "sigma_b_draws", "log_or_draws")
     arrays = []
@@ -56,6 +60,16 @@ def _check_draws(p0_logit_draws: ArrayLike, sigma_b_draws: ArrayLike, log_or_dra
         )
     if (arrays[1] < 0).any():
         raise DataError("sigma_b_draws has negative values; a between-cluster SD is >= 0")
+    # Beyond these a draw is not a plausible trial: logit 30 is P = 1 - 1e-13, and a logit-scale
+    # SD of 10 puts clusters at 0 and 1. Such values come from a broken file, not a posterior.
+    for name, a, limit in zip(names, arrays, (LOGIT_LIMIT, SIGMA_LIMIT, LOGIT_LIMIT), strict=True):
+        bad = np.abs(a) > limit
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"{name} draw {first + 1} is {a[first]:.4g}, beyond the plausible ±{limit:g} on the logit scale; "
+                "check the draws (are they on the logit scale?)"
+            )
     return arrays
 
 

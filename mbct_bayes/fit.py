@@ -48,6 +48,8 @@ NETCDF_ENGINE = "netcdf4"
 #: structure swaps the data into the compiled model instead of compiling again.
 _COMPILED: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
 _COMPILED_MAX = 8
+#: Deterministic group effects recomputed from z and sigma after sampling instead of by nutpie.
+REBUILT_EFFECTS = {"u_site": ("z_site", "sigma_site"), "u_region": ("z_region", "sigma_region")}
 
 
 # -- compile once, sample many -------------------------------------------------------------------
@@ -86,7 +88,12 @@ class CompiledModel:
         if self._compiled is None:
             import nutpie
 
-            self._compiled = nutpie.compile_pymc_model(self.model)
+            # Non-centred group effects u = z * sigma are rebuilt in numpy after sampling
+            # (_finish_posterior): leaving them out of nutpie's expansion compiles and samples faster.
+            stored = [v.name for v in self.model.free_RVs] + [
+                d.name for d in self.model.deterministics if d.name not in REBUILT_EFFECTS
+            ]
+            self._compiled = nutpie.compile_pymc_model(self.model, var_names=stored)
             _remember(_structure_key(self.spec, self.data, self.centered, self.sampler), self.model, self._compiled)
         return self._compiled
 
@@ -150,7 +157,7 @@ class CompiledModel:
                     draws=draws, tune=tune, chains=chains, cores=1, random_seed=seed,
                     progressbar=progress, nuts_sampler="pymc", compute_convergence_checks=False,
                 )
-        idata = _relabel(idata, data)
+        idata = _finish_posterior(idata, data)
         meta = {
             "seed": seed, "draws": draws, "tune": tune, "chains": chains, "sampler": self.sampler,
             "centered": self.centered, "rows_fitted": int(data.n_obs),
@@ -173,18 +180,23 @@ def _remember(key: str, model: Any, compiled: Any) -> None:
         _COMPILED.popitem(last=False)
 
 
-def _relabel(idata, data: ModelData):
-    """Name the site and region coordinates after this data's labels (a reused compiled model
-    carries the labels of the data it was first built with)."""
+def _finish_posterior(idata, data: ModelData):
+    """Rebuild non-centred group effects and name site/region coordinates after this data.
+
+    ``u = z * sigma`` for each non-centred level nutpie did not store, and the coordinates take
+    this data's labels (a reused compiled model carries those of the data it was built with).
+    """
     post = idata["posterior"].to_dataset()
+    for name, (z_name, sigma_name) in REBUILT_EFFECTS.items():
+        if name not in post and z_name in post:
+            post[name] = post[z_name] * post[sigma_name]
     labels = {"site": list(data.site_labels)}
     if data.region_labels is not None:
         labels["region"] = list(data.region_labels)
     labels = {dim: values for dim, values in labels.items() if dim in post.dims}
-    if labels:
-        import xarray as xr
+    import xarray as xr
 
-        idata["posterior"] = xr.DataTree(post.assign_coords(labels))
+    idata["posterior"] = xr.DataTree(post.assign_coords(labels) if labels else post)
     return idata
 
 

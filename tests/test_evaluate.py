@@ -269,18 +269,3 @@ def test_ordinal_model_nutpie_cannot_refit_is_refused_clearly():
         pytest.skip("the ordinal model no longer stores obs_probs: nutpie can refit it")
     with pytest.raises(DataError, match=r"stores the per-observation deterministic 'obs_probs'.*--sampler pymc"):
         ev.evaluate(obs, spec, folds=2, draws=50, tune=50, chains=1)
-
-
-@pytest.mark.slow
-def test_notebook_evaluating_forecasts_executes():
-    """notebooks/03_evaluating_forecasts.ipynb runs headless (about a minute)."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    path = ROOT / "notebooks" / "03_evaluating_forecasts.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    )
-    client.execute()
-    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert "C:F vs E+C+F, leave-site-out log score" in text

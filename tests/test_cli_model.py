@@ -157,3 +157,21 @@ def test_real_process_bad_input_has_no_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_fit_from_survey_items_with_a_latent_spec(tmp_path, capsys):
+    """The README's item-level fit: responses scored with the codebook, then a latent model."""
+    fit_path = tmp_path / "latent.nc"
+    code, out, err = run(["fit", EXAMPLE / "observations.csv", "--model", MODELS / "latent.toml",
+                          "--responses", EXAMPLE / "responses.csv", "--codebook", ROOT / "data" / "codebook_orca_mbct.csv",
+                          "--out", fit_path, "--draws", "30", "--tune", "30", "--chains", "1", "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["measurement"] == "latent" and set(summary["measurement_model"]["sigma_measure"]) == {"E", "C", "F"}
+    assert fit_path.exists()
+
+
+def test_codebook_without_responses_is_exit_2(tmp_path, capsys):
+    code, _, err = run(["fit", EXAMPLE / "observations.csv", "--model", MODELS / "latent.toml",
+                        "--codebook", ROOT / "data" / "codebook_orca_mbct.csv", "--out", tmp_path / "f.nc"], capsys)
+    assert code == 2 and "--codebook needs --responses" in err

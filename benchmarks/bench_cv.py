@@ -16,7 +16,7 @@ comes first, so that neither way pays the one-off JIT of PyTensor's numba dispat
 default PyTensor's on-disk cache is a fresh folder (``--warm-cache``: the normal one).
 
 Run by hand:  .venv/bin/python benchmarks/bench_cv.py [--draws 1000 --tune 1000 --chains 4]
-Results are recorded in benchmarks/RESULTS_cv.md.
+Results are recorded in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations

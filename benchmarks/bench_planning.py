@@ -15,7 +15,7 @@ Each operation runs ``--repeat`` times after one untimed warm-up; the table give
 and the fastest wall time, and the peak extra memory of one run (tracemalloc).
 
 Run by hand:  .venv/bin/python benchmarks/bench_planning.py [--sites 1000 --draws 1000 --chains 4]
-Results are recorded in benchmarks/RESULTS_planning.md.
+Results are recorded in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations

@@ -177,8 +177,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(result.summary_text())
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    result.save(out_dir / "fit.nc")  # first: the one that can fail for reasons outside the data
     write_table(out_dir / "observations.csv", obs)
-    result.save(out_dir / "fit.nc")
     write_json(out_dir / "summary.json", result.summary())
     predictions = result.predict(new_sites, kind="new_site", seed=0)
     typical = result.predict(new_sites, kind="typical_site")

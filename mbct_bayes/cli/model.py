@@ -187,7 +187,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     write_table(out_dir / "predictions.csv", predictions)
     print("\nP(embedded) for the example new sites (new_site: site effect drawn; typical: effect 0):")
     cols = [c for c in ("site", "region", "E", "C", "F", "p_mean", "p_q05", "p_q95", "p_typical_mean") if c in predictions]
-    print(predictions[cols].round(3).to_string(index=False))
+    shown = predictions[cols].round(3)
+    if "region" in shown:
+        shown["region"] = shown["region"].fillna("(unknown)")
+    print(shown.to_string(index=False))
 
     written = ["observations.csv", "fit.nc", "summary.json", "new_sites.csv", "predictions.csv"]
     if not args.no_report:

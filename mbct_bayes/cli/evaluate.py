@@ -63,7 +63,7 @@ def _fmt(x: Any) -> str:
     return "nan" if value != value else f"{value:.4f}"
 
 
-def _scores_text(result: dict[str, Any]) -> str:
+def scores_text(result: dict[str, Any]) -> str:
     """A plain-text table of model, baseline and skill scores."""
     model, base, skill = result["model"], result["baseline"], result["skill"]
     lines = [f"{'metric':<24}{'model':>10}{'baseline':>10}   skill [90% site interval]"]
@@ -72,8 +72,8 @@ def _scores_text(result: dict[str, Any]) -> str:
         s_text = f"{_fmt(s['mean'])} [{_fmt(s['q05'])}, {_fmt(s['q95'])}]" if s else ""
         lines.append(f"{key:<24}{_fmt(value):>10}{_fmt(base.get(key)):>10}   {s_text}")
     lines.append(
-        "log_score: mean log predictive density (higher is better); brier, rps, ece: lower is "
-        "better; skill > 0 means the model beats the baseline"
+        "log_score: mean log predictive density per observation (higher is better); brier, rps, "
+        "ece: lower is better; skill > 0 means the model beats the baseline"
     )
     return "\n".join(lines)
 
@@ -145,7 +145,7 @@ def _run_score_forecasts(args: argparse.Namespace) -> int:
         print(dumps_json(result))
     else:
         print(f"{scored.n} forecasts scored ({scored.family})")
-        print(_scores_text(result))
+        print(scores_text(result))
         if args.out:
             print(f"wrote {args.out}")
     return 0

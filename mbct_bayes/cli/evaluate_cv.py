@@ -11,10 +11,10 @@ import argparse
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
 
 from ..errors import ConvergenceWarning, DataError
 from ..io import dumps_json
+from .evaluate import scores_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -119,28 +119,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"{len(result.predictions)} observations "
             f"({result.predictions[spec.group].nunique()} sites)"
         )
-        print(format_metrics(result.metrics))
+        print(scores_text(result.metrics))
         print(f"wrote {paths['predictions']}, {paths['metrics']}, {paths['folds']}")
     return 0
-
-
-def _fmt(x: Any) -> str:
-    if x is None:
-        return "—"
-    value = float(x)
-    return "—" if value != value else f"{value:.4f}"
-
-
-def format_metrics(metrics: dict[str, Any]) -> str:
-    """Model, baseline and skill as a plain-text table."""
-    model, base, skill = metrics["model"], metrics["baseline"], metrics["skill"]
-    lines = [f"{'metric':<24}{'model':>10}{'baseline':>10}   skill [90% site interval]"]
-    for key, value in model.items():
-        s = skill.get(key)
-        s_text = f"{_fmt(s['mean'])} [{_fmt(s['q05'])}, {_fmt(s['q95'])}]" if s else ""
-        lines.append(f"{key:<24}{_fmt(value):>10}{_fmt(base.get(key)):>10}   {s_text}")
-    lines.append(
-        "log_score: mean log predictive density per observation (higher is better); brier, "
-        "ece: lower is better; skill > 0 means the model beats the intercept-only baseline"
-    )
-    return "\n".join(lines)

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .convergence import convergence
 from .errors import ConvergenceWarning, DataError, FitFileError
 from .model import ModelData, build_model, choose_centered, data_values, prepare_data
 from .spec import ModelSpec
@@ -345,26 +346,26 @@ def _posterior_vars(idata) -> list[str]:
     return [v for v in SUMMARY_VARS if v in names]
 
 
-def diagnostics(idata) -> dict[str, Any]:
-    """R-hat, bulk/tail ESS and divergences over the model's parameters, with a verdict."""
-    import arviz as az
+def diagnostics(idata, table: dict[str, dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
+    """R-hat, bulk/tail ESS and divergences over the model's parameters, with a verdict.
 
-    var_names = _posterior_vars(idata)
-    rhat = az.rhat(idata, var_names=var_names)
-    ess_bulk = az.ess(idata, var_names=var_names, method="bulk")
-    ess_tail = az.ess(idata, var_names=var_names, method="tail")
+    ``table`` is :func:`mbct_bayes.convergence.convergence` of the posterior when already
+    computed (a :class:`Fit` shares one with its summary).
+    """
+    if table is None:
+        table = convergence(idata["posterior"], _posterior_vars(idata))
 
-    def extreme(tree, fn) -> float:
-        values = [np.asarray(tree[v].values, dtype=float).ravel() for v in var_names]
+    def extreme(key: str, fn) -> float:
+        values = [np.asarray(v[key], dtype=float).ravel() for v in table.values()]
         flat = np.concatenate(values) if values else np.array([np.nan])
         flat = flat[np.isfinite(flat)]
         return float(fn(flat)) if flat.size else math.nan
 
     divergences = int(np.asarray(idata["sample_stats"]["diverging"].values).sum())
     out = {
-        "max_r_hat": extreme(rhat["posterior"] if "posterior" in rhat else rhat, np.max),
-        "min_ess_bulk": extreme(ess_bulk["posterior"] if "posterior" in ess_bulk else ess_bulk, np.min),
-        "min_ess_tail": extreme(ess_tail["posterior"] if "posterior" in ess_tail else ess_tail, np.min),
+        "max_r_hat": extreme("r_hat", np.max),
+        "min_ess_bulk": extreme("ess_bulk", np.min),
+        "min_ess_tail": extreme("ess_tail", np.min),
         "divergences": divergences,
     }
     problems = []
@@ -407,6 +408,7 @@ class Fit:
     responses: pd.DataFrame | None = None
     _draws: dict[str, np.ndarray] | None = field(default=None, repr=False)
     _diagnostics: dict[str, Any] | None = field(default=None, repr=False)
+    _convergence: dict[str, dict[str, np.ndarray]] | None = field(default=None, repr=False)
 
     # -- numbers ------------------------------------------------------------------------------
     @property
@@ -424,8 +426,15 @@ class Fit:
     def diagnostics(self) -> dict[str, Any]:
         """The diagnostics gate: ``ok``, max R-hat, min bulk/tail ESS, divergences, problems."""
         if self._diagnostics is None:
-            self._diagnostics = diagnostics(self.idata)
+            self._diagnostics = diagnostics(self.idata, self.convergence)
         return self._diagnostics
+
+    @property
+    def convergence(self) -> dict[str, dict[str, np.ndarray]]:
+        """Per-parameter R-hat, bulk and tail ESS: ``{name: {"r_hat": array, ...}}``."""
+        if self._convergence is None:
+            self._convergence = convergence(self.idata["posterior"], _posterior_vars(self.idata))
+        return self._convergence
 
     def warn_if_failed(self) -> None:
         """Issue a :class:`ConvergenceWarning` when the diagnostics gate fails."""
@@ -446,25 +455,22 @@ class Fit:
         where each ``{...}`` holds ``mean, sd, q05, q50, q95, r_hat, ess_bulk, ess_tail``;
         coefficients are log-odds per unit of the centred predictor.
         """
-        import arviz as az
-
         post = self.idata["posterior"]
-        var_names = _posterior_vars(self.idata)
-        rhat = _ds(az.rhat(self.idata, var_names=var_names))
-        ess_b = _ds(az.ess(self.idata, var_names=var_names, method="bulk"))
-        ess_t = _ds(az.ess(self.idata, var_names=var_names, method="tail"))
+        table = self.convergence
 
         def stats(name: str, index: dict[str, Any] | None = None) -> dict[str, float]:
-            values = post[name]
-            r, b, t = rhat[name], ess_b[name], ess_t[name]
+            values = post[name].transpose("chain", "draw", ...)
+            checks = table[name]
+            position: tuple[int, ...] = ()
             if index:
-                values, r, b, t = (x.isel(index) for x in (values, r, b, t))
+                values = values.isel(index)
+                position = tuple(index.values())
             flat = np.asarray(values.values, dtype=float).ravel()
             q05, q50, q95 = np.quantile(flat, [0.05, 0.5, 0.95])
             return {
                 "mean": float(flat.mean()), "sd": float(flat.std(ddof=1)), "q05": float(q05),
-                "q50": float(q50), "q95": float(q95), "r_hat": float(r.values),
-                "ess_bulk": float(b.values), "ess_tail": float(t.values),
+                "q50": float(q50), "q95": float(q95),
+                **{key: float(checks[key][position]) for key in ("r_hat", "ess_bulk", "ess_tail")},
             }
 
         coefficients = {}
@@ -572,10 +578,6 @@ class Fit:
         }
         _clean_attrs(tree)
         return write_atomic(path, lambda tmp: tree.to_netcdf(tmp, engine=NETCDF_ENGINE))
-
-
-def _ds(tree):
-    return tree["posterior"] if hasattr(tree, "children") and "posterior" in tree.children else tree
 
 
 def _data_csv(table: pd.DataFrame) -> str:

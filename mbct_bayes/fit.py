@@ -32,7 +32,7 @@ import pandas as pd
 from . import __version__
 from .convergence import convergence
 from .errors import ConvergenceWarning, DataError, FitFileError
-from .model import ModelData, build_model, choose_centered, data_values, prepare_data
+from .model import ModelData, baked_coefficient_priors, build_model, choose_centered, data_values, prepare_data
 from .spec import ModelSpec
 
 SCHEMA_VERSION = 1
@@ -138,6 +138,12 @@ class CompiledModel:
                 table, self.spec, responses=responses,
                 site_labels=self.data.site_labels, region_labels=self.data.region_labels,
             )
+            if baked_coefficient_priors(self.spec, data) != baked_coefficient_priors(self.spec, self.data):
+                raise DataError(
+                    "these data's predictor spread gives other default coefficient priors than the "
+                    "compiled model was built with (priors that are not all Normal are compiled in); "
+                    "compile a model for these data: compile_model(table, spec)"
+                )
         if rows is not None:
             data = _subset(data, rows)
         values = data_values(data, self.spec)
@@ -169,7 +175,7 @@ class CompiledModel:
 def _structure_key(spec: ModelSpec, data: ModelData, centered: bool, sampler: str) -> str:
     return json.dumps(
         [spec.to_dict(), len(data.site_labels), len(data.region_labels or ()), len(data.role_labels or ()),
-         data.X.shape[1], centered, sampler],
+         data.X.shape[1], centered, sampler, baked_coefficient_priors(spec, data)],
         sort_keys=True, default=str,
     )
 

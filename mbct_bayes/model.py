@@ -218,6 +218,17 @@ def coefficient_priors(spec: ModelSpec, data: ModelData) -> list[dict[str, Any]]
     return [spec.prior_for(name, float(sd)) for name, sd in zip(data.coef_names, data.x_sd, strict=True)]
 
 
+def baked_coefficient_priors(spec: ModelSpec, data: ModelData) -> list[dict[str, Any]]:
+    """Coefficient priors compiled into the graph: all of them unless every one is Normal.
+
+    All-Normal priors are ``pm.Data`` (swapped at each refit); any other mix is built into the
+    graph, and the default Normal(0, 2.5 / sd(x)) among them then depends on the data's spread,
+    so a compiled model only fits data with the same baked priors. Empty when nothing is baked.
+    """
+    priors = coefficient_priors(spec, data)
+    return [] if all(p["dist"] == "Normal" for p in priors) else priors
+
+
 def _rv(name: str, prior: dict[str, Any], **kwargs: Any):
     import pymc as pm
 
@@ -239,7 +250,7 @@ def data_values(data: ModelData, spec: ModelSpec) -> dict[str, np.ndarray]:
     if data.trials is not None:
         values["trials"] = data.trials
     priors = coefficient_priors(spec, data)
-    if priors and all(p["dist"] == "Normal" for p in priors):
+    if priors and not baked_coefficient_priors(spec, data):
         values["beta_mu"] = np.array([p["mu"] for p in priors])
         values["beta_sigma"] = np.array([p["sigma"] for p in priors])
     return values

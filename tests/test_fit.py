@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 from pathlib import Path
 
@@ -206,3 +207,40 @@ def test_prior_predictive_draws_have_the_outcome():
         warnings.simplefilter("ignore")
         prior = prior_predictive(obs, mb.ModelSpec.from_toml(MODELS / "bernoulli.toml"), draws=50)
     assert prior["prior_predictive"]["obs"].shape[-1] == len(obs)
+
+
+def _mixed_prior_spec():
+    """E has a Student-t prior, so every coefficient prior is compiled into the graph."""
+    spec = mb.ModelSpec.from_toml(MODELS / "bernoulli.toml")
+    d = spec.to_dict()
+    d["priors"] = {"E": {"dist": "StudentT", "nu": 3, "mu": 0, "sigma": 1}}
+    return mb.ModelSpec.from_dict(d)
+
+
+def test_compiled_priors_that_depend_on_the_data_are_not_reused_for_other_data():
+    fit_module = sys.modules["mbct_bayes.fit"]  # the module (mb.fit is the function)
+    spec = _mixed_prior_spec()
+    obs = pd.read_csv(EXAMPLE / "observations.csv")
+    narrow = obs.assign(F=3 + (obs["F"] - 3) * 0.3)  # sd(F) / 0.3: default F prior 3.3× wider
+    first = compile_model(obs, spec)
+    key = fit_module._structure_key(spec, first.data, first.centered, first.sampler)
+    sentinel = object()
+    fit_module._COMPILED[key] = (first.model, sentinel)
+    try:
+        assert compile_model(obs.copy(), spec)._compiled is sentinel  # same data: reused
+        assert compile_model(narrow, spec)._compiled is None  # other baked priors: built afresh
+        with pytest.raises(mb.DataError, match="other default coefficient priors than the compiled model"):
+            first.sample(narrow, draws=10, tune=10, chains=1)
+    finally:
+        fit_module._COMPILED.pop(key, None)
+
+
+def test_all_normal_priors_are_swapped_not_compiled_in():
+    from mbct_bayes.model import baked_coefficient_priors, data_values
+
+    spec = mb.ModelSpec.from_toml(MODELS / "bernoulli.toml")
+    compiled = compile_model(pd.read_csv(EXAMPLE / "observations.csv"), spec)
+    assert baked_coefficient_priors(spec, compiled.data) == []
+    assert {"beta_mu", "beta_sigma"} <= set(data_values(compiled.data, spec))
+    mixed = _mixed_prior_spec()
+    assert [p["dist"] for p in baked_coefficient_priors(mixed, compiled.data)] == ["StudentT", "Normal", "Normal"]

@@ -9,6 +9,7 @@ chains per fold.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import warnings
@@ -189,6 +190,17 @@ def test_same_seed_same_numbers_and_save(signal_eval, spec, tmp_path):
     clash.write_text("x")
     with pytest.raises(DataError, match=r"afile: exists and is a file, not a folder"):
         again.save(clash)
+
+
+def test_folds_one_at_a_time_give_the_numbers_of_overlapping_folds(signal_eval, spec, monkeypatch):
+    problem = ev._Problem(table=None, spec=spec, sampler="nutpie", centered=False, key="", draws=1, tune=0, chains=4)
+    assert ev.concurrent_folds(problem, 9) >= 2  # the default overlaps nutpie refits
+    assert ev.concurrent_folds(problem, 1) == 1
+    assert ev.concurrent_folds(dataclasses.replace(problem, sampler="pymc"), 9) == 1  # one shared model
+    monkeypatch.setattr(ev, "concurrent_folds", lambda problem, n_tasks: 1)
+    one_at_a_time = _quiet_evaluate(simulated(), spec, folds=5, seed=7)
+    pd.testing.assert_frame_equal(one_at_a_time.predictions, signal_eval.predictions)
+    assert json.dumps(one_at_a_time.metrics) == json.dumps(signal_eval.metrics)
 
 
 def test_dask_local_cluster_gives_the_serial_numbers(signal_eval, spec):

@@ -304,13 +304,15 @@ def _compiled_for(problem: _Problem) -> tuple[_Entry, bool]:
             problem.table, problem.spec, sampler=problem.sampler, centered=problem.centered
         )
         _check_refittable(compiled)
+        # a model fit() compiled for data of the same structure is reused, not compiled again
+        compiled_now = compiled._compiled is None
         if compiled.sampler == "nutpie":
             compiled._nutpie_model()
         entry = _Entry(compiled)
         _CACHE[problem.key] = entry
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
-        return entry, True
+        return entry, compiled_now
 
 
 def _check_refittable(compiled: Any) -> None:

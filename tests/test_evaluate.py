@@ -203,6 +203,16 @@ def test_folds_one_at_a_time_give_the_numbers_of_overlapping_folds(signal_eval, 
     assert json.dumps(one_at_a_time.metrics) == json.dumps(signal_eval.metrics)
 
 
+def test_a_model_compiled_earlier_is_reused_and_the_progress_says_so(signal_eval, spec):
+    ev.clear_cache()  # evaluate's own cache; fit's compiled nutpie model of this structure stays
+    lines = []
+    again = _quiet_evaluate(simulated(), spec, folds=5, seed=7, progress=lines.append)
+    fold_lines = [line for line in lines if line.startswith("fold ")]
+    assert len(fold_lines) == 5
+    assert not any("compiled the model first" in line for line in fold_lines), fold_lines
+    pd.testing.assert_frame_equal(again.predictions, signal_eval.predictions)
+
+
 def test_dask_local_cluster_gives_the_serial_numbers(signal_eval, spec):
     distributed = pytest.importorskip("distributed")
     with (

@@ -81,7 +81,7 @@ class Evaluation:
         ``evaluate`` command prints it (see :func:`mbct_bayes.scores.score_table`).
     folds
         One row per fold: sites and rows held out, the seeds used, the diagnostics gate of the
-        fold's fit, and its wall time.
+        fold's fit, and its wall time (folds that overlap on threads each count their own time).
     spec
         The model specification evaluated.
     """

@@ -261,6 +261,13 @@ class ModelSpec:
                     raise _fail(src, f"[priors.{name}] is a standard deviation; use a positive dist ({', '.join(POSITIVE_ONLY)})")
             elif checked["dist"] in POSITIVE_ONLY:
                 raise _fail(src, f"[priors.{name}] can be negative; {checked['dist']} is for standard deviations")
+            if name == "role_offset" and (checked["dist"] != "Normal" or checked.get("mu", 0.0) != 0.0):
+                # the offsets are a ZeroSumNormal: they sum to zero over roles, so only sigma is free
+                raise _fail(
+                    src,
+                    "[priors.role_offset] must be { dist = \"Normal\", mu = 0.0, sigma = ... } "
+                    f"(role offsets sum to zero over roles; only sigma can be set), got {prior!r}",
+                )
             out[name] = checked
         return out
 

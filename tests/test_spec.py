@@ -78,6 +78,16 @@ def test_interaction_names():
         ({"priors": {"E": {"dist": "HalfNormal", "sigma": 1}}}, "can be negative"),
         ({"measurement": "exact"}, "measurement 'exact' is not one of observed, latent"),
         ({"role_offsets": True}, "role_offsets = true needs measurement"),
+        (
+            {"measurement": "latent", "role_offsets": True,
+             "priors": {"role_offset": {"dist": "Cauchy", "alpha": 0, "beta": 1}}},
+            "priors.role_offset\\] must be .* only sigma can be set",
+        ),
+        (
+            {"measurement": "latent", "role_offsets": True,
+             "priors": {"role_offset": {"dist": "Normal", "mu": 0.3, "sigma": 1}}},
+            "role offsets sum to zero over roles",
+        ),
     ],
 )
 def test_bad_spec_messages(kwargs, message):

@@ -19,8 +19,8 @@ change recomputes the design matrix of the changed table with
 
 ``kind`` says which site effect is used (see :mod:`mbct_bayes.predict`): ``"new_site"`` (the
 default: one effect per site drawn from Normal(0, sigma_site) per posterior draw — what to
-expect of one new service), ``"typical_site"`` (effect 0: the median service with these
-scores) or ``"known_site"`` (a fitted site's own effect). Before and after a change use the
+expect of one new service), ``"typical_site"`` (site effect 0: the median service with these
+scores; a known region keeps its effect) or ``"known_site"`` (a fitted site's own effect). Before and after a change use the
 *same* effect draws (common random numbers from one ``np.random.default_rng(seed)``), so ΔP
 carries no Monte Carlo noise from the site effects; the same ``seed`` gives the same numbers.
 

@@ -12,7 +12,9 @@ Kinds of prediction:
     draw (one draw per distinct site id in the new table); a region effect is the fitted one
     when the region is known, drawn from Normal(0, sigma_region) when it is empty.
 ``typical_site``
-    Site and region effects set to 0: the population-median service.
+    Site effect set to 0: the median service with these scores. In a region model a known
+    region keeps its fitted effect (the median service of that region); an empty region is the
+    median region (effect 0).
 ``known_site``
     A site in the fitted data: its own fitted effect (and its region's).
 """
@@ -65,9 +67,9 @@ def group_part(fit, table: pd.DataFrame, kind: str, rng: np.random.Generator) ->
     if kind not in KINDS:
         raise DataError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
     spec, md, draws = fit.spec, fit.model_data, fit.draws
-    n_rows, n_draws = len(table), _n_draws(draws)
+    n_draws = _n_draws(draws)
     if kind == "typical_site":
-        return np.zeros((n_draws, n_rows))
+        return _typical_site_region(fit, table)
     if spec.group not in table.columns:
         raise DataError(f"{kind} prediction needs the site column {spec.group!r}; add it")
     sites = table[spec.group].astype(str).to_numpy()
@@ -95,16 +97,33 @@ def group_part(fit, table: pd.DataFrame, kind: str, rng: np.random.Generator) ->
     return effect
 
 
-def _new_site_region(fit, table: pd.DataFrame, sites: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    spec, md, draws = fit.spec, fit.model_data, fit.draws
-    n_draws = _n_draws(draws)
+def _region_labels(spec, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's region label and whether it is missing (no column, NaN or blank)."""
     if spec.region in table.columns:
         regions = table[spec.region]
         missing = regions.isna().to_numpy() | (regions.astype(str).str.strip() == "").to_numpy()
-        regions = regions.astype(str).to_numpy()
-    else:
-        missing = np.ones(len(table), dtype=bool)
-        regions = np.full(len(table), "", dtype=object)
+        return regions.astype(str).to_numpy(), missing
+    return np.full(len(table), "", dtype=object), np.ones(len(table), dtype=bool)
+
+
+def _typical_site_region(fit, table: pd.DataFrame) -> np.ndarray:
+    """Site effect 0; the fitted region effect where the region is known, else 0."""
+    md, draws = fit.model_data, fit.draws
+    effect = np.zeros((_n_draws(draws), len(table)))
+    if md.region_labels is None:
+        return effect
+    regions, missing = _region_labels(fit.spec, table)
+    known = ~missing
+    if known.any():
+        lookup = {r: i for i, r in enumerate(md.region_labels)}
+        effect[:, known] = draws["u_region"][:, [lookup[r] for r in regions[known]]]
+    return effect
+
+
+def _new_site_region(fit, table: pd.DataFrame, sites: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    spec, md, draws = fit.spec, fit.model_data, fit.draws
+    n_draws = _n_draws(draws)
+    regions, missing = _region_labels(spec, table)
     lookup = {r: i for i, r in enumerate(md.region_labels)}
     effect = np.zeros((n_draws, len(table)))
     known = ~missing

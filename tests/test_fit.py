@@ -244,3 +244,16 @@ def test_all_normal_priors_are_swapped_not_compiled_in():
     assert {"beta_mu", "beta_sigma"} <= set(data_values(compiled.data, spec))
     mixed = _mixed_prior_spec()
     assert [p["dist"] for p in baked_coefficient_priors(mixed, compiled.data)] == ["StudentT", "Normal", "Normal"]
+
+
+def test_typical_site_keeps_a_known_regions_effect(binomial_fit):
+    from mbct_bayes.model import design_matrix
+    from mbct_bayes.predict import eta_draws, fixed_part
+
+    region = binomial_fit.model_data.region_labels[1]
+    rows = pd.DataFrame({"site": ["T1", "T2", "T3"], "region": [region, "", None],
+                         "E": [3.0] * 3, "C": [3.5] * 3, "F": [2.5] * 3})
+    eta = eta_draws(binomial_fit, rows, kind="typical_site")
+    fixed = fixed_part(binomial_fit.draws, design_matrix(rows, binomial_fit.spec))
+    np.testing.assert_allclose(eta[:, 0], fixed[:, 0] + binomial_fit.draws["u_region"][:, 1], rtol=1e-12)
+    np.testing.assert_allclose(eta[:, 1:], fixed[:, 1:], rtol=1e-12)  # no region: the median region

@@ -49,8 +49,14 @@ def site_draws(fit, table, seed, kind="new_site"):
     """Site (+ region) effect draws (S, n), written from the documented draw order."""
     draws = fit.draws
     S = draws["sigma_site"].shape[0]
-    if kind == "typical_site":
-        return np.zeros((S, len(table)))
+    if kind == "typical_site":  # site effect 0; a known region keeps its fitted effect
+        effect = np.zeros((S, len(table)))
+        if fit.spec.region and "region" in table:
+            fitted = list(fit.model_data.region_labels)
+            for i, r in enumerate(table["region"]):
+                if isinstance(r, str) and r != "":
+                    effect[:, i] = draws["u_region"][:, fitted.index(r)]
+        return effect
     ids = table["site"].astype(str).tolist()
     rng = np.random.default_rng(seed)
     order = sorted(set(ids))

@@ -97,6 +97,14 @@ def _check_kind(kind: str) -> None:
 def _prepare(fit, sites: Any, kind: str, source: str) -> pd.DataFrame:
     """Validate the sites table (predictors on the scale, known regions) and require unique ids."""
     _check_kind(kind)
+    if kind == "known_site" and fit.spec.measurement == "latent":
+        # predict() uses a known site's latent (true) scores; planning changes the table's scores,
+        # and the two would disagree on P before any change
+        raise DataError(
+            "planning with kind known_site is not available for a latent-measurement fit (a known "
+            "site's scores are latent there); plan with kind new_site or typical_site and the "
+            "site's scores"
+        )
     table = validate_new_data(fit, _as_frame(sites, source), source=source)
     group = fit.spec.group
     dup = table[group].duplicated(keep=False).to_numpy()

@@ -142,3 +142,13 @@ def test_latent_model_undoes_the_attenuation_of_averaged_scores():
     error_lat = sum(abs(lat[p]["mean"] - v) for p, v in truth_beta.items())
     assert error_lat < error_avg, (error_lat, error_avg)
     assert abs(lat["F"]["mean"] - 2.0) < abs(avg["F"]["mean"] - 2.0)
+
+
+def test_planning_a_known_site_of_a_latent_fit_is_refused_with_the_way_out(latent_fit):
+    from mbct_bayes import planning
+
+    row = latent_fit.data.head(1)[["site", "region", "E", "C", "F"]]
+    with pytest.raises(mb.DataError, match="kind known_site is not available for a latent-measurement fit.*new_site or typical_site"):
+        planning.what_if(latent_fit, row, {"F": 1.0}, "known_site")
+    out = planning.what_if(latent_fit, row, {"F": 1.0}, "typical_site")
+    assert len(out) == 1

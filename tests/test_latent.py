@@ -148,7 +148,7 @@ def test_planning_a_known_site_of_a_latent_fit_is_refused_with_the_way_out(laten
     from mbct_bayes import planning
 
     row = latent_fit.data.head(1)[["site", "region", "E", "C", "F"]]
-    with pytest.raises(mb.DataError, match="kind known_site is not available for a latent-measurement fit.*new_site or typical_site"):
+    with pytest.raises(mb.DataError, match=r"kind known_site is not available for a latent-measurement fit.*new_site or typical_site"):
         planning.what_if(latent_fit, row, {"F": 1.0}, "known_site")
     out = planning.what_if(latent_fit, row, {"F": 1.0}, "typical_site")
     assert len(out) == 1

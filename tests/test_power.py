@@ -183,8 +183,16 @@ def test_odds_ratio_sets_p1_and_pooled_option():
             r"icc = -0.1 is outside \[0, 1\)",
         ),
         (
-            dict(p0=0.1, p1=0.2, cluster_size=1, icc=0.05, power=0.8),
-            r"cluster_size \(--cluster-size\) = 1 is below 2",
+            dict(p0=0.1, p1=0.2, cluster_size=0.5, icc=0.05, power=0.8),
+            r"cluster_size \(--cluster-size\) = 0.5 is below 1; .* 1 when the outcome is one yes/no per cluster",
+        ),
+        (
+            dict(p0=0.1, p1=0.2, cluster_size=1, icc=0.05, cv=0.5, power=0.8),
+            r"cv \(--cv\) = 0.5 with cluster_size 1: clusters of one member cannot vary in size",
+        ),
+        (
+            dict(p0=0.1, p1=0.2, cluster_size=1, k=0.25, power=0.8, method="hayes-bennett"),
+            r"k \(--k\) = 0.25 with cluster_size 1: .* set k to 0",
         ),
         (
             dict(p0=0.1, p1=0.2, icc=0.05, power=0.8),
@@ -425,7 +433,8 @@ def test_progress_lines_go_to_stderr(capsys):
     [
         (dict(p0=1.0), r"p0 = 1 is outside \(0, 1\)"),
         (dict(icc=1.0), r"icc = 1 is outside \[0, 1\)"),
-        (dict(cluster_size=1), r"cluster_size \(--cluster-size\) = 1 is below 2"),
+        (dict(cluster_size=0), r"cluster_size \(--cluster-size\) = 0 is below 1"),
+        (dict(cluster_size=1, cv=0.3), r"cv \(--cv\) = 0.3 with cluster_size 1"),
         (dict(clusters_per_arm=1), r"clusters_per_arm \(--clusters\) = 1 is below 2"),
         (dict(sigma_b=0.5), r"exactly one of icc \(--icc\) and sigma_b"),
         (dict(p1=None), r"give the intervention arm's p1"),
@@ -686,3 +695,41 @@ def test_power_curve_figure():
         seed=1,
     )
     assert power_curve_figure(table).axes[0].get_ylabel() == "assurance"
+
+
+# -- one binary outcome per cluster (cluster size 1) ----------------------------------------------
+def test_one_outcome_per_cluster_is_the_two_proportion_formula():
+    """Whether each service embeds: c services per arm, one yes/no each; the design effect is 1."""
+    from scipy import stats as st
+
+    r = analytic(p0=0.3, p1=0.6, clusters_per_arm=40, cluster_size=1, icc=0.05, dist="normal")
+    sd = math.sqrt((0.3 * 0.7 + 0.6 * 0.4) / 40)
+    assert r["design_effect"] == 1.0
+    assert r["cluster_size_design"] == 1
+    assert r["power"] == pytest.approx(st.norm.cdf(0.3 / sd - st.norm.ppf(0.975)), rel=1e-12)
+    hb = analytic(p0=0.3, p1=0.6, clusters_per_arm=40, cluster_size=1, k=0.0, method="hayes-bennett")
+    needed = analytic(p0=0.3, p1=0.6, cluster_size=1, k=0.0, power=r["power"], method="hayes-bennett")
+    # Hayes & Bennett count c - 1 clusters' worth of information
+    assert hb["power"] == pytest.approx(st.norm.cdf(0.3 * math.sqrt(39 / 0.45) - st.norm.ppf(0.975)), rel=1e-12)
+    # Hayes & Bennett's c = 1 + (z_a + z_b)^2 (p0 q0 + p1 q1) / d^2 with m = 1, k = 0
+    assert needed["clusters_per_arm"] == pytest.approx(
+        1 + (st.norm.ppf(0.975) + st.norm.ppf(r["power"])) ** 2 * (0.21 + 0.24) / 0.09, rel=1e-6
+    )
+
+
+def test_one_outcome_per_cluster_simulated_matches_analytic():
+    sim = simulate(p0=0.3, p1=0.6, clusters_per_arm=40, cluster_size=1, sigma_b=0.0, sims=20000, seed=1)
+    t_power = analytic(p0=0.3, p1=0.6, clusters_per_arm=40, cluster_size=1, icc=0.0)["power"]
+    assert sim["power_mc_low"] <= t_power <= sim["power_mc_high"], (sim["power"], t_power)
+
+
+def test_one_outcome_per_cluster_assurance_is_power_for_a_point_mass():
+    """Per-service yes/no outcome: the site SD now only spreads each service's own probability."""
+    a = assurance_from_draws(np.full(500, -0.2), np.full(500, 0.8), np.full(500, 1.0),
+                             clusters_per_arm=30, cluster_size=1, sims=20000, seed=3)
+    p = simulate(p0=float(special.expit(-0.2)), odds_ratio=math.e, sigma_b=0.8, clusters_per_arm=30,
+                 cluster_size=1, sims=20000, seed=4)
+    assert a["cluster_size"] == 1
+    assert abs(a["assurance"] - p["power"]) < 2.6 * math.sqrt(2 * p["power"] * (1 - p["power"]) / 20000)
+    # marginal rates are pulled towards 1/2 by the site spread: the design sees those
+    assert abs(a["p0_marginal"] - 0.5) < abs(float(special.expit(-0.2)) - 0.5)

@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _effect_args(p, marginal=True)
     p.add_argument("--clusters", type=float, help="clusters per arm")
-    p.add_argument("--cluster-size", type=float, help="mean members per cluster")
+    p.add_argument("--cluster-size", type=float, help="mean members per cluster (1: one yes/no outcome per cluster, e.g. whether each service embeds)")
     p.add_argument("--power", type=float, help="power (the target when solving for another)")
     p.add_argument("--icc", type=float, help="proportion-scale ICC (Donner–Klar)")
     p.add_argument(
@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = inner.add_parser("simulate", help="simulated power (logistic-normal clusters)")
     _effect_args(p, marginal=False)
     p.add_argument("--clusters", type=int, required=True, help="clusters per arm")
-    p.add_argument("--cluster-size", type=int, required=True, help="mean members per cluster")
+    p.add_argument("--cluster-size", type=int, required=True, help="mean members per cluster (1: one yes/no outcome per cluster, e.g. whether each service embeds)")
     _variation_args(p)
     _simulation_args(p, sims=2000)
     _output_args(p)
@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = inner.add_parser("assurance", help="assurance from a fitted posterior (or draws CSV)")
     _posterior_args(p)
     p.add_argument("--clusters", type=int, required=True, help="clusters per arm")
-    p.add_argument("--cluster-size", type=int, required=True, help="mean members per cluster")
+    p.add_argument("--cluster-size", type=int, required=True, help="mean members per cluster (1: one yes/no outcome per cluster, e.g. whether each service embeds)")
     p.add_argument(
         "--cv", type=float, default=0.0, help="coefficient of variation of cluster sizes"
     )

@@ -103,8 +103,8 @@ def hayes_bennett_clusters(
     return float(1.0 + z**2 * var / (p0 - p1) ** 2)
 
 
-def _ceil(value: float) -> int:
-    return max(2, math.ceil(value - _CEIL_SLACK))
+def _ceil(value: float, minimum: int = 2) -> int:
+    return max(minimum, math.ceil(value - _CEIL_SLACK))
 
 
 def analytic(
@@ -224,6 +224,7 @@ def analytic(
             raise DataError(
                 "method 'hayes-bennett' takes k, not icc or cv; drop --icc/--cv or use donner-klar"
             )
+    check.per_cluster_outcome(cluster_size, cv=cv, k=k)
     if p1 is not None and p1 == p0 and solve != "power":
         raise DataError("p1 equals p0: there is no effect to detect; give p1 different from p0")
 
@@ -246,7 +247,7 @@ def analytic(
         )
     c, m, q1 = values["clusters_per_arm"], values["cluster_size"], values["p1"]
     c_design = _ceil(c)
-    m_design = _ceil(m)
+    m_design = _ceil(m, minimum=1)
     result: dict[str, Any] = {
         "method": method,
         "dist": dist,

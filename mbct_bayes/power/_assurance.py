@@ -109,7 +109,7 @@ def assurance_curve(
     cv, alpha, _, analysis, ci_level = _common_checks(cv, alpha, 1, analysis, ci_level)
     sims_per_draw = check.integer("sims_per_draw", sims_per_draw, 1)
     sims = n_draws * sims_per_draw if sims is None else check.integer("sims", sims, 1)
-    clusters, sizes = design_grid(clusters, cluster_sizes)
+    clusters, sizes = design_grid(clusters, cluster_sizes, cv=cv)
     seed = resolve_seed(seed)
     # One trial per draw, cycling through the draws (in a seeded random order, so that using
     # fewer trials than draws does not take them all from the first chain).

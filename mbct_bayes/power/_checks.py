@@ -63,14 +63,30 @@ def icc(value: float, name: str = "icc") -> float:
 
 
 def cluster_size(value: float, name: str = "cluster_size") -> float:
-    """A (mean) cluster size of at least 2."""
+    """A (mean) cluster size of at least 1 (1: one binary outcome per cluster)."""
     number = _finite(name, value)
-    if number < 2:
+    if number < 1:
         raise DataError(
-            f"{label(name)} = {number:g} is below 2; a cluster needs at least 2 members "
-            "(with 1 member per cluster use an individually randomised design)"
+            f"{label(name)} = {number:g} is below 1; give the members per cluster, or 1 when the "
+            "outcome is one yes/no per cluster (e.g. whether the service embeds MBCT)"
         )
     return number
+
+
+def per_cluster_outcome(cluster_size: float | None, *, cv: float = 0.0, k: float | None = None) -> None:
+    """Refuse settings that mean nothing when each cluster contributes one binary outcome."""
+    if cluster_size is None or cluster_size >= 2:
+        return
+    if cv:
+        raise DataError(
+            f"cv (--cv) = {cv:g} with cluster_size {cluster_size:g}: clusters of one member cannot "
+            "vary in size; set cv to 0 or give a cluster size of at least 2"
+        )
+    if k:
+        raise DataError(
+            f"k (--k) = {k:g} with cluster_size {cluster_size:g}: with one outcome per cluster the "
+            "between-cluster variation is part of that outcome's own variance; set k to 0"
+        )
 
 
 def clusters(value: float, name: str = "clusters_per_arm") -> float:

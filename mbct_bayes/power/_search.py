@@ -94,7 +94,7 @@ def search(
     target = check.target_power(target, alpha, "target")
     max_clusters = check.integer("max_clusters", check.clusters(max_clusters, "max_clusters"), 2)
     max_cluster_size = check.integer(
-        "max_cluster_size", check.cluster_size(max_cluster_size, "max_cluster_size"), 2
+        "max_cluster_size", check.cluster_size(max_cluster_size, "max_cluster_size"), 1
     )
     if solve_for == "clusters_per_arm":
         if cluster_size is None:
@@ -196,7 +196,7 @@ def search(
             )
 
     if solve_for == "clusters_per_arm":
-        size = check.integer("cluster_size", cluster_size, 2)
+        size = check.integer("cluster_size", cluster_size, 1)
         curve = curve_at(list(range(2, max_clusters + 1)), [size])
         reached = curve.index[curve[metric] >= target]
         if len(reached) == 0:

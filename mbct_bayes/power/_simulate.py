@@ -137,13 +137,14 @@ def simulate_counts(
 
 
 def design_grid(
-    clusters: Iterable[int], cluster_sizes: Iterable[int]
+    clusters: Iterable[int], cluster_sizes: Iterable[int], *, cv: float = 0.0
 ) -> tuple[list[int], list[int]]:
     """Checked, whole-number candidate designs (clusters ascending, sizes as given)."""
     cs = sorted({check.integer("clusters_per_arm", check.clusters(c), 2) for c in clusters})
-    ms = [check.integer("cluster_size", check.cluster_size(m), 2) for m in cluster_sizes]
+    ms = [check.integer("cluster_size", check.cluster_size(m), 1) for m in cluster_sizes]
     if not cs or not ms:
         raise DataError("give at least one number of clusters per arm and one cluster size")
+    check.per_cluster_outcome(min(ms), cv=cv)
     return cs, ms
 
 
@@ -304,7 +305,7 @@ def power_curve(
         p0=p0, p1=p1, odds_ratio=odds_ratio, icc=icc, sigma_b=sigma_b, icc_scale=icc_scale
     )
     cv, alpha, sims, analysis, ci_level = _common_checks(cv, alpha, sims, analysis, ci_level)
-    clusters, sizes = design_grid(clusters, cluster_sizes)
+    clusters, sizes = design_grid(clusters, cluster_sizes, cv=cv)
     seed = resolve_seed(seed)
     direction = int(np.sign(params["p1"] - params["p0"]))
     counts = simulate_counts(

@@ -647,16 +647,36 @@ def _warn_weak(df: pd.DataFrame, spec: ModelSpec, source: str) -> None:
             f"{source}: only {n_sites} {'site' if n_sites == 1 else 'sites'}; sigma_site is "
             "weakly identified and its prior matters"
         )
-    if spec.family == "bernoulli":
-        y = df[spec.outcome].to_numpy()
+    for split, low, high in _outcome_splits(df, spec):
         for p in spec.predictors:
-            x = df[p].to_numpy()
-            x0, x1 = x[y == 0], x[y == 1]
-            if x0.max() < x1.min() or x1.max() < x0.min():
+            x = df[p].to_numpy(dtype=float)
+            x_low, x_high = x[low], x[high]
+            if x_low.size and x_high.size and (x_low.max() < x_high.min() or x_high.max() < x_low.min()):
                 _warn(
-                    f"{source}: {p!r} completely separates {spec.outcome} = 0 from 1; the {p} "
-                    "coefficient is driven by its prior, so state that prior with care"
+                    f"{source}: {p!r} completely separates {split}; the {p} coefficient is "
+                    "driven by its prior, so state that prior with care"
                 )
+
+
+def _outcome_splits(df: pd.DataFrame, spec: ModelSpec):
+    """Binary splits of the outcome a predictor could separate: (label, low rows, high rows).
+
+    Bernoulli: 0 vs 1. Binomial: rows with a failure (k < n) vs rows with a success (k > 0).
+    Ordinal: for each cutpoint, the levels at or below it vs those above.
+    """
+    y = df[spec.outcome]
+    if spec.family == "bernoulli":
+        values = y.to_numpy()
+        yield f"{spec.outcome} = 0 from 1", values == 0, values == 1
+    elif spec.family == "binomial":
+        k, n = y.to_numpy(), df[spec.trials].to_numpy()
+        yield f"{spec.outcome} = 0 from {spec.outcome} = {spec.trials}", k < n, k > 0
+    else:
+        codes = level_codes(y, spec.levels, "observations")
+        for j in range(len(spec.levels) - 1):
+            low, high = codes <= j, codes > j
+            if low.any() and high.any():
+                yield f"{spec.outcome} up to {spec.levels[j]!r} from above it", low, high
 
 
 # -- formatting helpers ----------------------------------------------------------------------

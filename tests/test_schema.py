@@ -635,3 +635,24 @@ def test_level_codes_unknown_value():
         r"1 < 2 < 3",
     ):
         level_codes(pd.Series([1, 4], name="grade"), [1, 2, 3], source="survey.csv")
+
+
+def _separated(outcome):
+    return pd.DataFrame({"site": list("aabbccddee"), "region": "R1", "E": 3.0, "C": 3.0,
+                         "F": [1, 2, 1.5, 2.5, 4, 4.5, 5, 3.5, 1.2, 4.8], **outcome})
+
+
+def test_warns_complete_separation_of_binomial_counts():
+    df = _separated({"embedded": [0, 0, 0, 0, 8, 8, 8, 8, 0, 8], "trials": 8})
+    with pytest.warns(DataWarning, match="'F' completely separates embedded = 0 from embedded = trials"):
+        validate_observations(df, BINOM)
+    mixed = df.assign(embedded=[0, 0, 0, 0, 8, 8, 8, 7, 0, 8])  # a failure at F = 3.5 < 4: fine
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)  # no warning at all
+        validate_observations(mixed, BINOM)
+
+
+def test_warns_complete_separation_at_an_ordinal_cutpoint():
+    levels = ["none", "none", "none", "none", "partial", "embedded", "embedded", "partial", "none", "embedded"]
+    with pytest.warns(DataWarning, match="'F' completely separates level up to 'none' from above it"):
+        validate_observations(_separated({"level": levels}), ORD)

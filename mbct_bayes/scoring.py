@@ -30,7 +30,7 @@ The reliability functions (:func:`cronbach_alpha`, :func:`mcdonald_omega`,
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -307,7 +307,9 @@ def normalise_role(value: Any) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def read_responses(path: str | os.PathLike[str], codebook: pd.DataFrame) -> pd.DataFrame:
+def read_responses(
+    path: str | os.PathLike[str], codebook: pd.DataFrame, *, columns: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """Read and validate a responses CSV against a codebook.
 
     Parameters
@@ -316,6 +318,10 @@ def read_responses(path: str | os.PathLike[str], codebook: pd.DataFrame) -> pd.D
         CSV with ``site``, ``respondent``, ``role`` and one column per codebook item.
     codebook
         As returned by :func:`read_codebook`.
+    columns
+        The file's names for the id columns when they differ, e.g.
+        ``{"site": "Trust", "respondent": "ID", "role": "Job"}``; the result uses the
+        standard names.
 
     Returns
     -------
@@ -331,17 +337,57 @@ def read_responses(path: str | os.PathLike[str], codebook: pd.DataFrame) -> pd.D
         an item, a value outside the item's range, or an answer to an item the role is not asked.
     """
     raw = read_csv_table(path, "responses")
-    return validate_responses(raw, codebook, source=str(path))
+    return validate_responses(raw, codebook, source=str(path), columns=columns)
+
+
+def parse_columns(text: str) -> dict[str, str]:
+    """``"site=Trust,respondent=ID"`` -> ``{"site": "Trust", "respondent": "ID"}`` (CLI ``--columns``)."""
+    out: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        key, sep, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise DataError(
+                f"--columns: {part!r} is not NAME=COLUMN; write e.g. site=Trust,respondent=ID,role=Job"
+            )
+        out[key] = value
+    return out
+
+
+def _rename_ids(df: pd.DataFrame, columns: Mapping[str, str] | None, source: str) -> pd.DataFrame:
+    """Give the file's id columns the standard names (``site``, ``respondent``, ``role``)."""
+    if not columns:
+        return df
+    unknown = [k for k in columns if k not in ID_COLUMNS]
+    if unknown:
+        raise DataError(
+            f"{source}: the id-column map names {_names(unknown)}, which is not an id column; "
+            f"map {', '.join(ID_COLUMNS)} to your file's names"
+        )
+    absent = [v for v in columns.values() if v not in df.columns]
+    if absent:
+        raise DataError(f"{source}: no column {_names(absent)} to use as an id column; check the spelling")
+    clash = [k for k, v in columns.items() if k in df.columns and k != v]
+    if clash:
+        raise DataError(
+            f"{source}: the file already has a column {_names(clash)}; drop it or map that name to it"
+        )
+    return df.rename(columns={v: k for k, v in columns.items()})
 
 
 def validate_responses(
-    raw: pd.DataFrame, codebook: pd.DataFrame, *, source: str = "responses"
+    raw: pd.DataFrame,
+    codebook: pd.DataFrame,
+    *,
+    source: str = "responses",
+    columns: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Validate a responses table against a codebook (see :func:`read_responses`)."""
     if not isinstance(raw, pd.DataFrame):
         raise DataError(f"{source}: responses must be a DataFrame, got {type(raw).__name__}")
     codebook = _as_codebook(codebook)
     df = raw.rename(columns=lambda c: str(c).strip()).reset_index(drop=True)
+    df = _rename_ids(df, columns, source)
     if len(df) == 0:
         raise DataError(f"{source}: no respondents; give one row per survey respondent")
     missing_ids = [c for c in ID_COLUMNS if c not in df.columns]

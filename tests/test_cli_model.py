@@ -175,3 +175,11 @@ def test_codebook_without_responses_is_exit_2(tmp_path, capsys):
     code, _, err = run(["fit", EXAMPLE / "observations.csv", "--model", MODELS / "latent.toml",
                         "--codebook", ROOT / "data" / "codebook_orca_mbct.csv", "--out", tmp_path / "f.nc"], capsys)
     assert code == 2 and "--codebook needs --responses" in err
+
+
+def test_columns_without_codebook_is_exit_2(tmp_path, capsys):
+    code, _, err = run(["fit", EXAMPLE / "observations.csv", "--model", MODELS / "latent.toml",
+                        "--responses", EXAMPLE / "responses.csv", "--columns", "site=Trust",
+                        "--out", tmp_path / "f.nc"], capsys)
+    assert code == 2 and "--columns renames survey item files; it needs --responses with --codebook" in err
+    assert not (tmp_path / "f.nc").exists()

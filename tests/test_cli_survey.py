@@ -90,3 +90,25 @@ def test_missing_codebook_argument_exits_2():
     with pytest.raises(SystemExit) as exc:
         main(["score", RESPONSES, "--out", "x.csv"])
     assert exc.value.code == 2
+
+
+def test_score_and_reliability_take_the_files_own_id_names(tmp_path, capsys):
+    items = pd.read_csv(RESPONSES, dtype=str)
+    renamed = tmp_path / "export.csv"
+    items.rename(columns={"site": "Trust", "respondent": "ID", "role": "Job"}).to_csv(renamed, index=False)
+    columns = "site=Trust,respondent=ID,role=Job"
+    plain, mapped = tmp_path / "plain.csv", tmp_path / "mapped.csv"
+    assert main(["score", RESPONSES, "--codebook", CODEBOOK, "--out", str(plain), "--level", "site"]) == 0
+    assert main(["score", str(renamed), "--codebook", CODEBOOK, "--columns", columns,
+                 "--out", str(mapped), "--level", "site"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(plain), pd.read_csv(mapped))
+    capsys.readouterr()
+    assert main(["reliability", RESPONSES, "--codebook", CODEBOOK, "--json"]) == 0
+    expected = json.loads(capsys.readouterr().out)
+    assert main(["reliability", str(renamed), "--codebook", CODEBOOK, "--columns", columns, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == expected
+    assert main(["score", str(renamed), "--codebook", CODEBOOK, "--columns", "site", "--out", str(mapped)]) == 2
+    err = capsys.readouterr().err
+    assert "is not NAME=COLUMN" in err and err.count("\n") == 1
+    assert main(["score", str(renamed), "--codebook", CODEBOOK, "--out", str(tmp_path / "x.csv")]) == 2
+    assert "missing columns 'site', 'respondent', 'role'" in capsys.readouterr().err

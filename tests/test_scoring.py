@@ -333,3 +333,36 @@ def test_python_tables_are_validated_too(tiny_codebook):
     with pytest.raises(DataError, match=r"^responses: column 'f1' row 2: value '9' is outside the "
                                         r"codebook range 1-5"):
         score_responses(bad, tiny_codebook)
+
+
+# -- the file's own names for the id columns -----------------------------------------------------
+def test_id_columns_may_have_the_files_own_names(tmp_path, tiny_codebook):
+    from mbct_bayes.scoring import parse_columns
+
+    renamed = TINY_RESPONSES.rename(columns={"site": "Trust", "respondent": "ID", "role": "Job"})
+    columns = parse_columns(" site=Trust, respondent=ID ,role=Job")
+    assert columns == {"site": "Trust", "respondent": "ID", "role": "Job"}
+    got = read_responses(_csv(tmp_path, renamed), tiny_codebook, columns=columns)
+    pd.testing.assert_frame_equal(got, validate_responses(TINY_RESPONSES, tiny_codebook))
+
+
+@pytest.mark.parametrize(
+    ("columns", "pattern"),
+    [
+        ({"trust": "Trust"}, r"the id-column map names 'trust', which is not an id column; map site, respondent, role"),
+        ({"site": "Trus"}, r"no column 'Trus' to use as an id column"),
+        ({"role": "respondent"}, r"already has a column 'role'"),
+    ],
+)
+def test_bad_id_column_maps(tiny_codebook, columns, pattern):
+    renamed = TINY_RESPONSES.rename(columns={"site": "Trust"})
+    with pytest.raises(DataError, match=pattern):
+        validate_responses(renamed, tiny_codebook, columns=columns)
+
+
+@pytest.mark.parametrize("text", ["site", "site=", "=Trust", "site=Trust,role"])
+def test_bad_columns_option(text):
+    from mbct_bayes.scoring import parse_columns
+
+    with pytest.raises(DataError, match=r"--columns: .* is not NAME=COLUMN; write e.g. site=Trust"):
+        parse_columns(text)

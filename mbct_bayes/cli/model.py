@@ -33,6 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="latent models: respondent-level data (E, C, F scores, or survey items with --codebook)",
     )
     p.add_argument("--codebook", help="codebook CSV: score the --responses items first")
+    p.add_argument(
+        "--columns", metavar="MAP",
+        help="with --codebook: your file's id column names, e.g. site=Trust,respondent=ID,role=Job",
+    )
     add_sampler_args(p)
     p.add_argument("--strict", action="store_true", help="exit 3 when the diagnostics gate fails")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -66,15 +70,18 @@ def _read_responses(args: argparse.Namespace):
     """Respondent scores for a latent fit: read as given, or scored from items with a codebook."""
     from ..schema import read_table
 
+    if getattr(args, "columns", None) and not args.codebook:
+        raise DataError("--columns renames survey item files; it needs --responses with --codebook")
     if args.codebook and not args.responses:
         raise DataError("--codebook needs --responses (the survey items to score)")
     if not args.responses:
         return None
     if args.codebook:
-        from ..scoring import read_codebook, read_responses, score_responses
+        from ..scoring import parse_columns, read_codebook, read_responses, score_responses
 
         codebook = read_codebook(args.codebook)
-        return score_responses(read_responses(args.responses, codebook), codebook)
+        columns = parse_columns(args.columns) if args.columns else None
+        return score_responses(read_responses(args.responses, codebook, columns=columns), codebook)
     return read_table(args.responses, what="responses")
 
 

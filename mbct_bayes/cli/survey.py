@@ -8,7 +8,7 @@ from typing import Any
 
 from ..io import check_output_path, dumps_json, write_table
 from ..reliability import reliability
-from ..scoring import CONSTRUCTS, read_codebook, read_responses, score_responses, site_scores
+from ..scoring import CONSTRUCTS, parse_columns, read_codebook, read_responses, score_responses, site_scores
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,6 +27,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "e.g. data/codebook_orca_mbct.csv",
     )
     p.add_argument(
+        "--columns",
+        metavar="MAP",
+        help="your file's names for the id columns, e.g. site=Trust,respondent=ID,role=Job "
+        "(outputs use site, respondent, role)",
+    )
+    p.add_argument(
         "--min-answered",
         type=float,
         default=0.5,
@@ -34,6 +40,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="score a subscale only when at least this share of the items the respondent was "
         "asked is answered (default 0.5, the ORCA rule)",
     )
+
+
+def _columns(args: argparse.Namespace) -> dict[str, str] | None:
+    return parse_columns(args.columns) if getattr(args, "columns", None) else None
 
 
 # -- score ---------------------------------------------------------------------------------------
@@ -63,7 +73,7 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
 def _run_score(args: argparse.Namespace) -> int:
     out = check_output_path(args.out)
     codebook = read_codebook(args.codebook)
-    responses = read_responses(args.responses, codebook)
+    responses = read_responses(args.responses, codebook, columns=_columns(args))
     scores = score_responses(responses, codebook, min_answered=args.min_answered)
     table = site_scores(scores, sd=args.sd) if args.level == "site" else scores
     write_table(out, table)
@@ -115,7 +125,7 @@ def _add_reliability(sub: argparse._SubParsersAction) -> None:
 
 def _run_reliability(args: argparse.Namespace) -> int:
     codebook = read_codebook(args.codebook)
-    responses = read_responses(args.responses, codebook)
+    responses = read_responses(args.responses, codebook, columns=_columns(args))
     result = reliability(
         responses, codebook, listwise=args.listwise, min_answered=args.min_answered
     )

@@ -192,7 +192,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     predictions["p_typical_mean"] = typical["p_mean"]
     write_table(out_dir / "new_sites.csv", new_sites)
     write_table(out_dir / "predictions.csv", predictions)
-    print("\nP(embedded) for the example new sites (new_site: site effect drawn; typical: effect 0):")
+    print("\nP(embedded) for the example new sites (new_site: site effect drawn; typical: site effect 0, region kept):")
     cols = [c for c in ("site", "region", "E", "C", "F", "p_mean", "p_q05", "p_q95", "p_typical_mean") if c in predictions]
     shown = predictions[cols].round(3)
     if "region" in shown:

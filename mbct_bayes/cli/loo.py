@@ -85,9 +85,9 @@ def _text(report: dict[str, Any]) -> str:
         )
     if "compare" in report:
         lines += ["", f"{'rank':<5}{'fit':<24} {'elpd_diff':>10} {'dse':>7} {'weight':>7}"]
-        for row in report["compare"]:
+        for position, row in enumerate(report["compare"], start=1):  # best first
             lines.append(
-                f"{int(row.get('rank', 0)):<5}{str(row['fit'])[:24]:<24} "
+                f"{position:<5}{str(row['fit'])[:24]:<24} "
                 f"{float(row.get('elpd_diff', 0.0)):>10.2f} {float(row.get('dse', 0.0)):>7.2f} "
                 f"{float(row.get('weight', 0.0)):>7.3f}"
             )

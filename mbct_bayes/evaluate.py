@@ -981,8 +981,15 @@ def compare(fits: Mapping[str, Any], *, method: str = "stacking") -> pd.DataFram
         ``weight``, ...; best first) plus ``n_pareto_k_above_0.7``; ``attrs["method"]`` and the
         ``cv`` column say that this is leave-one-observation-out, not a new-site forecast.
     """
-    import arviz as az
+    check_same_observations(fits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        results = {name: loo(fit) for name, fit in fits.items()}
+    return compare_loo(results, method=method)
 
+
+def check_same_observations(fits: Mapping[str, Any]) -> None:
+    """Refuse fewer than two fits, or fits of different observations (LOO compares one data set)."""
     if not isinstance(fits, Mapping) or len(fits) < 2:
         raise DataError(
             "compare needs a dict of at least two named fits, e.g. {'ECF': fit1, 'ECF+CxF': fit2}"
@@ -999,11 +1006,14 @@ def compare(fits: Mapping[str, Any], *, method: str = "stacking") -> pd.DataFram
                 f"({first.model_data.n_obs} vs {other.model_data.n_obs} rows); "
                 "LOO compares models of the same data only"
             )
-    results = {}
+
+
+def compare_loo(results: Mapping[str, LooResult], *, method: str = "stacking") -> pd.DataFrame:
+    """:func:`compare`'s table from PSIS-LOO results already computed (``{name: loo(fit)}``)."""
+    import arviz as az
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        for name in names:
-            results[name] = loo(fits[name])
         table = az.compare(
             {name: r.elpd_data for name, r in results.items()}, method=method, round_to="none"
         )

@@ -48,19 +48,21 @@ def _names(paths: list[str]) -> list[str]:
 
 def loo_report(paths: list[str]) -> tuple[dict[str, Any], list[str]]:
     """PSIS-LOO of each fit (and their comparison): the JSON object and the warnings raised."""
-    from ..evaluate import compare, loo
+    from ..evaluate import check_same_observations, compare_loo, loo
     from ..fit import load_fit
 
     if len(set(map(str, paths))) != len(paths):
         raise DataError("the same fit file is given twice; give each fit once")
     fits = dict(zip(_names(paths), (load_fit(p) for p in paths), strict=True))
+    if len(fits) > 1:
+        check_same_observations(fits)
     out: dict[str, Any] = {"method": NOTE, "fits": {}}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for name, fit in fits.items():
-            out["fits"][name] = loo(fit).to_dict()
+        results = {name: loo(fit) for name, fit in fits.items()}
+        out["fits"] = {name: r.to_dict() for name, r in results.items()}
         if len(fits) > 1:
-            table = compare(fits)
+            table = compare_loo(results)
             out["compare"] = [
                 {"fit": str(name), **{str(k): _plain(v) for k, v in row.items()}}
                 for name, row in table.iterrows()

@@ -214,9 +214,9 @@ def _sizes(cluster_size: ArrayLike, shape: tuple[int, int]) -> np.ndarray:
         ) from None
     bad = ~np.isfinite(sizes) | (sizes < 1) | (sizes != np.round(sizes))
     if bad.any():
-        value = sizes[bad].flat[0]
+        value = float(sizes[bad].flat[0])
         raise DataError(
-            f"cluster_size (--cluster-size) = {value!r} must be a whole number >= 1 "
+            f"cluster_size (--cluster-size) = {value:g} must be a whole number >= 1 "
             "(people measured per cluster-period)"
         )
     return sizes

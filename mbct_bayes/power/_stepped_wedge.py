@@ -75,15 +75,16 @@ def stepped_wedge_design(sequences: Sequence[int] | str, periods: int | None = N
             f"periods (--periods) = {periods} is fewer than the {steps} sequences + 1; a stepped "
             f"wedge needs a first all-control period and one period per step: give at least {steps + 1}"
         )
-    rows = [np.arange(periods) > s for s, n in enumerate(counts) for _ in range(n)]
-    return np.asarray(rows, dtype=float)
+    step = np.repeat(np.arange(steps), counts)  # each cluster's sequence
+    return (np.arange(periods)[None, :] > step[:, None]).astype(float)
 
 
 def parse_sequences(sequences: Sequence[int] | str) -> list[int]:
     """Clusters per sequence as positive whole numbers (a list or ``"6,6,6,6"``)."""
+    if isinstance(sequences, list) and all(type(n) is int and n >= 1 for n in sequences) and sequences:
+        return list(sequences)  # already clean: the common case from Python, checked cheaply
     text = sequences if isinstance(sequences, str) else None
     parts = text.split(",") if text is not None else list(np.ravel(np.asarray(sequences, dtype=object)))
-    shown = text if text is not None else ",".join(map(str, parts))
     counts = []
     for part in parts:
         try:
@@ -92,7 +93,8 @@ def parse_sequences(sequences: Sequence[int] | str) -> list[int]:
             number = math.nan
         if not math.isfinite(number) or number != int(number) or number < 1:
             raise DataError(
-                f"sequences (--sequences) = {shown!r}: {str(part).strip()!r} is not a positive whole "
+                f"sequences (--sequences) = {text if text is not None else ','.join(map(str, parts))!r}: "
+                f"{str(part).strip()!r} is not a positive whole "
                 "number; give the clusters crossing over at each step, e.g. 6,6,6,6"
             )
         counts.append(int(number))
@@ -144,17 +146,22 @@ def gls_variance(design: np.ndarray, cell_variance: ArrayLike, tau: float, time:
     z = fixed_effects(design, time)
     w = 1.0 / np.broadcast_to(np.asarray(cell_variance, dtype=float), design.shape)
     shrink = tau**2 / (1.0 + tau**2 * w.sum(axis=1))
-    u = np.einsum("itp,it->ip", z, w)
-    info = np.einsum("itp,it,itq->pq", z, w, z) - np.einsum("i,ip,iq->pq", shrink, u, u)
-    # The treatment column must not be a combination of the intercept, time and the clusters'
-    # own levels: otherwise the design carries no information on theta.
-    scale = np.sqrt(np.diag(info))
-    if np.linalg.matrix_rank(info / np.outer(scale, scale), tol=1e-9) < info.shape[0]:
+    zw = z * w[:, :, None]
+    u = zw.sum(axis=1)  # (clusters, p)
+    p = z.shape[2]
+    info = zw.reshape(-1, p).T @ z.reshape(-1, p) - (u * shrink[:, None]).T @ u
+    # Var(theta_hat) = 1 / (the treatment's information left after the intercept and time
+    # effects), a Schur complement. The intercept-and-time block is always positive definite;
+    # the treatment has no information left when its column is a combination of those and of
+    # the clusters' own levels (e.g. every cluster switches at the same period).
+    rest, cross = info[:-1, :-1], info[:-1, -1]
+    remaining = info[-1, -1] - cross @ np.linalg.solve(rest, cross)
+    if not remaining > 1e-10 * info[-1, -1]:
         raise DataError(
             "the design cannot separate the intervention from the time effects: "
             "give clusters that cross over at different periods (and some control periods)"
         )
-    return float(np.linalg.inv(info)[-1, -1])
+    return float(1.0 / remaining)
 
 
 def hussey_hughes_variance(design: np.ndarray, sigma2: float, tau: float) -> float:
@@ -176,9 +183,9 @@ def hussey_hughes_variance(design: np.ndarray, sigma2: float, tau: float) -> flo
 
 def two_sided_power(theta: float, variance: float, alpha: float) -> float:
     """``Phi(|theta|/se - z) + Phi(-|theta|/se - z)`` (swPwr's two-sided normal power)."""
-    z = stats.norm.ppf(1.0 - alpha / 2.0)
+    z = special.ndtri(1.0 - alpha / 2.0)  # scipy.special: the same Phi, without stats' overhead
     ratio = abs(theta) / math.sqrt(variance)
-    return float(stats.norm.cdf(ratio - z) + stats.norm.cdf(-ratio - z))
+    return float(special.ndtr(ratio - z) + special.ndtr(-ratio - z))
 
 
 def _variation(p0: float, p1: float, tau: float | None, icc: float | None) -> tuple[float, float]:
@@ -229,7 +236,8 @@ def _resolve_design(sequences, design, periods) -> tuple[np.ndarray, list[int] |
         if periods is not None:
             raise DataError("periods is set by the design matrix's columns; leave periods out")
         return _check_design(design), None
-    return stepped_wedge_design(sequences, periods), parse_sequences(sequences)
+    counts = parse_sequences(sequences)
+    return stepped_wedge_design(counts, periods), counts
 
 
 def stepped_wedge_analytic(

@@ -2,7 +2,7 @@
 
 Run by hand (not part of the tests):
 
-    .venv/bin/python benchmarks/bench_stepped_wedge.py [--designs 1000] [--sims 20000]
+    .venv/bin/python benchmarks/bench_stepped_wedge.py [--designs 1000] [--sims 20000] [--type1-grid]
 
 * analytic — ``mb.power.stepped_wedge_analytic`` (input checks, design matrix, per-cluster GLS
   information matrix, HH closed form beside it) for ``--designs`` random standard designs:
@@ -50,10 +50,26 @@ def random_designs(n: int, seed: int = 1) -> list[dict]:
     return designs
 
 
+def type_one_grid(sims: int) -> None:
+    """Type-I error (p1 = p0) of the simulation's analysis over small and large designs."""
+    print(f"| sequences | clusters | df | m | p0 | ICC | type-I ({sims} trials) | 95% MC interval |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    for seqs in ([1, 1, 1, 1], [2, 2, 2, 2], [3, 3, 3, 3], [6, 6, 6, 6]):
+        for m in (20, 120):
+            for p0 in (0.1, 0.3):
+                icc = 0.05
+                r = stepped_wedge_simulate(sequences=seqs, cluster_size=m, p0=p0, p1=p0, icc=icc, sims=sims, seed=3)
+                print(
+                    f"| {','.join(map(str, seqs))} | {sum(seqs)} | {r['df']} | {m} | {p0} | {icc} | "
+                    f"{r['rejection_rate_two_sided']:.4f} | {r['power_mc_low']:.4f}–{r['power_mc_high']:.4f} |"
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--designs", type=int, default=1000)
     parser.add_argument("--sims", type=int, default=20000)
+    parser.add_argument("--type1-grid", action="store_true", help="also the type-I error over a grid of designs")
     args = parser.parse_args()
 
     designs = random_designs(args.designs)
@@ -89,6 +105,9 @@ def main() -> None:
         f"| type-I error at p1 = p0 ({args.sims} trials) | {null['rejection_rate_two_sided']:.4f} "
         f"({null['power_mc_low']:.4f}–{null['power_mc_high']:.4f}) |"
     )
+
+    if args.type1_grid:
+        type_one_grid(args.sims // 2)
 
 
 if __name__ == "__main__":

@@ -358,37 +358,51 @@ class SteppedWedgeAnalysis:
 
     Variance components by moments (ANOVA, Henderson's method III): the residual variance
     ``sigma_e^2`` from the within-cluster fit (cluster fixed effects, time, treatment), unbiased;
-    ``tau^2`` from the residual sum of squares of the fit without clusters, whose expectation is
-    ``sigma_e^2 (n - p) + tau^2 tr(K' M K)``, truncated at 0. Then GLS with those components,
-    and a t-test with the within-cluster residual degrees of freedom (``(I - 1)(T - 1) - 1``
-    with period effects).
+    ``tau^2`` from the residual sum of squares ``RSS`` of the fit without clusters, whose
+    expectation is ``sigma_e^2 (n - p) + tau^2 tr(K' M K)`` (``K`` the cluster indicators, ``M``
+    the residual projection), truncated at 0. Then GLS with those components, and a t-test with
+    the within-cluster residual degrees of freedom (``(I - 1)(T - 1) - 1`` with period effects).
+    Every step works on p x p cross-products, so the cost per trial grows with the number of
+    cluster-periods, not its square.
     """
 
     def __init__(self, design: np.ndarray, time: str = "categorical"):
         clusters, periods = design.shape
+        gls_variance(design, 1.0, 1.0, time)  # one-line error if the design cannot estimate theta
         self.periods = periods
-        z = fixed_effects(design, time).reshape(clusters * periods, -1)
-        k = np.kron(np.eye(clusters), np.ones((periods, 1)))  # cluster indicators, (n, I)
-        n, p = z.shape
-        self.z, self.k = z, k
-        self.m_ols = np.eye(n) - z @ np.linalg.pinv(z)
-        within = np.hstack([k, z[:, 1:]])
-        rank_within = np.linalg.matrix_rank(within)
-        self.m_within = np.eye(n) - within @ np.linalg.pinv(within)
-        self.df = n - rank_within
-        self.df_ols = n - p
-        self.trace_between = float(np.trace(k.T @ self.m_ols @ k))
-        self.a = z.T @ z
-        self.g = k.T @ z  # (I, p): each cluster's column sums of Z
+        z = fixed_effects(design, time)  # (I, T, p)
+        p = z.shape[2]
+        n = clusters * periods
+        self.z = z.reshape(n, p)
+        self.a = self.z.T @ self.z
+        self.a_inv = np.linalg.inv(self.a)
+        self.g = z.sum(axis=1)  # (I, p): each cluster's column sums of Z, i.e. K'Z
         self.b = self.g.T @ self.g
+        self.df_ols = n - p
+        self.trace_between = float(n - np.trace(self.g @ self.a_inv @ self.g.T))  # tr(K'MK), K'K = T I
+        # Within-cluster fit: time and treatment columns centred within each cluster.
+        centred = z[:, :, 1:] - z[:, :, 1:].mean(axis=1, keepdims=True)
+        self.zc = centred.reshape(n, p - 1)
+        cross = self.zc.T @ self.zc
+        self.c_pinv = np.linalg.pinv(cross)
+        self.df = int(n - clusters - np.linalg.matrix_rank(cross))
         if self.df < 1:
             raise DataError("the design leaves no residual degrees of freedom; add clusters or periods")
 
     def test(self, proportions: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(estimate, se, reject)`` for proportions ``(sims, clusters, periods)``."""
         y = proportions.reshape(proportions.shape[0], -1)
-        sigma2 = np.einsum("sn,sn->s", y @ self.m_within, y) / self.df
-        rss_ols = np.einsum("sn,sn->s", y @ self.m_ols, y)
+        cluster_sums = proportions.sum(axis=2)  # (sims, I): y'K
+        total_ss = np.einsum("sn,sn->s", y, y)
+        a = y @ self.z
+        c = y @ self.zc
+        rss_ols = total_ss - np.einsum("sp,pq,sq->s", a, self.a_inv, a)
+        rss_within = (
+            total_ss
+            - np.einsum("si,si->s", cluster_sums, cluster_sums) / self.periods
+            - np.einsum("sp,pq,sq->s", c, self.c_pinv, c)
+        )
+        sigma2 = np.maximum(rss_within, 0.0) / self.df
         tau2 = np.maximum((rss_ols - sigma2 * self.df_ols) / self.trace_between, 0.0)
         # No within-cluster variation at all (e.g. every count 0): the model's test is undefined;
         # such a trial counts as not significant rather than as a division by zero.
@@ -396,7 +410,7 @@ class SteppedWedgeAnalysis:
         degenerate = sigma2 <= np.maximum(1e-10 * total, 1e-15)  # zero up to rounding
         shrink = np.divide(tau2, total, out=np.zeros_like(total), where=~degenerate)
         matrix = self.a[None] - shrink[:, None, None] * self.b[None]
-        rhs = y @ self.z - shrink[:, None] * ((y @ self.k) @ self.g)
+        rhs = a - shrink[:, None] * (cluster_sums @ self.g)
         unit = np.zeros(self.a.shape[0])
         unit[-1] = 1.0
         solved = np.linalg.solve(matrix, np.stack([rhs, np.broadcast_to(unit, rhs.shape)], axis=2))

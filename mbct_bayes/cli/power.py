@@ -462,8 +462,11 @@ def cmd_stepped_wedge(args: argparse.Namespace) -> int:
         lines.append(
             f"Simulated power: {result['power_simulated']:.3f} (95% Monte Carlo interval "
             f"{result['power_simulated_mc_low']:.3f}-{result['power_simulated_mc_high']:.3f}; {result['sims']} trials, "
-            f"seed {result['seed']}; moment variance components, GLS, t with {result['df']} df)."
+            f"seed {result['seed']}; truth: proportion p0 + a_i or p1 + a_i with a_i ~ N(0, tau^2), binomial "
+            f"counts; analysis: moment variance components, GLS, t with {result['df']} df)."
         )
+        if result["clipped_share"] > 0:
+            lines.append(f"{100 * result['clipped_share']:.2g}% of simulated cluster probabilities were clipped into (0, 1).")
     lines.append("Assumptions: " + "; ".join(result["assumptions"]) + ".")
     lines.append(f"Reference: {result['method']}.")
     print("\n".join(lines))

@@ -307,7 +307,7 @@ def stepped_wedge_analytic(
         "periods": int(x.shape[1]),
         "clusters": int(x.shape[0]),
         "design": x.astype(int).tolist(),
-        "cluster_size": float(sizes.flat[0]) if equal else sizes.tolist(),
+        "cluster_size": int(sizes.flat[0]) if equal else sizes.astype(int).tolist(),
         "p0": p0,
         "p1": p1,
         "theta": theta,

@@ -45,6 +45,7 @@ from ._simulate import resolve_seed, wilson_interval
 TIME_MODELS = ("categorical", "linear")
 REFERENCE = "Hussey & Hughes 2007 via WLS, as swCRTdesign's swPwr"
 SIM_CHUNK = 2000
+STREAM = 0x5357  # spawn key of this module's random streams ("SW")
 
 
 # ---------------------------------------------------------------------------- design
@@ -436,7 +437,8 @@ def _run(
     analysis = SteppedWedgeAnalysis(design, time)
     sims = control_logits.shape[0]
     success = rejected = 0
-    streams = np.random.SeedSequence(seed).spawn(math.ceil(sims / SIM_CHUNK))
+    # Counts per chunk and the trials' clusters come from separate, non-overlapping streams.
+    streams = np.random.SeedSequence(seed, spawn_key=(STREAM, 1)).spawn(math.ceil(sims / SIM_CHUNK))
     for chunk, start in enumerate(range(0, sims, SIM_CHUNK)):
         stop = min(sims, start + SIM_CHUNK)
         rng = np.random.default_rng(streams[chunk])
@@ -501,7 +503,7 @@ def stepped_wedge_simulate(
     cluster_size, alpha, sims, time, ci_level = _simulation_inputs(cluster_size, alpha, sims, time, ci_level)
     tau, icc = _variation(p0, p1, tau, icc)
     seed = resolve_seed(seed)
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x5357,)))
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(STREAM, 0)))
     offsets = tau * rng.standard_normal((sims, x.shape[0]))
     eps = 1e-12
     control, treated = p0 + offsets, p1 + offsets
@@ -575,7 +577,7 @@ def stepped_wedge_assurance_from_draws(
     sims = base.size if sims is None else sims
     cluster_size, alpha, sims, time, ci_level = _simulation_inputs(cluster_size, alpha, sims, time, ci_level)
     seed = resolve_seed(seed)
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x5357,)))
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(STREAM, 0)))
     index = rng.permutation(base.size)[np.arange(sims) % base.size]
     control_logits = base[index, None] + sigma[index, None] * rng.standard_normal((sims, x.shape[0]))
     shifts = np.broadcast_to(log_or[index, None], control_logits.shape)

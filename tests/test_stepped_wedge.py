@@ -271,6 +271,8 @@ def test_assurance_below_power_when_effect_uncertain():
         (dict(periods=4), r"periods \(--periods\) = 4 is fewer than the 4 sequences \+ 1"),
         (dict(tau=0.3), r"tau\^2 must be below pbar \(1 - pbar\)"),
         (dict(cluster_size=0), r"cluster_size \(--cluster-size\) = 0 must be a whole number >= 1"),
+        (dict(cluster_size="abc"), r"cluster_size \(--cluster-size\) = 'abc': give one whole number"),
+        (dict(cluster_size=[10, 20, 30]), r"or a clusters x periods \(24, 5\) matrix of them"),
         (dict(time="quadratic"), r"time = 'quadratic' is not one of"),
         (dict(alpha=1.5), r"alpha = 1.5 is outside \(0, 1\)"),
     ],
@@ -282,6 +284,8 @@ def test_bad_input_is_one_line_data_error(kwargs, message):
 
 
 def test_bad_design_matrix():
+    with pytest.raises(DataError, match="matrix of 0/1 numbers"):
+        stepped_wedge_analytic(design=[["a", "b"], [0, 1]], cluster_size=10, p0=0.2, p1=0.3, tau=0.01)
     with pytest.raises(DataError, match="only 0 \\(control\\) and 1"):
         stepped_wedge_analytic(design=[[0, 2], [0, 1]], cluster_size=10, p0=0.2, p1=0.3, tau=0.01)
     with pytest.raises(DataError, match="cannot separate the intervention from the time effects"):

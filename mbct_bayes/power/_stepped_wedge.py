@@ -105,7 +105,10 @@ def parse_sequences(sequences: Sequence[int] | str) -> list[int]:
 
 
 def _check_design(design: ArrayLike) -> np.ndarray:
-    x = np.asarray(design, dtype=float)
+    try:
+        x = np.asarray(design, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError("design must be a clusters x periods matrix of 0/1 numbers") from None
     if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 2:
         raise DataError(
             f"design has shape {x.shape}; give a clusters x periods matrix of 0/1 (at least 2 clusters and 2 periods)"
@@ -212,13 +215,12 @@ def _variation(p0: float, p1: float, tau: float | None, icc: float | None) -> tu
 
 
 def _sizes(cluster_size: ArrayLike, shape: tuple[int, int]) -> np.ndarray:
-    sizes = np.asarray(cluster_size, dtype=float)
     try:
-        sizes = np.broadcast_to(sizes, shape)
-    except ValueError:
+        sizes = np.broadcast_to(np.asarray(cluster_size, dtype=float), shape)
+    except (TypeError, ValueError):
         raise DataError(
-            f"cluster_size (--cluster-size) has shape {np.shape(cluster_size)}; give one number or "
-            f"a clusters x periods {shape} matrix"
+            f"cluster_size (--cluster-size) = {cluster_size!r:.40}: give one whole number or "
+            f"a clusters x periods {shape} matrix of them"
         ) from None
     bad = ~np.isfinite(sizes) | (sizes < 1) | (sizes != np.round(sizes))
     if bad.any():

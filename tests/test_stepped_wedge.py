@@ -207,6 +207,21 @@ def test_type_one_error_near_nominal(design, seed):
     assert 0.035 <= sim["rejection_rate_two_sided"] <= 0.065
 
 
+def test_secular_trend_needs_period_effects():
+    """A step in the outcome when most clusters cross over (sequences 6,1,1; +0.06 from period 2
+    on, no intervention effect): period fixed effects keep the size, a linear trend does not
+    (measured with 4,000 trials: 0.054 and 0.217)."""
+    common = dict(sequences=[6, 1, 1], cluster_size=120, p0=0.3, p1=0.3, icc=0.02, sims=2000, seed=1)
+    step = [0.0, 0.06, 0.06, 0.06]
+    categorical = stepped_wedge_simulate(**common, period_effects=step)
+    linear = stepped_wedge_simulate(**common, period_effects=step, time="linear")
+    assert categorical["power_mc_low"] <= 0.05 <= categorical["power_mc_high"] + 0.01
+    assert linear["power_mc_low"] > 0.15
+    assert categorical["period_effects"] == step and "period_effects[t]" in categorical["simulation_model"]
+    with pytest.raises(DataError, match="period_effects needs 4 finite numbers"):
+        stepped_wedge_simulate(**common, period_effects=[0.0, 0.1])
+
+
 def test_simulation_is_reproducible():
     a = stepped_wedge(**SWPWR_EXAMPLE, sims=300, seed=5)
     b = stepped_wedge(**SWPWR_EXAMPLE, sims=300, seed=5)

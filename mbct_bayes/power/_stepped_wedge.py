@@ -347,10 +347,13 @@ def simulate_sw_counts(
     Cluster ``i`` of trial ``s`` has probability
     ``expit(control_logits[s, i] + period_logits[t] + shifts[s, i] * design[i, t])`` in period
     ``t``; each cluster-period count is binomial with ``cluster_size`` people. ``control_logits``
-    and ``shifts`` are ``(sims, clusters)`` (or broadcastable): every simulated trial can carry
-    its own clusters, drawn from any population of services.
+    and ``shifts`` are ``(sims, clusters)``: every simulated trial can carry its own clusters,
+    drawn from any population of services; or ``(sims, clusters, periods)`` when they also
+    change from period to period (e.g. a secular trend).
     """
-    eta = np.asarray(control_logits, float)[:, :, None] + np.asarray(shifts, float)[:, :, None] * design
+    control, shift = (np.asarray(a, float) for a in (control_logits, shifts))
+    control, shift = (a if a.ndim == 3 else a[:, :, None] for a in (control, shift))
+    eta = control + shift * design
     if period_logits is not None:
         eta = eta + np.asarray(period_logits, float)
     return rng.binomial(cluster_size, special.expit(eta))
@@ -477,15 +480,17 @@ def stepped_wedge_simulate(
     seed: int | None = None,
     time: str = "categorical",
     ci_level: float = 0.95,
+    period_effects: ArrayLike | None = None,
 ) -> dict[str, Any]:
     """Simulated power of a cross-sectional stepped-wedge trial, analysed by the HH model.
 
     Data-generating model — the one the analytic power assumes, on the proportion scale:
     cluster ``i`` has probability ``p0 + a_i`` under control and ``p1 + a_i`` under
     intervention, ``a_i ~ N(0, tau^2)``, clipped into (0, 1) (the share of clipped cluster
-    probabilities is reported as ``clipped_share``), no secular trend; each cluster-period count
-    is binomial with ``cluster_size`` people. (Binomial variance is at each cell's own
-    probability, not at ``pbar`` as the analytic form takes it.)
+    probabilities is reported as ``clipped_share``), plus ``period_effects[t]`` in period ``t``
+    (a secular trend; default none); each cluster-period count is binomial with
+    ``cluster_size`` people. (Binomial variance is at each cell's own probability, not at
+    ``pbar`` as the analytic form takes it.)
 
     Analysis — :class:`SteppedWedgeAnalysis`: linear mixed model on the cluster-period
     proportions (random cluster intercepts, period fixed effects or a linear trend), variance
@@ -507,6 +512,9 @@ def stepped_wedge_simulate(
     seed = resolve_seed(seed)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(STREAM, 0)))
     offsets = tau * rng.standard_normal((sims, x.shape[0]))
+    trend = _period_effects(period_effects, x.shape[1])
+    if trend is not None:
+        offsets = offsets[:, :, None] + trend  # (sims, clusters, periods)
     eps = 1e-12
     control, treated = p0 + offsets, p1 + offsets
     clipped = float(((control <= 0) | (control >= 1) | (treated <= 0) | (treated >= 1)).mean())
@@ -536,10 +544,28 @@ def stepped_wedge_simulate(
         "time": time,
         "ci_level": ci_level,
         "ci_method": "wilson",
-        "simulation_model": "proportion scale: p0 + a_i / p1 + a_i, a_i ~ N(0, tau^2), binomial counts",
+        "period_effects": None if trend is None else trend.tolist(),
+        "simulation_model": "proportion scale: p0 + a_i / p1 + a_i, a_i ~ N(0, tau^2)"
+        + ("" if trend is None else ", plus period_effects[t]")
+        + ", binomial counts",
         "analysis": "LMM on cluster-period proportions: moment (ANOVA) variance components, GLS, "
         "t with within-cluster residual df",
     }
+
+
+def _period_effects(values: ArrayLike | None, periods: int) -> np.ndarray | None:
+    if values is None:
+        return None
+    try:
+        trend = np.asarray(values, dtype=float).ravel()
+    except (TypeError, ValueError):
+        trend = np.array([np.nan])
+    if trend.size != periods or not np.isfinite(trend).all():
+        raise DataError(
+            f"period_effects needs {periods} finite numbers, one change of the proportion per period; "
+            f"got {values!r:.60}"
+        )
+    return trend
 
 
 def stepped_wedge_assurance_from_draws(

@@ -94,6 +94,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("power-assurance-fit", lambda p, o: ["power", "assurance", p["fit"], "--clusters", "10", "--cluster-size", "10", *SIMS, "--json", "--out", o], inputs=(FIT,), out="assurance.json", fail_args=("--profile", "E=abc")),
     Command("power-assurance-draws", lambda p, o: ["power", "assurance", "--draws", p["draws"], "--clusters", "10", "--cluster-size", "10", *SIMS, "--json", "--out", o], inputs=(DRAWS,), out="assurance.json"),
     Command("power-search", lambda p, o: ["power", "search", "--method", "assurance", "--draws", p["draws"], "--target", "0.5", "--cluster-size", "10", "--max-clusters", "30", *SIMS, "--json", "--out", o, "--curve-out", _beside(o, "curve.csv")], inputs=(DRAWS,), out="search.json", results=("search.json", "curve.csv")),
+    Command("power-stepped-wedge", lambda p, o: ["power", "stepped-wedge", "--sequences", "3,3", "--cluster-size", "20", "--p0", "0.3", "--p1", "0.4", "--icc", "0.05", "--sims", "200", "--seed", "1", "--json", "--out", o], out="power.json", fail_args=("--sequences", "3,0")),
     Command("report", lambda p, o: ["report", p["fit"], "--data", p["observations"], "--out", o], inputs=(FIT, REPORT_DATA), out="report.html", results=()),
 )
 

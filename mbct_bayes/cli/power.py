@@ -23,7 +23,7 @@ DRAW_COLUMNS = ("baseline_logit", "sigma_site", "log_odds_ratio")
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``power`` and its subcommands."""
     top = sub.add_parser("power", help="cluster-RCT power, sample size and Bayesian assurance")
-    inner = top.add_subparsers(dest="power_command", metavar="{analytic,simulate,assurance,search}")
+    inner = top.add_subparsers(dest="power_command", metavar="{analytic,simulate,assurance,search,stepped-wedge}")
     inner.required = True
 
     p = inner.add_parser(
@@ -115,6 +115,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--figure-out", help="write the power curve figure (PNG/PDF/SVG)")
     _output_args(p)
     p.set_defaults(func=cmd_search)
+
+    p = inner.add_parser(
+        "stepped-wedge",
+        help="power of a cross-sectional stepped-wedge trial (Hussey & Hughes 2007, as swCRTdesign's swPwr)",
+    )
+    p.add_argument("--sequences", required=True, help="clusters crossing over at each step, e.g. 6,6,6,6")
+    p.add_argument("--periods", type=int, help="periods (default sequences + 1; the first all control)")
+    p.add_argument("--cluster-size", type=int, required=True, help="people measured per cluster-period")
+    p.add_argument("--p0", type=float, required=True, help="control proportion (mean over clusters)")
+    p.add_argument("--p1", type=float, required=True, help="intervention proportion (mean over clusters)")
+    p.add_argument("--tau", type=float, help="between-cluster SD of the proportion (swPwr's tau), or --icc")
+    p.add_argument("--icc", type=float, help="ICC tau^2 / (tau^2 + pbar (1 - pbar)), instead of --tau")
+    p.add_argument("--alpha", type=float, default=0.05, help="two-sided significance (default 0.05)")
+    p.add_argument(
+        "--time",
+        choices=("categorical", "linear"),
+        default="categorical",
+        help="period fixed effects (default) or a linear time trend",
+    )
+    p.add_argument("--sims", type=int, help="also simulate this many trials (analysed by the same model)")
+    p.add_argument("--seed", type=int, help="random seed for --sims (default random, reported)")
+    _output_args(p)
+    p.set_defaults(func=cmd_stepped_wedge)
 
 
 # ---------------------------------------------------------------------------- argument groups
@@ -398,5 +421,54 @@ def _emit(args: argparse.Namespace, result: dict[str, Any], table_key: str | Non
                 index=False, float_format=lambda v: f"{v:.3f}"
             )
         )
+    sys.stdout.flush()
+    return 0
+
+
+def cmd_stepped_wedge(args: argparse.Namespace) -> int:
+    """``power stepped-wedge``: analytic (and with --sims simulated) power, a protocol-ready summary."""
+    from ..power import stepped_wedge
+
+    _check_outputs(args)
+    result = stepped_wedge(
+        sequences=args.sequences,
+        periods=args.periods,
+        cluster_size=args.cluster_size,
+        p0=args.p0,
+        p1=args.p1,
+        tau=args.tau,
+        icc=args.icc,
+        alpha=args.alpha,
+        time=args.time,
+        sims=args.sims,
+        seed=args.seed,
+    )
+    if args.out:
+        write_json(args.out, result)
+    if args.json:
+        print(dumps_json(result))
+        return 0
+    time = "period fixed effects" if result["time"] == "categorical" else "a linear time trend"
+    lines = [
+        f"Design: cross-sectional stepped wedge, {result['clusters']} clusters in "
+        f"{len(result['sequences'])} sequences ({','.join(map(str, result['sequences']))}) over "
+        f"{result['periods']} periods (first all control), {result['cluster_size']:g} people per cluster-period.",
+        f"Outcome: proportion {result['p0']:g} under control, {result['p1']:g} under intervention; "
+        f"between-cluster SD tau {result['tau']:.4g} (ICC {result['icc']:.4g}); two-sided alpha {result['alpha']:g}.",
+        f"Power: {result['power']:.3f} (analytic: linear mixed model with random cluster intercepts and {time}; "
+        f"SE of p1 - p0 {result['se_theta']:.4g}; normal reference).",
+    ]
+    if "power_simulated" in result:
+        lines.append(
+            f"Simulated power: {result['power_simulated']:.3f} (95% Monte Carlo interval "
+            f"{result['power_simulated_mc_low']:.3f}-{result['power_simulated_mc_high']:.3f}; {result['sims']} trials, "
+            f"seed {result['seed']}; truth: proportion p0 + a_i or p1 + a_i with a_i ~ N(0, tau^2), binomial "
+            f"counts; analysis: moment variance components, GLS, t with {result['df']} df)."
+        )
+        if result["clipped_share"] > 0:
+            lines.append(f"{100 * result['clipped_share']:.2g}% of simulated cluster probabilities were clipped into (0, 1).")
+    lines.append("Assumptions: " + "; ".join(result["assumptions"]) + ".")
+    lines.append(f"Reference: {result['method']}.")
+    print("\n".join(lines))
     sys.stdout.flush()
     return 0

@@ -9,6 +9,9 @@
 * :func:`assurance` / :func:`assurance_from_draws` / :func:`assurance_curve` — the same
   simulation with baseline, between-site SD and effect drawn from a fitted posterior.
 * :func:`search` — fewest clusters per arm (or smallest cluster size) reaching a target.
+* :func:`stepped_wedge` / :func:`stepped_wedge_analytic` / :func:`stepped_wedge_simulate` /
+  :func:`stepped_wedge_assurance_from_draws` — cross-sectional stepped-wedge trials (Hussey &
+  Hughes 2007 via WLS, as swCRTdesign's ``swPwr``; simulation analysed by the same model).
 * ICC helpers: :func:`icc_from_sigma_b`, :func:`sigma_b_from_icc`, :func:`marginal_proportion`.
 """
 
@@ -20,6 +23,13 @@ from ._icc import icc_from_sigma_b, marginal_proportion, sigma_b_from_icc
 from ._kernel import binom_quantile, cluster_t_test, gee_test
 from ._search import search
 from ._simulate import power_curve, simulate, wilson_interval
+from ._stepped_wedge import (
+    stepped_wedge,
+    stepped_wedge_analytic,
+    stepped_wedge_assurance_from_draws,
+    stepped_wedge_design,
+    stepped_wedge_simulate,
+)
 
 __all__ = [
     "analytic",
@@ -38,5 +48,10 @@ __all__ = [
     "search",
     "sigma_b_from_icc",
     "simulate",
+    "stepped_wedge",
+    "stepped_wedge_analytic",
+    "stepped_wedge_assurance_from_draws",
+    "stepped_wedge_design",
+    "stepped_wedge_simulate",
     "wilson_interval",
 ]

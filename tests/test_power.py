@@ -295,7 +295,7 @@ def test_gee_equals_statsmodels_bias_reduced():
     c = 6
     n_a, n_b = rng.integers(5, 30, (3, c)), rng.integers(5, 30, (3, c))
     y_a, y_b = rng.binomial(n_a, 0.3), rng.binomial(n_b, 0.5)
-    sig, _ = gee_test(y_a, n_a, y_b, n_b, [c], 0.05)
+    sig, _ = gee_test(y_a, n_a, y_b, n_b, [c], 0.05, correction="mancl-derouen")
     for i in range(3):
         rows = []
         for arm, (y, n) in enumerate(((y_a[i], n_a[i]), (y_b[i], n_b[i]))):

@@ -6,9 +6,10 @@ test that rejects less often than ``alpha`` under the null understates what a va
 give; one that rejects more often overstates it. So every simulated power reports the size of
 its analysis at its design, and says when it does not hold.
 
-* **Exact** when each cluster contributes one yes/no outcome (cluster size 1): clusters are then
-  independent Bernoulli draws with the *marginal* probability (the cluster effect integrated
-  out, :func:`mbct_bayes.power.marginal_proportion`), the t, Welch and GEE decisions depend only
+* **Exact** when each cluster contributes one yes/no outcome (cluster size 1, up to about 270
+  clusters per arm): clusters are then independent Bernoulli draws with the *marginal*
+  probability (the cluster effect integrated out,
+  :func:`mbct_bayes.power.marginal_proportion`), the t, Welch and GEE decisions depend only
   on the numbers of successes per arm, and the size is a sum over the ``(c + 1)^2`` pairs of
   binomial counts. With few clusters no test can reach its size there: the pooled t holds 0.0072
   at 4 clusters per arm with ``p0 = 0.1`` (proportion-scale ICC 0.05), because only a handful of
@@ -16,6 +17,11 @@ its analysis at its design, and says when it does not hold.
 * **Simulated** otherwise, with the kernel's own random numbers at ``p1 = p0``: the size of a
   design is the rejection rate of the same simulated trials as its power with the effect
   removed (common random numbers), with a Wilson interval.
+
+Nothing is refused for its size: a power computed with an analysis that misses its size is
+still that analysis's power, so it is reported with ``size_holds: false`` and a note saying which
+way it is biased (the CLI's text output ends with a ``WARNING:`` line). Only the adjusted
+analysis refuses designs, those with fewer than one degree of freedom (``2c - 2 - p < 1``).
 
 The adjusted analysis needs covariates; its size is simulated with ``covariates`` independent
 standard-normal baseline scores per cluster that together explain ``SIZE_R2`` of the
@@ -41,6 +47,9 @@ SIZE_SIMS = 10_000  # fewest simulated null trials behind a reported size (Wilso
 SIZE_COVARIATES = 3  # E, C, F
 SIZE_R2 = 0.5  # share of the between-cluster logit variance the covariates explain (adjusted only)
 SIZE_CHUNK = 1000
+# Exact enumeration runs the analysis on (c + 1)^2 trials of c clusters per arm; beyond this many
+# cluster values (c about 270) the size is simulated instead.
+EXACT_MAX_VALUES = 20_000_000
 
 
 def size_band(alpha: float) -> tuple[float, float]:
@@ -66,6 +75,10 @@ def exact_size(analysis: str, clusters_per_arm: int, p_marginal: float, alpha: f
     significant, _ = analyse(y_a, 1, y_b, 1, [c], alpha, analysis)
     weight = stats.binom.pmf(k_a, c, p_marginal) * stats.binom.pmf(k_b, c, p_marginal)
     return float(weight @ significant[:, 0])
+
+
+def _enumerable(clusters_per_arm: int) -> bool:
+    return (clusters_per_arm + 1) ** 2 * clusters_per_arm <= EXACT_MAX_VALUES
 
 
 def _adjusted_rejections(task: Task, covariates: int) -> np.ndarray:
@@ -178,7 +191,7 @@ def size_grid(
         p = check.probability("p0", p)
         for analysis in analyses:
             exact_m = [m for m in sizes if m == 1 and cv == 0 and analysis != "adjusted"]
-            simulated_m = tuple(m for m in sizes if m not in exact_m)
+            simulated_m = tuple(m for m in sizes if m not in exact_m or not all(map(_enumerable, clusters)))
             if simulated_m:
                 rejections = _simulated_rejections(
                     analysis, clusters, simulated_m, special.logit(p), sigma_b, cv, alpha, sims, seed,
@@ -186,7 +199,7 @@ def size_grid(
                 )
             for m in sizes:
                 for j, c in enumerate(clusters):
-                    if m in exact_m:
+                    if m in exact_m and _enumerable(c):
                         size = exact_size(analysis, c, marginal_proportion(p, sigma_b), alpha)
                         low = high = size
                         method, n = "exact", 0

@@ -762,11 +762,11 @@ def test_adjusted_equals_statsmodels_ols_per_trial():
     for i in range(sims):
         y = np.concatenate([prop_a[i], prop_b[i]])
         covariates = np.concatenate([base_a[i], base_b[i]])
-        stage1 = sm.OLS(y, sm.add_constant(covariates, has_constant="add")).fit()
-        resid = stage1.resid
+        with _quiet():  # rank-deficient designs (trials 0 and 1) warn; pinv drops the column
+            resid = sm.OLS(y, sm.add_constant(covariates, has_constant="add")).fit().resid
         assert diff[i, 0] == pytest.approx(resid[c:].mean() - resid[:c].mean(), abs=1e-10)
         arm = np.repeat([0.0, 1.0], c)[:, None]
-        with _quiet():  # rank-deficient designs (trials 0 and 1) warn; pinv drops the column
+        with _quiet():
             ancova = sm.OLS(y, sm.add_constant(np.hstack([arm, covariates]), has_constant="add")).fit()
         assert ancova.df_resid == 2 * c - 2 - (3 if i > 1 else 2)
         assert sig[i, 0] == (ancova.pvalues[1] < 0.05), i

@@ -232,6 +232,15 @@ def test_simulate_reports_size_and_warns_when_it_does_not_hold(capsys):
     assert "WARNING" not in run(capsys, "simulate", *SIM_ARGS, "--quiet")[1]
 
 
+def test_analytic_one_outcome_per_cluster_warns_on_size(capsys):
+    code, out, _ = run(capsys, "analytic", "--p0", "0.1", "--p1", "0.5", "--clusters", "4", "--cluster-size", "1",
+                       "--icc", "0.05")
+    assert code == 0 and out.splitlines()[-1].startswith("WARNING: size does not hold")
+    result, _ = run_json(capsys, "analytic", "--p0", "0.1", "--p1", "0.5", "--clusters", "4", "--cluster-size", "1",
+                         "--icc", "0.05")
+    assert result["size_holds"] is False and result["actual_size"] == pytest.approx(0.0049, abs=5e-5)
+
+
 def test_simulate_adjusted_needs_baselines(capsys):
     code, out, err = run(capsys, "simulate", *SIM_ARGS, "--quiet", "--analysis", "adjusted")
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1

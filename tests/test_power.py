@@ -891,6 +891,17 @@ def test_simulated_size_is_the_power_runs_trials_without_the_effect():
     assert exact["power_mc_low"] <= exact["actual_size"] <= exact["power_mc_high"]
 
 
+def test_analytic_with_one_outcome_per_cluster_reports_the_exact_size():
+    """The closed form assumes size alpha; with 4 services per arm at p0 0.1 the pooled t has
+    0.0049 (Binomial(4, 0.1) arm counts, enumerated), so the output says so."""
+    r = analytic(p0=0.1, p1=0.5, clusters_per_arm=4, cluster_size=1, icc=0.05)
+    assert round(r["actual_size"], 4) == 0.0049 and r["size_method"] == "exact" and r["size_holds"] is False
+    assert "closed-form power assumes a test of size 0.05" in r["size_note"]
+    solved = analytic(p0=0.3, p1=0.6, cluster_size=1, icc=0.0, power=0.8)
+    assert solved["clusters_per_arm_design"] == 41 and solved["size_holds"] is True and solved["size_note"] is None
+    assert "actual_size" not in analytic(p0=0.3, p1=0.5, clusters_per_arm=10, cluster_size=20, icc=0.05)
+
+
 def test_simulate_says_when_size_does_not_hold():
     r = simulate(p0=0.1, p1=0.4, clusters_per_arm=4, cluster_size=1, sigma_b=0.5, sims=500, seed=1)
     assert r["size_holds"] is False and r["actual_size"] < 0.035 and r["size_band"] == [0.035, 0.065]

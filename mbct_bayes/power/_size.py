@@ -280,16 +280,23 @@ def size_check(
     return out
 
 
-def size_note(analysis: str, clusters_per_arm: int, cluster_size: int, size: dict, alpha: float) -> str | None:
-    """One line saying that the analysis does not hold its size here, or ``None`` when it does."""
+def size_note(
+    analysis: str, clusters_per_arm: int, cluster_size: int, size: dict, alpha: float, *, formula: bool = False
+) -> str | None:
+    """One line saying that the analysis does not hold its size here, or ``None`` when it does.
+
+    ``formula=True``: the power beside it is a closed form, which assumes a test of size alpha.
+    """
     if size["size_holds"]:
         return None
     low, high = size["size_band"]
-    effect = (
-        "conservative: power computed with it is lower than a valid test's"
-        if size["actual_size"] < low
-        else "liberal: power computed with it is higher than a valid test's"
-    )
+    kind = "conservative" if size["actual_size"] < low else "liberal"
+    if formula:
+        effect = f"{kind}, and the closed-form power assumes a test of size {alpha:g}, which this trial cannot have"
+    elif kind == "conservative":
+        effect = "conservative: power computed with it is lower than a valid test's"
+    else:
+        effect = "liberal: power computed with it is higher than a valid test's"
     why = (
         "; with one yes/no outcome per cluster only a few results are possible, so a test's size can be far "
         "from alpha"

@@ -774,6 +774,16 @@ def test_adjusted_equals_statsmodels_ols_per_trial():
     assert 0 < hits < sims  # both decisions are exercised
 
 
+def test_adjusted_without_covariates_is_the_pooled_t():
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, 21, (2, 500, 8)) / 20
+    none = np.empty((500, 8, 0))
+    sig, diff = adjusted_t_test(a, b, none, none, [3, 8], 0.05)
+    t_sig, t_diff = cluster_t_test(a, b, [3, 8], 0.05)
+    np.testing.assert_array_equal(sig, t_sig)
+    np.testing.assert_allclose(diff, t_diff, atol=1e-12)
+
+
 def test_adjusted_through_analyse_and_its_refusals():
     c = 6
     prop_a, prop_b, base_a, base_b = _adjusted_trials(c=c)

@@ -600,6 +600,9 @@ def test_search_clusters_returns_first_design_reaching_target():
     assert curve.loc[curve.clusters_per_arm == c - 1, "power"].item() < 0.8
     assert list(curve.clusters_per_arm) == list(range(2, 41))
     assert {"power_mc_low", "power_mc_high", "power_analytic"} <= set(curve.columns)
+    # the found design's size, as simulate() reports it at that design
+    alone = simulate(p0=0.3, p1=0.45, clusters_per_arm=c, cluster_size=20, icc=0.05, sims=1000, seed=1)
+    assert r["size_holds"] is True and r["actual_size"] == alone["actual_size"]
 
 
 def test_search_cluster_size_by_bisection():

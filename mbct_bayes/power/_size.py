@@ -101,10 +101,10 @@ def _adjusted_rejections(task: Task, covariates: int) -> np.ndarray:
             x[arm, :, col] = np.random.default_rng(stream).standard_normal((n, covariates))
     explained = x.sum(axis=3) / np.sqrt(covariates)
     effect = np.sqrt(SIZE_R2) * explained + np.sqrt(1.0 - SIZE_R2) * z
+    prob = special.expit(task.logit_p0 + task.sigma_b * effect)
     out = np.zeros((len(task.sizes), len(task.clusters)), dtype=np.int64)
     for i, m in enumerate(task.sizes):
         sizes = [cluster_sizes(m, None if g is None else g[arm]) for arm in (0, 1)]
-        prob = special.expit(task.logit_p0 + task.sigma_b * effect)
         ys = [binom_quantile(v[arm], sizes[arm], prob[arm]) for arm in (0, 1)]
         significant, _ = analyse(
             ys[0], sizes[0], ys[1], sizes[1], task.clusters, task.alpha, "adjusted",

@@ -217,6 +217,36 @@ def test_simulate_json_keys_and_progress(capsys):
     assert err == "" and again["icc_logit"] == pytest.approx(0.05) and again["icc"] < 0.05
 
 
+def test_simulate_reports_size_and_warns_when_it_does_not_hold(capsys):
+    result, _ = run_json(capsys, "simulate", *SIM_ARGS, "--quiet")
+    assert result["size_holds"] is True and result["size_note"] is None
+    assert result["size_method"] == "simulated" and result["size_sims"] == 10_000
+    assert result["size_band"] == [0.035, 0.065] and 0.035 <= result["actual_size"] <= 0.065
+    small = ["simulate", "--p0", "0.1", "--p1", "0.4", "--sigma-b", "0.5", "--clusters", "4", "--cluster-size", "1",
+             "--sims", "200", "--seed", "1", "--quiet"]
+    result, _ = run_json(capsys, *small)
+    assert result["size_holds"] is False and result["size_method"] == "exact" and result["actual_size"] < 0.01
+    code, out, _ = run(capsys, *small)
+    assert code == 0
+    assert out.splitlines()[-1].startswith("WARNING: size does not hold: the t analysis at 4 clusters per arm x 1")
+    assert "WARNING" not in run(capsys, "simulate", *SIM_ARGS, "--quiet")[1]
+
+
+def test_analytic_one_outcome_per_cluster_warns_on_size(capsys):
+    code, out, _ = run(capsys, "analytic", "--p0", "0.1", "--p1", "0.5", "--clusters", "4", "--cluster-size", "1",
+                       "--icc", "0.05")
+    assert code == 0 and out.splitlines()[-1].startswith("WARNING: size does not hold")
+    result, _ = run_json(capsys, "analytic", "--p0", "0.1", "--p1", "0.5", "--clusters", "4", "--cluster-size", "1",
+                         "--icc", "0.05")
+    assert result["size_holds"] is False and result["actual_size"] == pytest.approx(0.0049, abs=5e-5)
+
+
+def test_simulate_adjusted_needs_baselines(capsys):
+    code, out, err = run(capsys, "simulate", *SIM_ARGS, "--quiet", "--analysis", "adjusted")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "needs each cluster's baseline E, C, F: give a population of services" in err
+
+
 def test_simulate_conflicting_variation_is_an_error(capsys):
     code, _, err = run(capsys, "simulate", *SIM_ARGS, "--sigma-b", "0.5")
     assert code == 2 and "exactly one of icc (--icc) and sigma_b (--sigma-b)" in err

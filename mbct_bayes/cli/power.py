@@ -172,10 +172,12 @@ def _simulation_args(p: argparse.ArgumentParser, *, sims: int | None) -> None:
     )
     p.add_argument(
         "--analysis",
-        choices=("t", "welch", "gee"),
+        choices=("t", "welch", "gee", "adjusted"),
         default="t",
         help="t: pooled t-test on cluster proportions (default); welch; gee: logistic "
-        "GEE with Mancl–DeRouen SE",
+        "GEE with Kauermann–Carroll SE, t(2c-2); adjusted: cluster-level analysis adjusted for "
+        "baseline E, C, F (needs a population of services). Simulated power reports the "
+        "analysis's type-I error at the design (actual_size, size_holds)",
     )
     p.add_argument("--jobs", type=int, default=1, help="local worker processes (-1: all CPUs)")
     p.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786) to run on")
@@ -421,6 +423,8 @@ def _emit(args: argparse.Namespace, result: dict[str, Any], table_key: str | Non
                 index=False, float_format=lambda v: f"{v:.3f}"
             )
         )
+    if result.get("size_holds") is False:
+        print(f"WARNING: {result['size_note']}")
     sys.stdout.flush()
     return 0
 

@@ -4,8 +4,11 @@
   Hayes–Bennett with k; normal or t reference), solving for any one of power, clusters per arm,
   cluster size and p1. Proportion-scale ICC, as clusterPower and CRTSize take it.
 * :func:`simulate` / :func:`power_curve` — vectorised simulation of logistic-normal clusters
-  analysed by a cluster-level t-test (or Welch / GEE), with Monte Carlo intervals and common
-  random numbers across designs; parallel over local processes or a Dask cluster.
+  analysed by a cluster-level t-test (or Welch / GEE / covariate-adjusted), with Monte Carlo
+  intervals and common random numbers across designs; parallel over local processes or a Dask
+  cluster. Each simulated power reports whether its analysis holds its size there.
+* :func:`size_check` / :func:`size_grid` — the type-I error of each analysis at a design (exact by
+  enumeration with one outcome per cluster, else simulated), and whether it holds ``alpha``.
 * :func:`assurance` / :func:`assurance_from_draws` / :func:`assurance_curve` — the same
   simulation with baseline, between-site SD and effect drawn from a fitted posterior.
 * :func:`search` — fewest clusters per arm (or smallest cluster size) reaching a target.
@@ -17,12 +20,14 @@
 
 from __future__ import annotations
 
+from ._analyses import adjusted_t_test
 from ._analytic import analytic, design_effect, hayes_bennett_clusters
 from ._assurance import assurance, assurance_curve, assurance_from_draws, draws_from_fit
 from ._icc import icc_from_sigma_b, marginal_proportion, sigma_b_from_icc
 from ._kernel import binom_quantile, cluster_t_test, gee_test
 from ._search import search
 from ._simulate import power_curve, simulate, wilson_interval
+from ._size import size_check, size_grid
 from ._stepped_wedge import (
     stepped_wedge,
     stepped_wedge_analytic,
@@ -32,6 +37,7 @@ from ._stepped_wedge import (
 )
 
 __all__ = [
+    "adjusted_t_test",
     "analytic",
     "assurance",
     "assurance_curve",
@@ -48,6 +54,8 @@ __all__ = [
     "search",
     "sigma_b_from_icc",
     "simulate",
+    "size_check",
+    "size_grid",
     "stepped_wedge",
     "stepped_wedge_analytic",
     "stepped_wedge_assurance_from_draws",

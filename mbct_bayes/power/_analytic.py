@@ -32,6 +32,7 @@ from scipy import optimize, stats
 
 from ..errors import DataError
 from . import _checks as check
+from ._size import exact_size, size_band, size_note
 
 METHODS = ("donner-klar", "hayes-bennett")
 DISTS = ("t", "normal")
@@ -172,7 +173,11 @@ def analytic(
         Every input echoed and ``power``, ``clusters_per_arm`` (exact, fractional when solved),
         ``clusters_per_arm_design`` (rounded up, at least 2), ``cluster_size`` (exact),
         ``cluster_size_design``, ``p0``, ``p1``, ``odds_ratio``, ``design_effect``, ``df`` (t
-        only, at the design value), ``power_at_design`` and ``solved_for``.
+        only, at the design value), ``power_at_design`` and ``solved_for``. With one outcome per
+        cluster (``cluster_size_design`` 1) also the exact type-I error of the pooled t-test on
+        the clusters' yes/no outcomes at ``p1 = p0``: ``actual_size``, ``size_method``
+        (``"exact"``), ``size_band``, ``size_holds`` and ``size_note`` (see
+        :func:`mbct_bayes.power.size_check`).
 
     Raises
     ------
@@ -272,7 +277,19 @@ def analytic(
         "df": 2 * (c_design - 1) if dist == "t" else None,
     }
     result["power_at_design"] = fn(c_design, m_design, q1)
+    if m_design == 1:
+        # One yes/no outcome per cluster: the exact type-I error of the pooled t-test at the design
+        # (arm counts binomial at p0), which with few clusters is far from alpha.
+        result.update(_exact_size_one_outcome(c_design, p0, alpha))
     return result
+
+
+def _exact_size_one_outcome(clusters_per_arm: int, p0: float, alpha: float) -> dict[str, Any]:
+    size = {"actual_size": exact_size("t", clusters_per_arm, p0, alpha), "size_method": "exact"}
+    size["size_band"] = list(size_band(alpha))
+    size["size_holds"] = bool(size["size_band"][0] <= size["actual_size"] <= size["size_band"][1])
+    size["size_note"] = size_note("t", clusters_per_arm, 1, size, alpha, formula=True)
+    return size
 
 
 def _solve(

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
-ANALYSES = ("t", "welch", "gee")
+from ..errors import DataError
+from ._analyses import adjusted_t_test, cluster_t_test, gee_test
+
+ANALYSES = ("t", "welch", "gee", "adjusted")
+ADJUSTED_NEEDS_BASELINES = (
+    "the adjusted analysis (--analysis adjusted) needs each cluster's baseline E, C, F: give a population of "
+    "services (a fit's sites or --sites candidates.csv), or use --analysis t"
+)
 # Binomial quantiles by pmf recursion up to this size; scipy's binom.ppf beyond it.
 _RECURSION_MAX_N = 200
 
@@ -152,10 +159,24 @@ def run_task(task: Task) -> np.ndarray:
     return counts
 
 
-def analyse(y_a, n_a, y_b, n_b, clusters, alpha: float, analysis: str = "t"):
+def analyse(
+    y_a,
+    n_a,
+    y_b,
+    n_b,
+    clusters,
+    alpha: float,
+    analysis: str = "t",
+    *,
+    baseline_a: np.ndarray | None = None,
+    baseline_b: np.ndarray | None = None,
+):
     """Analyse simulated trials for each number of clusters per arm in ``clusters``.
 
-    Uses the first ``c`` columns of each arm for design ``c``.
+    Uses the first ``c`` columns of each arm for design ``c``: counts ``y`` of ``n`` members,
+    ``(sims, cmax)``, and for ``analysis="adjusted"`` each cluster's baseline covariates
+    (E, C, F), ``baseline_a``/``baseline_b`` of shape ``(sims, cmax, p)``. The analyses are in
+    :mod:`mbct_bayes.power._analyses`.
 
     Returns
     -------
@@ -167,82 +188,8 @@ def analyse(y_a, n_a, y_b, n_b, clusters, alpha: float, analysis: str = "t"):
         return gee_test(y_a, n_a, y_b, n_b, clusters, alpha)
     prop_a = y_a / np.broadcast_to(n_a, y_a.shape)
     prop_b = y_b / np.broadcast_to(n_b, y_b.shape)
+    if analysis == "adjusted":
+        if baseline_a is None or baseline_b is None:
+            raise DataError(ADJUSTED_NEEDS_BASELINES)
+        return adjusted_t_test(prop_a, prop_b, baseline_a, baseline_b, clusters, alpha)
     return cluster_t_test(prop_a, prop_b, clusters, alpha, welch=analysis == "welch")
-
-
-def cluster_t_test(
-    prop_a: np.ndarray, prop_b: np.ndarray, clusters, alpha: float, *, welch: bool = False
-):
-    """Two-sample t-test on cluster proportions, vectorised over trials and designs.
-
-    Pooled-variance (Student) t with ``2c - 2`` df by default — the classic unweighted
-    cluster-level analysis (Hayes & Moulton 2017, ch. 9), valid with few clusters; ``welch=True``
-    uses Welch's unequal-variance t. Equals ``scipy.stats.ttest_ind`` per trial (a trial with no
-    variation in either arm is significant only if the arm means differ, as scipy's infinite t).
-    Running sums over the cluster axis give every design ``c`` in one pass.
-    """
-    cs = np.asarray(clusters, dtype=np.int64)
-    stats_ = []
-    for prop in (prop_a, prop_b):
-        # Shifting by the first cluster keeps sums of squares free of cancellation (and exactly 0
-        # when all clusters agree); the variance is shift-invariant.
-        x = prop - prop[:, :1]
-        s1 = np.cumsum(x, axis=1)[:, cs - 1]
-        s2 = np.cumsum(x * x, axis=1)[:, cs - 1]
-        mean = s1 / cs
-        ss = np.maximum(s2 - s1 * mean, 0.0)
-        stats_.append((mean + prop[:, :1], ss))
-    (mean_a, ss_a), (mean_b, ss_b) = stats_
-    diff = mean_b - mean_a
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if not welch:
-            df = 2 * cs - 2
-            se = np.sqrt((ss_a + ss_b) / df * (2.0 / cs))
-            crit = stats.t.ppf(1.0 - alpha / 2.0, df)
-            significant = np.abs(diff) > crit * se
-            significant |= (se == 0) & (diff != 0)
-        else:
-            va = ss_a / (cs - 1) / cs
-            vb = ss_b / (cs - 1) / cs
-            se = np.sqrt(va + vb)
-            df = (va + vb) ** 2 / ((va**2 + vb**2) / (cs - 1))
-            pval = 2.0 * special.stdtr(df, -np.abs(diff) / se)
-            significant = np.where(se == 0, diff != 0, pval < alpha)
-    return significant, diff
-
-
-def gee_test(y_a, n_a, y_b, n_b, clusters, alpha: float):
-    """Logistic GEE (independence working correlation) with Mancl–DeRouen robust SE, t(2c - 2).
-
-    With arm as the only covariate the GEE estimate is closed-form: each arm's proportion is
-    its pooled ``sum y / sum n``, the log odds ratio their logit difference, and the sandwich
-    variance of each arm's logit is ``sum_j (r_j / (1 - h_j))^2 / (pbar (1 - pbar) N)^2`` with
-    residuals ``r_j = y_j - n_j pbar`` and leverages ``h_j = n_j / N`` (Mancl & DeRouen 2001
-    bias correction). This matches statsmodels ``GEE(..., Independence()).fit(
-    cov_type="bias_reduced")``. A trial with an arm at 0 % or 100 % has no finite log odds ratio
-    and counts as not significant (as a Wald test then behaves).
-    """
-    cs = np.asarray(clusters, dtype=np.int64)
-    y_a, y_b = np.asarray(y_a, float), np.asarray(y_b, float)
-    n_a = np.broadcast_to(np.asarray(n_a, float), y_a.shape)
-    n_b = np.broadcast_to(np.asarray(n_b, float), y_b.shape)
-    sims = y_a.shape[0]
-    significant = np.zeros((sims, len(cs)), dtype=bool)
-    diff = np.zeros((sims, len(cs)))
-    for j, c in enumerate(cs):
-        parts = []
-        for y, n in ((y_a[:, :c], n_a[:, :c]), (y_b[:, :c], n_b[:, :c])):
-            total = n.sum(axis=1)
-            pbar = y.sum(axis=1) / total
-            resid = (y - n * pbar[:, None]) / (1.0 - n / total[:, None])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                var = (resid**2).sum(axis=1) / (pbar * (1.0 - pbar) * total) ** 2
-            parts.append((pbar, var))
-        (pa, va), (pb, vb) = parts
-        ok = (pa > 0) & (pa < 1) & (pb > 0) & (pb < 1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            stat = (special.logit(pb) - special.logit(pa)) / np.sqrt(va + vb)
-        crit = stats.t.ppf(1.0 - alpha / 2.0, 2 * c - 2)
-        significant[:, j] = ok & (np.abs(stat) > crit)
-        diff[:, j] = pb - pa
-    return significant, diff

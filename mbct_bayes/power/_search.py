@@ -14,6 +14,7 @@ from . import _checks as check
 from ._analytic import _power_dk, _power_hb, analytic
 from ._assurance import DRAW_KEYS, assurance_curve, draws_from_fit
 from ._simulate import DEFAULT_CHUNK, power_curve, resolve_seed
+from ._size import SIZE_SIMS, size_check
 
 METHODS = ("analytic", "simulate", "assurance")
 SOLVE_FOR = ("clusters_per_arm", "cluster_size")
@@ -79,7 +80,9 @@ def search(
     dict
         ``clusters_per_arm`` / ``cluster_size`` found (``clusters_per_arm_design`` rounded up),
         ``power`` (or ``assurance``) there with Monte Carlo interval when simulated, the
-        inputs, and ``curve``: a DataFrame of the candidates evaluated (the power curve).
+        inputs, and ``curve``: a DataFrame of the candidates evaluated (the power curve). With
+        ``method="simulate"`` also the found design's analysis size, as
+        :func:`mbct_bayes.power.simulate` reports it (``actual_size``, ``size_holds``, ...).
 
     Notes
     -----
@@ -218,6 +221,16 @@ def search(
     out["cluster_size_design"] = int(best["cluster_size"])
     if metric == "assurance":
         out["power"] = out["assurance"]
+    else:
+        # The found design's analysis size (as simulate() reports it): a liberal test finds too
+        # few clusters, a conservative one too many.
+        out.update(
+            size_check(
+                out["analysis"], out["clusters_per_arm_design"], out["cluster_size_design"], out["p0"],
+                out["sigma_b"], out["alpha"], out["cv"], sims=max(out["sims"], SIZE_SIMS), seed=out["seed"],
+                chunk_size=out["chunk_size"],
+            )
+        )
     out["curve"] = curve.reset_index(drop=True)
     return out
 

@@ -210,7 +210,9 @@ def simulate(
     analysis
         ``"t"``: pooled two-sample t-test on cluster proportions, df ``2c - 2`` (default);
         ``"welch"``: Welch's t on cluster proportions; ``"gee"``: logistic GEE, independence working
-        correlation, Mancl–DeRouen robust SE, t(2c - 2).
+        correlation, Kauermann–Carroll robust SE, t(2c - 2) (arms at 0 %/100 % decided by the
+        t-test). ``"adjusted"`` needs baseline covariates, so is refused here (use assurance
+        with a population of services).
     ci_level
         Level of the Wilson Monte Carlo interval.
     chunk_size
@@ -228,7 +230,14 @@ def simulate(
         when ``p1 == p0``), ``power_mc_low``, ``power_mc_high``, ``rejection_rate_two_sided``,
         ``sims``, the design, ``p0``, ``p1``, ``p0_marginal``, ``p1_marginal``, ``odds_ratio``,
         ``sigma_b``, ``icc`` (proportion scale at ``p0``), ``icc_p1``, ``icc_logit``, ``cv``,
-        ``dist`` (``"t"``), ``alpha``, ``analysis``, ``seed`` and ``chunk_size``.
+        ``dist`` (``"t"``), ``alpha``, ``analysis``, ``seed`` and ``chunk_size``; and the size of
+        the analysis at this design (:func:`mbct_bayes.power.size_check`): ``actual_size`` (its
+        type-I error at ``p1 = p0``), ``size_mc_low``/``size_mc_high``, ``size_method``
+        (``"exact"`` by enumeration with cluster size 1, else ``"simulated"`` with the same
+        random numbers and at least 10,000 trials), ``size_sims``, ``size_band`` ([0.035, 0.065]
+        at alpha 0.05), ``size_holds`` and ``size_note`` (``None``, or the line saying that the
+        size does not hold and which way the power is biased). A power is never reported for an
+        analysis whose size fails without ``size_holds: false``.
     """
     curve = power_curve(
         p0=p0,
@@ -261,6 +270,24 @@ def simulate(
         clusters_per_arm=int(clusters_per_arm),
         clusters_per_arm_design=int(clusters_per_arm),
         cluster_size=int(cluster_size),
+    )
+    # The size of this analysis at this design: exact with one outcome per cluster, else the same
+    # simulated trials (common random numbers) with the effect removed, at least SIZE_SIMS of them.
+    from ._size import SIZE_SIMS, size_check  # _size imports this module (wilson_interval)
+
+    out.update(
+        size_check(
+            out["analysis"],
+            clusters_per_arm,
+            cluster_size,
+            out["p0"],
+            out["sigma_b"],
+            out["alpha"],
+            out["cv"],
+            sims=max(out["sims"], SIZE_SIMS),
+            seed=out["seed"],
+            chunk_size=out["chunk_size"],
+        )
     )
     return out
 

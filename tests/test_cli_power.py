@@ -105,7 +105,9 @@ def test_analytic_text_output(capsys):
         "--power",
         "0.8",
     )
-    assert code == 0 and "clusters_per_arm_design: 5" in out
+    # a protocol-ready summary, not a dump of every key
+    assert code == 0 and "Design: two arms of 5 clusters (exact solution 4.761), 150 members per cluster" in out
+    assert "Method: Hayes-Bennett" in out and "None" not in out and "max_clusters" not in out
 
 
 @pytest.mark.parametrize(

@@ -240,6 +240,7 @@ def assurance_curve(
         **directed,
         **_run_inputs(n_draws, sims, sims_per_draw, cv, alpha, seed, analysis, ci_level, chunk_size),
     }
+    table.attrs["inputs"]["assumptions"] = assumptions(table.attrs["inputs"])
     return table
 
 
@@ -335,6 +336,8 @@ def population_curve(
     table.attrs["inputs"] = {
         "population": population.kind,
         "services": population.n_services,
+        "lever": population.lever,
+        "delta": population.delta,
         "stratify": "region" if population.strata is not None else None,
         # a population has no single typical service: p0/p1 are the population-averaged proportions
         "p0": p0m,
@@ -352,6 +355,7 @@ def population_curve(
         **directed,
         **_run_inputs(n_draws, sims, sims_per_draw, cv, alpha, seed, analysis, ci_level, chunk_size),
     }
+    table.attrs["inputs"]["assumptions"] = assumptions(table.attrs["inputs"], describe(population))
     return table
 
 
@@ -474,9 +478,7 @@ def assurance_from_draws(
         progress=progress,
         direction=direction,
     )
-    out = _one_design(table)
-    out["assumptions"] = assumptions(out)
-    return out
+    return _one_design(table)
 
 
 def population_assurance(
@@ -494,10 +496,7 @@ def population_assurance(
     table = population_curve(
         population, clusters=[clusters_per_arm], cluster_sizes=[cluster_size], **kwargs
     )
-    out = _one_design(table)
-    out.update(lever=population.lever, delta=population.delta)
-    out["assumptions"] = assumptions(out, describe(population))
-    return out
+    return _one_design(table)
 
 
 def assumptions(result: Mapping[str, Any], population_text: list[str] | None = None) -> list[str]:
@@ -509,8 +508,9 @@ def assumptions(result: Mapping[str, Any], population_text: list[str] | None = N
     """
     lever, delta = result.get("lever"), result.get("delta")
     if lever is not None and delta is not None:
+        points = "scale point" if abs(float(delta)) == 1 else "scale points"
         move = (
-            f"The intervention moves {lever} by {float(delta):+g} scale points in every intervention cluster "
+            f"The intervention moves {lever} by {float(delta):+g} {points} in every intervention cluster "
             "(cut at the end of the scale where it would pass it)."
         )
         causal = (
@@ -528,7 +528,11 @@ def assumptions(result: Mapping[str, Any], population_text: list[str] | None = N
     ]
     if result.get("population") == "profile":
         profile = result.get("profile")
-        where = ", ".join(f"{k}={v:g}" for k, v in profile.items()) if profile else "the given baseline"
+        if result.get("lever") is None:
+            where = "the baseline logit of the draws given"
+        else:
+            given = ", ".join(f"{k}={v:g}" for k, v in (profile or {}).items())
+            where = f"{given} (other predictors at their centre)" if given else "the predictors' centres"
         sentences.append(
             f"Population of services: all alike, at {where}, differing only by a cluster effect with SD sigma_b "
             "(site and region SDs combined); the spread of E, C, F between real services is ignored, which "
@@ -565,8 +569,12 @@ def population_from_fit(
     delta: float = 1.0,
     sites: pd.DataFrame | None = None,
     stratify: str | None = None,
+    source: str = "candidate sites",
 ) -> Population:
-    """The trial's population of services: the fit's sites (default) or the candidates ``sites``."""
+    """The trial's population of services: the fit's sites (default) or the candidates ``sites``.
+
+    ``source`` names the candidates in messages (e.g. the file).
+    """
     if sites is None:
         if stratify is not None:
             raise DataError(
@@ -574,7 +582,7 @@ def population_from_fit(
                 "(sites= / --sites) too"
             )
         return fitted_sites_population(fit, lever=lever, delta=delta)
-    return candidates_population(fit, sites, lever=lever, delta=delta, stratify=stratify)
+    return candidates_population(fit, sites, lever=lever, delta=delta, stratify=stratify, source=source)
 
 
 def assurance(

@@ -12,7 +12,8 @@ import pandas as pd
 from ..errors import DataError
 from . import _checks as check
 from ._analytic import _power_dk, _power_hb, analytic
-from ._assurance import DRAW_KEYS, assurance_curve, draws_from_fit
+from ._assurance import DRAW_KEYS, assurance_curve, draws_from_fit, population_curve, population_from_fit
+from ._population import Population, check_enough_services
 from ._simulate import DEFAULT_CHUNK, power_curve, resolve_seed
 
 METHODS = ("analytic", "simulate", "assurance")
@@ -42,6 +43,8 @@ def search(
     lever: str = "F",
     delta: float = 1.0,
     profile: Mapping[str, float] | None = None,
+    population: Population | None = None,
+    direction: str | None = None,
     sims: int = 2000,
     seed: int | None = None,
     analysis: str = "t",
@@ -67,7 +70,11 @@ def search(
         ``dist``; ``p0`` and ``p1`` are marginal proportions). ``"simulate"``: simulated power
         (:func:`mbct_bayes.power.simulate` arguments; ``p0``/``p1`` typical-cluster).
         ``"assurance"``: assurance from ``draws`` (mapping with ``baseline_logit``, ``sigma_site``,
-        ``log_odds_ratio``) or from ``fit`` with ``lever``/``delta``/``profile``.
+        ``log_odds_ratio``; all services alike), from a ``population`` of services
+        (:func:`mbct_bayes.power.population_from_fit`), or from ``fit`` with ``lever``/``delta``:
+        over the fitted sites, or all alike at ``profile`` when one is given.
+    direction
+        Assurance: ``"increase"``/``"decrease"``; default the sign of the posterior-mean effect.
     max_clusters, max_cluster_size
         Search limits; a target not reached within them is a :class:`DataError`.
     sims, seed, analysis, ci_level, chunk_size, n_jobs, scheduler, progress
@@ -175,25 +182,38 @@ def search(
             )
     else:
         metric = "assurance"
-        if draws is None and fit is None:
+        if draws is None and fit is None and population is None:
             raise DataError("assurance needs posterior draws or a fit (FIT.nc / --draws)")
-        if draws is None:
-            draws = draws_from_fit(fit, lever=lever, delta=delta, profile=profile)
-        missing = [key for key in DRAW_KEYS if key not in draws]
-        if missing:
-            raise DataError(f"draws lack {', '.join(missing)}; give {', '.join(DRAW_KEYS)}")
+        if draws is None and population is None:
+            if profile is None:
+                population = population_from_fit(fit, lever=lever, delta=delta)
+            else:
+                draws = draws_from_fit(fit, lever=lever, delta=delta, profile=profile)
         common.pop("sims")
+        common["direction"] = direction
+        if population is not None:
+            if not population.resample and population.n_services // 2 < max_clusters:
+                # candidates: a design can have at most half of them per arm
+                check_enough_services(population, 2)
+                max_clusters = limits["max_clusters"] = population.n_services // 2
 
-        def curve_at(clusters: list[int], sizes: list[int]) -> pd.DataFrame:
-            return assurance_curve(
-                draws["baseline_logit"],
-                draws["sigma_site"],
-                draws["log_odds_ratio"],
-                clusters=clusters,
-                cluster_sizes=sizes,
-                sims=sims,
-                **common,
-            )
+            def curve_at(clusters: list[int], sizes: list[int]) -> pd.DataFrame:
+                return population_curve(population, clusters=clusters, cluster_sizes=sizes, sims=sims, **common)
+        else:
+            missing = [key for key in DRAW_KEYS if key not in draws]
+            if missing:
+                raise DataError(f"draws lack {', '.join(missing)}; give {', '.join(DRAW_KEYS)}")
+
+            def curve_at(clusters: list[int], sizes: list[int]) -> pd.DataFrame:
+                return assurance_curve(
+                    draws["baseline_logit"],
+                    draws["sigma_site"],
+                    draws["log_odds_ratio"],
+                    clusters=clusters,
+                    cluster_sizes=sizes,
+                    sims=sims,
+                    **common,
+                )
 
     if solve_for == "clusters_per_arm":
         size = check.integer("cluster_size", cluster_size, 1)

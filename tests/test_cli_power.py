@@ -420,3 +420,69 @@ def test_search_unreachable_is_an_error(capsys):
         "--quiet",
     )
     assert code == 2 and "is not reached with up to 5 clusters per arm" in err
+
+
+# ------------------------------------------------------------------ a population of services
+def _candidates_csv(path, n, drop=None):
+    table = pd.DataFrame(
+        {
+            "site": [f"T{i:02d}" for i in range(n)],
+            "region": ["North", "South"] * (n // 2) + ["North"] * (n % 2),
+            "E": np.linspace(2.0, 4.0, n),
+            "C": np.linspace(4.0, 2.5, n),
+            "F": np.linspace(1.5, 4.5, n),
+        }
+    )
+    table.drop(columns=[drop] if drop else []).to_csv(path, index=False)
+    return path
+
+
+def test_assurance_from_a_fit_is_over_the_fitted_sites(capsys, example_fit_path):
+    design = ["--clusters", "8", "--cluster-size", "20", "--sims", "400", "--seed", "3", "--quiet"]
+    sites, _ = run_json(capsys, "assurance", str(example_fit_path), *design)
+    alike, _ = run_json(capsys, "assurance", str(example_fit_path), "--profile", "E=3,C=3,F=3", *design)
+    keys = {"population", "p0_marginal", "p1_marginal", "icc", "clipped_share", "analysis", "assumptions", "direction"}
+    assert keys <= set(sites) and keys <= set(alike)
+    assert sites["population"] == "fitted_sites" and alike["population"] == "profile"
+    assert sites["assurance"] < alike["assurance"]
+    assert any("all alike" in s for s in alike["assumptions"])
+    code, out, _ = run(capsys, "assurance", str(example_fit_path), *design)
+    assert code == 0 and "Population of services: the fitted data's services" in out
+    assert "Monte Carlo interval" in out and "Power at the posterior mean" in out and "causal" in out
+    assert ": None" not in out and "chunk_size" not in out
+
+
+def test_assurance_with_candidate_sites_and_strata(capsys, tmp_path, example_fit_path):
+    sites = _candidates_csv(tmp_path / "candidates.csv", 12)
+    result, _ = run_json(
+        capsys, "assurance", str(example_fit_path), "--sites", str(sites), "--stratify", "region",
+        "--clusters", "6", "--cluster-size", "20", "--sims", "300", "--seed", "3", "--quiet",
+    )
+    assert result["population"] == "candidates" and result["services"] == 12 and result["stratify"] == "region"
+    assert result["sites_file"] == str(sites)
+    down, _ = run_json(
+        capsys, "assurance", str(example_fit_path), "--delta", "-1", "--clusters", "6", "--cluster-size", "20",
+        "--sims", "300", "--seed", "3", "--quiet",
+    )
+    assert down["direction"] == "decrease" and down["assurance"] > 0.1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--sites", "{few}"], "list 5 services; 4 clusters per arm need 8; add candidates or plan at most 2"),
+        (["--sites", "{no_f}"], "missing column(s) F; give one row per candidate service"),
+        (["--delta", "4.5"], "beyond its scale 1-5 for every one of the 40 services; choose a smaller --delta"),
+        (["--stratify", "region"], "give them with --sites"),
+        (["--sites", "{few}", "--profile", "E=3"], "drop --profile"),
+    ],
+)
+def test_population_bad_input_is_one_line_exit_2(capsys, tmp_path, example_fit_path, argv, message):
+    files = {
+        "{few}": str(_candidates_csv(tmp_path / "few.csv", 5)),
+        "{no_f}": str(_candidates_csv(tmp_path / "no_f.csv", 10, drop="F")),
+    }
+    argv = [files.get(a, a) for a in argv]
+    code, _, err = run(capsys, "assurance", str(example_fit_path), *argv, "--clusters", "4", "--cluster-size", "10",
+                       "--sims", "50", "--quiet")
+    assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

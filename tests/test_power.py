@@ -532,7 +532,8 @@ def test_an_effect_below_zero_is_a_decrease_not_a_failure():
     wrong = assurance_from_draws(
         np.zeros(400), np.full(400, 0.5), -effect, **DESIGN, sims=4000, seed=5, direction="increase"
     )
-    assert wrong["assurance"] <= 0.025 and wrong["assurance_bound"] == pytest.approx(0.025)
+    p_up = float((-effect > 0).mean())  # a few draws of -effect lie above 0
+    assert wrong["assurance"] <= 0.025 and wrong["assurance_bound"] == pytest.approx(p_up + 0.025 * (1 - p_up))
     with pytest.raises(DataError, match="direction"):
         assurance_from_draws(np.zeros(4), np.ones(4), np.ones(4), **DESIGN, direction="up")
 

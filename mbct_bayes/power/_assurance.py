@@ -220,7 +220,7 @@ def assurance_curve(
         **common,
     )
     directed = _direction_summary(log_or, sign, alpha)
-    extra = {"p_effect_positive": directed["p_effect_positive"]}
+    extra = {key: directed[key] for key in ("p_effect_positive", "p_effect_in_direction")}
     table = pd.DataFrame(_rows(counts, at_mean, clusters, sizes, sims, ci_level, extra))
     p0 = float(special.expit(means["baseline_logit"]))
     p1 = float(special.expit(means["baseline_logit"] + means["log_or"]))
@@ -329,7 +329,8 @@ def population_curve(
     directed = _direction_summary(effect, sign, alpha)
     cs = np.asarray(clusters)
     clipped_share = np.cumsum(clipped[:, 1].mean(axis=0))[cs - 1] / cs
-    extra = {"p_effect_positive": directed["p_effect_positive"], "clipped_share": clipped_share}
+    extra = {key: directed[key] for key in ("p_effect_positive", "p_effect_in_direction")}
+    extra["clipped_share"] = clipped_share
     table = pd.DataFrame(_rows(counts, at_mean, clusters, sizes, sims, ci_level, extra))
     p0m, p1m = float(per_draw["p0_marginal"].mean()), float(per_draw["p1_marginal"].mean())
     log_or = per_draw["log_or_mean"]

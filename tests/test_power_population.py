@@ -285,3 +285,9 @@ def test_ordinal_population_is_p_top_level(ordinal_fit):
     forecast = predict(fit, table, kind="new_site", seed=1)
     assert r["population"] == "fitted_sites"
     assert r["p0_marginal"] == pytest.approx(forecast["p_mean"].mean(), abs=0.01)
+
+
+def test_population_runs_in_parallel_processes_as_serially():
+    pop = _population("candidates", True)
+    kw = dict(clusters_per_arm=6, cluster_size=M, sims=600, seed=4, chunk_size=200)
+    assert population_assurance(pop, **kw, n_jobs=2) == population_assurance(pop, **kw)

@@ -486,3 +486,13 @@ def test_population_bad_input_is_one_line_exit_2(capsys, tmp_path, example_fit_p
     code, _, err = run(capsys, "assurance", str(example_fit_path), *argv, "--clusters", "4", "--cluster-size", "10",
                        "--sims", "50", "--quiet")
     assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_search_by_assurance_uses_the_population(capsys, tmp_path, example_fit_path):
+    common = ["--method", "assurance", "--cluster-size", "20", "--sims", "200", "--seed", "1", "--quiet"]
+    result, _ = run_json(capsys, "search", str(example_fit_path), *common, "--target", "0.2", "--max-clusters", "20")
+    assert result["population"] == "fitted_sites" and result["assurance"] >= 0.2
+    assert {"clipped_share", "assumptions", "p0_marginal"} <= set(result)
+    sites = _candidates_csv(tmp_path / "candidates.csv", 10)
+    code, _, err = run(capsys, "search", str(example_fit_path), *common, "--target", "0.99", "--sites", str(sites))
+    assert code == 2 and "up to 5 clusters per arm" in err and "the 10 candidate services allow no more" in err

@@ -163,6 +163,7 @@ def search(
         scheduler=scheduler,
         progress=progress,
     )
+    how_to_raise = "raise max_clusters (--max-clusters)"
     if method == "simulate":
         if p0 is None:
             raise DataError("give p0 (--p0), the typical control cluster's probability")
@@ -196,6 +197,7 @@ def search(
                 # candidates: a design can have at most half of them per arm
                 check_enough_services(population, 2)
                 max_clusters = limits["max_clusters"] = population.n_services // 2
+                how_to_raise = f"the {population.n_services} candidate services allow no more; add candidates"
 
             def curve_at(clusters: list[int], sizes: list[int]) -> pd.DataFrame:
                 return population_curve(population, clusters=clusters, cluster_sizes=sizes, sims=sims, **common)
@@ -222,8 +224,7 @@ def search(
         if len(reached) == 0:
             raise DataError(
                 f"target {metric} {target:g} is not reached with up to {max_clusters} clusters "
-                f"per arm (estimated {curve[metric].iloc[-1]:.3f} there); raise max_clusters "
-                "(--max-clusters) or change the design"
+                f"per arm (estimated {curve[metric].iloc[-1]:.3f} there); {how_to_raise} or change the design"
             )
         best = curve.loc[reached[0]]
     else:

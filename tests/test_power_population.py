@@ -160,11 +160,16 @@ def test_implied_proportions_and_icc_match_the_simulated_world():
 def test_randomisation_balances_strata_and_designs_nest():
     rng = np.random.default_rng(1)
     strata = np.array([0, 0, 0, 1, 1, 1, 1, 2])  # odd strata: leftovers paired across strata
-    for _ in range(50):
-        pairs = randomise(rng, strata, strata.size)
-        assert pairs.shape == (4, 2) and sorted(pairs.ravel()) == list(range(8))
+    allocations = randomise(rng, strata, strata.size, 500)
+    assert allocations.shape == (500, 4, 2)
+    for pairs in allocations:
+        assert sorted(pairs.ravel()) == list(range(8))
         per_arm = [np.bincount(strata[pairs[:, arm]], minlength=3) for arm in (0, 1)]
         assert (np.abs(per_arm[0] - per_arm[1]) <= 1).all()
+    # every service is equally likely in either arm and in any pair position
+    arm_one = np.zeros(8)
+    np.add.at(arm_one, allocations[:, :, 1].ravel(), 1)
+    assert np.allclose(arm_one / 500, 0.5, atol=0.08)
     # common random numbers: a design with fewer clusters recruits the first positions of a larger one
     pop = _population("fitted_sites", n_draws=3)
     small = trial_arrays(pop, np.array([0, 1, 2, 0]), 3, seed=8)

@@ -372,33 +372,37 @@ def _positions_resampled(pop: Population, sims: int, cmax: int, seed: int) -> np
     return out
 
 
-def randomise(rng: np.random.Generator, strata: np.ndarray | None, n: int) -> np.ndarray:
-    """One trial's allocation of ``n`` services as pairs (P, 2): pair k is cluster k of each arm.
+def randomise(rng: np.random.Generator, strata: np.ndarray | None, n: int, sims: int) -> np.ndarray:
+    """Allocations of ``n`` services in ``sims`` trials as pairs (sims, P, 2): pair k is cluster k of each arm.
 
     Within each stratum the services are shuffled and paired, one of each pair per arm; the odd
     ones left over are shuffled and paired across strata; then the pairs are shuffled. The first
     ``c`` pairs are a design with ``c`` clusters per arm, balanced within strata up to one.
+    Vectorised over trials (a random sort key per trial and service).
     """
+
+    def shuffled(items: np.ndarray) -> np.ndarray:  # (sims, m): each row a random order of items
+        return np.take_along_axis(items, np.argsort(rng.random(items.shape), axis=1), axis=1)
+
     groups = [np.arange(n)] if strata is None else [np.flatnonzero(strata == k) for k in np.unique(strata)]
     pairs, leftover = [], []
     for members in groups:
-        perm = rng.permutation(members)
-        even = perm.size - perm.size % 2
-        pairs.append(perm[:even].reshape(-1, 2))
-        leftover.extend(perm[even:].tolist())
-    left = rng.permutation(np.asarray(leftover, dtype=np.int64))
-    pairs.append(left[: left.size - left.size % 2].reshape(-1, 2))
-    stacked = np.concatenate(pairs, axis=0)
-    return stacked[rng.permutation(stacked.shape[0])]
+        perm = shuffled(np.broadcast_to(members, (sims, members.size)))
+        even = members.size - members.size % 2
+        pairs.append(perm[:, :even].reshape(sims, -1, 2))
+        leftover.append(perm[:, even:])
+    left = shuffled(np.concatenate(leftover, axis=1))
+    pairs.append(left[:, : left.shape[1] - left.shape[1] % 2].reshape(sims, -1, 2))
+    stacked = np.concatenate(pairs, axis=1)
+    order = np.argsort(rng.random(stacked.shape[:2]), axis=1)
+    return np.take_along_axis(stacked, order[..., None], axis=1)
 
 
 def _positions_randomised(pop: Population, sims: int, cmax: int, seed: int) -> np.ndarray:
     check_enough_services(pop, cmax)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(POPULATION_KEY, 2)))
-    out = np.empty((sims, 2, cmax), dtype=np.int64)
-    for t in range(sims):
-        out[t] = randomise(rng, pop.strata, pop.n_services)[:cmax].T
-    return out
+    pairs = randomise(rng, pop.strata, pop.n_services, sims)  # (sims, P, 2)
+    return pairs[:, :cmax].transpose(0, 2, 1)
 
 
 def trial_arrays(pop: Population, draw_index: np.ndarray, cmax: int, seed: int) -> TrialArrays:

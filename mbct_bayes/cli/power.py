@@ -3,8 +3,11 @@
 Every subcommand echoes its inputs and names every output; ``--json`` prints one JSON object on
 stdout (keys ``power``, ``clusters_per_arm``, ``clusters_per_arm_design``, ``cluster_size``,
 ``p0``, ``p1``, ``icc``, ``cv``, ``dist``, and per subcommand ``power_mc_low``/``power_mc_high``/
-``sims`` or ``assurance``/``p_effect_positive``/``power_at_posterior_mean``). Progress goes to
-stderr.
+``sims`` or ``assurance``/``p_effect_positive``/``power_at_posterior_mean``; assurance also
+``population``, ``p0_marginal``/``p1_marginal``, ``icc``, ``clipped_share``, ``direction``,
+``analysis`` and ``assumptions``). Without ``--json`` a short protocol-ready summary is printed
+(design, population of services, the answer with its Monte Carlo interval, assumptions,
+references). Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -70,7 +73,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     _output_args(p)
     p.set_defaults(func=cmd_simulate)
 
-    p = inner.add_parser("assurance", help="assurance from a fitted posterior (or draws CSV)")
+    p = inner.add_parser(
+        "assurance",
+        help="assurance from a fitted posterior over a population of services (the fitted sites, "
+        "--sites candidates, or --profile: all alike); or from a draws CSV (all alike)",
+    )
     _posterior_args(p)
     p.add_argument("--clusters", type=int, required=True, help="clusters per arm")
     p.add_argument("--cluster-size", type=int, required=True, help="mean members per cluster (1: one yes/no outcome per cluster, e.g. whether each service embeds)")
@@ -167,9 +174,9 @@ def _posterior_args(p: argparse.ArgumentParser, *, required: bool = True) -> Non
         "--draws",
         help=f"CSV of posterior draws with columns {', '.join(DRAW_COLUMNS)} (instead of a fit)",
     )
-    p.add_argument("--lever", default="F", help="predictor the intervention raises (default F)")
+    p.add_argument("--lever", default="F", help="predictor the intervention moves (default F)")
     p.add_argument(
-        "--delta", type=float, default=1.0, help="how far it raises it (default 1 point)"
+        "--delta", type=float, default=1.0, help="how far it moves it, in scale points (default 1; negative lowers it)"
     )
     p.add_argument(
         "--profile",

@@ -12,7 +12,8 @@ from typing import Any
 ANALYSIS_TEXT = {
     "t": "pooled two-sample t-test on cluster proportions, 2c - 2 df (Hayes & Moulton 2017, ch. 9)",
     "welch": "Welch's t-test on cluster proportions (Hayes & Moulton 2017, ch. 9)",
-    "gee": "logistic GEE, independence working correlation, Mancl-DeRouen robust SE, t(2c - 2)",
+    "gee": "logistic GEE, independence working correlation, small-sample corrected robust SE, t(2c - 2)",
+    "adjusted": "cluster-level t-test adjusted for baseline E, C, F (two-stage residuals; Hayes & Moulton 2017)",
 }
 ASSURANCE_REFERENCE = "assurance: O'Hagan, Stevens & Campbell 2005"
 POPULATION_TEXT = {

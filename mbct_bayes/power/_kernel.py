@@ -160,7 +160,18 @@ def run_task(task: Task) -> np.ndarray:
     return counts
 
 
-def analyse(y_a, n_a, y_b, n_b, clusters, alpha: float, analysis: str = "t", *, baseline_a=None, baseline_b=None):
+def analyse(
+    y_a,
+    n_a,
+    y_b,
+    n_b,
+    clusters,
+    alpha: float,
+    analysis: str = "t",
+    *,
+    baseline_a: np.ndarray | None = None,
+    baseline_b: np.ndarray | None = None,
+):
     """Analyse simulated trials for each number of clusters per arm in ``clusters``.
 
     Uses the first ``c`` columns of each arm for design ``c``.

@@ -16,6 +16,12 @@ direction. Both paths are measured in the same run:
 * analysis only — on one shared set of simulated cluster proportions, the vectorised
   ``cluster_t_test`` against ``scipy.stats.ttest_ind`` per trial (the decisions must agree
   exactly).
+
+With ``--assurance-fit FIT.nc`` (issue 11) it times instead ``mbct_bayes.power.assurance`` from
+that fit at 15 clusters per arm x 20, one trial per posterior draw: over the population of the
+fitted sites (the default) against all services alike (``profile={}``), best of 3 each:
+
+    .venv/bin/python benchmarks/bench_power.py --assurance-fit fit.nc
 """
 
 from __future__ import annotations
@@ -87,12 +93,53 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} CPUs (nproc), {versions}"
 
 
+def bench_assurance(path: str, seed: int) -> str:
+    """Assurance over the fitted sites vs all alike, from one fit: seconds and answers."""
+    from mbct_bayes.fit import load_fit
+    from mbct_bayes.power import assurance
+
+    fit = load_fit(path)
+    design = dict(clusters_per_arm=C, cluster_size=M, seed=seed)
+    assurance(fit, **{**design, "sims": 200})  # warm-up (imports, caches)
+    t_pop, pop = timed(lambda: assurance(fit, **design), repeat=3)
+    t_alike, alike = timed(lambda: assurance(fit, profile={}, **design), repeat=3)
+    rows = [("population of the fitted sites (default)", t_pop, pop), ("all services alike (profile)", t_alike, alike)]
+    lines = [
+        "## Assurance over a population of services (`mbct_bayes.power.assurance`, issue 11)",
+        "",
+        f"Date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}. Machine: {machine()}.",
+        "",
+        f"Fit `{path}`: {fit.n_draws:,} posterior draws, one simulated trial per draw, {C} clusters per arm x "
+        f"{M} members, pooled t-test, seed {seed}; best of 3 (shared machine: other jobs add noise).",
+        "",
+        "| population | seconds | assurance (95% MC) | power at posterior mean |",
+        "|---|---:|---:|---:|",
+        *[
+            f"| {name} | {sec:.2f} | {r['assurance']:.3f} ({r['assurance_mc_low']:.3f}-{r['assurance_mc_high']:.3f})"
+            f" | {r['power_at_posterior_mean']:.3f} |"
+            for name, sec, r in rows
+        ],
+        "",
+        f"- Ratio population / profile: **{t_pop / t_alike:.1f}x** the time.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sims", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--markdown", help="write the results section (Markdown) to this file")
+    parser.add_argument("--assurance-fit", help="time assurance over a population of services from this fit")
     args = parser.parse_args()
+    if args.assurance_fit:
+        text = bench_assurance(args.assurance_fit, args.seed)
+        print(text)
+        if args.markdown:
+            from mbct_bayes.io import write_text
+
+            write_text(args.markdown, text)
+        return
     warnings.simplefilter("ignore", RuntimeWarning)  # scipy: constant rows in a few trials
     sims, sigma_b = args.sims, sigma_b_from_icc(ICC, P0)
     kw = dict(

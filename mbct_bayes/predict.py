@@ -144,12 +144,21 @@ def latent_fixed_part(fit, site_idx: np.ndarray) -> np.ndarray:
     Latent-measurement fits only: a known site's E, C, F are the posterior draws of its latent
     values, not the noisy averages in a table.
     """
-    draws, spec = fit.draws, fit.spec
-    rows = draws["latent"][:, site_idx, :]  # (S, n, predictors), centred
+    return fixed_part_centred(fit.draws, fit.spec, fit.draws["latent"][:, site_idx, :])
+
+
+def fixed_part_centred(draws: dict[str, np.ndarray], spec, rows: np.ndarray) -> np.ndarray:
+    """``Intercept + X @ beta`` per draw for centred predictor values ``rows`` (S or 1, n, p): (S, n).
+
+    ``X`` is ``rows`` followed by the spec's interaction products, so each draw may have its own
+    values (latent scores) or all share one set (a leading axis of 1).
+    """
+    rows = np.asarray(rows, dtype=float)
     index = {p: j for j, p in enumerate(spec.predictors)}
     products = [rows[..., index[a]] * rows[..., index[b]] for a, b in spec.interactions]
     X = np.concatenate([rows, np.stack(products, axis=-1)], axis=-1) if products else rows
-    eta = np.einsum("snp,sp->sn", X, draws["beta"])
+    beta = draws["beta"]
+    eta = np.einsum("snp,sp->sn", X, beta) if X.shape[0] > 1 else np.einsum("np,sp->sn", X[0], beta)
     if "Intercept" in draws:
         eta = eta + draws["Intercept"][:, None]
     return eta

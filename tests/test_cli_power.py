@@ -105,7 +105,9 @@ def test_analytic_text_output(capsys):
         "--power",
         "0.8",
     )
-    assert code == 0 and "clusters_per_arm_design: 5" in out
+    # a protocol-ready summary, not a dump of every key
+    assert code == 0 and "Design: two arms of 5 clusters (exact solution 4.761), 150 members per cluster" in out
+    assert "Method: Hayes-Bennett" in out and "None" not in out and "max_clusters" not in out
 
 
 @pytest.mark.parametrize(
@@ -448,3 +450,79 @@ def test_search_unreachable_is_an_error(capsys):
         "--quiet",
     )
     assert code == 2 and "is not reached with up to 5 clusters per arm" in err
+
+
+# ------------------------------------------------------------------ a population of services
+def _candidates_csv(path, n, drop=None):
+    table = pd.DataFrame(
+        {
+            "site": [f"T{i:02d}" for i in range(n)],
+            "region": ["North", "South"] * (n // 2) + ["North"] * (n % 2),
+            "E": np.linspace(2.0, 4.0, n),
+            "C": np.linspace(4.0, 2.5, n),
+            "F": np.linspace(1.5, 4.5, n),
+        }
+    )
+    table.drop(columns=[drop] if drop else []).to_csv(path, index=False)
+    return path
+
+
+def test_assurance_from_a_fit_is_over_the_fitted_sites(capsys, example_fit_path):
+    design = ["--clusters", "8", "--cluster-size", "20", "--sims", "400", "--seed", "3", "--quiet"]
+    sites, _ = run_json(capsys, "assurance", str(example_fit_path), *design)
+    alike, _ = run_json(capsys, "assurance", str(example_fit_path), "--profile", "E=3,C=3,F=3", *design)
+    keys = {"population", "p0_marginal", "p1_marginal", "icc", "clipped_share", "analysis", "assumptions", "direction"}
+    assert keys <= set(sites) and keys <= set(alike)
+    assert sites["population"] == "fitted_sites" and alike["population"] == "profile"
+    assert sites["assurance"] < alike["assurance"]
+    assert any("all alike" in s for s in alike["assumptions"])
+    code, out, _ = run(capsys, "assurance", str(example_fit_path), *design)
+    assert code == 0 and "Population of services: the fitted data's services" in out
+    assert "Monte Carlo interval" in out and "Power at the posterior mean" in out and "causal" in out
+    assert ": None" not in out and "chunk_size" not in out
+
+
+def test_assurance_with_candidate_sites_and_strata(capsys, tmp_path, example_fit_path):
+    sites = _candidates_csv(tmp_path / "candidates.csv", 12)
+    result, _ = run_json(
+        capsys, "assurance", str(example_fit_path), "--sites", str(sites), "--stratify", "region",
+        "--clusters", "6", "--cluster-size", "20", "--sims", "300", "--seed", "3", "--quiet",
+    )
+    assert result["population"] == "candidates" and result["services"] == 12 and result["stratify"] == "region"
+    assert result["sites_file"] == str(sites)
+    down, _ = run_json(
+        capsys, "assurance", str(example_fit_path), "--delta", "-1", "--clusters", "6", "--cluster-size", "20",
+        "--sims", "300", "--seed", "3", "--quiet",
+    )
+    assert down["direction"] == "decrease" and down["assurance"] > 0.1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--sites", "{few}"], "list 5 services; 4 clusters per arm need 8; add candidates or plan at most 2"),
+        (["--sites", "{no_f}"], "missing column(s) F; give one row per candidate service"),
+        (["--delta", "4.5"], "beyond its scale 1-5 for every one of the 40 services; choose a smaller --delta"),
+        (["--stratify", "region"], "give them with --sites"),
+        (["--sites", "{few}", "--profile", "E=3"], "drop --profile"),
+    ],
+)
+def test_population_bad_input_is_one_line_exit_2(capsys, tmp_path, example_fit_path, argv, message):
+    files = {
+        "{few}": str(_candidates_csv(tmp_path / "few.csv", 5)),
+        "{no_f}": str(_candidates_csv(tmp_path / "no_f.csv", 10, drop="F")),
+    }
+    argv = [files.get(a, a) for a in argv]
+    code, _, err = run(capsys, "assurance", str(example_fit_path), *argv, "--clusters", "4", "--cluster-size", "10",
+                       "--sims", "50", "--quiet")
+    assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_search_by_assurance_uses_the_population(capsys, tmp_path, example_fit_path):
+    common = ["--method", "assurance", "--cluster-size", "20", "--sims", "200", "--seed", "1", "--quiet"]
+    result, _ = run_json(capsys, "search", str(example_fit_path), *common, "--target", "0.2", "--max-clusters", "20")
+    assert result["population"] == "fitted_sites" and result["assurance"] >= 0.2
+    assert {"clipped_share", "assumptions", "p0_marginal"} <= set(result)
+    sites = _candidates_csv(tmp_path / "candidates.csv", 10)
+    code, _, err = run(capsys, "search", str(example_fit_path), *common, "--target", "0.99", "--sites", str(sites))
+    assert code == 2 and "up to 5 clusters per arm" in err and "the 10 candidate services allow no more" in err

@@ -152,3 +152,22 @@ def test_planning_a_known_site_of_a_latent_fit_is_refused_with_the_way_out(laten
         planning.what_if(latent_fit, row, {"F": 1.0}, "known_site")
     out = planning.what_if(latent_fit, row, {"F": 1.0}, "typical_site")
     assert len(out) == 1
+
+
+def test_trial_population_of_a_latent_fit_uses_each_draws_latent_scores(latent_fit):
+    # assurance over the fitted sites: each draw's latent (true) E, C, F of each site, so the
+    # fixed part equals the model's own latent linear predictor for those sites
+    from mbct_bayes.power import assurance, fitted_sites_population
+    from mbct_bayes.predict import latent_fixed_part
+
+    pop = fitted_sites_population(latent_fit, lever="F", delta=1.0)
+    md = latent_fit.model_data
+    sites = np.unique(md.site_idx)
+    assert pop.profiles.shape == (latent_fit.n_draws, sites.size, 3)
+    assert np.allclose(pop.before, latent_fixed_part(latent_fit, sites))
+    assert not np.allclose(pop.profiles[0], pop.profiles[1])  # the scores differ between draws
+    r = assurance(latent_fit, clusters_per_arm=6, cluster_size=10, sims=200, seed=1)
+    assert r["population"] == "fitted_sites" and 0 <= r["assurance"] <= 1
+    with pytest.raises(mb.DataError, match="candidate sites with a latent-measurement fit are not supported yet"):
+        assurance(latent_fit, sites=latent_fit.data.drop_duplicates("site").head(12)[["site", "region", "E", "C", "F"]],
+                  clusters_per_arm=6, cluster_size=10, sims=20, seed=1)

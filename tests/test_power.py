@@ -495,22 +495,51 @@ def test_assurance_falls_as_the_posterior_widens():
     assert values == sorted(values, reverse=True) and values[0] - values[-1] > 0.05
 
 
-@pytest.mark.parametrize(("mean", "sd"), [(0.2, 0.5), (0.0, 1.0), (-0.3, 0.5)])
-def test_assurance_never_exceeds_probability_of_benefit(mean, sd):
-    # with many clusters power is near 1 wherever the effect is clearly positive, so assurance
-    # comes close to its bound P(effect > 0) (+ alpha/2 P(effect <= 0)) but not above it
+@pytest.mark.parametrize(
+    ("mean", "sd", "direction"),
+    [(0.2, 0.5, None), (0.0, 1.0, None), (-0.3, 0.5, None), (-0.3, 0.5, "increase"), (0.2, 0.5, "decrease")],
+)
+def test_assurance_never_exceeds_probability_of_benefit(mean, sd, direction):
+    # with many clusters power is near 1 wherever the effect clearly lies in the intended
+    # direction, so assurance comes close to its bound P(direction) (+ alpha/2 (1 - P(direction)))
+    # but not above it; the default direction is the sign of the posterior-mean effect
+    effect = mean + sd * QUANTILES
     r = assurance_from_draws(
         np.full(400, -0.85),
         np.full(400, 0.5),
-        mean + sd * QUANTILES,
+        effect,
         clusters_per_arm=60,
         cluster_size=50,
         sims=2000,
         seed=2,
+        direction=direction,
     )
-    assert r["assurance_mc_low"] <= r["p_effect_positive"]
+    sign = {"increase": 1, "decrease": -1, None: 1 if effect.mean() >= 0 else -1}[direction]
+    assert r["direction"] == ("increase" if sign > 0 else "decrease")
+    p_direction = (sign * effect > 0).mean()
+    assert r["p_effect_in_direction"] == pytest.approx(p_direction)
+    assert r["p_effect_positive"] == pytest.approx((effect > 0).mean())
+    assert r["assurance_bound"] == pytest.approx(p_direction + 0.025 * (1 - p_direction))
     assert r["assurance_mc_low"] <= r["assurance_bound"]
-    assert r["p_effect_positive"] == pytest.approx((mean + sd * QUANTILES > 0).mean())
+
+
+def test_an_effect_below_zero_is_a_decrease_not_a_failure():
+    # mirror image: base logit 0 and effect -e is the trial of effect +e with the outcome's
+    # labels swapped, so (default direction) assurance is the same within Monte Carlo error;
+    # asking for an increase against a decreasing effect succeeds at most alpha/2 of the time
+    effect = 0.6 + 0.2 * QUANTILES
+    up = assurance_from_draws(np.zeros(400), np.full(400, 0.5), effect, **DESIGN, sims=4000, seed=4)
+    down = assurance_from_draws(np.zeros(400), np.full(400, 0.5), -effect, **DESIGN, sims=4000, seed=5)
+    assert down["direction"] == "decrease" and up["direction"] == "increase"
+    assert down["assurance"] > 0.5
+    assert abs(up["assurance"] - down["assurance"]) < 3 * math.sqrt(2 * 0.25 / 4000)
+    wrong = assurance_from_draws(
+        np.zeros(400), np.full(400, 0.5), -effect, **DESIGN, sims=4000, seed=5, direction="increase"
+    )
+    p_up = float((-effect > 0).mean())  # a few draws of -effect lie above 0
+    assert wrong["assurance"] <= 0.025 and wrong["assurance_bound"] == pytest.approx(p_up + 0.025 * (1 - p_up))
+    with pytest.raises(DataError, match="direction"):
+        assurance_from_draws(np.zeros(4), np.ones(4), np.ones(4), **DESIGN, direction="up")
 
 
 def test_assurance_cycles_draws_and_reports_inputs():

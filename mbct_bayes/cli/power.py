@@ -3,8 +3,11 @@
 Every subcommand echoes its inputs and names every output; ``--json`` prints one JSON object on
 stdout (keys ``power``, ``clusters_per_arm``, ``clusters_per_arm_design``, ``cluster_size``,
 ``p0``, ``p1``, ``icc``, ``cv``, ``dist``, and per subcommand ``power_mc_low``/``power_mc_high``/
-``sims`` or ``assurance``/``p_effect_positive``/``power_at_posterior_mean``). Progress goes to
-stderr.
+``sims`` or ``assurance``/``p_effect_positive``/``power_at_posterior_mean``; assurance also
+``population``, ``p0_marginal``/``p1_marginal``, ``icc``, ``clipped_share``, ``direction``,
+``analysis`` and ``assumptions``). Without ``--json`` a short protocol-ready summary is printed
+(design, population of services, the answer with its Monte Carlo interval, assumptions,
+references). Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from ..errors import DataError
 from ..io import check_output_path, dumps_json, write_atomic, write_json, write_table
+from .power_text import analytic_text, assurance_text, search_text, simulate_text
 
 DRAW_COLUMNS = ("baseline_logit", "sigma_site", "log_odds_ratio")
 
@@ -69,7 +73,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     _output_args(p)
     p.set_defaults(func=cmd_simulate)
 
-    p = inner.add_parser("assurance", help="assurance from a fitted posterior (or draws CSV)")
+    p = inner.add_parser(
+        "assurance",
+        help="assurance from a fitted posterior over a population of services (the fitted sites, "
+        "--sites candidates, or --profile: all alike); or from a draws CSV (all alike)",
+    )
     _posterior_args(p)
     p.add_argument("--clusters", type=int, required=True, help="clusters per arm")
     p.add_argument("--cluster-size", type=int, required=True, help="mean members per cluster (1: one yes/no outcome per cluster, e.g. whether each service embeds)")
@@ -191,12 +199,27 @@ def _posterior_args(p: argparse.ArgumentParser, *, required: bool = True) -> Non
         "--draws",
         help=f"CSV of posterior draws with columns {', '.join(DRAW_COLUMNS)} (instead of a fit)",
     )
-    p.add_argument("--lever", default="F", help="predictor the intervention raises (default F)")
+    p.add_argument("--lever", default="F", help="predictor the intervention moves (default F)")
     p.add_argument(
-        "--delta", type=float, default=1.0, help="how far it raises it (default 1 point)"
+        "--delta", type=float, default=1.0, help="how far it moves it, in scale points (default 1; negative lowers it)"
     )
     p.add_argument(
-        "--profile", help="control service predictors, e.g. E=3,C=3,F=2 (default midpoints)"
+        "--profile",
+        help="all services alike at these predictors, e.g. E=3,C=3,F=2 (others at the midpoints); "
+        "default: a population of services (the fitted sites, or --sites)",
+    )
+    p.add_argument(
+        "--sites",
+        help="candidate services CSV (site, region, E, C, F; one row each), randomised to the arms "
+        "in each simulated trial (default: the fitted data's sites, resampled)",
+    )
+    p.add_argument(
+        "--stratify", choices=("region",), help="randomise the --sites candidates within region strata"
+    )
+    p.add_argument(
+        "--direction",
+        choices=("increase", "decrease"),
+        help="intended direction of the effect on embedding (default: the sign of the posterior-mean effect)",
     )
     p.set_defaults(posterior_required=required)
 
@@ -229,7 +252,7 @@ def cmd_analytic(args: argparse.Namespace) -> int:
         max_clusters=args.max_clusters,
         max_cluster_size=args.max_cluster_size,
     )
-    return _emit(args, result)
+    return _emit(args, result, text=analytic_text)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -255,18 +278,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         progress=not args.quiet,
     )
-    return _emit(args, result)
+    return _emit(args, result, text=simulate_text)
 
 
 def cmd_assurance(args: argparse.Namespace) -> int:
-    from ..power import assurance_from_draws
+    from ..power import assurance_from_draws, population_assurance
+    from ..power._assurance import assumptions
 
     _check_outputs(args)
-    draws, source = _load_posterior(args)
-    result = assurance_from_draws(
-        draws["baseline_logit"],
-        draws["sigma_site"],
-        draws["log_odds_ratio"],
+    posterior, source = _load_posterior(args)
+    run = dict(
         clusters_per_arm=args.clusters,
         cluster_size=args.cluster_size,
         cv=args.cv,
@@ -279,20 +300,30 @@ def cmd_assurance(args: argparse.Namespace) -> int:
         n_jobs=args.jobs,
         scheduler=args.scheduler,
         progress=not args.quiet,
+        direction=args.direction,
     )
+    if "population" in posterior:
+        result = population_assurance(posterior["population"], **run)
+    else:
+        result = assurance_from_draws(
+            posterior["baseline_logit"], posterior["sigma_site"], posterior["log_odds_ratio"], **run
+        )
     result.update(source)
-    return _emit(args, result)
+    if "population" not in posterior:  # all alike: the sentences name the lever and profile now known
+        result["assumptions"] = assumptions(result)
+    return _emit(args, result, text=assurance_text)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     from ..power import search
 
     _check_outputs(args, args.curve_out, args.figure_out)
-    draws, source = (None, {})
+    posterior, source = ({}, {})
     if args.method == "assurance":
-        draws, source = _load_posterior(args)
-    elif args.fit or args.draws:
-        raise DataError("a fit or --draws is used only with --method assurance")
+        posterior, source = _load_posterior(args)
+    elif args.fit or args.draws or args.sites:
+        raise DataError("a fit, --draws or --sites is used only with --method assurance")
+    population = posterior.pop("population", None)
     result = search(
         target=args.target,
         solve_for="clusters_per_arm" if args.solve_for == "clusters" else "cluster_size",
@@ -310,7 +341,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         formula=args.formula,
         k=args.k,
         dist=args.dist,
-        draws=draws,
+        draws=posterior or None,
+        population=population,
+        direction=args.direction,
         sims=args.sims,
         seed=args.seed,
         analysis=args.analysis,
@@ -335,7 +368,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         fmt = Path(args.figure_out).suffix.lstrip(".").lower() or "png"
         write_atomic(args.figure_out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=150))
     result["curve"] = curve.to_dict(orient="records")
-    return _emit(args, result, table_key="curve")
+    return _emit(args, result, table_key="curve", text=search_text)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -364,9 +397,21 @@ def parse_profile(text: str | None) -> dict[str, float] | None:
 
 
 def _load_posterior(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The posterior of a trial: ``{"population": Population}`` or the three draw arrays; and the source.
+
+    From a fit without ``--profile``: a population of services (the fitted sites, or the
+    ``--sites`` candidates). With ``--profile`` or ``--draws``: all services alike.
+    """
     if bool(args.fit) == bool(args.draws):
         raise DataError("give a fit file (FIT.nc) or --draws CSV for the posterior, one of the two")
     profile = parse_profile(args.profile)
+    if (args.sites or args.stratify) and (args.draws or profile is not None):
+        raise DataError(
+            "--sites/--stratify describe a population of services from a fit; drop --profile (all services "
+            "alike) or use a fit file instead of --draws"
+        )
+    if args.stratify and not args.sites:
+        raise DataError("--stratify region randomises candidate services; give them with --sites")
     if args.draws:
         import numpy as np
         import pandas as pd
@@ -389,32 +434,48 @@ def _load_posterior(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str,
                 rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad)[:5])
                 raise DataError(f"{path}: column {c!r} rows {rows}: not a finite number; every draw needs a value")
             draws[c] = values
-        return draws, {"draws_file": str(path)}
+        return draws, {"draws_file": str(path), "population": "profile"}
     from ..fit import load_fit  # lazy: loading a fit pulls in the model stack
-    from ..power import draws_from_fit
 
     fit = load_fit(args.fit)
-    draws = draws_from_fit(fit, lever=args.lever, delta=args.delta, profile=profile)
-    return draws, {
-        "fit": str(args.fit),
-        "lever": args.lever,
-        "delta": args.delta,
-        "profile": profile,
-    }
+    source = {"fit": str(args.fit), "lever": args.lever, "delta": args.delta, "profile": profile}
+    if profile is not None:
+        from ..power import draws_from_fit
+
+        return draws_from_fit(fit, lever=args.lever, delta=args.delta, profile=profile), source
+    from ..power import population_from_fit
+
+    sites = None
+    if args.sites:
+        from ..schema import read_table
+
+        spec = fit.spec
+        sites = read_table(Path(args.sites), what="candidate sites", id_columns=(spec.group, spec.region or "region"))
+        source["sites_file"] = str(args.sites)
+    population = population_from_fit(
+        fit, lever=args.lever, delta=args.delta, sites=sites, stratify=args.stratify, source=str(args.sites)
+    )
+    return {"population": population}, source
 
 
-def _emit(args: argparse.Namespace, result: dict[str, Any], table_key: str | None = None) -> int:
+def _emit(
+    args: argparse.Namespace, result: dict[str, Any], table_key: str | None = None, text: Any = None
+) -> int:
+    """Write ``--out``; print JSON with ``--json``, else ``text(result)`` (a summary) or every key."""
     if args.out:
         write_json(args.out, result)
     if args.json:
         print(dumps_json(result))
         return 0
-    for key, value in result.items():
-        if key == table_key:
-            continue
-        if isinstance(value, float):
-            value = f"{value:.6g}"
-        print(f"{key}: {value}")
+    if text is not None:
+        print(text(result))
+    else:
+        for key, value in result.items():
+            if key == table_key or value is None:
+                continue
+            if isinstance(value, float):
+                value = f"{value:.6g}"
+            print(f"{key}: {value}")
     if table_key and result.get(table_key):
         import pandas as pd
 

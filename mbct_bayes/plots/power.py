@@ -80,12 +80,14 @@ def power_curve_figure(
             color="C2",
             label="power at posterior means",
         )
-    if "p_effect_positive" in data:
+    bound = "p_effect_in_direction" if "p_effect_in_direction" in data else "p_effect_positive"
+    if bound in data:
         ax.axhline(
-            float(data["p_effect_positive"].iloc[0]),
+            float(data[bound].iloc[0]),
             color="C2",
             linestyle=":",
-            label="P(effect > 0): bound on assurance",
+            label="P(effect in the intended direction): bound" if bound == "p_effect_in_direction"
+            else "P(effect > 0): bound on assurance",
         )
     if target is not None:
         ax.axhline(target, color="grey", linewidth=0.8, label=f"target {target:g}")

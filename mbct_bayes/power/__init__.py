@@ -10,7 +10,9 @@
 * :func:`size_check` / :func:`size_grid` — the type-I error of each analysis at a design (exact by
   enumeration with one outcome per cluster, else simulated), and whether it holds ``alpha``.
 * :func:`assurance` / :func:`assurance_from_draws` / :func:`assurance_curve` — the same
-  simulation with baseline, between-site SD and effect drawn from a fitted posterior.
+  simulation with baseline, between-site SD and effect drawn from a fitted posterior; from a fit
+  the trial recruits from a population of services (:func:`population_curve`,
+  :func:`fitted_sites_population`, :func:`candidates_population`), or all alike (``profile``).
 * :func:`search` — fewest clusters per arm (or smallest cluster size) reaching a target.
 * :func:`stepped_wedge` / :func:`stepped_wedge_analytic` / :func:`stepped_wedge_simulate` /
   :func:`stepped_wedge_assurance_from_draws` — cross-sectional stepped-wedge trials (Hussey &
@@ -22,9 +24,18 @@ from __future__ import annotations
 
 from ._analyses import adjusted_t_test
 from ._analytic import analytic, design_effect, hayes_bennett_clusters
-from ._assurance import assurance, assurance_curve, assurance_from_draws, draws_from_fit
+from ._assurance import (
+    assurance,
+    assurance_curve,
+    assurance_from_draws,
+    draws_from_fit,
+    population_assurance,
+    population_curve,
+    population_from_fit,
+)
 from ._icc import icc_from_sigma_b, marginal_proportion, sigma_b_from_icc
 from ._kernel import binom_quantile, cluster_t_test, gee_test
+from ._population import Population, build_population, candidates_population, fitted_sites_population
 from ._search import search
 from ._simulate import power_curve, simulate, wilson_interval
 from ._size import size_check, size_grid
@@ -37,19 +48,26 @@ from ._stepped_wedge import (
 )
 
 __all__ = [
+    "Population",
     "adjusted_t_test",
     "analytic",
     "assurance",
     "assurance_curve",
     "assurance_from_draws",
     "binom_quantile",
+    "build_population",
+    "candidates_population",
     "cluster_t_test",
     "design_effect",
     "draws_from_fit",
+    "fitted_sites_population",
     "gee_test",
     "hayes_bennett_clusters",
     "icc_from_sigma_b",
     "marginal_proportion",
+    "population_assurance",
+    "population_curve",
+    "population_from_fit",
     "power_curve",
     "search",
     "sigma_b_from_icc",

@@ -1,12 +1,19 @@
 """Bayesian assurance: the chance the trial succeeds, averaged over what the fit still doubts.
 
-Each simulated trial takes one posterior draw of the control services' baseline logit, the
-between-service SD (logit scale) and the intervention's log odds ratio, and is simulated and
-analysed exactly as :func:`mbct_bayes.power.simulate` does (same kernel, same seeding). The
-share of trials significant in the direction of benefit is the assurance (O'Hagan, Stevens &
-Campbell 2005). A trial can only succeed often when the effect is positive, so assurance is
-bounded by ``P(effect > 0) + (alpha/2) * P(effect <= 0)`` — by ``P(effect > 0)`` up to the
-alpha/2 chance of a significant result in the right direction when there is no effect.
+Each simulated trial takes one posterior draw and is simulated and analysed by the kernel of
+:func:`mbct_bayes.power.simulate` (same seeding). The share of trials significant (two-sided) in
+the intended direction is the assurance (O'Hagan, Stevens & Campbell 2005). Two ways to say
+which services the trial recruits:
+
+* a **population of services** (:mod:`mbct_bayes.power._population`; the default from a fit):
+  each cluster is a service with its own E, C, F (the fitted data's sites resampled, or the
+  candidate services randomised to the arms), its own site effect and its region's effect;
+* **all alike** (``population="profile"``): every cluster has one baseline logit and differs
+  only by ``N(0, sigma_b)`` — the three-array path, also used for draws given as a table.
+
+The intended direction is ``"increase"`` or ``"decrease"`` (default: the sign of the
+posterior-mean effect). A trial can only succeed often when the effect lies in that direction,
+so assurance is bounded by ``P(direction) + (alpha/2) * (1 - P(direction))``.
 """
 
 from __future__ import annotations
@@ -22,6 +29,16 @@ from scipy import special
 from ..errors import DataError
 from . import _checks as check
 from ._icc import icc_from_sigma_b, marginal_proportion
+from ._population import (
+    Population,
+    candidates_population,
+    check_enough_services,
+    describe,
+    fitted_sites_population,
+    implied,
+    population_at_means,
+    trial_arrays,
+)
 from ._simulate import (
     DEFAULT_CHUNK,
     _common_checks,
@@ -32,6 +49,7 @@ from ._simulate import (
 )
 
 DRAW_KEYS = ("baseline_logit", "sigma_site", "log_odds_ratio")
+DIRECTIONS = ("auto", "increase", "decrease")
 
 
 LOGIT_LIMIT = 30.0
@@ -73,6 +91,64 @@ def _check_draws(p0_logit_draws: ArrayLike, sigma_b_draws: ArrayLike, log_or_dra
     return arrays
 
 
+def _resolve_direction(direction: str | None, mean_effect: float) -> int:
+    """+1 (success is a significant increase) or -1 (decrease).
+
+    ``None``/``"auto"``: the sign of the posterior-mean effect (an increase when it is 0).
+    """
+    direction = check.choice("direction", direction or "auto", DIRECTIONS)
+    if direction == "auto":
+        return -1 if mean_effect < 0 else 1
+    return 1 if direction == "increase" else -1
+
+
+def _draw_order(seed: int, n_draws: int, sims: int) -> np.ndarray:
+    """Each trial's posterior draw: the draws cycled in a seeded random order.
+
+    The random order keeps fewer trials than draws from all coming from the first chain.
+    """
+    order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x7FFFFFFF,))).permutation(n_draws)
+    return order[np.arange(sims) % n_draws]
+
+
+def _rows(counts, at_mean, clusters, sizes, sims, ci_level, extra) -> list[dict[str, Any]]:
+    rows = []
+    for i, m in enumerate(sizes):
+        low, high = wilson_interval(counts[0, i], sims, ci_level)
+        low_m, high_m = wilson_interval(at_mean[0, i], sims, ci_level)
+        for j, c in enumerate(clusters):
+            row = {
+                "clusters_per_arm": c,
+                "cluster_size": m,
+                "assurance": counts[0, i, j] / sims,
+                "assurance_mc_low": low[j],
+                "assurance_mc_high": high[j],
+                "power_at_posterior_mean": at_mean[0, i, j] / sims,
+                "power_at_posterior_mean_mc_low": low_m[j],
+                "power_at_posterior_mean_mc_high": high_m[j],
+            }
+            row.update({k: (v[j] if isinstance(v, np.ndarray) else v) for k, v in extra.items()})
+            row["sims"] = sims
+            rows.append(row)
+    return rows
+
+
+def _direction_summary(effect: np.ndarray, direction: int, alpha: float) -> dict[str, Any]:
+    """Share of draws whose effect is positive / in the intended direction, and the bound.
+
+    A trial can succeed often only where the effect lies in the intended direction, so
+    assurance is at most ``P(direction) + alpha/2 * (1 - P(direction))``.
+    """
+    p_positive = float((effect > 0).mean())
+    p_direction = float((direction * effect > 0).mean())
+    return {
+        "direction": "increase" if direction > 0 else "decrease",
+        "p_effect_positive": p_positive,
+        "p_effect_in_direction": p_direction,
+        "assurance_bound": p_direction + alpha / 2.0 * (1.0 - p_direction),
+    }
+
+
 def assurance_curve(
     p0_logit_draws: ArrayLike,
     sigma_b_draws: ArrayLike,
@@ -91,8 +167,9 @@ def assurance_curve(
     n_jobs: int = 1,
     scheduler: Any = None,
     progress: bool = False,
+    direction: str | None = None,
 ) -> pd.DataFrame:
-    """Assurance and power at the posterior means for every design in a grid.
+    """Assurance and power at the posterior means for every design in a grid (all services alike).
 
     All designs and both quantities share one set of random numbers, so differences between
     rows are not Monte Carlo noise. Arguments as :func:`assurance_from_draws`.
@@ -111,12 +188,8 @@ def assurance_curve(
     sims = n_draws * sims_per_draw if sims is None else check.integer("sims", sims, 1)
     clusters, sizes = design_grid(clusters, cluster_sizes, cv=cv)
     seed = resolve_seed(seed)
-    # One trial per draw, cycling through the draws (in a seeded random order, so that using
-    # fewer trials than draws does not take them all from the first chain).
-    order = np.random.default_rng(
-        np.random.SeedSequence(seed, spawn_key=(0x7FFFFFFF,))
-    ).permutation(n_draws)
-    index = order[np.arange(sims) % n_draws]
+    sign = _resolve_direction(direction, float(log_or.mean()))
+    index = _draw_order(seed, n_draws, sims)
     common = dict(
         sims=sims,
         clusters=clusters,
@@ -124,7 +197,7 @@ def assurance_curve(
         cv=cv,
         alpha=alpha,
         analysis=analysis,
-        direction=1,
+        direction=sign,
         seed=seed,
         chunk_size=chunk_size,
         n_jobs=n_jobs,
@@ -146,30 +219,13 @@ def assurance_curve(
         label="power at posterior mean",
         **common,
     )
-    p_positive = float((log_or > 0).mean())
-    rows = []
-    for i, m in enumerate(sizes):
-        low, high = wilson_interval(counts[0, i], sims, ci_level)
-        low_m, high_m = wilson_interval(at_mean[0, i], sims, ci_level)
-        for j, c in enumerate(clusters):
-            rows.append(
-                {
-                    "clusters_per_arm": c,
-                    "cluster_size": m,
-                    "assurance": counts[0, i, j] / sims,
-                    "assurance_mc_low": low[j],
-                    "assurance_mc_high": high[j],
-                    "power_at_posterior_mean": at_mean[0, i, j] / sims,
-                    "power_at_posterior_mean_mc_low": low_m[j],
-                    "power_at_posterior_mean_mc_high": high_m[j],
-                    "p_effect_positive": p_positive,
-                    "sims": sims,
-                }
-            )
+    directed = _direction_summary(log_or, sign, alpha)
+    extra = {key: directed[key] for key in ("p_effect_positive", "p_effect_in_direction")}
+    table = pd.DataFrame(_rows(counts, at_mean, clusters, sizes, sims, ci_level, extra))
     p0 = float(special.expit(means["baseline_logit"]))
     p1 = float(special.expit(means["baseline_logit"] + means["log_or"]))
-    table = pd.DataFrame(rows)
     table.attrs["inputs"] = {
+        "population": "profile",
         "p0": p0,
         "p1": p1,
         "odds_ratio": float(np.exp(means["log_or"])),
@@ -178,10 +234,18 @@ def assurance_curve(
         "sigma_b": float(means["sigma_b"]),
         "icc": icc_from_sigma_b(p0, means["sigma_b"]),
         "icc_logit": icc_from_sigma_b(p0, means["sigma_b"], scale="logit"),
+        "clipped_share": 0.0,
         "log_or_mean": float(means["log_or"]),
         "log_or_sd": float(log_or.std(ddof=1)) if n_draws > 1 else 0.0,
-        "p_effect_positive": p_positive,
-        "assurance_bound": p_positive + alpha / 2.0 * (1.0 - p_positive),
+        **directed,
+        **_run_inputs(n_draws, sims, sims_per_draw, cv, alpha, seed, analysis, ci_level, chunk_size),
+    }
+    table.attrs["inputs"]["assumptions"] = assumptions(table.attrs["inputs"])
+    return table
+
+
+def _run_inputs(n_draws, sims, sims_per_draw, cv, alpha, seed, analysis, ci_level, chunk_size) -> dict[str, Any]:
+    return {
         "draws_total": n_draws,
         "draws_used": int(min(n_draws, sims)),
         "sims": sims,
@@ -195,7 +259,145 @@ def assurance_curve(
         "ci_method": "wilson",
         "chunk_size": chunk_size,
     }
+
+
+def population_curve(
+    population: Population,
+    *,
+    clusters: Iterable[int],
+    cluster_sizes: Iterable[int],
+    cv: float = 0.0,
+    alpha: float = 0.05,
+    sims: int | None = None,
+    sims_per_draw: int = 1,
+    seed: int | None = None,
+    analysis: str = "t",
+    ci_level: float = 0.95,
+    chunk_size: int = DEFAULT_CHUNK,
+    n_jobs: int = 1,
+    scheduler: Any = None,
+    progress: bool = False,
+    direction: str | None = None,
+) -> pd.DataFrame:
+    """Assurance over a population of trial services for every design in a grid.
+
+    Each simulated trial takes one posterior draw and recruits its clusters from ``population``
+    (:mod:`mbct_bayes.power._population`): each cluster's control logit is the fixed part at its
+    own E, C, F plus its region's effect plus its own site effect, and the intervention adds the
+    change from moving the lever by delta at that service (so with interactions the effect varies
+    by service). Power at the posterior mean uses the same services and random numbers under the
+    posterior means. Arguments as :func:`assurance_from_draws`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`assurance_curve`, plus ``clipped_share`` per design (share of intervention
+        clusters whose move was cut at the end of the scale); ``.attrs["inputs"]`` adds
+        ``population``, ``p0_marginal``/``p1_marginal``/``icc`` implied by the population and the
+        posterior (posterior means), ``sigma_site``, ``sigma_region``.
+    """
+    n_draws = population.n_draws
+    cv, alpha, _, analysis, ci_level = _common_checks(cv, alpha, 1, analysis, ci_level)
+    sims_per_draw = check.integer("sims_per_draw", sims_per_draw, 1)
+    sims = n_draws * sims_per_draw if sims is None else check.integer("sims", sims, 1)
+    clusters, sizes = design_grid(clusters, cluster_sizes, cv=cv)
+    check_enough_services(population, max(clusters))
+    seed = resolve_seed(seed)
+    per_draw = implied(population)
+    effect = per_draw["p1_marginal"] - per_draw["p0_marginal"]
+    sign = _resolve_direction(direction, float(effect.mean()))
+    index = _draw_order(seed, n_draws, sims)
+    cmax = max(clusters)
+    common = dict(
+        sims=sims,
+        clusters=clusters,
+        sizes=sizes,
+        cv=cv,
+        alpha=alpha,
+        analysis=analysis,
+        direction=sign,
+        seed=seed,
+        chunk_size=chunk_size,
+        n_jobs=n_jobs,
+        scheduler=scheduler,
+        progress=progress,
+    )
+    counts, clipped = _simulate_population(population, index, cmax, common, "power assurance")
+    at_mean, _ = _simulate_population(
+        population_at_means(population), np.zeros(sims, dtype=np.int64), cmax, common, "power at posterior mean"
+    )
+    directed = _direction_summary(effect, sign, alpha)
+    cs = np.asarray(clusters)
+    clipped_share = np.cumsum(clipped[:, 1].mean(axis=0))[cs - 1] / cs
+    extra = {key: directed[key] for key in ("p_effect_positive", "p_effect_in_direction")}
+    extra["clipped_share"] = clipped_share
+    table = pd.DataFrame(_rows(counts, at_mean, clusters, sizes, sims, ci_level, extra))
+    p0m, p1m = float(per_draw["p0_marginal"].mean()), float(per_draw["p1_marginal"].mean())
+    log_or = per_draw["log_or_mean"]
+    table.attrs["inputs"] = {
+        "population": population.kind,
+        "services": population.n_services,
+        "lever": population.lever,
+        "delta": population.delta,
+        "stratify": "region" if population.strata is not None else None,
+        # a population has no single typical service: p0/p1 are the population-averaged proportions
+        "p0": p0m,
+        "p1": p1m,
+        "odds_ratio": float(np.exp(log_or.mean())),
+        "p0_marginal": p0m,
+        "p1_marginal": p1m,
+        "icc": float(per_draw["icc"].mean()),
+        "sigma_b": float(population.sigma_site.mean()),
+        "sigma_site": float(population.sigma_site.mean()),
+        "sigma_region": float(population.sigma_region.mean()),
+        "clipped_share": float(clipped_share[-1]),
+        "log_or_mean": float(log_or.mean()),
+        "log_or_sd": float(log_or.std(ddof=1)) if n_draws > 1 else 0.0,
+        **directed,
+        **_run_inputs(n_draws, sims, sims_per_draw, cv, alpha, seed, analysis, ci_level, chunk_size),
+    }
+    table.attrs["inputs"]["assumptions"] = assumptions(table.attrs["inputs"], describe(population))
     return table
+
+
+def _simulate_population(population: Population, index: np.ndarray, cmax: int, common: dict, label: str):
+    arrays = trial_arrays(population, index, cmax, common["seed"])
+    counts = simulate_counts(
+        logit_p0=arrays.base,
+        log_or=arrays.shift,
+        sigma_b=arrays.sigma_site,
+        baseline=arrays.baseline,
+        label=label,
+        **common,
+    )
+    return counts, arrays.clipped
+
+
+RESULT_KEYS = (
+    "assurance",
+    "assurance_mc_low",
+    "assurance_mc_high",
+    "power_at_posterior_mean",
+    "power_at_posterior_mean_mc_low",
+    "power_at_posterior_mean_mc_high",
+)
+
+
+def _one_design(table: pd.DataFrame) -> dict[str, Any]:
+    """The result dict of a one-design curve."""
+    row = table.iloc[0]
+    out = dict(table.attrs["inputs"])
+    for key in (*RESULT_KEYS, "clipped_share"):
+        if key in row:
+            out[key] = float(row[key])
+    out.update(
+        clusters_per_arm=int(row["clusters_per_arm"]),
+        clusters_per_arm_design=int(row["clusters_per_arm"]),
+        cluster_size=int(row["cluster_size"]),
+    )
+    # 'power' repeats the assurance for the keys every power subcommand shares (issue 13 to tidy)
+    out["power"] = out["assurance"]
+    return out
 
 
 def assurance_from_draws(
@@ -216,8 +418,12 @@ def assurance_from_draws(
     n_jobs: int = 1,
     scheduler: Any = None,
     progress: bool = False,
+    direction: str | None = None,
 ) -> dict[str, Any]:
     """Assurance of a cluster trial from posterior draws (arrays, one value per draw).
+
+    Every service is alike (``population`` ``"profile"``): clusters differ only by an effect
+    ``N(0, sigma_b)``.
 
     Parameters
     ----------
@@ -226,7 +432,7 @@ def assurance_from_draws(
     sigma_b_draws
         (S,) between-cluster SD on the logit scale.
     log_or_draws
-        (S,) effect of the intervention on the logit (log odds ratio); positive = benefit.
+        (S,) effect of the intervention on the logit (log odds ratio).
     clusters_per_arm, cluster_size
         The design.
     cv, alpha, analysis, ci_level, chunk_size, n_jobs, scheduler, progress
@@ -238,16 +444,21 @@ def assurance_from_draws(
         Trials per draw when ``sims`` is not given.
     seed
         Seed; None draws one (reported).
+    direction
+        The intended direction of the effect on the outcome: ``"increase"``, ``"decrease"``, or
+        None (default): the sign of the posterior-mean effect. The test is two-sided; a trial
+        succeeds when it is significant with the estimate in this direction.
 
     Returns
     -------
     dict
-        ``assurance``, ``assurance_mc_low``, ``assurance_mc_high``, ``p_effect_positive``
-        (share of draws with log OR > 0), ``assurance_bound`` (``P(effect > 0) + alpha/2 *
-        P(effect <= 0)``), ``power_at_posterior_mean`` (simulated power at the posterior means
-        of the three inputs, with the same random numbers) and its interval, ``draws_used``,
-        ``draws_total``, ``sims``, ``p0``/``p1``/``odds_ratio``/``sigma_b``/``icc`` at the
-        posterior means, and the inputs.
+        ``assurance``, ``assurance_mc_low``, ``assurance_mc_high``, ``direction``,
+        ``p_effect_positive`` (share of draws with log OR > 0), ``p_effect_in_direction``,
+        ``assurance_bound`` (``P(direction) + alpha/2 * (1 - P(direction))``),
+        ``power_at_posterior_mean`` (simulated power at the posterior means of the three inputs,
+        with the same random numbers) and its interval, ``draws_used``, ``draws_total``,
+        ``sims``, ``p0``/``p1``/``odds_ratio``/``sigma_b``/``icc`` at the posterior means,
+        ``population`` (``"profile"``), ``assumptions`` and the inputs.
     """
     table = assurance_curve(
         p0_logit_draws,
@@ -266,25 +477,75 @@ def assurance_from_draws(
         n_jobs=n_jobs,
         scheduler=scheduler,
         progress=progress,
+        direction=direction,
     )
-    row = table.iloc[0]
-    out = dict(table.attrs["inputs"])
-    for key in (
-        "assurance",
-        "assurance_mc_low",
-        "assurance_mc_high",
-        "power_at_posterior_mean",
-        "power_at_posterior_mean_mc_low",
-        "power_at_posterior_mean_mc_high",
-    ):
-        out[key] = float(row[key])
-    out.update(
-        clusters_per_arm=int(row["clusters_per_arm"]),
-        clusters_per_arm_design=int(row["clusters_per_arm"]),
-        cluster_size=int(row["cluster_size"]),
+    return _one_design(table)
+
+
+def population_assurance(
+    population: Population, *, clusters_per_arm: int, cluster_size: int, **kwargs: Any
+) -> dict[str, Any]:
+    """Assurance of one design over a population of services (:func:`population_curve`).
+
+    Returns
+    -------
+    dict
+        As :func:`assurance_from_draws`, with ``population`` (``"fitted_sites"`` or
+        ``"candidates"``), ``p0_marginal``/``p1_marginal``/``icc`` implied by the population,
+        ``clipped_share``, ``lever``, ``delta`` and ``assumptions``.
+    """
+    table = population_curve(
+        population, clusters=[clusters_per_arm], cluster_sizes=[cluster_size], **kwargs
     )
-    out["power"] = out["assurance"]
-    return out
+    return _one_design(table)
+
+
+def assumptions(result: Mapping[str, Any], population_text: list[str] | None = None) -> list[str]:
+    """The sentences an assurance rests on, for the output beside the number.
+
+    ``result`` needs ``population``, ``direction`` and ``alpha``; ``lever``, ``delta`` and
+    ``profile`` when known. ``population_text``: the population's own sentences
+    (:func:`mbct_bayes.power._population.describe`).
+    """
+    lever, delta = result.get("lever"), result.get("delta")
+    if lever is not None and delta is not None:
+        points = "scale point" if abs(float(delta)) == 1 else "scale points"
+        move = (
+            f"The intervention moves {lever} by {float(delta):+g} {points} in every intervention cluster "
+            "(cut at the end of the scale where it would pass it)."
+        )
+        causal = (
+            f"The fitted association of {lever} with embedding (given the other predictors) is taken as the causal "
+            "effect of moving it."
+        )
+    else:
+        move = "The intervention changes the logit of P(outcome) by the given log odds ratio in every intervention cluster."
+        causal = "The log odds ratios given are taken as the causal effect of the intervention."
+    sentences = [
+        move,
+        causal,
+        "Odds ratios are cluster-specific (conditional on the service); the population-averaged effect on the "
+        "proportions is smaller (p0_marginal, p1_marginal).",
+    ]
+    if result.get("population") == "profile":
+        profile = result.get("profile")
+        if result.get("lever") is None:
+            where = "the baseline logit of the draws given"
+        else:
+            given = ", ".join(f"{k}={v:g}" for k, v in (profile or {}).items())
+            where = f"{given} (other predictors at their centre)" if given else "the predictors' centres"
+        sentences.append(
+            f"Population of services: all alike, at {where}, differing only by a cluster effect with SD sigma_b "
+            "(site and region SDs combined); the spread of E, C, F between real services is ignored, which "
+            "overstates assurance when services differ."
+        )
+    else:
+        sentences.extend(population_text or [])
+    sentences.append(
+        f"Success: the two-sided test at alpha {result['alpha']:g} is significant with the estimate in the intended "
+        f"direction ({result['direction']} in embedding)."
+    )
+    return sentences
 
 
 def draws_from_fit(
@@ -302,17 +563,42 @@ def draws_from_fit(
     return {k: np.asarray(inputs[k], dtype=float) for k in DRAW_KEYS}
 
 
+def population_from_fit(
+    fit: Any,
+    *,
+    lever: str = "F",
+    delta: float = 1.0,
+    sites: pd.DataFrame | None = None,
+    stratify: str | None = None,
+    source: str = "candidate sites",
+) -> Population:
+    """The trial's population of services: the fit's sites (default) or the candidates ``sites``.
+
+    ``source`` names the candidates in messages (e.g. the file).
+    """
+    if sites is None:
+        if stratify is not None:
+            raise DataError(
+                "stratify (--stratify) randomises candidate services within strata; give the candidates "
+                "(sites= / --sites) too"
+            )
+        return fitted_sites_population(fit, lever=lever, delta=delta)
+    return candidates_population(fit, sites, lever=lever, delta=delta, stratify=stratify, source=source)
+
+
 def assurance(
     fit: Any,
     *,
     lever: str = "F",
     delta: float = 1.0,
     profile: Mapping[str, float] | None = None,
+    sites: pd.DataFrame | None = None,
+    stratify: str | None = None,
     clusters_per_arm: int,
     cluster_size: int,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """Assurance of a cluster trial whose intervention raises ``lever`` by ``delta``, from a fit.
+    """Assurance of a cluster trial whose intervention moves ``lever`` by ``delta``, from a fit.
 
     Parameters
     ----------
@@ -321,20 +607,39 @@ def assurance(
     lever
         The predictor the implementation support moves (``"F"``: facilitation).
     delta
-        How far it is expected to move it, in scale points; the effect per draw is the change
-        in the logit of P(embedded) (a log odds ratio).
+        How far it is expected to move it, in scale points (negative: lowers it); moves past the
+        end of the scale are cut there (``clipped_share``).
     profile
-        Predictor values of a typical control service; default the scale midpoints.
+        All services alike at these predictor values (missing ones at the scale midpoints):
+        the ``"profile"`` population, the behaviour before populations existed. Default: not used.
+    sites
+        The candidate services (columns site, region, E, C, F; one row per service): the
+        ``"candidates"`` population, randomised to the arms in each simulated trial. Default
+        (neither ``profile`` nor ``sites``): the ``"fitted_sites"`` population, the fitted data's
+        sites resampled for each trial.
+    stratify
+        ``"region"``: randomise the candidates within region strata.
     clusters_per_arm, cluster_size
         The design.
     **kwargs
-        Passed to :func:`assurance_from_draws` (``sims``, ``seed``, ``cv``, ``alpha``, ...).
+        Passed to :func:`assurance_from_draws` / :func:`population_curve` (``sims``, ``seed``,
+        ``cv``, ``alpha``, ``direction``, ...).
 
     Returns
     -------
     dict
-        As :func:`assurance_from_draws`, plus ``lever``, ``delta`` and ``profile``.
+        As :func:`assurance_from_draws`, plus ``population``, ``lever``, ``delta``, ``profile``
+        and ``assumptions``.
     """
+    if profile is not None and (sites is not None or stratify is not None):
+        raise DataError("give either a profile (all services alike) or candidate sites, not both")
+    if profile is None:
+        population = population_from_fit(fit, lever=lever, delta=delta, sites=sites, stratify=stratify)
+        out = population_assurance(
+            population, clusters_per_arm=clusters_per_arm, cluster_size=cluster_size, **kwargs
+        )
+        out["profile"] = None
+        return out
     draws = draws_from_fit(fit, lever=lever, delta=delta, profile=profile)
     out = assurance_from_draws(
         draws["baseline_logit"],
@@ -344,5 +649,6 @@ def assurance(
         cluster_size=cluster_size,
         **kwargs,
     )
-    out.update(lever=lever, delta=delta, profile=dict(profile) if profile else None)
+    out.update(lever=lever, delta=delta, profile=dict(profile))
+    out["assumptions"] = assumptions(out)
     return out

@@ -89,15 +89,18 @@ class Task:
     seed: int
     chunk: int
     n: int
-    logit_p0: np.ndarray  # (n,) or () typical-cluster logit, control arm
-    log_or: np.ndarray  # (n,) or () intervention effect on the logit
-    sigma_b: np.ndarray  # (n,) or () between-cluster SD, logit scale
+    logit_p0: np.ndarray  # (n,) or () typical-cluster logit, control arm; or (n, 2, cmax) per cluster
+    log_or: np.ndarray  # (n,) or () intervention effect on the logit; or (n, 2, cmax) per cluster
+    sigma_b: np.ndarray  # (n,) or () between-cluster SD, logit scale (SD of each cluster's own effect)
     clusters: tuple[int, ...]  # candidate clusters per arm, ascending
     sizes: tuple[int, ...]  # candidate mean cluster sizes
     cv: float
     alpha: float
     analysis: str
     direction: int  # +1: success is a significant increase; -1 decrease; 0 either
+    # (n, 2, cmax, p) each cluster's covariates before the intervention (a population of
+    # services); None for the all-alike path. Passed to the analysis as baseline_a/baseline_b.
+    baseline: np.ndarray | None = None
 
 
 def column_draws(seed: int, chunk: int, arm: int, column: int, n: int, cv: float):
@@ -140,18 +143,23 @@ def run_task(task: Task) -> np.ndarray:
             z[arm, :, col], v[arm, :, col] = zc, vc
             if g is not None:
                 g[arm, :, col] = gc
-    base = np.asarray(task.logit_p0, float).reshape(-1, 1)
-    shift = np.asarray(task.log_or, float).reshape(-1, 1)
     sigma = np.asarray(task.sigma_b, float).reshape(-1, 1)
+    per_cluster = np.ndim(task.logit_p0) == 3  # a population of services: one logit per cluster
+    if per_cluster:
+        logits = [task.logit_p0[:, arm] + arm * task.log_or[:, arm] + sigma * z[arm] for arm in (0, 1)]
+    else:
+        base = np.asarray(task.logit_p0, float).reshape(-1, 1)
+        shift = np.asarray(task.log_or, float).reshape(-1, 1)
+        logits = [base + arm * shift + sigma * z[arm] for arm in (0, 1)]
+    baseline = {}
+    if task.baseline is not None:
+        baseline = {"baseline_a": task.baseline[:, 0], "baseline_b": task.baseline[:, 1]}
     counts = np.zeros((2, len(task.sizes), len(task.clusters)), dtype=np.int64)
     for i, m in enumerate(task.sizes):
         sizes = [cluster_sizes(m, None if g is None else g[arm]) for arm in (0, 1)]
-        ys = [
-            binom_quantile(v[arm], sizes[arm], special.expit(base + arm * shift + sigma * z[arm]))
-            for arm in (0, 1)
-        ]
+        ys = [binom_quantile(v[arm], sizes[arm], special.expit(logits[arm])) for arm in (0, 1)]
         significant, diff = analyse(
-            ys[0], sizes[0], ys[1], sizes[1], task.clusters, task.alpha, task.analysis
+            ys[0], sizes[0], ys[1], sizes[1], task.clusters, task.alpha, task.analysis, **baseline
         )
         success = significant if task.direction == 0 else significant & (task.direction * diff > 0)
         counts[0, i] = success.sum(axis=0)

@@ -12,7 +12,8 @@ import pandas as pd
 from ..errors import DataError
 from . import _checks as check
 from ._analytic import _power_dk, _power_hb, analytic
-from ._assurance import DRAW_KEYS, assurance_curve, draws_from_fit
+from ._assurance import DRAW_KEYS, assurance_curve, draws_from_fit, population_curve, population_from_fit
+from ._population import Population, check_enough_services
 from ._simulate import DEFAULT_CHUNK, power_curve, resolve_seed
 from ._size import SIZE_SIMS, size_check
 
@@ -43,6 +44,8 @@ def search(
     lever: str = "F",
     delta: float = 1.0,
     profile: Mapping[str, float] | None = None,
+    population: Population | None = None,
+    direction: str | None = None,
     sims: int = 2000,
     seed: int | None = None,
     analysis: str = "t",
@@ -68,7 +71,11 @@ def search(
         ``dist``; ``p0`` and ``p1`` are marginal proportions). ``"simulate"``: simulated power
         (:func:`mbct_bayes.power.simulate` arguments; ``p0``/``p1`` typical-cluster).
         ``"assurance"``: assurance from ``draws`` (mapping with ``baseline_logit``, ``sigma_site``,
-        ``log_odds_ratio``) or from ``fit`` with ``lever``/``delta``/``profile``.
+        ``log_odds_ratio``; all services alike), from a ``population`` of services
+        (:func:`mbct_bayes.power.population_from_fit`), or from ``fit`` with ``lever``/``delta``:
+        over the fitted sites, or all alike at ``profile`` when one is given.
+    direction
+        Assurance: ``"increase"``/``"decrease"``; default the sign of the posterior-mean effect.
     max_clusters, max_cluster_size
         Search limits; a target not reached within them is a :class:`DataError`.
     sims, seed, analysis, ci_level, chunk_size, n_jobs, scheduler, progress
@@ -159,6 +166,7 @@ def search(
         scheduler=scheduler,
         progress=progress,
     )
+    how_to_raise = "raise max_clusters (--max-clusters)"
     if method == "simulate":
         if p0 is None:
             raise DataError("give p0 (--p0), the typical control cluster's probability")
@@ -178,25 +186,39 @@ def search(
             )
     else:
         metric = "assurance"
-        if draws is None and fit is None:
+        if draws is None and fit is None and population is None:
             raise DataError("assurance needs posterior draws or a fit (FIT.nc / --draws)")
-        if draws is None:
-            draws = draws_from_fit(fit, lever=lever, delta=delta, profile=profile)
-        missing = [key for key in DRAW_KEYS if key not in draws]
-        if missing:
-            raise DataError(f"draws lack {', '.join(missing)}; give {', '.join(DRAW_KEYS)}")
+        if draws is None and population is None:
+            if profile is None:
+                population = population_from_fit(fit, lever=lever, delta=delta)
+            else:
+                draws = draws_from_fit(fit, lever=lever, delta=delta, profile=profile)
         common.pop("sims")
+        common["direction"] = direction
+        if population is not None:
+            if not population.resample and population.n_services // 2 < max_clusters:
+                # candidates: a design can have at most half of them per arm
+                check_enough_services(population, 2)
+                max_clusters = limits["max_clusters"] = population.n_services // 2
+                how_to_raise = f"the {population.n_services} candidate services allow no more; add candidates"
 
-        def curve_at(clusters: list[int], sizes: list[int]) -> pd.DataFrame:
-            return assurance_curve(
-                draws["baseline_logit"],
-                draws["sigma_site"],
-                draws["log_odds_ratio"],
-                clusters=clusters,
-                cluster_sizes=sizes,
-                sims=sims,
-                **common,
-            )
+            def curve_at(clusters: list[int], sizes: list[int]) -> pd.DataFrame:
+                return population_curve(population, clusters=clusters, cluster_sizes=sizes, sims=sims, **common)
+        else:
+            missing = [key for key in DRAW_KEYS if key not in draws]
+            if missing:
+                raise DataError(f"draws lack {', '.join(missing)}; give {', '.join(DRAW_KEYS)}")
+
+            def curve_at(clusters: list[int], sizes: list[int]) -> pd.DataFrame:
+                return assurance_curve(
+                    draws["baseline_logit"],
+                    draws["sigma_site"],
+                    draws["log_odds_ratio"],
+                    clusters=clusters,
+                    cluster_sizes=sizes,
+                    sims=sims,
+                    **common,
+                )
 
     if solve_for == "clusters_per_arm":
         size = check.integer("cluster_size", cluster_size, 1)
@@ -205,8 +227,7 @@ def search(
         if len(reached) == 0:
             raise DataError(
                 f"target {metric} {target:g} is not reached with up to {max_clusters} clusters "
-                f"per arm (estimated {curve[metric].iloc[-1]:.3f} there); raise max_clusters "
-                "(--max-clusters) or change the design"
+                f"per arm (estimated {curve[metric].iloc[-1]:.3f} there); {how_to_raise} or change the design"
             )
         best = curve.loc[reached[0]]
     else:

@@ -102,11 +102,15 @@ def simulate_counts(
     scheduler: Any = None,
     progress: bool = False,
     label: str = "power",
+    baseline: np.ndarray | None = None,
 ) -> np.ndarray:
     """Counts ``(2, len(sizes), len(clusters))`` of successful / two-sided significant trials.
 
     ``logit_p0``, ``log_or`` and ``sigma_b`` are scalars or arrays with one value per simulated
-    trial. Chunk ``i`` holds trials ``i*chunk_size ...`` and has its own random streams.
+    trial; or, for a population of services, ``logit_p0`` and ``log_or`` are per cluster,
+    ``(sims, 2, max(clusters))``, with ``baseline`` ``(sims, 2, max(clusters), p)`` the clusters'
+    covariates before the intervention. Chunk ``i`` holds trials ``i*chunk_size ...`` and has its
+    own random streams.
     """
     clusters = tuple(sorted({int(c) for c in clusters}))
     sizes = tuple(int(m) for m in sizes)
@@ -129,6 +133,7 @@ def simulate_counts(
                 alpha=float(alpha),
                 analysis=analysis,
                 direction=direction,
+                baseline=None if baseline is None else baseline[start:stop],
             )
         )
     bar = Progress(label, len(tasks), enabled=progress)

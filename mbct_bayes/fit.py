@@ -548,11 +548,19 @@ class Fit:
         return "\n".join(lines)
 
     # -- prediction ---------------------------------------------------------------------------
-    def predict(self, new: pd.DataFrame, kind: str = "new_site", *, seed: int = 0) -> pd.DataFrame:
+    def predict(
+        self,
+        new: pd.DataFrame,
+        kind: str = "new_site",
+        *,
+        seed: int = 0,
+        responses: pd.DataFrame | None = None,
+        scores_are_true: bool = False,
+    ) -> pd.DataFrame:
         """P(embedded) for rows of ``new``; see :func:`mbct_bayes.predict.predict`."""
         from .predict import predict
 
-        return predict(self, new, kind=kind, seed=seed)
+        return predict(self, new, kind=kind, seed=seed, responses=responses, scores_are_true=scores_are_true)
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:

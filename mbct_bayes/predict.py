@@ -144,30 +144,61 @@ def latent_fixed_part(fit, site_idx: np.ndarray) -> np.ndarray:
     Latent-measurement fits only: a known site's E, C, F are the posterior draws of its latent
     values, not the noisy averages in a table.
     """
+    return scores_fixed_part(fit, fit.draws["latent"][:, site_idx, :])
+
+
+def scores_fixed_part(fit, centred: np.ndarray) -> np.ndarray:
+    """``Intercept + X @ beta`` per draw from per-draw centred scores (S, n, predictors): (S, n).
+
+    Interactions are products of the draws' own scores, as in the latent model's design.
+    """
     draws, spec = fit.draws, fit.spec
-    rows = draws["latent"][:, site_idx, :]  # (S, n, predictors), centred
     index = {p: j for j, p in enumerate(spec.predictors)}
-    products = [rows[..., index[a]] * rows[..., index[b]] for a, b in spec.interactions]
-    X = np.concatenate([rows, np.stack(products, axis=-1)], axis=-1) if products else rows
+    products = [centred[..., index[a]] * centred[..., index[b]] for a, b in spec.interactions]
+    X = np.concatenate([centred, np.stack(products, axis=-1)], axis=-1) if products else centred
     eta = np.einsum("snp,sp->sn", X, draws["beta"])
     if "Intercept" in draws:
         eta = eta + draws["Intercept"][:, None]
     return eta
 
 
-def eta_draws(fit, table: pd.DataFrame, kind: str = "new_site", *, seed: int = 0) -> np.ndarray:
+def centred_scores(fit, scores: np.ndarray) -> np.ndarray:
+    """Scores on the scale (..., predictors) minus the spec's centring values."""
+    return scores - np.array([fit.spec.center[p] for p in fit.spec.predictors])
+
+
+def eta_draws(
+    fit, table: pd.DataFrame, kind: str = "new_site", *, seed: int = 0, measured=None, scores_are_true: bool = False
+) -> np.ndarray:
     """Linear predictor draws (S, n) for validated rows of ``table``.
 
-    For a latent-measurement fit and ``kind="known_site"`` the sites' latent scores are used
-    in place of the table's E, C, F.
+    For a latent-measurement fit, ``kind="known_site"`` uses the sites' latent scores in place
+    of the table's E, C, F; new and typical sites need ``measured`` (from
+    :func:`mbct_bayes.measured.prepare_sites`): their true scores are drawn per posterior draw
+    given what was measured, after the site effects and from the same generator. With
+    ``scores_are_true`` the table's scores go into the coefficients as they are.
     """
+    return eta_and_true_scores(fit, table, kind, seed=seed, measured=measured, scores_are_true=scores_are_true)[0]
+
+
+def eta_and_true_scores(
+    fit, table: pd.DataFrame, kind: str = "new_site", *, seed: int = 0, measured=None, scores_are_true: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`eta_draws` and the true-score draws (S, n, predictors) it used (``None`` if none)."""
+    from .measured import WAYS, conditional_true_scores
+
     rng = np.random.default_rng(seed)
     effects = group_part(fit, table, kind, rng)
     if kind == "known_site" and fit.spec.measurement == "latent":
         lookup = {s: i for i, s in enumerate(fit.model_data.site_labels)}
         site_idx = np.array([lookup[s] for s in table[fit.spec.group].astype(str)], dtype=np.int64)
-        return latent_fixed_part(fit, site_idx) + effects
-    return fixed_part(fit.draws, design_matrix(table, fit.spec)) + effects
+        return latent_fixed_part(fit, site_idx) + effects, None
+    if measured is not None:
+        truth = conditional_true_scores(fit, measured, rng)[:, measured.row_site, :]
+        return scores_fixed_part(fit, centred_scores(fit, truth)) + effects, truth
+    if fit.spec.measurement == "latent" and not scores_are_true:
+        raise DataError(f"{kind} prediction from a latent-measurement fit needs measured scores: {WAYS}")
+    return fixed_part(fit.draws, design_matrix(table, fit.spec)) + effects, None
 
 
 def p_embedded(fit, eta: np.ndarray) -> np.ndarray:
@@ -197,7 +228,15 @@ def summarise_draws(p: np.ndarray, prefix: str = "p") -> pd.DataFrame:
     })
 
 
-def predict(fit, new: pd.DataFrame, kind: str = "new_site", *, seed: int = 0) -> pd.DataFrame:
+def predict(
+    fit,
+    new: pd.DataFrame,
+    kind: str = "new_site",
+    *,
+    seed: int = 0,
+    responses: pd.DataFrame | None = None,
+    scores_are_true: bool = False,
+) -> pd.DataFrame:
     """Posterior predictive P(embedded) for each row of ``new``.
 
     Parameters
@@ -210,25 +249,46 @@ def predict(fit, new: pd.DataFrame, kind: str = "new_site", *, seed: int = 0) ->
     kind
         ``"new_site"``, ``"typical_site"`` or ``"known_site"`` (see the module docstring).
     seed
-        Seed for the new-site effect draws; the same seed gives the same numbers.
+        Seed for the new-site effect (and true-score) draws; the same seed gives the same numbers.
+    responses
+        Latent fits: respondent-level scores of the new sites (then ``new`` names the sites and
+        their regions; E, C, F become the respondents' means). See :mod:`mbct_bayes.measured`.
+    scores_are_true
+        Latent fits: take ``new``'s E, C, F as true site scores (a hypothetical profile).
 
     Returns
     -------
     pandas.DataFrame
         The input columns plus ``p_mean, p_sd, p_q05, p_q50, p_q95`` for P(embedded) (the top
-        level for ordinal models) and, for ordinal models, ``p_<level>`` means.
+        level for ordinal models) and, for ordinal models, ``p_<level>`` means. A latent fit's
+        new and typical sites add ``scores`` (what the E, C, F are: measured, and from what, or
+        taken as true) and, when measured, ``<X>_true_mean`` (posterior mean of each true score).
+
+    Notes
+    -----
+    A latent fit's coefficients are per point of the true site score. A new site's measured
+    scores (means of a few respondents) are noisy, so per posterior draw its true scores are
+    drawn from their distribution given the measurements (:mod:`mbct_bayes.measured`) before
+    the outcome; site scores without respondent counts are refused unless ``scores_are_true``.
     """
+    from .measured import prepare_sites
+
     if kind not in KINDS:
         raise DataError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
-    table = validate_new_data(fit, new)
-    eta = eta_draws(fit, table, kind, seed=seed)
+    table, measured = prepare_sites(fit, new, kind, responses=responses, scores_are_true=scores_are_true)
+    eta, truth = eta_and_true_scores(fit, table, kind, seed=seed, measured=measured, scores_are_true=scores_are_true)
     p = p_embedded(fit, eta)
-    out = new.reset_index(drop=True).copy()
+    out = (table if responses is not None else new).reset_index(drop=True).copy()
     out = pd.concat([out, summarise_draws(p)], axis=1)
     if fit.spec.family == "ordinal":
         probs = level_probabilities(fit.draws["cutpoints"], eta)
         for k, level in enumerate(fit.spec.levels):
             out[f"p_{level}"] = probs[..., k].mean(axis=0)
+    if fit.spec.measurement == "latent" and kind != "known_site":
+        out["scores"] = "taken as true" if measured is None else f"measured ({measured.source})"
+        if truth is not None:
+            for j, name in enumerate(fit.spec.predictors):
+                out[f"{name}_true_mean"] = truth[..., j].mean(axis=0)
     return out
 
 

@@ -548,19 +548,14 @@ class Fit:
         return "\n".join(lines)
 
     # -- prediction ---------------------------------------------------------------------------
-    def predict(
-        self,
-        new: pd.DataFrame,
-        kind: str = "new_site",
-        *,
-        seed: int = 0,
-        responses: pd.DataFrame | None = None,
-        scores_are_true: bool = False,
-    ) -> pd.DataFrame:
-        """P(embedded) for rows of ``new``; see :func:`mbct_bayes.predict.predict`."""
+    def predict(self, new: pd.DataFrame, kind: str = "new_site", *, seed: int = 0, **measured: Any) -> pd.DataFrame:
+        """P(embedded) for rows of ``new``; see :func:`mbct_bayes.predict.predict`.
+
+        ``measured``: ``responses=`` or ``scores_are_true=`` for a latent fit's new sites.
+        """
         from .predict import predict
 
-        return predict(self, new, kind=kind, seed=seed, responses=responses, scores_are_true=scores_are_true)
+        return predict(self, new, kind=kind, seed=seed, **measured)
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:

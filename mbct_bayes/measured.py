@@ -92,6 +92,13 @@ def needs_measurement(fit, kind: str, scores_are_true: bool) -> bool:
     return fit.spec.measurement == "latent" and kind != "known_site" and not scores_are_true
 
 
+def scores_label(fit, kind: str, measured: MeasuredSites | None) -> str | None:
+    """What a latent fit's new-site E, C, F were taken as, for the output's ``scores`` column."""
+    if fit.spec.measurement != "latent" or kind == "known_site":
+        return None
+    return "taken as true" if measured is None else f"measured ({measured.source})"
+
+
 def prepare_sites(
     fit,
     new: pd.DataFrame,

@@ -51,7 +51,7 @@ import pandas as pd
 from scipy.special import logit
 
 from .errors import DataError
-from .measured import MeasuredSites, conditional_true_scores, prepare_sites
+from .measured import MeasuredSites, conditional_true_scores, prepare_sites, scores_label
 from .model import design_matrix
 from .predict import KINDS, QUANTILES, centred_scores, fixed_part, group_part, p_embedded, scores_fixed_part
 
@@ -69,6 +69,9 @@ RECORD_KEYS: dict[str, tuple[str, ...]] = {
 SITE = "site"  # name of the id column in every output table
 #: Draws × sites per block in the target search (bounds its memory to a few hundred MB).
 CHUNK_ELEMENTS = 1_000_000
+#: A latent fit's measured site counts as clipped when the change was clipped in at least this
+#: share of the draws of its true score (some tail draw nearly always reaches the scale's end).
+CLIPPED_SHARE = 0.05
 
 
 # -- input checks ---------------------------------------------------------------------------------
@@ -246,17 +249,30 @@ def _change_truth(fit, truth: np.ndarray | None, change: Mapping[str, float]) ->
     A move cannot take a draw past the scale's end; a draw already beyond it (the fitted
     population is normal) stays where it is rather than being pulled back.
     """
-    if truth is None:
-        return None
+    return None if truth is None else _moved_truth(fit, truth, change)[0]
+
+
+def _moved_truth(
+    fit, truth: np.ndarray, change: Mapping[str, float]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """:func:`_change_truth`, with per site whether it was clipped (in at least
+    :data:`CLIPPED_SHARE` of the draws) and which predictors were."""
     after = truth.copy()
+    clipped = np.zeros(truth.shape[1], dtype=bool)
+    names: list[list[str]] = [[] for _ in range(truth.shape[1])]
     for name, delta in change.items():
         j = fit.spec.predictors.index(name)
         moved = truth[..., j] + delta
         bounds = fit.spec.scale.get(name)
         if bounds is not None:
-            moved = np.clip(moved, np.minimum(bounds[0], truth[..., j]), np.maximum(bounds[1], truth[..., j]))
+            kept = np.clip(moved, np.minimum(bounds[0], truth[..., j]), np.maximum(bounds[1], truth[..., j]))
+            hit = (kept != moved).mean(axis=0) >= CLIPPED_SHARE
+            clipped |= hit
+            for i in np.flatnonzero(hit):
+                names[i].append(name)
+            moved = kept
         after[..., j] = moved
-    return after
+    return after, clipped, [",".join(n) for n in names]
 
 
 def _summary(x: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
@@ -268,6 +284,12 @@ def _summary(x: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
         f"{prefix}_q50": q[1],
         f"{prefix}_q95": q[2],
     }
+
+
+def _label(out: pd.DataFrame, scores: str | None) -> None:
+    """Add the ``scores`` column (what a latent fit's E, C, F were taken as) when there is one."""
+    if scores is not None:
+        out["scores"] = scores
 
 
 def _ids(fit, table: pd.DataFrame) -> np.ndarray:
@@ -289,6 +311,9 @@ class WhatIfDraws:
         (n,) True where the change was clipped to the scale.
     clipped_predictors
         Per row, the comma-separated predictors that were clipped ("" for none).
+    scores
+        A latent fit's new sites: what their E, C, F were taken as (see
+        :func:`mbct_bayes.measured.scores_label`); ``None`` otherwise.
     """
 
     before: pd.DataFrame
@@ -297,6 +322,7 @@ class WhatIfDraws:
     p_after: np.ndarray
     clipped: np.ndarray
     clipped_predictors: list[str]
+    scores: str | None = None
 
     @property
     def delta(self) -> np.ndarray:
@@ -305,27 +331,25 @@ class WhatIfDraws:
 
 
 def what_if_draws(
-    fit,
-    sites: Any,
-    change: Mapping[str, float],
-    kind: str = "new_site",
-    *,
-    seed: int | None = 0,
-    responses: Any = None,
-    scores_are_true: bool = False,
+    fit, sites: Any, change: Mapping[str, float], kind: str = "new_site", *, seed: int | None = 0,
+    responses: Any = None, scores_are_true: bool = False,
 ) -> WhatIfDraws:
     """Draws of P(embedded) before and after ``change`` (see :func:`what_if`)."""
     change = _check_change(fit, change)
     table, measured = _prepare(fit, sites, kind, "sites", responses=responses, scores_are_true=scores_are_true)
     after, clipped, clipped_names = _apply_change(fit, table, change)
     group, truth = _group_draws(fit, table, kind, seed, measured)
+    truth_after = None
+    if truth is not None:  # the change acts on the true score, so clipping is judged on its draws
+        truth_after, clipped, clipped_names = _moved_truth(fit, truth, change)
     return WhatIfDraws(
         before=table,
         after=after,
         p_before=_p(fit, table, group, truth),
-        p_after=_p(fit, after, group, _change_truth(fit, truth, change)),
+        p_after=_p(fit, after, group, truth_after),
         clipped=clipped,
         clipped_predictors=clipped_names,
+        scores=scores_label(fit, kind, measured),
     )
 
 
@@ -359,8 +383,9 @@ def what_if(
         Latent fits only: the sites' measured scores as respondent scores, or the table's
         E, C, F taken as true (see :func:`mbct_bayes.predict.predict`). Without either the
         table needs an ``n_respondents`` column. The change then acts on each posterior draw of
-        the site's true score (kept on the scale); ``<X>_before``/``<X>_after`` show the
-        measured score and the measured score moved.
+        the site's true score (kept on the scale; ``clipped`` then means in at least
+        :data:`CLIPPED_SHARE` of the draws); ``<X>_before``/``<X>_after`` show the measured score and the measured score
+        moved.
 
     Returns
     -------
@@ -390,6 +415,7 @@ def what_if(
     out["clipped"] = d.clipped
     out["clipped_predictors"] = d.clipped_predictors
     out["kind"] = kind
+    _label(out, d.scores)
     return pd.DataFrame(out)
 
 
@@ -489,10 +515,11 @@ def levers(
     )
     out = out.sort_values(["_row", "rank"], kind="stable").drop(columns="_row")
     out["kind"] = kind
+    _label(out, scores_label(fit, kind, measured))
     columns = [
         SITE, "lever", "step", "current", "after", "delta_mean", "delta_q05", "delta_q50",
         "delta_q95", "p_positive", "rank", "clipped", "kind",
-    ]
+    ] + [c for c in ("scores",) if c in out]
     return out[columns].reset_index(drop=True)
 
 
@@ -699,6 +726,7 @@ def target(
         "kind": kind,
     })
     out["message"] = [_target_message(row, lo, hi) for row in out.itertuples(index=False)]
+    _label(out, scores_label(fit, kind, measured))
     return out
 
 
@@ -868,6 +896,7 @@ def rank(
     })
     out = out.sort_values("p_mean", ascending=False, kind="stable").reset_index(drop=True)
     out.insert(1, "rank", np.arange(1, len(out) + 1))
+    _label(out, scores_label(fit, kind, measured))
     return out
 
 

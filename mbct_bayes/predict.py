@@ -271,7 +271,7 @@ def predict(
     drawn from their distribution given the measurements (:mod:`mbct_bayes.measured`) before
     the outcome; site scores without respondent counts are refused unless ``scores_are_true``.
     """
-    from .measured import prepare_sites
+    from .measured import prepare_sites, scores_label
 
     if kind not in KINDS:
         raise DataError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
@@ -284,11 +284,12 @@ def predict(
         probs = level_probabilities(fit.draws["cutpoints"], eta)
         for k, level in enumerate(fit.spec.levels):
             out[f"p_{level}"] = probs[..., k].mean(axis=0)
-    if fit.spec.measurement == "latent" and kind != "known_site":
-        out["scores"] = "taken as true" if measured is None else f"measured ({measured.source})"
-        if truth is not None:
-            for j, name in enumerate(fit.spec.predictors):
-                out[f"{name}_true_mean"] = truth[..., j].mean(axis=0)
+    label = scores_label(fit, kind, measured)
+    if label is not None:
+        out["scores"] = label
+    if truth is not None:
+        for j, name in enumerate(fit.spec.predictors):
+            out[f"{name}_true_mean"] = truth[..., j].mean(axis=0)
     return out
 
 

@@ -156,7 +156,8 @@ def prepare_sites(
         return validate_new_data(fit, new, source=source), None
     if responses is not None:
         return _from_responses(fit, new, responses, source)
-    if N_RESPONDENTS not in new.columns:
+    per_construct = all(f"n_{p}" in new.columns for p in fit.spec.predictors)
+    if N_RESPONDENTS not in new.columns and not per_construct:
         raise DataError(f"{source}: this is a latent-measurement fit, so its E, C, F are measured; {WAYS}")
     table = validate_new_data(fit, new, source=source)
     return table, _from_site_means(fit, table, source)

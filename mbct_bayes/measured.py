@@ -40,6 +40,7 @@ Where the measured scores come from
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,7 +105,7 @@ def prepare_sites(
     new: pd.DataFrame,
     kind: str,
     *,
-    responses: pd.DataFrame | None = None,
+    responses: pd.DataFrame | str | os.PathLike[str] | None = None,
     scores_are_true: bool = False,
     source: str = "sites",
 ) -> tuple[pd.DataFrame, MeasuredSites | None]:
@@ -120,7 +121,7 @@ def prepare_sites(
     kind
         ``new_site``, ``typical_site`` or ``known_site``.
     responses
-        Respondent-level scores of the new sites (latent fits only).
+        Respondent-level scores of the new sites (latent fits only): a table or a file path.
     scores_are_true
         Take the table's E, C, F as true site scores (latent fits; ignored otherwise).
     source
@@ -142,6 +143,12 @@ def prepare_sites(
     """
     from .predict import validate_new_data
 
+    if not isinstance(new, pd.DataFrame):
+        raise DataError(f"{source}: expected a table (pandas DataFrame), got {type(new).__name__}")
+    if isinstance(responses, str | os.PathLike):
+        from .schema import read_table
+
+        responses = read_table(responses, what="responses")
     latent = fit.spec.measurement == "latent"
     if responses is not None and not latent:
         raise DataError(
@@ -172,7 +179,7 @@ def _from_responses(
 
     spec = fit.spec
     scores = validate_respondent_scores(responses, spec, source="responses")
-    if not isinstance(new, pd.DataFrame) or spec.group not in new.columns:
+    if spec.group not in new.columns:
         raise DataError(f"{source}: needs the site column {spec.group!r} to match the responses' sites")
     from .schema import _ids
 

@@ -113,7 +113,7 @@ def _prepare(
         raise DataError(
             "planning with kind known_site is not available for a latent-measurement fit (a known "
             "site's scores are latent there); plan with kind new_site or typical_site and the "
-            "site's scores"
+            "site's measured scores (respondent scores, or an n_respondents column)"
         )
     table, measured = prepare_sites(
         fit, _as_frame(sites, source), kind, responses=responses, scores_are_true=scores_are_true, source=source

@@ -327,7 +327,9 @@ def trial_inputs(
         How far the intervention is expected to move it, in scale points.
     profile
         Predictor values of a typical control service; default the centring values (the scale
-        midpoints for E, C, F).
+        midpoints for E, C, F). For a latent-measurement fit the profile and ``delta`` are true
+        scores (a trial population of measured sites draws them with
+        :func:`mbct_bayes.measured.true_score_draws`).
 
     Returns
     -------

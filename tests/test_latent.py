@@ -228,15 +228,27 @@ def test_planning_acts_on_the_true_score_draws(latent_fit, new_sites):
 
 
 def test_target_is_a_true_score_that_reaches_the_goal(latent_fit, new_sites):
+    """Checked on predict's own draws: set every draw's true F to the target, others as drawn."""
     from mbct_bayes import planning
+    from mbct_bayes.predict import centred_scores, eta_and_true_scores, p_embedded, scores_fixed_part
 
     site = new_sites.head(1)
     goal = planning.target(latent_fit, site, "F", p=0.4, prob=0.5, seed=4).iloc[0]
     assert goal["reachable"] and "true F" in goal["message"] and "measured 1.8" in goal["message"]
-    # just above the target (the crossing draw itself sits on the threshold up to rounding), and below
-    lo, at = goal["target_value"] - 0.05, goal["target_value"] + 1e-6
-    curve = planning.lever_curve(latent_fit, site, "F", values=[lo, at], p=0.4, seed=4)
-    assert curve["prob_reach"].iloc[1] >= 0.5 > curve["prob_reach"].iloc[0]
+    table, measured = planning._prepare(latent_fit, site, "new_site", "sites")
+    eta, truth = eta_and_true_scores(latent_fit, table, "new_site", seed=4, measured=measured)
+    effects = eta - scores_fixed_part(latent_fit, centred_scores(latent_fit, truth))
+
+    def share_reaching(f_value: float) -> float:
+        at = truth.copy()
+        at[..., 2] = f_value
+        p = p_embedded(latent_fit, scores_fixed_part(latent_fit, centred_scores(latent_fit, at)) + effects)
+        return float((p >= 0.4).mean())
+
+    # just above the target (its crossing draw sits on the threshold up to rounding), and below
+    assert share_reaching(goal["target_value"] + 1e-6) >= 0.5 > share_reaching(goal["target_value"] - 0.05)
+    assert goal["prob_at_current"] == pytest.approx(float((p_embedded(latent_fit, eta) >= 0.4).mean()))
+    assert goal["current_true_mean"] == pytest.approx(truth[..., 2].mean())
 
 
 # -- the CLI --------------------------------------------------------------------------------------

@@ -49,8 +49,8 @@ import pandas as pd
 from .errors import DataError
 
 N_RESPONDENTS = "n_respondents"
-#: Draws × sites per block of the conditional draws (each holds a few 3×3 matrices).
-CHUNK_ELEMENTS = 250_000
+#: Draws × sites per block of the conditional draws (bounds the memory of each block).
+CHUNK_ELEMENTS = 1_000_000
 #: The ways of giving a latent fit's new sites their scores, for messages.
 WAYS = (
     "give respondent-level scores (--responses FILE, Python responses=) or an n_respondents column "
@@ -317,18 +317,23 @@ def conditional_true_scores(fit, measured: MeasuredSites, rng: np.random.Generat
     noise_var = draws["sigma_measure"] ** 2  # (S, P)
     z = rng.standard_normal((n_draws, len(measured.site_ids), n_pred))
     out = np.empty_like(z)
-    block = max(1, CHUNK_ELEMENTS // n_draws)
-    for lo in range(0, len(measured.site_ids), block):
-        sl = slice(lo, lo + block)
-        obs_prec = measured.counts[None, sl, :] / noise_var[:, None, :]  # (S, b, P): n_j / sigma_j^2
-        adjusted = np.broadcast_to(xbar[None, sl, :], obs_prec.shape)
-        if measured.role_weights is not None:
-            adjusted = adjusted - np.einsum("spr,bpr->sbp", draws["role_offset"], measured.role_weights[sl])
-        precision = prec_pop[:, None, :, :] + obs_prec[..., None] * np.eye(n_pred)  # (S, b, P, P)
-        post_cov = np.linalg.inv(precision)
-        post_mean = np.einsum("sbpq,sbq->sbp", post_cov, prior_term[:, None, :] + obs_prec * adjusted)
+    # the posterior covariance depends on a site's respondent counts, not on its scores: one
+    # inverse and Cholesky factor per draw for each distinct pattern of counts
+    patterns, pattern_of = np.unique(measured.counts, axis=0, return_inverse=True)
+    step = max(1, CHUNK_ELEMENTS // n_draws)
+    for k, counts in enumerate(patterns):
+        sites = np.flatnonzero(pattern_of.ravel() == k)
+        obs_prec = counts[None, :] / noise_var  # (S, P): n_j / sigma_j^2
+        post_cov = np.linalg.inv(prec_pop + obs_prec[:, :, None] * np.eye(n_pred))  # (S, P, P)
         chol = np.linalg.cholesky(post_cov)
-        out[:, sl, :] = post_mean + np.einsum("sbpq,sbq->sbp", chol, z[:, sl, :])
+        for lo in range(0, len(sites), step):
+            block = sites[lo:lo + step]
+            adjusted = np.broadcast_to(xbar[None, block, :], (n_draws, len(block), n_pred))
+            if measured.role_weights is not None:
+                adjusted = adjusted - np.einsum("spr,bpr->sbp", draws["role_offset"], measured.role_weights[block])
+            rhs = prior_term[:, None, :] + obs_prec[:, None, :] * adjusted
+            # (S, b, P) @ (S, P, P)ᵀ: per draw, V · rhs and L · z for every site of the block
+            out[:, block, :] = rhs @ np.swapaxes(post_cov, 1, 2) + z[:, block, :] @ np.swapaxes(chol, 1, 2)
     return out + center
 
 

@@ -17,6 +17,11 @@ Kinds of prediction:
     median region (effect 0).
 ``known_site``
     A site in the fitted data: its own fitted effect (and its region's).
+
+A latent-measurement fit's coefficients are per point of the *true* site score, so its new and
+typical sites' E, C, F are measurements (respondent scores, or site means with respondent
+counts): per posterior draw their true scores are drawn given what was measured
+(:mod:`mbct_bayes.measured`) before the outcome; a known site uses its fitted latent scores.
 """
 
 from __future__ import annotations

@@ -285,10 +285,12 @@ def latent_population(fit) -> tuple[np.ndarray, np.ndarray]:
 
     From the fitted LKJ Cholesky factor (``latent_chol``, packed lower triangle by rows, as
     PyMC stores it) when the trace has it, else a stored ``latent_cov``; as a last resort, the
-    covariance of the fitted sites' latent values within each draw (a finite-sample stand-in).
+    covariance of the fitted sites' latent values within each draw (a finite-sample stand-in,
+    close to the population's with many sites).
     """
     draws = fit.draws
-    mean = draws["latent_mean"]
+    # a parametrisation that stores no population mean: the mean of the fitted sites' latent values
+    mean = draws["latent_mean"] if "latent_mean" in draws else draws["latent"].mean(axis=1)
     n_draws, n_pred = mean.shape
     if "latent_cov" in draws:
         return mean, draws["latent_cov"]

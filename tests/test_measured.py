@@ -155,3 +155,14 @@ def test_scores_are_true_and_known_sites_need_no_measurement():
     table, measured = prepare_sites(fit, pd.DataFrame({"site": ["A"], "E": [3.0], "C": [3.0], "F": [3.0]}),
                                     "new_site", scores_are_true=True)
     assert measured is None and len(table) == 1
+
+
+def test_without_a_stored_population_the_fitted_sites_stand_in():
+    """A parametrisation that stores only the sites' latent values: their per-draw mean and covariance."""
+    fit = fake_fit(2)
+    rng = np.random.default_rng(5)
+    sites = rng.multivariate_normal(MEAN, np.outer(SD, SD) * CORR, size=(2, 5000))
+    fit.draws = {k: v for k, v in fit.draws.items() if k not in ("latent_mean", "latent_chol")} | {"latent": sites}
+    mean, cov = latent_population(fit)
+    np.testing.assert_allclose(mean, np.tile(MEAN, (2, 1)), atol=0.03)
+    np.testing.assert_allclose(cov[1], np.outer(SD, SD) * CORR, atol=0.02)

@@ -175,14 +175,12 @@ def _from_responses(
 ) -> tuple[pd.DataFrame, MeasuredSites]:
     from .model import attach_site_means
     from .predict import validate_new_data
-    from .schema import validate_respondent_scores
+    from .schema import _ids, validate_respondent_scores
 
     spec = fit.spec
     scores = validate_respondent_scores(responses, spec, source="responses")
     if spec.group not in new.columns:
         raise DataError(f"{source}: needs the site column {spec.group!r} to match the responses' sites")
-    from .schema import _ids
-
     bare = new.drop(columns=[p for p in spec.predictors if p in new.columns])
     bare[spec.group] = _ids(bare[spec.group])
     table = validate_new_data(fit, attach_site_means(bare, scores, spec), source=source)
@@ -238,7 +236,7 @@ def _from_site_means(fit, table: pd.DataFrame, source: str) -> MeasuredSites:
             raise _err(
                 source, col, low,
                 f"{what} below 1; a measured site mean needs at least one respondent "
-                "(for a site without respondents give no scores: it is not a measured site)",
+                "(give the number of respondents behind each site's scores)",
             )
     row_site, site_ids = _site_axis(table, spec.group)
     measured = table[list(spec.predictors)].to_numpy(dtype=float)

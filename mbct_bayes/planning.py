@@ -32,6 +32,17 @@ the scale cannot be meant in scale points (``F=+10`` on a 1-5 scale) and is a
 :class:`~mbct_bayes.errors.DataError`, as is a change that is not a finite number or names
 something that is not a predictor.
 
+Latent-measurement fits
+-----------------------
+A latent fit's coefficients are per point of a site's *true* score, and a new site's E, C, F are
+measurements: give them as respondent scores (``responses=``) or as site means with an
+``n_respondents`` column (see :mod:`mbct_bayes.measured`). The true scores are drawn per
+posterior draw given the measurements, from the same generator as the site effects (so before
+and after share them too), and every change acts on those draws: what-if and levers move them,
+target solves for the lever's true score, ``step="sd"`` is one SD of the fitted population of
+true scores. ``scores_are_true=True`` takes the table's scores as true. The outputs then carry
+a ``scores`` column saying which.
+
 Records
 -------
 :func:`records` turns each table into the list of JSON records the CLI prints, with exactly the

@@ -548,11 +548,14 @@ class Fit:
         return "\n".join(lines)
 
     # -- prediction ---------------------------------------------------------------------------
-    def predict(self, new: pd.DataFrame, kind: str = "new_site", *, seed: int = 0) -> pd.DataFrame:
-        """P(embedded) for rows of ``new``; see :func:`mbct_bayes.predict.predict`."""
+    def predict(self, new: pd.DataFrame, kind: str = "new_site", *, seed: int = 0, **measured: Any) -> pd.DataFrame:
+        """P(embedded) for rows of ``new``; see :func:`mbct_bayes.predict.predict`.
+
+        ``measured``: ``responses=`` or ``scores_are_true=`` for a latent fit's new sites.
+        """
         from .predict import predict
 
-        return predict(self, new, kind=kind, seed=seed)
+        return predict(self, new, kind=kind, seed=seed, **measured)
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:

@@ -32,6 +32,17 @@ the scale cannot be meant in scale points (``F=+10`` on a 1-5 scale) and is a
 :class:`~mbct_bayes.errors.DataError`, as is a change that is not a finite number or names
 something that is not a predictor.
 
+Latent-measurement fits
+-----------------------
+A latent fit's coefficients are per point of a site's *true* score, and a new site's E, C, F are
+measurements: give them as respondent scores (``responses=``) or as site means with an
+``n_respondents`` column (see :mod:`mbct_bayes.measured`). The true scores are drawn per
+posterior draw given the measurements, from the same generator as the site effects (so before
+and after share them too), and every change acts on those draws: what-if and levers move them,
+target solves for the lever's true score, ``step="sd"`` is one SD of the fitted population of
+true scores. ``scores_are_true=True`` takes the table's scores as true. The outputs then carry
+a ``scores`` column saying which.
+
 Records
 -------
 :func:`records` turns each table into the list of JSON records the CLI prints, with exactly the
@@ -51,8 +62,9 @@ import pandas as pd
 from scipy.special import logit
 
 from .errors import DataError
+from .measured import MeasuredSites, conditional_true_scores, prepare_sites, scores_label
 from .model import design_matrix
-from .predict import KINDS, QUANTILES, fixed_part, group_part, p_embedded, validate_new_data
+from .predict import KINDS, QUANTILES, centred_scores, fixed_part, fixed_part_centred, group_part, p_embedded
 
 #: Keys of the JSON records that :func:`records` (and ``mbct-bayes plan --json``) gives per mode.
 RECORD_KEYS: dict[str, tuple[str, ...]] = {
@@ -68,6 +80,9 @@ RECORD_KEYS: dict[str, tuple[str, ...]] = {
 SITE = "site"  # name of the id column in every output table
 #: Draws × sites per block in the target search (bounds its memory to a few hundred MB).
 CHUNK_ELEMENTS = 1_000_000
+#: A latent fit's measured site counts as clipped when the change was clipped in at least this
+#: share of the draws of its true score (some tail draw nearly always reaches the scale's end).
+CLIPPED_SHARE = 0.05
 
 
 # -- input checks ---------------------------------------------------------------------------------
@@ -94,8 +109,14 @@ def _check_kind(kind: str) -> None:
         raise DataError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
 
 
-def _prepare(fit, sites: Any, kind: str, source: str) -> pd.DataFrame:
-    """Validate the sites table (predictors on the scale, known regions) and require unique ids."""
+def _prepare(
+    fit, sites: Any, kind: str, source: str, *, responses: Any = None, scores_are_true: bool = False
+) -> tuple[pd.DataFrame, MeasuredSites | None]:
+    """Validate the sites table (predictors on the scale, known regions), require unique ids.
+
+    Returns the table and, for a latent fit's new or typical sites, what was measured there
+    (see :func:`mbct_bayes.measured.prepare_sites`).
+    """
     _check_kind(kind)
     if kind == "known_site" and fit.spec.measurement == "latent":
         # predict() uses a known site's latent (true) scores; planning changes the table's scores,
@@ -103,9 +124,11 @@ def _prepare(fit, sites: Any, kind: str, source: str) -> pd.DataFrame:
         raise DataError(
             "planning with kind known_site is not available for a latent-measurement fit (a known "
             "site's scores are latent there); plan with kind new_site or typical_site and the "
-            "site's scores"
+            "site's measured scores (respondent scores, or an n_respondents column)"
         )
-    table = validate_new_data(fit, _as_frame(sites, source), source=source)
+    table, measured = prepare_sites(
+        fit, _as_frame(sites, source), kind, responses=responses, scores_are_true=scores_are_true, source=source
+    )
     group = fit.spec.group
     dup = table[group].duplicated(keep=False).to_numpy()
     if dup.any():
@@ -115,7 +138,7 @@ def _prepare(fit, sites: Any, kind: str, source: str) -> pd.DataFrame:
             f"{source}: column {group!r} rows {rows}: site {first!r} appears more than once; "
             "planning takes one row per site, so give each candidate its own id"
         )
-    return table
+    return table, measured
 
 
 def _suggest(name: str, candidates: Sequence[str]) -> str:
@@ -206,13 +229,61 @@ def _apply_change(
     return after, clipped, [",".join(n) for n in names]
 
 
-def _group_draws(fit, table: pd.DataFrame, kind: str, seed: int | None) -> np.ndarray:
-    """Site + region effect draws (S, n) from one generator: the common random numbers."""
-    return group_part(fit, table, kind, np.random.default_rng(seed))
+def _group_draws(
+    fit, table: pd.DataFrame, kind: str, seed: int | None, measured: MeasuredSites | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Site + region effect draws (S, n) and, for measured sites, true-score draws (S, n, P).
+
+    Both from one generator (effects first): the common random numbers of before and after.
+    """
+    rng = np.random.default_rng(seed)
+    group = group_part(fit, table, kind, rng)
+    if measured is None:
+        return group, None
+    return group, conditional_true_scores(fit, measured, rng)[:, measured.row_site, :]
 
 
-def _p(fit, table: pd.DataFrame, group: np.ndarray) -> np.ndarray:
-    return p_embedded(fit, fixed_part(fit.draws, design_matrix(table, fit.spec)) + group)
+def _fixed(fit, table: pd.DataFrame, truth: np.ndarray | None) -> np.ndarray:
+    """Intercept + coefficients per draw (S, n): from the true-score draws when given, else the table."""
+    if truth is None:
+        return fixed_part(fit.draws, design_matrix(table, fit.spec))
+    return fixed_part_centred(fit.draws, fit.spec, centred_scores(fit, truth))
+
+
+def _p(fit, table: pd.DataFrame, group: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
+    return p_embedded(fit, _fixed(fit, table, truth) + group)
+
+
+def _change_truth(fit, truth: np.ndarray | None, change: Mapping[str, float]) -> np.ndarray | None:
+    """True-score draws after ``change``: each draw moved, and kept on the scale.
+
+    A move cannot take a draw past the scale's end; a draw already beyond it (the fitted
+    population is normal) stays where it is rather than being pulled back.
+    """
+    return None if truth is None else _moved_truth(fit, truth, change)[0]
+
+
+def _moved_truth(
+    fit, truth: np.ndarray, change: Mapping[str, float]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """:func:`_change_truth`, with per site whether it was clipped (in at least
+    :data:`CLIPPED_SHARE` of the draws) and which predictors were."""
+    after = truth.copy()
+    clipped = np.zeros(truth.shape[1], dtype=bool)
+    names: list[list[str]] = [[] for _ in range(truth.shape[1])]
+    for name, delta in change.items():
+        j = fit.spec.predictors.index(name)
+        moved = truth[..., j] + delta
+        bounds = fit.spec.scale.get(name)
+        if bounds is not None:
+            kept = np.clip(moved, np.minimum(bounds[0], truth[..., j]), np.maximum(bounds[1], truth[..., j]))
+            hit = (kept != moved).mean(axis=0) >= CLIPPED_SHARE
+            clipped |= hit
+            for i in np.flatnonzero(hit):
+                names[i].append(name)
+            moved = kept
+        after[..., j] = moved
+    return after, clipped, [",".join(n) for n in names]
 
 
 def _summary(x: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
@@ -224,6 +295,12 @@ def _summary(x: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
         f"{prefix}_q50": q[1],
         f"{prefix}_q95": q[2],
     }
+
+
+def _label(out: pd.DataFrame, scores: str | None) -> None:
+    """Add the ``scores`` column (what a latent fit's E, C, F were taken as) when there is one."""
+    if scores is not None:
+        out["scores"] = scores
 
 
 def _ids(fit, table: pd.DataFrame) -> np.ndarray:
@@ -245,6 +322,9 @@ class WhatIfDraws:
         (n,) True where the change was clipped to the scale.
     clipped_predictors
         Per row, the comma-separated predictors that were clipped ("" for none).
+    scores
+        A latent fit's new sites: what their E, C, F were taken as (see
+        :func:`mbct_bayes.measured.scores_label`); ``None`` otherwise.
     """
 
     before: pd.DataFrame
@@ -253,6 +333,7 @@ class WhatIfDraws:
     p_after: np.ndarray
     clipped: np.ndarray
     clipped_predictors: list[str]
+    scores: str | None = None
 
     @property
     def delta(self) -> np.ndarray:
@@ -261,25 +342,37 @@ class WhatIfDraws:
 
 
 def what_if_draws(
-    fit, sites: Any, change: Mapping[str, float], kind: str = "new_site", *, seed: int | None = 0
+    fit, sites: Any, change: Mapping[str, float], kind: str = "new_site", *, seed: int | None = 0,
+    responses: Any = None, scores_are_true: bool = False,
 ) -> WhatIfDraws:
     """Draws of P(embedded) before and after ``change`` (see :func:`what_if`)."""
     change = _check_change(fit, change)
-    table = _prepare(fit, sites, kind, "sites")
+    table, measured = _prepare(fit, sites, kind, "sites", responses=responses, scores_are_true=scores_are_true)
     after, clipped, clipped_names = _apply_change(fit, table, change)
-    group = _group_draws(fit, table, kind, seed)
+    group, truth = _group_draws(fit, table, kind, seed, measured)
+    truth_after = None
+    if truth is not None:  # the change acts on the true score, so clipping is judged on its draws
+        truth_after, clipped, clipped_names = _moved_truth(fit, truth, change)
     return WhatIfDraws(
         before=table,
         after=after,
-        p_before=_p(fit, table, group),
-        p_after=_p(fit, after, group),
+        p_before=_p(fit, table, group, truth),
+        p_after=_p(fit, after, group, truth_after),
         clipped=clipped,
         clipped_predictors=clipped_names,
+        scores=scores_label(fit, kind, measured),
     )
 
 
 def what_if(
-    fit, sites: Any, change: Mapping[str, float], kind: str = "new_site", *, seed: int | None = 0
+    fit,
+    sites: Any,
+    change: Mapping[str, float],
+    kind: str = "new_site",
+    *,
+    seed: int | None = 0,
+    responses: Any = None,
+    scores_are_true: bool = False,
 ) -> pd.DataFrame:
     """The posterior of ΔP(embedded) when predictors change by given amounts.
 
@@ -297,6 +390,13 @@ def what_if(
         ``"new_site"`` (default), ``"typical_site"`` or ``"known_site"``.
     seed
         Seed of the site-effect draws (before and after share them).
+    responses, scores_are_true
+        Latent fits only: the sites' measured scores as respondent scores, or the table's
+        E, C, F taken as true (see :func:`mbct_bayes.predict.predict`). Without either the
+        table needs an ``n_respondents`` column. The change then acts on each posterior draw of
+        the site's true score (kept on the scale; ``clipped`` then means in at least
+        :data:`CLIPPED_SHARE` of the draws); ``<X>_before``/``<X>_after`` show the measured score and the measured score
+        moved.
 
     Returns
     -------
@@ -312,7 +412,7 @@ def what_if(
         Unknown predictor, a change that is not a finite number or is wider than the scale, a
         bad sites table (missing predictor, value off the scale, unknown region, repeated id).
     """
-    d = what_if_draws(fit, sites, change, kind, seed=seed)
+    d = what_if_draws(fit, sites, change, kind, seed=seed, responses=responses, scores_are_true=scores_are_true)
     delta = d.delta
     out: dict[str, Any] = {SITE: _ids(fit, d.before)}
     for name in change:
@@ -326,6 +426,7 @@ def what_if(
     out["clipped"] = d.clipped
     out["clipped_predictors"] = d.clipped_predictors
     out["kind"] = kind
+    _label(out, d.scores)
     return pd.DataFrame(out)
 
 
@@ -342,6 +443,10 @@ def lever_steps(
     if isinstance(step, str):
         if step.strip().lower() != "sd":
             raise DataError(f"step must be a positive number of scale points or 'sd', got {step!r}")
+        if fit.spec.measurement == "latent":
+            # levers act on the true score: one SD of the fitted population of true scores
+            sds = fit.draws["latent_sd"].mean(axis=0)
+            return {name: float(sds[fit.spec.predictors.index(name)]) for name in names}
         steps = {}
         for name in names:
             sd = float(pd.to_numeric(fit.data[name], errors="coerce").std(ddof=1))
@@ -365,6 +470,8 @@ def levers(
     *,
     seed: int | None = 0,
     lever_names: Iterable[str] | None = None,
+    responses: Any = None,
+    scores_are_true: bool = False,
 ) -> pd.DataFrame:
     """ΔP(embedded) for one step up on each lever in turn, ranked per site.
 
@@ -383,6 +490,8 @@ def levers(
         Seed of the site-effect draws, shared by every lever and by the baseline.
     lever_names
         Predictors to try; default every predictor of the spec (E, C, F).
+    responses, scores_are_true
+        Latent fits: see :func:`what_if` (the step acts on the true-score draws).
 
     Returns
     -------
@@ -392,14 +501,14 @@ def levers(
         rank`` (1 = largest mean gain for that site), ``clipped``, ``kind``.
     """
     steps = lever_steps(fit, step, lever_names)
-    table = _prepare(fit, sites, kind, "sites")
-    group = _group_draws(fit, table, kind, seed)
-    p_before = _p(fit, table, group)
+    table, measured = _prepare(fit, sites, kind, "sites", responses=responses, scores_are_true=scores_are_true)
+    group, truth = _group_draws(fit, table, kind, seed, measured)
+    p_before = _p(fit, table, group, truth)
     ids = _ids(fit, table)
     parts = []
     for name, size in steps.items():  # one pass per lever, each vectorised over draws and sites
         after, clipped, _ = _apply_change(fit, table, {name: size})
-        delta = _p(fit, after, group) - p_before
+        delta = _p(fit, after, group, _change_truth(fit, truth, {name: size})) - p_before
         parts.append(pd.DataFrame({
             SITE: ids,
             "lever": name,
@@ -417,10 +526,11 @@ def levers(
     )
     out = out.sort_values(["_row", "rank"], kind="stable").drop(columns="_row")
     out["kind"] = kind
+    _label(out, scores_label(fit, kind, measured))
     columns = [
         SITE, "lever", "step", "current", "after", "delta_mean", "delta_q05", "delta_q50",
         "delta_q95", "p_positive", "rank", "clipped", "kind",
-    ]
+    ] + [c for c in ("scores",) if c in out]
     return out[columns].reset_index(drop=True)
 
 
@@ -434,17 +544,24 @@ def _threshold(fit, p: float) -> np.ndarray:
 
 
 def _affine_in_lever(
-    fit, table: pd.DataFrame, lever: str, lo: float, hi: float, group: np.ndarray
+    fit, table: pd.DataFrame, lever: str, lo: float, hi: float, group: np.ndarray, truth: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``eta(x) = eta_lo + slope * (x - lo)`` per draw and site, with the other predictors fixed.
 
     The design matrix is affine in each single predictor (interactions are products of two
     different predictors), so two evaluations give the line exactly, interactions included.
+    With true-score draws (a latent fit's measured sites) ``x`` is the lever's true score and
+    the other predictors keep their draws.
     """
     at_lo, at_hi = table.copy(), table.copy()
     at_lo[lever], at_hi[lever] = lo, hi
-    fixed_lo = fixed_part(fit.draws, design_matrix(at_lo, fit.spec))
-    fixed_hi = fixed_part(fit.draws, design_matrix(at_hi, fit.spec))
+    truth_lo = truth_hi = None
+    if truth is not None:
+        j = fit.spec.predictors.index(lever)
+        truth_lo, truth_hi = truth.copy(), truth.copy()
+        truth_lo[..., j], truth_hi[..., j] = lo, hi
+    fixed_lo = _fixed(fit, at_lo, truth_lo)
+    fixed_hi = _fixed(fit, at_hi, truth_hi)
     return fixed_lo + group, (fixed_hi - fixed_lo) / (hi - lo)
 
 
@@ -536,6 +653,8 @@ def target(
     kind: str = "new_site",
     *,
     seed: int | None = 0,
+    responses: Any = None,
+    scores_are_true: bool = False,
 ) -> pd.DataFrame:
     """The smallest value of one lever at which P(P(embedded) ≥ p) ≥ prob, others fixed.
 
@@ -557,6 +676,11 @@ def target(
         typical site.
     seed
         Seed of the site-effect draws.
+    responses, scores_are_true
+        Latent fits: see :func:`what_if`. The target is then a value of the lever's *true*
+        score, the others keep their true-score draws, ``current`` is the measured score and
+        ``current_true_mean`` the posterior mean of the true one (what "already met" and
+        ``prob_at_current`` use).
 
     Returns
     -------
@@ -582,21 +706,24 @@ def target(
     prob = _check_probability(prob, "prob")
     lever = _check_lever(fit, lever)
     lo, hi = _scale_of(fit, lever)
-    table = _prepare(fit, sites, kind, "sites")
-    group = _group_draws(fit, table, kind, seed)
-    eta_lo, slope = _affine_in_lever(fit, table, lever, lo, hi, group)
+    table, measured = _prepare(fit, sites, kind, "sites", responses=responses, scores_are_true=scores_are_true)
+    group, truth = _group_draws(fit, table, kind, seed, measured)
+    eta_lo, slope = _affine_in_lever(fit, table, lever, lo, hi, group, truth)
     threshold = _threshold(fit, p)
     found = smallest_reaching(eta_lo - threshold, slope, lo, hi, prob)
     current = table[lever].to_numpy(dtype=float)
+    # where the site stands now: its measured score, or each draw of its true score
+    now = current if truth is None else truth[..., fit.spec.predictors.index(lever)]
     value = found["value"]
     reachable = ~np.isnan(value)
     at_value = np.where(reachable, value, lo)
     p_at = p_embedded(fit, eta_lo + slope * (at_value - lo)).mean(axis=0)
-    prob_now = (eta_lo + slope * (current - lo) >= threshold).mean(axis=0)
+    prob_now = (eta_lo + slope * (now - lo) >= threshold).mean(axis=0)
     out = pd.DataFrame({
         SITE: _ids(fit, table),
         "lever": lever,
         "current": current,
+        **({} if truth is None else {"current_true_mean": now.mean(axis=0)}),
         "target_value": value,
         "p_at_target_mean": np.where(reachable, p_at, np.nan),
         "reachable": reachable,
@@ -610,24 +737,31 @@ def target(
         "kind": kind,
     })
     out["message"] = [_target_message(row, lo, hi) for row in out.itertuples(index=False)]
+    _label(out, scores_label(fit, kind, measured))
     return out
 
 
 def _target_message(row, lo: float, hi: float) -> str:
     goal = f"P(embedded) ≥ {row.p:g} with probability ≥ {row.prob:g}"
+    true_now = getattr(row, "current_true_mean", None)
+    if true_now is None:
+        name, now, start = row.lever, row.current, f"{row.current:g}"
+    else:  # a latent fit's measured site: the lever is its true score
+        name, now = f"true {row.lever}", float(true_now)
+        start = f"about {now:.2f} (measured {row.current:g})"
+    where = f"{name} = {start}"
     if not row.reachable:
         text = (
-            f"no {row.lever} on the scale {lo:g}-{hi:g} gives {goal}; the highest probability "
-            f"on the scale is {row.best_prob:.2f} (from {row.lever} = {row.best_value:.2f})"
+            f"no {name} on the scale {lo:g}-{hi:g} gives {goal}; the highest probability "
+            f"on the scale is {row.best_prob:.2f} (from {name} = {row.best_value:.2f})"
         )
-    elif row.target_value <= row.current:
+    elif row.target_value <= now:
         text = (
-            f"already met at {row.lever} = {row.current:g} (probability "
-            f"{row.prob_at_current:.2f}); the smallest {row.lever} that gives {goal} is "
-            f"{row.target_value:.2f}"
+            f"already met at {where} (probability {row.prob_at_current:.2f}); the smallest "
+            f"{name} that gives {goal} is {row.target_value:.2f}"
         )
     else:
-        text = f"raise {row.lever} from {row.current:g} to {row.target_value:.2f} for {goal}"
+        text = f"raise {name} from {start} to {row.target_value:.2f} for {goal}"
     if not row.monotone:
         text += (
             f" (the effect of {row.lever} differs in sign between posterior draws, so the "
@@ -647,12 +781,14 @@ def lever_curve(
     p: float | None = None,
     kind: str = "new_site",
     seed: int | None = 0,
+    responses: Any = None,
+    scores_are_true: bool = False,
 ) -> pd.DataFrame:
     """P(embedded) against one lever over its scale, others fixed (for plots and checks).
 
     Parameters
     ----------
-    fit, sites, lever, kind, seed
+    fit, sites, lever, kind, seed, responses, scores_are_true
         As for :func:`target`; each site keeps one set of effect draws along the curve.
     values
         Lever values; default ``n_grid`` evenly spaced values over the scale.
@@ -681,9 +817,9 @@ def lever_curve(
             raise DataError(f"values must lie on the scale {lo:g}-{hi:g} of {lever}")
     if p is not None:
         p = _check_probability(p, "p")
-    table = _prepare(fit, sites, kind, "sites")
-    group = _group_draws(fit, table, kind, seed)
-    eta_lo, slope = _affine_in_lever(fit, table, lever, lo, hi, group)
+    table, measured = _prepare(fit, sites, kind, "sites", responses=responses, scores_are_true=scores_are_true)
+    group, truth = _group_draws(fit, table, kind, seed, measured)
+    eta_lo, slope = _affine_in_lever(fit, table, lever, lo, hi, group, truth)
     n_draws, n_sites = eta_lo.shape
     n_values = grid.size
     block = max(1, CHUNK_ELEMENTS // (n_draws * n_values))  # sites per block, bounds memory
@@ -712,7 +848,15 @@ def _p_best(p: np.ndarray) -> np.ndarray:
     return np.bincount(p.argmax(axis=1), minlength=p.shape[1]) / p.shape[0]
 
 
-def rank(fit, candidates: Any, kind: str = "new_site", *, seed: int | None = 0) -> pd.DataFrame:
+def rank(
+    fit,
+    candidates: Any,
+    kind: str = "new_site",
+    *,
+    seed: int | None = 0,
+    responses: Any = None,
+    scores_are_true: bool = False,
+) -> pd.DataFrame:
     """Candidate sites ordered by P(embedded), with 90% intervals and P(best of the list).
 
     Parameters
@@ -726,6 +870,8 @@ def rank(fit, candidates: Any, kind: str = "new_site", *, seed: int | None = 0) 
         candidate gets its own unknown site effect), ``"typical_site"`` or ``"known_site"``.
     seed
         Seed of the site-effect draws.
+    responses, scores_are_true
+        Latent fits: see :func:`what_if`; candidates are ranked on their true-score draws.
 
     Returns
     -------
@@ -742,9 +888,9 @@ def rank(fit, candidates: Any, kind: str = "new_site", *, seed: int | None = 0) 
     ``typical_*`` columns rank the same scores with the site effect at 0: how good the profile
     is, apart from the luck of the site. The order always follows ``p_mean`` of ``kind``.
     """
-    table = _prepare(fit, candidates, kind, "candidates")
-    group = _group_draws(fit, table, kind, seed)
-    fixed = fixed_part(fit.draws, design_matrix(table, fit.spec))
+    table, measured = _prepare(fit, candidates, kind, "candidates", responses=responses, scores_are_true=scores_are_true)
+    group, truth = _group_draws(fit, table, kind, seed, measured)
+    fixed = _fixed(fit, table, truth)
     p = p_embedded(fit, fixed + group)
     typical = p_embedded(fit, fixed)
     q = np.quantile(typical, (0.05, 0.95), axis=0)
@@ -761,6 +907,7 @@ def rank(fit, candidates: Any, kind: str = "new_site", *, seed: int | None = 0) 
     })
     out = out.sort_values("p_mean", ascending=False, kind="stable").reset_index(drop=True)
     out.insert(1, "rank", np.arange(1, len(out) + 1))
+    _label(out, scores_label(fit, kind, measured))
     return out
 
 

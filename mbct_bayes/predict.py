@@ -17,6 +17,11 @@ Kinds of prediction:
     median region (effect 0).
 ``known_site``
     A site in the fitted data: its own fitted effect (and its region's).
+
+A latent-measurement fit's coefficients are per point of the *true* site score, so its new and
+typical sites' E, C, F are measurements (respondent scores, or site means with respondent
+counts): per posterior draw their true scores are drawn given what was measured
+(:mod:`mbct_bayes.measured`) before the outcome; a known site uses its fitted latent scores.
 """
 
 from __future__ import annotations
@@ -164,19 +169,43 @@ def fixed_part_centred(draws: dict[str, np.ndarray], spec, rows: np.ndarray) -> 
     return eta
 
 
-def eta_draws(fit, table: pd.DataFrame, kind: str = "new_site", *, seed: int = 0) -> np.ndarray:
+def centred_scores(fit, scores: np.ndarray) -> np.ndarray:
+    """Scores on the scale (..., predictors) minus the spec's centring values."""
+    return scores - np.array([fit.spec.center[p] for p in fit.spec.predictors])
+
+
+def eta_draws(
+    fit, table: pd.DataFrame, kind: str = "new_site", *, seed: int = 0, measured=None, scores_are_true: bool = False
+) -> np.ndarray:
     """Linear predictor draws (S, n) for validated rows of ``table``.
 
-    For a latent-measurement fit and ``kind="known_site"`` the sites' latent scores are used
-    in place of the table's E, C, F.
+    For a latent-measurement fit, ``kind="known_site"`` uses the sites' latent scores in place
+    of the table's E, C, F; new and typical sites need ``measured`` (from
+    :func:`mbct_bayes.measured.prepare_sites`): their true scores are drawn per posterior draw
+    given what was measured, after the site effects and from the same generator. With
+    ``scores_are_true`` the table's scores go into the coefficients as they are.
     """
+    return eta_and_true_scores(fit, table, kind, seed=seed, measured=measured, scores_are_true=scores_are_true)[0]
+
+
+def eta_and_true_scores(
+    fit, table: pd.DataFrame, kind: str = "new_site", *, seed: int = 0, measured=None, scores_are_true: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`eta_draws` and the true-score draws (S, n, predictors) it used (``None`` if none)."""
+    from .measured import WAYS, conditional_true_scores
+
     rng = np.random.default_rng(seed)
     effects = group_part(fit, table, kind, rng)
     if kind == "known_site" and fit.spec.measurement == "latent":
         lookup = {s: i for i, s in enumerate(fit.model_data.site_labels)}
         site_idx = np.array([lookup[s] for s in table[fit.spec.group].astype(str)], dtype=np.int64)
-        return latent_fixed_part(fit, site_idx) + effects
-    return fixed_part(fit.draws, design_matrix(table, fit.spec)) + effects
+        return latent_fixed_part(fit, site_idx) + effects, None
+    if measured is not None:
+        truth = conditional_true_scores(fit, measured, rng)[:, measured.row_site, :]
+        return fixed_part_centred(fit.draws, fit.spec, centred_scores(fit, truth)) + effects, truth
+    if fit.spec.measurement == "latent" and not scores_are_true:
+        raise DataError(f"{kind} prediction from a latent-measurement fit needs measured scores: {WAYS}")
+    return fixed_part(fit.draws, design_matrix(table, fit.spec)) + effects, None
 
 
 def p_embedded(fit, eta: np.ndarray) -> np.ndarray:
@@ -206,7 +235,15 @@ def summarise_draws(p: np.ndarray, prefix: str = "p") -> pd.DataFrame:
     })
 
 
-def predict(fit, new: pd.DataFrame, kind: str = "new_site", *, seed: int = 0) -> pd.DataFrame:
+def predict(
+    fit,
+    new: pd.DataFrame,
+    kind: str = "new_site",
+    *,
+    seed: int = 0,
+    responses: pd.DataFrame | None = None,
+    scores_are_true: bool = False,
+) -> pd.DataFrame:
     """Posterior predictive P(embedded) for each row of ``new``.
 
     Parameters
@@ -219,25 +256,47 @@ def predict(fit, new: pd.DataFrame, kind: str = "new_site", *, seed: int = 0) ->
     kind
         ``"new_site"``, ``"typical_site"`` or ``"known_site"`` (see the module docstring).
     seed
-        Seed for the new-site effect draws; the same seed gives the same numbers.
+        Seed for the new-site effect (and true-score) draws; the same seed gives the same numbers.
+    responses
+        Latent fits: respondent-level scores of the new sites (then ``new`` names the sites and
+        their regions; E, C, F become the respondents' means). See :mod:`mbct_bayes.measured`.
+    scores_are_true
+        Latent fits: take ``new``'s E, C, F as true site scores (a hypothetical profile).
 
     Returns
     -------
     pandas.DataFrame
         The input columns plus ``p_mean, p_sd, p_q05, p_q50, p_q95`` for P(embedded) (the top
-        level for ordinal models) and, for ordinal models, ``p_<level>`` means.
+        level for ordinal models) and, for ordinal models, ``p_<level>`` means. A latent fit's
+        new and typical sites add ``scores`` (what the E, C, F are: measured, and from what, or
+        taken as true) and, when measured, ``<X>_true_mean`` (posterior mean of each true score).
+
+    Notes
+    -----
+    A latent fit's coefficients are per point of the true site score. A new site's measured
+    scores (means of a few respondents) are noisy, so per posterior draw its true scores are
+    drawn from their distribution given the measurements (:mod:`mbct_bayes.measured`) before
+    the outcome; site scores without respondent counts are refused unless ``scores_are_true``.
     """
+    from .measured import prepare_sites, scores_label
+
     if kind not in KINDS:
         raise DataError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
-    table = validate_new_data(fit, new)
-    eta = eta_draws(fit, table, kind, seed=seed)
+    table, measured = prepare_sites(fit, new, kind, responses=responses, scores_are_true=scores_are_true)
+    eta, truth = eta_and_true_scores(fit, table, kind, seed=seed, measured=measured, scores_are_true=scores_are_true)
     p = p_embedded(fit, eta)
-    out = new.reset_index(drop=True).copy()
+    out = (table if responses is not None else new).reset_index(drop=True).copy()
     out = pd.concat([out, summarise_draws(p)], axis=1)
     if fit.spec.family == "ordinal":
         probs = level_probabilities(fit.draws["cutpoints"], eta)
         for k, level in enumerate(fit.spec.levels):
             out[f"p_{level}"] = probs[..., k].mean(axis=0)
+    label = scores_label(fit, kind, measured)
+    if label is not None:
+        out["scores"] = label
+    if truth is not None:
+        for j, name in enumerate(fit.spec.predictors):
+            out[f"{name}_true_mean"] = truth[..., j].mean(axis=0)
     return out
 
 
@@ -275,7 +334,9 @@ def trial_inputs(
         How far the intervention is expected to move it, in scale points.
     profile
         Predictor values of a typical control service; default the centring values (the scale
-        midpoints for E, C, F).
+        midpoints for E, C, F). For a latent-measurement fit the profile and ``delta`` are true
+        scores (a trial population of measured sites draws them with
+        :func:`mbct_bayes.measured.true_score_draws`).
 
     Returns
     -------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -150,7 +151,7 @@ def test_planning_a_known_site_of_a_latent_fit_is_refused_with_the_way_out(laten
     row = latent_fit.data.head(1)[["site", "region", "E", "C", "F"]]
     with pytest.raises(mb.DataError, match=r"kind known_site is not available for a latent-measurement fit.*new_site or typical_site"):
         planning.what_if(latent_fit, row, {"F": 1.0}, "known_site")
-    out = planning.what_if(latent_fit, row, {"F": 1.0}, "typical_site")
+    out = planning.what_if(latent_fit, row.assign(n_respondents=4), {"F": 1.0}, "typical_site")
     assert len(out) == 1
 
 
@@ -171,3 +172,166 @@ def test_trial_population_of_a_latent_fit_uses_each_draws_latent_scores(latent_f
     with pytest.raises(mb.DataError, match="candidate sites with a latent-measurement fit are not supported yet"):
         assurance(latent_fit, sites=latent_fit.data.drop_duplicates("site").head(12)[["site", "region", "E", "C", "F"]],
                   clusters_per_arm=6, cluster_size=10, sims=20, seed=1)
+# -- new sites of a latent fit: forecasts from measured scores --------------------------------------
+@pytest.fixture(scope="module")
+def new_sites():
+    """The example's new sites as measured site means (3 respondents each)."""
+    return pd.read_csv(EXAMPLE / "new_sites.csv").assign(n_respondents=3)
+
+
+def test_plain_scores_for_a_latent_fit_name_both_ways(latent_fit, new_sites):
+    with pytest.raises(mb.DataError, match=r"--responses FILE, Python responses=\) or an n_respondents column"):
+        latent_fit.predict(new_sites.drop(columns="n_respondents"))
+
+
+def test_scores_are_true_keeps_the_plug_in_and_says_so(latent_fit, new_sites):
+    from mbct_bayes.model import design_matrix
+    from mbct_bayes.predict import fixed_part, group_part, p_embedded, validate_new_data
+
+    plain = new_sites.drop(columns="n_respondents")
+    out = latent_fit.predict(plain, scores_are_true=True, seed=4)
+    table = validate_new_data(latent_fit, plain)
+    eta = fixed_part(latent_fit.draws, design_matrix(table, latent_fit.spec))
+    eta = eta + group_part(latent_fit, table, "new_site", np.random.default_rng(4))
+    np.testing.assert_allclose(out["p_mean"], p_embedded(latent_fit, eta).mean(axis=0))
+    assert set(out["scores"]) == {"taken as true"}
+
+
+def test_measured_scores_are_shrunk_towards_the_population(latent_fit, new_sites):
+    out = latent_fit.predict(new_sites, seed=4)
+    assert set(out["scores"]) == {"measured (site means)"}
+    centre = latent_fit.draws["latent_mean"].mean(axis=0) + 3.0
+    for j, p in enumerate(("E", "C", "F")):
+        # each true-score mean lies between the population mean and the measured mean (role mix aside)
+        gap_measured = np.abs(new_sites[p] - centre[j])
+        gap_true = np.abs(out[f"{p}_true_mean"] - centre[j])
+        assert (gap_true < gap_measured + 0.15).all(), (p, out[f"{p}_true_mean"].tolist())
+    # and the forecasts differ less between sites than the plug-in's
+    plug = latent_fit.predict(new_sites.drop(columns="n_respondents"), scores_are_true=True, seed=4)
+    assert out["p_mean"].std() < plug["p_mean"].std()
+
+
+def test_true_score_draws_are_what_predict_used(latent_fit, new_sites):
+    from mbct_bayes.measured import true_score_draws
+    from mbct_bayes.predict import group_part, validate_new_data
+
+    rng = np.random.default_rng(4)
+    group_part(latent_fit, validate_new_data(latent_fit, new_sites), "new_site", rng)  # predict draws these first
+    truth = true_score_draws(latent_fit, new_sites, rng=rng)
+    assert truth.shape == (latent_fit.n_draws, len(new_sites), 3)
+    out = latent_fit.predict(new_sites, seed=4)
+    np.testing.assert_allclose(truth[..., 2].mean(axis=0), out["F_true_mean"])
+
+
+def test_planning_acts_on_the_true_score_draws(latent_fit, new_sites):
+    from mbct_bayes import planning
+    from mbct_bayes.predict import centred_scores, eta_and_true_scores, fixed_part_centred, p_embedded
+
+    table, measured = planning._prepare(latent_fit, new_sites, "new_site", "sites")
+    eta, truth = eta_and_true_scores(latent_fit, table, "new_site", seed=4, measured=measured)
+    assert truth[..., 2].max() < 4.8  # F + 0.2 stays on the scale in every draw: nothing clipped
+    moved = truth + np.array([0.0, 0.0, 0.2])
+    eta_after = eta + fixed_part_centred(latent_fit.draws, latent_fit.spec, centred_scores(latent_fit, moved)) - fixed_part_centred(
+        latent_fit, centred_scores(latent_fit, truth)
+    )
+    out = planning.what_if(latent_fit, new_sites, {"F": 0.2}, seed=4)
+    np.testing.assert_allclose(out["p_before_mean"], p_embedded(latent_fit, eta).mean(axis=0))
+    np.testing.assert_allclose(out["p_after_mean"], p_embedded(latent_fit, eta_after).mean(axis=0))
+    assert not out["clipped"].any() and set(out["scores"]) == {"measured (site means)"}
+    ranked = planning.rank(latent_fit, new_sites, seed=4).set_index("site")
+    np.testing.assert_allclose(ranked.loc[out["site"], "p_mean"], out["p_before_mean"])
+    steps = planning.levers(latent_fit, new_sites, "sd", seed=4).drop_duplicates("lever").set_index("lever")["step"]
+    np.testing.assert_allclose(steps[["E", "C", "F"]], latent_fit.draws["latent_sd"].mean(axis=0))
+
+
+def test_target_is_a_true_score_that_reaches_the_goal(latent_fit, new_sites):
+    """Checked on predict's own draws: set every draw's true F to the target, others as drawn."""
+    from mbct_bayes import planning
+    from mbct_bayes.predict import centred_scores, eta_and_true_scores, fixed_part_centred, p_embedded
+
+    site = new_sites.head(1)
+    goal = planning.target(latent_fit, site, "F", p=0.4, prob=0.5, seed=4).iloc[0]
+    assert goal["reachable"] and "true F" in goal["message"] and "measured 1.8" in goal["message"]
+    table, measured = planning._prepare(latent_fit, site, "new_site", "sites")
+    eta, truth = eta_and_true_scores(latent_fit, table, "new_site", seed=4, measured=measured)
+    effects = eta - fixed_part_centred(latent_fit.draws, latent_fit.spec, centred_scores(latent_fit, truth))
+
+    def share_reaching(f_value: float) -> float:
+        at = truth.copy()
+        at[..., 2] = f_value
+        p = p_embedded(latent_fit, fixed_part_centred(latent_fit.draws, latent_fit.spec, centred_scores(latent_fit, at)) + effects)
+        return float((p >= 0.4).mean())
+
+    # just above the target (its crossing draw sits on the threshold up to rounding), and below
+    assert share_reaching(goal["target_value"] + 1e-6) >= 0.5 > share_reaching(goal["target_value"] - 0.05)
+    assert goal["prob_at_current"] == pytest.approx(float((p_embedded(latent_fit, eta) >= 0.4).mean()))
+    assert goal["current_true_mean"] == pytest.approx(truth[..., 2].mean())
+
+
+# -- the CLI --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cli_files(latent_fit, tmp_path_factory):
+    """A saved latent fit, two new sites and their survey items (the example's S01, S02 renamed)."""
+    folder = tmp_path_factory.mktemp("latent_cli")
+    latent_fit.save(folder / "fit.nc")
+    items = pd.read_csv(EXAMPLE / "responses.csv", dtype=str)
+    items = items[items.site.isin(["S01", "S02"])].replace({"site": {"S01": "NEW1", "S02": "NEW2"}})
+    items.to_csv(folder / "items.csv", index=False)
+    sites = pd.read_csv(EXAMPLE / "new_sites.csv").head(2)
+    sites.to_csv(folder / "sites.csv", index=False)
+    return folder
+
+
+def cli(argv, capsys):
+    from mbct_bayes.cli.main import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_predict_from_survey_items(cli_files, capsys):
+    f = cli_files
+    code, _, err = cli(["predict", f / "fit.nc", f / "sites.csv", "--out", f / "p.csv",
+                        "--responses", f / "items.csv", "--codebook", CODEBOOK], capsys)
+    assert code == 0, err
+    out = pd.read_csv(f / "p.csv")
+    assert list(out["site"]) == ["NEW1", "NEW2"] and set(out["scores"]) == {"measured (responses)"}
+    assert "F_true_mean" in out and "measured (responses)" in err
+
+
+@pytest.mark.parametrize(
+    ("change", "extra", "message"),
+    [
+        (None, [], "measured; give respondent-level scores (--responses FILE"),
+        ("stray", ["--responses", "items.csv", "--codebook", CODEBOOK], "responses: site 'NEW9' is not in the"),
+        ("no-item", ["--responses", "items.csv", "--codebook", CODEBOOK], "codebook item 'E_RE1' missing from the data"),
+        ("fraction", [], "'n_respondents' row 1: value 2.5 is not a whole number"),
+    ],
+    ids=["plain-scores", "stray-site", "codebook-mismatch", "fractional-count"],
+)
+def test_cli_bad_measured_input_is_exit_2_in_one_line(cli_files, tmp_path, capsys, change, extra, message):
+    f = cli_files
+    items = pd.read_csv(f / "items.csv", dtype=str)
+    sites = pd.read_csv(f / "sites.csv")
+    if change == "stray":
+        items.loc[0, "site"] = "NEW9"
+    elif change == "no-item":
+        items = items.drop(columns="E_RE1")
+    elif change == "fraction":
+        sites["n_respondents"] = [2.5, 3]
+    items.to_csv(tmp_path / "items.csv", index=False)
+    sites.to_csv(tmp_path / "sites.csv", index=False)
+    args = [tmp_path / a if a == "items.csv" else a for a in extra]
+    for command in (["predict", f / "fit.nc", tmp_path / "sites.csv", "--out", tmp_path / "p.csv"],
+                    ["plan", f / "fit.nc", tmp_path / "sites.csv", "--rank", "--out", tmp_path / "p.csv"]):
+        code, _, err = cli([*command, *args], capsys)
+        assert code == 2 and message in err and err.strip().count("\n") == 0, err
+        assert not (tmp_path / "p.csv").exists()
+
+
+def test_cli_plan_with_scores_taken_as_true_says_so(cli_files, capsys):
+    f = cli_files
+    code, out, err = cli(["plan", f / "fit.nc", f / "sites.csv", "--what-if", "F=+0.5", "--json", "--scores-are-true"], capsys)
+    assert code == 0, err
+    assert len(json.loads(out)) == 2 and "were taken as true" in err

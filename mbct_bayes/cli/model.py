@@ -23,6 +23,24 @@ def add_sampler_args(parser: argparse.ArgumentParser, *, draws: int = 1000, tune
     parser.add_argument("--sampler", choices=("nutpie", "pymc"), default="nutpie", help="NUTS implementation")
 
 
+def add_measured_args(parser: argparse.ArgumentParser) -> None:
+    """Options that give a latent fit's new sites their measured scores (predict, plan)."""
+    parser.add_argument(
+        "--responses",
+        help="latent fits: the new sites' respondent-level scores (or survey items with --codebook); "
+        "their means become the sites' E, C, F",
+    )
+    parser.add_argument("--codebook", help="codebook CSV: score the --responses items first")
+    parser.add_argument(
+        "--columns", metavar="MAP",
+        help="with --codebook: your file's id column names, e.g. site=Trust,respondent=ID,role=Job",
+    )
+    parser.add_argument(
+        "--scores-are-true", dest="scores_are_true", action="store_true",
+        help="latent fits: take the sites' E, C, F as true site scores, not measurements",
+    )
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fit", help="fit a model spec to observations and save the fit (.nc)")
     p.add_argument("observations", help="observations CSV or Parquet")
@@ -53,6 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="predictions CSV to write")
     p.add_argument("--kind", choices=("new_site", "typical_site", "known_site"), default="new_site")
     p.add_argument("--seed", type=int, default=0, help="seed for new-site effect draws")
+    add_measured_args(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("demo", help="the whole main job on the bundled example data")
@@ -66,7 +85,7 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _read_responses(args: argparse.Namespace):
+def read_responses_option(args: argparse.Namespace):
     """Respondent scores for a latent fit: read as given, or scored from items with a codebook."""
     from ..schema import read_table
 
@@ -83,6 +102,12 @@ def _read_responses(args: argparse.Namespace):
         columns = parse_columns(args.columns) if args.columns else None
         return score_responses(read_responses(args.responses, codebook, columns=columns), codebook)
     return read_table(args.responses, what="responses")
+
+
+def note_scores(table) -> None:
+    """Say on stderr what a latent fit's new-site scores were taken as (the ``scores`` column)."""
+    if "scores" in table.columns and len(table):
+        _say(f"note: the sites' E, C, F were {table['scores'].iloc[0]} (latent fit; see column 'scores')")
 
 
 def _fit(observations, spec, args, *, quiet: bool = False, responses=None, source: str = "observations"):
@@ -113,7 +138,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     check_sampler_args(args.draws, args.tune, args.chains)
     spec = ModelSpec.from_toml(args.model)
     table = read_table(args.observations, what="observations")
-    responses = _read_responses(args)
+    responses = read_responses_option(args)
     result = _fit(table, spec, args, quiet=args.json, responses=responses, source=args.observations)
     result.save(out)
     if args.json:
@@ -140,11 +165,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ..schema import read_table
 
     out = check_output_path(args.out)
+    responses = read_responses_option(args)
     result = load_fit(args.fit)
     sites = read_table(args.sites, what="sites")
-    predictions = result.predict(sites, kind=args.kind, seed=args.seed)
+    predictions = result.predict(
+        sites, kind=args.kind, seed=args.seed, responses=responses, scores_are_true=args.scores_are_true
+    )
     write_table(out, predictions)
     _say(f"{len(predictions)} predictions ({args.kind}) written to {out}")
+    note_scores(predictions)
     return 0
 
 

@@ -16,6 +16,7 @@ import sys
 
 from ..errors import DataError
 from ..io import check_output_path, dumps_json, write_table
+from .model import add_measured_args, note_scores, read_responses_option
 
 MAX_MESSAGES = 10  # target messages shown on stderr; the table has them all
 
@@ -62,6 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the new-site effect draws (default 0)"
     )
+    add_measured_args(p)
     p.add_argument("--out", help="table to write (CSV, or Parquet for .parquet)")
     p.add_argument(
         "--json", action="store_true", help="print the list of records as JSON on stdout"
@@ -125,20 +127,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
     # parse every option before the (slower) fit loading, so typos fail fast
     change = parse_change(args.what_if) if args.what_if else None
     step = parse_step(args.step)
+    responses = read_responses_option(args)
     fit = load_fit(args.fit)
     id_columns = [c for c in (fit.spec.group, fit.spec.region) if c]
     sites = read_table(args.sites, what="sites", id_columns=id_columns)
+    options = {"seed": args.seed, "responses": responses, "scores_are_true": args.scores_are_true}
     if change is not None:
-        mode, table = "what_if", planning.what_if(fit, sites, change, args.kind, seed=args.seed)
+        mode, table = "what_if", planning.what_if(fit, sites, change, args.kind, **options)
     elif args.levers:
-        mode, table = "levers", planning.levers(fit, sites, step, args.kind, seed=args.seed)
+        mode, table = "levers", planning.levers(fit, sites, step, args.kind, **options)
     elif args.target:
         mode = "target"
-        table = planning.target(
-            fit, sites, args.target, args.p, args.prob, args.kind, seed=args.seed
-        )
+        table = planning.target(fit, sites, args.target, args.p, args.prob, args.kind, **options)
     else:
-        mode, table = "rank", planning.rank(fit, sites, args.kind, seed=args.seed)
+        mode, table = "rank", planning.rank(fit, sites, args.kind, **options)
     if out is not None:
         write_table(out, table)
         _say(f"{mode.replace('_', '-')}: {len(table)} rows ({args.kind}) written to {out}")
@@ -148,6 +150,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             _say(f"{site}: {message}")
         if len(table) > shown:
             _say(f"... and {len(table) - shown} more sites (see column 'message')")
+    note_scores(table)
     if mode == "what_if" and table["clipped"].any():
         n = int(table["clipped"].sum())
         _say(f"note: the change was clipped to the scale for {n} site(s); see column 'clipped'")

@@ -169,9 +169,30 @@ def test_trial_population_of_a_latent_fit_uses_each_draws_latent_scores(latent_f
     assert not np.allclose(pop.profiles[0], pop.profiles[1])  # the scores differ between draws
     r = assurance(latent_fit, clusters_per_arm=6, cluster_size=10, sims=200, seed=1)
     assert r["population"] == "fitted_sites" and 0 <= r["assurance"] <= 1
-    with pytest.raises(mb.DataError, match="candidate sites with a latent-measurement fit are not supported yet"):
-        assurance(latent_fit, sites=latent_fit.data.drop_duplicates("site").head(12)[["site", "region", "E", "C", "F"]],
-                  clusters_per_arm=6, cluster_size=10, sims=20, seed=1)
+
+
+def test_latent_candidates_are_measured_scores_through_the_measurement_model(latent_fit):
+    # a latent fit's candidate services give measured means: per draw their true scores come from
+    # the measurement model (as predict uses them), so services differ less than their raw means
+    from mbct_bayes.measured import true_score_draws
+    from mbct_bayes.power import assurance, candidates_population
+
+    sites = latent_fit.data.drop_duplicates("site").head(12)[["site", "region", "E", "C", "F"]].reset_index(drop=True)
+    sites["site"] = [f"cand{i}" for i in range(len(sites))]
+    with pytest.raises(mb.DataError, match="n_respondents"):
+        candidates_population(latent_fit, sites)
+    measured = sites.assign(n_respondents=2)
+    pop = candidates_population(latent_fit, measured)
+    expected = true_score_draws(latent_fit, measured, rng=np.random.default_rng(np.random.SeedSequence(0)))
+    assert np.allclose(pop.profiles, expected)
+    plug_in = candidates_population(latent_fit, sites, scores_are_true=True)
+    # shrinkage: the spread of the fixed part across services is smaller than with the raw means
+    assert pop.before.std(axis=1).mean() < plug_in.before.std(axis=1).mean()
+    # with very many respondents the true scores approach the measured means
+    many = candidates_population(latent_fit, sites.assign(n_respondents=100_000))
+    assert np.allclose(many.profiles.mean(axis=0), sites[["E", "C", "F"]].to_numpy(), atol=0.05)
+    r = assurance(latent_fit, sites=measured, clusters_per_arm=6, cluster_size=10, sims=200, seed=1)
+    assert r["population"] == "candidates" and 0 <= r["assurance"] <= 1
 # -- new sites of a latent fit: forecasts from measured scores --------------------------------------
 @pytest.fixture(scope="module")
 def new_sites():

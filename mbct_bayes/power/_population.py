@@ -304,12 +304,21 @@ def candidates_population(
     delta: float = 1.0,
     stratify: str | None = None,
     source: str = "candidate sites",
+    responses: pd.DataFrame | None = None,
+    scores_are_true: bool = False,
 ) -> Population:
     """The services one plans to recruit (``site``, ``region``, E, C, F; one row per service).
 
     Each simulated trial randomises them to the arms (within region strata when ``stratify`` is
     ``"region"``). A region the fit knows keeps its fitted effect; any other region gets a fresh
     one per trial, shared by that region's services.
+
+    For a latent-measurement fit the candidates' E, C, F are measurements (site means with an
+    ``n_respondents`` column, or respondent-level ``responses``): each posterior draw takes the
+    services' true scores from the fitted measurement model given what was measured
+    (:func:`mbct_bayes.measured.true_score_draws`, with a fixed seed so the same input gives the
+    same population), and the lever moves the true score. ``scores_are_true`` takes the table's
+    scores as true scores instead.
     """
     from ..schema import validate_observations
 
@@ -333,16 +342,20 @@ def candidates_population(
         )
     region_col = spec.region or "region"
     regions = table[region_col].tolist() if region_col in table.columns else None
-    if spec.measurement == "latent":
-        raise DataError(
-            "candidate sites with a latent-measurement fit are not supported yet; use the fitted sites "
-            "(no --sites) or a fit with measurement = \"observed\""
+    profiles = table[list(spec.predictors)].to_numpy(dtype=float)
+    if spec.measurement == "latent" and not scores_are_true:
+        from ..measured import true_score_draws
+
+        # per draw, the services' true scores given their measured means (not the means themselves,
+        # which would make services differ ~1/reliability times too much on the logit scale)
+        profiles = true_score_draws(
+            fit, sites, rng=np.random.default_rng(np.random.SeedSequence(0)), responses=responses
         )
     return build_population(
         spec,
         fit.draws,
         kind="candidates",
-        profiles=table[list(spec.predictors)].to_numpy(dtype=float),
+        profiles=profiles,
         labels=table[spec.group].astype(str).tolist(),
         regions=regions,
         fitted_regions=fit.model_data.region_labels if spec.region else None,

@@ -422,6 +422,35 @@ def section_coefficients(fit, summary: dict[str, Any]) -> Html:
     return Html("".join(parts))
 
 
+def section_prior_sensitivity(summary: dict[str, Any]) -> Html:
+    """Power-scaling prior sensitivity: a table with each parameter's verdict in words."""
+    from .sensitivity import EXPLANATIONS, FLAG, FLAGGED, THRESHOLD, flagged
+
+    sens = summary["prior_sensitivity"]
+    rows = [
+        [name, Cell(_num(v["prior"]), "num" + (" bad" if v["diagnosis"] in FLAGGED else "")),
+         Cell(_num(v["likelihood"]), "num"),
+         Cell(f"{v['diagnosis']}: {EXPLANATIONS[v['diagnosis']]}", "bad" if v["diagnosis"] in FLAGGED else "")]
+        for name, v in sens.items()
+    ]
+    flags = flagged(sens)
+    lead = (
+        f"Flagged: {', '.join(flags)}. For these numbers the prior, not only the data, sets the answer; "
+        "state and defend that prior, or gather more data." if flags
+        else "No number is flagged: the data, not the priors, set the results below."
+    )
+    return Html(
+        _p(lead)
+        + _table(["parameter", "prior sensitivity", "data sensitivity", "what it means"], rows)
+        + _p(
+            "How far each posterior moves when the prior (or the data) is made slightly stronger or weaker "
+            "(power-scaling, Kallioinen et al. 2024; computed from the draws, no refit). A prior sensitivity of "
+            f"{THRESHOLD:g} or more means some prior influence; {FLAG:g} or more is flagged: with data sensitivity "
+            f"of {THRESHOLD:g} or more as prior-data conflict, below it as the prior dominating.", "note",
+        )
+    )
+
+
 def _sites_with_ids(fit, sites: pd.DataFrame) -> pd.DataFrame:
     """The new-sites table with a site id column (numbered when the table has none)."""
     group = fit.spec.group
@@ -642,6 +671,7 @@ def render_report(
         ("model", "The model and the data", section_model(fit, summary)),
         ("diagnostics", "Diagnostics verdict", section_diagnostics(diag)),
         ("coefficients", "Coefficients", section_coefficients(fit, summary)),
+        ("priors", "Do the priors or the data decide?", section_prior_sensitivity(summary)),
         ("forest", "Effects of E, C and F (odds ratios)", _figure_or_note(
             lambda: forest_plot(fit), "forest plot of odds ratios",
             "Odds ratio per scale point: point = posterior median, thick bar = 50% interval, thin line = 90% "

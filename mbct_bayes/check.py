@@ -401,6 +401,32 @@ class Calibration:
         return paths
 
 
+def read_check(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read ``check.json`` from a folder written by ``mbct-bayes check --out`` (for the report).
+
+    Raises
+    ------
+    DataError
+        When the folder or ``check.json`` is missing or is not a check result.
+    """
+    import json
+
+    folder = Path(directory)
+    hint = f"make one with 'mbct-bayes check MODEL.toml --like OBS.csv --out {folder}'"
+    path = folder / "check.json"
+    if not folder.is_dir():
+        raise DataError(f"{folder}: check folder not found (or a file); {hint}")
+    if not path.is_file():
+        raise DataError(f"{folder}: no check.json in the check folder; {hint}")
+    try:
+        result = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise DataError(f"{path}: not valid JSON text; re-create it with 'mbct-bayes check'") from None
+    if not isinstance(result, dict) or not isinstance(result.get("parameters"), dict) or "passed" not in result:
+        raise DataError(f"{path}: expected a check result with 'parameters' and 'passed'; re-create it with 'mbct-bayes check'")
+    return result
+
+
 def _coverage_halfwidth(level: float, n: int) -> float:
     """Two standard errors of a coverage estimate from ``n`` refits."""
     return 2 * math.sqrt(level * (1 - level) / max(n, 1))

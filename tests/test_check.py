@@ -176,6 +176,23 @@ def test_same_seed_same_numbers_and_the_json_and_files(example_fit, tmp_path, ca
     assert again.to_dict()["ranks"] == out["ranks"]
     for name in ("check.json", "fits.csv", "ecdf.png"):
         assert (tmp_path / "sbc" / name).stat().st_size > 0
+    # the report shows it when given
+    from mbct_bayes.report import render_report
+
+    html = render_report(example_fit, check_dir=tmp_path / "sbc")
+    assert '<section id="check">' in html and "Self-check: simulation-based calibration" in html
+    assert ("passed the calibration check" if out["passed"] else "FAILED the calibration check") in html
+    assert html.count("data:image/png;base64,") >= 1 and "ECDF difference of the SBC ranks" in html
+
+
+def test_report_refuses_a_folder_without_check_json(example_fit, tmp_path):
+    from mbct_bayes.report import render_report
+
+    with pytest.raises(DataError, match=r"no check\.json in the check folder"):
+        render_report(example_fit, check_dir=tmp_path)
+    (tmp_path / "check.json").write_text('{"reps": 3}')
+    with pytest.raises(DataError, match="expected a check result with 'parameters' and 'passed'"):
+        render_report(example_fit, check_dir=tmp_path)
 
 
 @pytest.mark.parametrize(

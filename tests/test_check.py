@@ -161,7 +161,7 @@ def test_check_fails_when_the_simulating_prior_differs(example_fit):
     assert len([ax for ax in fig.axes if ax.get_visible()]) == len(result.parameters)
 
 
-def test_same_seed_same_numbers_and_the_json_and_files(example_fit, tmp_path, capsys):
+def test_same_seed_same_numbers_on_dask_and_the_json_and_files(example_fit, tmp_path, capsys):
     args = ["check", str(MODELS / "bernoulli.toml"), "--like", str(EXAMPLE / "observations.csv"), "--reps", "12",
             "--draws", "60", "--tune", "100", "--chains", "2", "--seed", "9", "--json", "--out", str(tmp_path / "sbc")]
     status = main(args)
@@ -171,8 +171,15 @@ def test_same_seed_same_numbers_and_the_json_and_files(example_fit, tmp_path, ca
     assert out["reps"] == 12
     assert set(out["parameters"]["F"]) >= {"rank_p_value", "coverage_50", "coverage_90"}
     assert len(out["ranks"]["sigma_site"]) == 12 - round(12 * out["degenerate_share"])
-    again = mb.check(_spec("bernoulli.toml"), like=EXAMPLE / "observations.csv", reps=12, draws=60, tune=100,
-                     chains=2, seed=9)
+    # the same seed on a Dask cluster (in-process workers) gives the same ranks as the CLI's threads
+    import distributed
+
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        again = mb.check(_spec("bernoulli.toml"), like=EXAMPLE / "observations.csv", reps=12, draws=60, tune=100,
+                         chains=2, seed=9, scheduler=client)
     assert again.to_dict()["ranks"] == out["ranks"]
     for name in ("check.json", "fits.csv", "ecdf.png"):
         assert (tmp_path / "sbc" / name).stat().st_size > 0

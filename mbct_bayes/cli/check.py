@@ -67,6 +67,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         spec, like=obs, reps=args.reps, seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains,
         n_jobs=args.jobs, scheduler=args.scheduler, progress=_say, sampler=args.sampler,
     )
+    _say(f"check took {result.seconds:.0f} s")
     paths = result.save(args.out) if args.out else None
     if args.json:
         print(dumps_json(result.to_dict()))

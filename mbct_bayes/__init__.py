@@ -10,6 +10,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import power
+from .check import Calibration, check
 from .errors import ConvergenceWarning, DataError, FitFileError
 from .evaluate import compare, evaluate, loo
 from .fit import CompiledModel, Fit, compile_model, fit, load_fit
@@ -20,6 +21,7 @@ from .simulate import simulate_observations
 from .spec import ModelSpec
 
 __all__ = [
+    "Calibration",
     "CompiledModel",
     "ConvergenceWarning",
     "DataError",
@@ -28,6 +30,7 @@ __all__ = [
     "FitFileError",
     "ModelSpec",
     "__version__",
+    "check",
     "compare",
     "compile_model",
     "evaluate",

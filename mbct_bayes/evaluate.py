@@ -394,8 +394,16 @@ def _init_worker(problem: _Problem) -> None:
     _compiled_for(problem)
 
 
-def _run_fold_by_key(key: str, task: _FoldTask) -> _FoldResult:
-    return _run_fold(_PROBLEMS[key], task)
+def _run_by_key(run: Callable[[_Problem, Any], Any], key: str, task: Any) -> Any:
+    return run(_PROBLEMS[key], task)
+
+
+def refit(entry: _Entry, table: pd.DataFrame | None, **kwargs: Any) -> Any:
+    """Sample a cached compiled model on ``table`` (``None``: its own data); see CompiledModel.sample."""
+    if entry.compiled.sampler == "pymc":
+        with entry.lock:  # PyMC's sampler swaps data into one shared model
+            return entry.compiled.sample(table, **kwargs)
+    return entry.compiled.sample(table, **kwargs)
 
 
 def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
@@ -414,11 +422,7 @@ def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
         "chains": problem.chains,
     }
     table = None if entry.compiled.table is problem.table else problem.table
-    if entry.compiled.sampler == "pymc":
-        with entry.lock:  # PyMC's sampler swaps data into one shared model
-            fit = entry.compiled.sample(table, **kwargs)
-    else:
-        fit = entry.compiled.sample(table, **kwargs)
+    fit = refit(entry, table, **kwargs)
     test = problem.table.iloc[task.test_rows]
     eta = eta_draws(fit, test, kind="new_site", seed=task.predict_seed)
     p_draws = p_embedded(fit, eta)
@@ -442,9 +446,9 @@ def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
 
 # -- running folds: serial, local processes, Dask --------------------------------------------------
 def _run_local(
-    problem: _Problem, tasks: list[_FoldTask], report: Callable[[_FoldResult], None]
-) -> list[_FoldResult]:
-    """Folds in this process: the first compiles the model, the rest refit it.
+    problem: _Problem, tasks: list[Any], report: Callable[[Any], None], run: Callable[[_Problem, Any], Any] = _run_fold
+) -> list[Any]:
+    """Folds (or any ``run(problem, task)``) in this process: the first compiles the model, the rest refit it.
 
     nutpie refits run a few at a time on threads: sampling releases the GIL and a fit of 4
     chains leaves cores idle while chains start and finish and while the last fold's draws are
@@ -453,20 +457,20 @@ def _run_local(
     """
     if not tasks:
         return []
-    first = _run_fold(problem, tasks[0])
+    first = run(problem, tasks[0])
     report(first)
     results = [first]
     workers = concurrent_folds(problem, len(tasks) - 1)
     if workers <= 1:
         for task in tasks[1:]:
-            result = _run_fold(problem, task)
+            result = run(problem, task)
             report(result)
             results.append(result)
         return results
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mbct-fold") as pool:
-        futures = [pool.submit(_run_fold, problem, task) for task in tasks[1:]]
+        futures = [pool.submit(run, problem, task) for task in tasks[1:]]
         for future in as_completed(futures):
             result = future.result()
             report(result)
@@ -486,8 +490,9 @@ def concurrent_folds(problem: _Problem, n_tasks: int) -> int:
 
 
 def _run_processes(
-    problem: _Problem, tasks: list[_FoldTask], n_jobs: int, report: Callable[[_FoldResult], None]
-) -> list[_FoldResult]:
+    problem: _Problem, tasks: list[Any], n_jobs: int, report: Callable[[Any], None],
+    run: Callable[[_Problem, Any], Any] = _run_fold,
+) -> list[Any]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -501,7 +506,7 @@ def _run_processes(
         initializer=_init_worker,
         initargs=(problem,),
     ) as pool:
-        futures = [pool.submit(_run_fold_by_key, problem.key, task) for task in tasks]
+        futures = [pool.submit(_run_by_key, run, problem.key, task) for task in tasks]
         for future in as_completed(futures):
             result = future.result()
             report(result)
@@ -510,8 +515,9 @@ def _run_processes(
 
 
 def _run_dask(
-    problem: _Problem, tasks: list[_FoldTask], scheduler: Any, report: Callable[[_FoldResult], None]
-) -> list[_FoldResult]:
+    problem: _Problem, tasks: list[Any], scheduler: Any, report: Callable[[Any], None],
+    run: Callable[[_Problem, Any], Any] = _run_fold,
+) -> list[Any]:
     try:
         from distributed import Client, as_completed
     except ImportError:  # pragma: no cover - a declared dependency
@@ -536,13 +542,13 @@ def _run_dask(
         shared = client.scatter(problem, broadcast=True)
         futures = [
             client.submit(
-                _run_fold,
+                run,
                 shared,
                 task,
                 pure=False,
-                key=f"mbct-cv-fold-{task.fold}-{os.urandom(4).hex()}",
+                key=f"mbct-{run.__name__.strip('_')}-{i}-{os.urandom(4).hex()}",
             )
-            for task in tasks
+            for i, task in enumerate(tasks)
         ]
         results = []
         for future in as_completed(futures):

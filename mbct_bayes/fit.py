@@ -415,6 +415,7 @@ class Fit:
     _draws: dict[str, np.ndarray] | None = field(default=None, repr=False)
     _diagnostics: dict[str, Any] | None = field(default=None, repr=False)
     _convergence: dict[str, dict[str, np.ndarray]] | None = field(default=None, repr=False)
+    _prior_sensitivity: dict[str, dict[str, Any]] | None = field(default=None, repr=False)
 
     # -- numbers ------------------------------------------------------------------------------
     @property
@@ -442,6 +443,15 @@ class Fit:
             self._convergence = convergence(self.idata["posterior"], _posterior_vars(self.idata))
         return self._convergence
 
+    @property
+    def prior_sensitivity(self) -> dict[str, dict[str, Any]]:
+        """Power-scaling prior sensitivity per parameter; see :func:`mbct_bayes.sensitivity.prior_sensitivity`."""
+        if self._prior_sensitivity is None:
+            from .sensitivity import prior_sensitivity
+
+            self._prior_sensitivity = prior_sensitivity(self)
+        return self._prior_sensitivity
+
     def warn_if_failed(self) -> None:
         """Issue a :class:`ConvergenceWarning` when the diagnostics gate fails."""
         diag = self.diagnostics
@@ -457,9 +467,11 @@ class Fit:
         """Posterior summary as one JSON-ready dict.
 
         ``{"family", "coefficients": {"Intercept": {...}, "E": {...}, "C:F": {...}},
-        "group_sd": {"site": {...}, "region": {...}}, "cutpoints": [{...}], "diagnostics": {...}}``
+        "group_sd": {"site": {...}, "region": {...}}, "cutpoints": [{...}], "diagnostics": {...},
+        "prior_sensitivity": {param: {"prior", "likelihood", "diagnosis"}}}``
         where each ``{...}`` holds ``mean, sd, q05, q50, q95, r_hat, ess_bulk, ess_tail``;
-        coefficients are log-odds per unit of the centred predictor.
+        coefficients are log-odds per unit of the centred predictor; prior sensitivity is
+        power-scaling sensitivity (:mod:`mbct_bayes.sensitivity`).
         """
         post = self.idata["posterior"]
         table = self.convergence
@@ -509,6 +521,7 @@ class Fit:
             "cutpoints": cutpoints,
             **({"measurement_model": measurement} if measurement else {}),
             "diagnostics": {k: diag[k] for k in ("ok", "max_r_hat", "min_ess_bulk", "min_ess_tail", "divergences", "problems")},
+            "prior_sensitivity": self.prior_sensitivity,
             "sampler": {k: self.meta.get(k) for k in ("sampler", "seed", "draws", "tune", "chains", "centered")},
         }
 
@@ -545,6 +558,9 @@ class Fit:
             f"diagnostics {verdict} (max R-hat {d['max_r_hat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
             f"min tail ESS {d['min_ess_tail']:.0f}, divergences {d['divergences']})"
         )
+        from .sensitivity import sensitivity_lines
+
+        lines += ["", *sensitivity_lines(s["prior_sensitivity"])]
         return "\n".join(lines)
 
     # -- prediction ---------------------------------------------------------------------------

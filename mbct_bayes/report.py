@@ -151,7 +151,11 @@ def figure_html(fig, alt: str, caption: Any = None, *, dpi: int = DPI) -> Html:
     buffer = io.BytesIO()
     # no Software/URL metadata: the file should carry nothing that looks like a link
     fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None}, facecolor="white")
-    data = buffer.getvalue()
+    return png_html(buffer.getvalue(), alt, caption)
+
+
+def png_html(data: bytes, alt: str, caption: Any = None) -> Html:
+    """Embed PNG bytes as a base64 ``<img>`` inside a ``<figure>``."""
     width, height = _png_size(data)
     encoded = base64.b64encode(data).decode("ascii")
     cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
@@ -422,6 +426,62 @@ def section_coefficients(fit, summary: dict[str, Any]) -> Html:
     return Html("".join(parts))
 
 
+def section_prior_sensitivity(summary: dict[str, Any]) -> Html:
+    """Power-scaling prior sensitivity: a table with each parameter's verdict in words."""
+    from .sensitivity import EXPLANATIONS, FLAG, FLAGGED, THRESHOLD, flagged
+
+    sens = summary["prior_sensitivity"]
+    rows = [
+        [name, Cell(_num(v["prior"]), "num" + (" bad" if v["diagnosis"] in FLAGGED else "")),
+         Cell(_num(v["likelihood"]), "num"),
+         Cell(f"{v['diagnosis']}: {EXPLANATIONS[v['diagnosis']]}", "bad" if v["diagnosis"] in FLAGGED else "")]
+        for name, v in sens.items()
+    ]
+    flags = flagged(sens)
+    lead = (
+        f"Flagged: {', '.join(flags)}. For these numbers the prior, not only the data, sets the answer; "
+        "state and defend that prior, or gather more data." if flags
+        else "No number is flagged: the data, not the priors, set the results below."
+    )
+    return Html(
+        _p(lead)
+        + _table(["parameter", "prior sensitivity", "data sensitivity", "what it means"], rows)
+        + _p(
+            "How far each posterior moves when the prior (or the data) is made slightly stronger or weaker "
+            "(power-scaling, Kallioinen et al. 2024; computed from the draws, no refit). A prior sensitivity of "
+            f"{THRESHOLD:g} or more means some prior influence; {FLAG:g} or more is flagged: with data sensitivity "
+            f"of {THRESHOLD:g} or more as prior-data conflict, below it as the prior dominating.", "note",
+        )
+    )
+
+
+def section_check(result: dict[str, Any], folder: Path) -> Html:
+    """Simulation-based calibration from a ``mbct-bayes check --out`` folder."""
+    rows = [
+        [name, Cell(_num(p.get("rank_p_value")), "num" + (" bad" if p.get("rejected") else "")),
+         Cell(_pct(p.get("coverage_50", math.nan)), "num"), Cell(_pct(p.get("coverage_90", math.nan)), "num"),
+         Cell("ranks not uniform" if p.get("rejected") else "ok", "bad" if p.get("rejected") else "good")]
+        for name, p in result["parameters"].items()
+    ]
+    word = "passed" if result["passed"] else "FAILED"
+    lead = (
+        f"The model was fitted to {result.get('fitted_reps', '?')} studies simulated from its own priors at this "
+        f"design and {word} the calibration check: "
+        + ("its posteriors put the true values where they should." if result["passed"]
+           else "some posteriors are systematically off (red rows); do not trust those numbers.")
+        + f" {_pct(result.get('degenerate_share', math.nan))} of simulated studies had a single outcome class and "
+        f"could not be fitted (counted, not refitted); {result.get('divergent_fits', '?')} refits had divergent "
+        "transitions."
+    )
+    plot = folder / "ecdf.png"
+    figure = png_html(plot.read_bytes(), "ECDF difference of the SBC ranks",
+                      "Each line should stay inside its grey simultaneous band.") if plot.is_file() else ""
+    return Html(
+        _p(lead) + _table(["parameter", "rank p-value", "50% covers", "90% covers", "verdict"], rows)
+        + _p(f"Rule: {result.get('rule', '')}. Coverage near 50% and 90% is expected.", "note") + figure
+    )
+
+
 def _sites_with_ids(fit, sites: pd.DataFrame) -> pd.DataFrame:
     """The new-sites table with a site id column (numbered when the table has none)."""
     group = fit.spec.group
@@ -592,6 +652,7 @@ def render_report(
     evaluation_dir: str | os.PathLike[str] | None = None,
     title: str | None = None,
     seed: int = 0,
+    check_dir: str | os.PathLike[str] | None = None,
 ) -> str:
     """The report as one self-contained HTML document.
 
@@ -613,6 +674,9 @@ def render_report(
         Page title; default names the model.
     seed
         Seed of the new-site draws and the posterior predictive replication.
+    check_dir
+        A folder written by ``mbct-bayes check --out`` (``check.json``, ``ecdf.png``) for the
+        simulation-based calibration section.
 
     Returns
     -------
@@ -630,6 +694,10 @@ def render_report(
     spec = fit.spec
     # inputs first, so bad ones fail before any figure is drawn
     ev = read_evaluation(evaluation_dir, spec) if evaluation_dir is not None else None
+    if check_dir is not None:
+        from .check import read_check
+
+        sbc = read_check(check_dir)
     if new_sites is not None:
         validate_new_data(fit, _sites_with_ids(fit, new_sites), source="new sites")
     ppc = posterior_predictive(fit, observations, seed=seed)
@@ -642,6 +710,7 @@ def render_report(
         ("model", "The model and the data", section_model(fit, summary)),
         ("diagnostics", "Diagnostics verdict", section_diagnostics(diag)),
         ("coefficients", "Coefficients", section_coefficients(fit, summary)),
+        ("priors", "Do the priors or the data decide?", section_prior_sensitivity(summary)),
         ("forest", "Effects of E, C and F (odds ratios)", _figure_or_note(
             lambda: forest_plot(fit), "forest plot of odds ratios",
             "Odds ratio per scale point: point = posterior median, thick bar = 50% interval, thin line = 90% "
@@ -675,6 +744,8 @@ def render_report(
         sections.append(("evaluation", "Forecast evaluation", _unavailable(
             "No evaluation was given. Run 'mbct-bayes evaluate OBS.csv --model SPEC.toml --out EVAL' and make the "
             "report with --eval EVAL (or evaluation_dir= in Python) to add scores and a reliability diagram.")))
+    if check_dir is not None:
+        sections.append(("check", "Self-check: simulation-based calibration", section_check(sbc, Path(check_dir))))
     sections.append(("reading", "How to read this report", _p(HOW_TO_READ)))
 
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -703,6 +774,7 @@ def write_report(
     evaluation_dir: str | os.PathLike[str] | None = None,
     title: str | None = None,
     seed: int = 0,
+    check_dir: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write the HTML report to ``path`` atomically (see :func:`render_report` for the arguments).
 
@@ -719,6 +791,7 @@ def write_report(
     target = check_output_path(path)
     text = render_report(
         fit, observations=observations, new_sites=new_sites, evaluation_dir=evaluation_dir, title=title, seed=seed,
+        check_dir=check_dir,
     )
     write_text(target, text)
     return target

@@ -87,6 +87,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("reliability", lambda p, o: ["reliability", p["responses"], "--codebook", p["codebook"], "--json"], inputs=(RESPONSES, CODEBOOK)),
     Command("plan", lambda p, o: ["plan", p["fit"], p["sites"], "--levers", "--out", o], inputs=(FIT, SITES), out="levers.csv", site_table="levers.csv"),
     Command("evaluate", lambda p, o: ["evaluate", p["observations"], "--model", p["spec"], "--folds", "2", *SAMPLER, "--n-boot", "10", "--out", o, "--json"], inputs=(OBS, SPEC_SAMPLING), out="eval", out_dir=True, results=("metrics.json", "predictions.csv"), samples=True),
+    Command("check", lambda p, o: ["check", p["spec"], "--like", p["observations"], "--reps", "15", "--draws", "100", "--tune", "20", "--chains", "1", "--seed", "1", "--out", o, "--json"], inputs=(OBS, SPEC_SAMPLING), out="sbc", out_dir=True, results=("check.json",), samples=True),
     Command("loo", lambda p, o: ["loo", p["fit"], "--json", "--out", o], inputs=(FIT,), out="loo.json", fail_args=("no-such-second-fit.nc",)),
     Command("score-forecasts", lambda p, o: ["score-forecasts", p["forecasts"], p["outcomes"], "--n-boot", "20", "--json", "--out", o], inputs=(FORECASTS, OUTCOMES), out="scores.json"),
     Command("power-analytic", lambda p, o: ["power", "analytic", "--p0", "0.3", "--p1", "0.5", "--icc", "0.05", "--cluster-size", "20", "--power", "0.8", "--json", "--out", o], out="power.json", fail_args=("--p0", "1.5")),

@@ -18,7 +18,7 @@ EXIT_NOT_CONVERGED = 3
 
 # Each module defines ``register(subparsers)``; a module still missing is skipped so that one
 # area's absence never breaks the others.
-AREAS = ("data", "survey", "model", "plan", "evaluate", "evaluate_cv", "loo", "power", "report")
+AREAS = ("data", "survey", "model", "plan", "evaluate", "evaluate_cv", "loo", "check", "power", "report")
 
 
 class _Parser(argparse.ArgumentParser):

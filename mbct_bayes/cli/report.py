@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval", dest="eval_dir", metavar="EVAL_DIR",
                    help="folder written by 'mbct-bayes evaluate --out' (metrics.json, predictions.csv)")
     p.add_argument("--sites", help="new sites CSV/Parquet for the planning table and lever chart")
+    p.add_argument("--check", dest="check_dir", metavar="CHECK_DIR",
+                   help="folder written by 'mbct-bayes check --out' (simulation-based calibration)")
     p.add_argument("--seed", type=int, default=0, help="seed of new-site and replication draws (default 0)")
     p.set_defaults(func=cmd_report)
 
@@ -47,6 +49,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = check_output_path(args.out)
     if args.eval_dir:
         check_evaluation_dir(args.eval_dir)
+    if args.check_dir:
+        from ..check import read_check
+
+        read_check(args.check_dir)
     fit = load_fit(args.fit)
     ids = [c for c in (fit.spec.group, fit.spec.region) if c]
     observations = read_table(args.data, what="observations", id_columns=ids) if args.data else None
@@ -54,7 +60,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         write_report(fit, out, observations=observations, new_sites=sites, evaluation_dir=args.eval_dir,
-                     seed=args.seed)
+                     seed=args.seed, check_dir=args.check_dir)
     for message in dict.fromkeys(" ".join(str(w.message).split()) for w in caught
                                  if not issubclass(w.category, DeprecationWarning | FutureWarning)):
         _say(f"warning: {message}")

@@ -1,0 +1,618 @@
+"""Simulation-based calibration (SBC) of a model spec at a study's design.
+
+:func:`check` asks: *if the world worked exactly as this spec's priors say, would fitting this
+model to a study of this design give posteriors that are calibrated?* It draws ``reps`` parameter
+sets from the spec's priors, simulates an outcome for every row of the observations table given
+as the design (its sites, regions, trials and E, C, F are kept; only the outcome is replaced),
+refits the model to each simulated data set and records where the true value falls among the
+posterior draws (its rank). When sampler and model are right, each parameter's ranks are uniform
+(Talts et al. 2018); a slope or a U, hump or step in their ECDF shows bias, over- or
+under-dispersion.
+
+What is reported, per parameter (the intercept, each coefficient, ``sigma_site``,
+``sigma_region`` with regions, each cutpoint for ordinal models):
+
+* **Rank-uniformity test**: a chi-square test of the ranks in ``B`` equal bins (``B`` the largest
+  divisor of ``L + 1`` that keeps at least 5 expected ranks per bin, at most 20). **Multiplicity
+  rule**: Bonferroni across the ``m`` parameters at a family-wise level of 0.01, so a parameter
+  fails when its p-value is below ``0.01 / m``; the check passes when no parameter fails.
+* **ECDF difference with simultaneous bands** (Säilynoja, Bürkner & Vehtari 2022): the ranks as
+  randomised PIT values ``(rank + U) / (L + 1)``; the bands come from
+  :func:`arviz_stats.ecdf_utils.ecdf_pit` (the simulation method of that paper) at the same
+  level as the test, ``1 - 0.01 / m`` (:func:`mbct_bayes.plots.check.ecdf_difference`).
+* **Coverage** of the central 50% and 90% posterior intervals (from all draws, not thinned).
+
+And over all refits: the number of **divergent fits** (at least one divergent transition), fits
+whose smallest bulk ESS was below ``L`` (then the thinned draws may still be autocorrelated, which
+makes ranks pile up in the middle or tails), and the **degenerate share**.
+
+Ranks
+    Each posterior is thinned to ``L`` (default 99) draws spread evenly over all chains, which
+    removes the autocorrelation that would otherwise make even a correct sampler's ranks
+    non-uniform when ``S / L`` is at least the autocorrelation time (``S / ESS``). Rank =
+    the number of thinned draws below the true value, 0..L.
+
+Degenerate data sets
+    The default intercept prior puts real mass on P(embedded) near 0 or 1, so some simulated
+    studies have every outcome 0, every outcome 1 (binomial: none or all embedded) or, for
+    ordinal models, one level only. The package refuses to fit such data
+    (:func:`mbct_bayes.schema.validate_observations`), so these data sets are **counted and not
+    refitted**. The ranks of the others condition on the data set being non-degenerate; a
+    parameter that drives degeneracy (the intercept) is then checked against a prior truncated
+    to the non-degenerate region, which the fit itself cannot know about. With a degenerate share
+    of a few percent this conditioning is small; a large share is itself a finding about the
+    priors (they expect studies that cannot be analysed) and is reported, not hidden.
+
+Compile once, refit many
+    The refits reuse the cross-validation machinery of :mod:`mbct_bayes.evaluate`: the model is
+    compiled once per process (nutpie), each simulated data set is swapped into it, and refits
+    overlap on threads, run on local processes (``n_jobs``) or on a Dask cluster (``scheduler``).
+
+Why not simuk
+    ``simuk`` (arviz-devs) runs SBC for PyMC models, but it calls ``pm.sample`` on a re-observed
+    model for each simulation, one after another, so every refit compiles again, with no process
+    or Dask parallelism; it does not know the package's design (sites, regions, trials kept from
+    an observations table), cannot skip data sets the schema refuses, and ranks ordinal
+    cutpoints drawn by forward sampling, which ignores their ordering transform (the cutpoints of
+    a prior draw come out unsorted). Here the prior draws come from the spec's own PyMC model
+    (:func:`pymc.sample_prior_predictive`; cutpoints sorted, which is exactly the ordered prior the
+    fit uses: i.i.d. draws sorted have density proportional to the product of the marginals on
+    the ordered region), and the outcome is simulated in numpy with the prediction module's
+    kernels.
+
+Same seed, same numbers: the prior draws, the outcomes and each refit's sampler seed come from
+``np.random.SeedSequence(seed)``, so results do not depend on how refits are spread over threads,
+processes or machines.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConvergenceWarning, DataError
+from .spec import ModelSpec
+
+#: Posterior draws each rank is taken among (after thinning): ranks run 0..RANK_DRAWS.
+RANK_DRAWS = 99
+#: Family-wise level of the rank-uniformity tests (Bonferroni over parameters).
+FAMILY_ALPHA = 0.01
+#: Fewer simulated data sets than this cannot test uniformity.
+MIN_REPS = 10
+#: Central posterior intervals whose coverage is reported.
+COVERAGE_LEVELS = (0.5, 0.9)
+MAX_BINS = 20
+MIN_EXPECTED_PER_BIN = 5
+
+
+# -- parameters and their draws ----------------------------------------------------------------
+def parameter_draws(draws: dict[str, np.ndarray], spec: ModelSpec) -> dict[str, np.ndarray]:
+    """The checked parameters as flat columns: ``{name: (S,)}``.
+
+    Names follow :meth:`mbct_bayes.fit.Fit.summary_table`: ``Intercept``, each coefficient name
+    (``E``, ``C:F``), ``sigma_site``, ``sigma_region``, ``cutpoint[a|b]``.
+    """
+    out: dict[str, np.ndarray] = {}
+    if "Intercept" in draws:
+        out["Intercept"] = np.asarray(draws["Intercept"], dtype=float)
+    for j, name in enumerate(spec.coef_names):
+        out[name] = np.asarray(draws["beta"][:, j], dtype=float)
+    out["sigma_site"] = np.asarray(draws["sigma_site"], dtype=float)
+    if "sigma_region" in draws:
+        out["sigma_region"] = np.asarray(draws["sigma_region"], dtype=float)
+    if "cutpoints" in draws:
+        levels = spec.levels
+        for k in range(draws["cutpoints"].shape[1]):
+            out[f"cutpoint[{levels[k]}|{levels[k + 1]}]"] = np.asarray(draws["cutpoints"][:, k], dtype=float)
+    return out
+
+
+def prior_draws(table: pd.DataFrame, spec: ModelSpec, reps: int, seed: int) -> dict[str, np.ndarray]:
+    """``reps`` draws of every parameter and group effect from the spec's priors at this design.
+
+    Drawn by forward sampling the spec's own PyMC model (so the priors are the fitted ones,
+    including the default coefficient scales from the design's predictor spread); ordinal
+    cutpoints are sorted, which turns forward sampling's i.i.d. draws into the ordered prior.
+    """
+    import pymc as pm
+
+    from .fit import posterior_arrays
+    from .model import build_model, prepare_data
+
+    model = build_model(prepare_data(table, spec), spec)
+    names = [v.name for v in model.free_RVs] + [d.name for d in model.deterministics]
+    idata = pm.sample_prior_predictive(
+        draws=reps, model=model, var_names=names, random_seed=seed, compile_kwargs={"mode": "FAST_COMPILE"}
+    )
+    arrays = posterior_arrays({"posterior": idata["prior"]})
+    if "cutpoints" in arrays:
+        arrays["cutpoints"] = np.sort(arrays["cutpoints"], axis=1)
+    return arrays
+
+
+def simulate_outcomes(
+    spec: ModelSpec, table: pd.DataFrame, draws: dict[str, np.ndarray], rng: np.random.Generator
+) -> np.ndarray:
+    """One simulated outcome per row of ``table`` for each parameter draw: shape (reps, n).
+
+    Bernoulli 0/1, binomial successes out of the row's trials, or ordinal level codes 0..K-1,
+    from the same linear predictor and level probabilities as :mod:`mbct_bayes.predict`.
+    """
+    from scipy.special import expit
+
+    from .model import prepare_data
+    from .predict import fixed_part, level_probabilities
+
+    data = prepare_data(table, spec)
+    eta = fixed_part(draws, data.X) + draws["u_site"][:, data.site_idx]
+    if data.region_idx is not None:
+        eta = eta + draws["u_region"][:, data.region_idx]
+    if spec.family == "bernoulli":
+        return (rng.random(eta.shape) < expit(eta)).astype(np.int64)
+    if spec.family == "binomial":
+        return rng.binomial(data.trials[None, :], expit(eta)).astype(np.int64)
+    cumulative = np.cumsum(level_probabilities(draws["cutpoints"], eta), axis=-1)[..., :-1]
+    return (rng.random(eta.shape)[..., None] > cumulative).sum(axis=-1).astype(np.int64)
+
+
+def degenerate(y: np.ndarray, spec: ModelSpec, trials: np.ndarray | None = None) -> np.ndarray:
+    """Which simulated data sets (rows of ``y``) the schema would refuse as single-class.
+
+    Bernoulli: all 0 or all 1; binomial: no unit or every unit embedded; ordinal: one level only.
+    """
+    if spec.family == "binomial":
+        return (y == 0).all(axis=1) | (y == trials[None, :]).all(axis=1)
+    return (y == y[:, :1]).all(axis=1)
+
+
+# -- rank statistics ----------------------------------------------------------------------------
+def thinned_rank(truth: float, draws: np.ndarray, n_keep: int = RANK_DRAWS) -> int:
+    """Rank of ``truth`` among ``n_keep`` draws spread evenly over ``draws`` (chains stacked)."""
+    keep = np.round(np.linspace(0, draws.size - 1, n_keep)).astype(np.int64)
+    return int((draws[keep] < truth).sum())
+
+
+def rank_bins(n_ranks: int, rank_draws: int = RANK_DRAWS) -> int:
+    """Bins of the chi-square test: the largest divisor of ``L + 1`` with ≥ 5 ranks expected per bin, ≤ 20."""
+    limit = max(1, min(MAX_BINS, n_ranks // MIN_EXPECTED_PER_BIN))
+    return max(b for b in range(1, limit + 1) if (rank_draws + 1) % b == 0)
+
+
+def rank_uniformity_p(ranks: np.ndarray, rank_draws: int = RANK_DRAWS, bins: int | None = None) -> float:
+    """Chi-square p-value of the hypothesis that ``ranks`` (0..L) are uniform, in equal bins."""
+    from scipy.stats import chisquare
+
+    ranks = np.asarray(ranks, dtype=np.int64)
+    bins = rank_bins(ranks.size, rank_draws) if bins is None else bins
+    if bins < 2:
+        return math.nan
+    counts = np.bincount(ranks * bins // (rank_draws + 1), minlength=bins)
+    return float(chisquare(counts).pvalue)
+
+
+def pit_values(ranks: np.ndarray, rank_draws: int, rng: np.random.Generator) -> np.ndarray:
+    """Randomised PIT values ``(rank + U) / (L + 1)``: continuous uniform when ranks are uniform."""
+    return (np.asarray(ranks, dtype=float) + rng.random(len(ranks))) / (rank_draws + 1)
+
+
+# -- the work one refit does (runs in any process) ---------------------------------------------
+@dataclass(frozen=True)
+class _RepTask:
+    rep: int
+    outcome: np.ndarray
+    truth: dict[str, float]
+    sample_seed: int
+    rank_draws: int
+
+
+@dataclass
+class _RepResult:
+    rep: int
+    ranks: dict[str, int]
+    inside: dict[str, dict[float, bool]]
+    divergences: int
+    min_ess_bulk: float
+    max_r_hat: float
+    seconds: float
+    compiled_here: bool
+
+
+def _outcome_column(spec: ModelSpec, codes: np.ndarray) -> np.ndarray:
+    if spec.family == "ordinal":
+        return np.asarray(spec.levels, dtype=object)[codes]
+    return codes
+
+
+def _run_rep(problem: Any, task: _RepTask) -> _RepResult:
+    """Refit the compiled model to one simulated data set and rank the true values."""
+    from .evaluate import _compiled_for, refit
+
+    start = time.perf_counter()
+    entry, compiled_here = _compiled_for(problem)
+    table = problem.table.copy()
+    table[problem.spec.outcome] = _outcome_column(problem.spec, task.outcome)
+    fit = refit(entry, table, seed=task.sample_seed, draws=problem.draws, tune=problem.tune, chains=problem.chains)
+    posterior = parameter_draws(fit.draws, problem.spec)
+    ranks, inside = {}, {}
+    for name, truth in task.truth.items():
+        draws = posterior[name]
+        ranks[name] = thinned_rank(truth, draws, task.rank_draws)
+        inside[name] = {}
+        for level in COVERAGE_LEVELS:
+            low, high = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
+            inside[name][level] = bool(low <= truth <= high)
+    diag = fit.diagnostics
+    return _RepResult(
+        rep=task.rep, ranks=ranks, inside=inside, divergences=int(diag["divergences"]),
+        min_ess_bulk=float(diag["min_ess_bulk"]), max_r_hat=float(diag["max_r_hat"]),
+        seconds=time.perf_counter() - start, compiled_here=compiled_here,
+    )
+
+
+# -- the result --------------------------------------------------------------------------------
+@dataclass
+class Calibration:
+    """The result of :func:`check`.
+
+    Attributes
+    ----------
+    spec
+        The model specification checked.
+    reps
+        Simulated data sets drawn from the priors.
+    degenerate_reps
+        Of those, how many were single-class (not refitted; see the module docstring).
+    ranks
+        ``{parameter: ranks 0..rank_draws}``, one per refitted data set, in data-set order.
+    parameters
+        ``{parameter: {"rank_p_value", "coverage_50", "coverage_90", "rejected"}}``.
+    fits
+        One row per simulated data set: ``rep``, ``degenerate``, ``divergences``,
+        ``min_ess_bulk``, ``max_r_hat``, ``seconds`` (empty for degenerate ones).
+    rank_draws, bins
+        ``L`` (ranks run 0..L) and the chi-square bins.
+    seconds
+        Wall time of the whole check (not in :meth:`to_dict`, so the same seed gives the same JSON).
+    """
+
+    spec: ModelSpec
+    reps: int
+    degenerate_reps: int
+    ranks: dict[str, np.ndarray]
+    parameters: dict[str, dict[str, Any]]
+    fits: pd.DataFrame
+    rank_draws: int = RANK_DRAWS
+    bins: int = 0
+    seconds: float = 0.0
+    seed: int = 1
+    settings: dict[str, Any] = field(default_factory=dict)
+    pit: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def fitted_reps(self) -> int:
+        return self.reps - self.degenerate_reps
+
+    @property
+    def degenerate_share(self) -> float:
+        return self.degenerate_reps / self.reps
+
+    @property
+    def divergent_fits(self) -> int:
+        return int((self.fits["divergences"].fillna(0) > 0).sum())
+
+    @property
+    def low_ess_fits(self) -> int:
+        """Refits whose smallest bulk ESS was below ``rank_draws`` (thinned draws may be correlated)."""
+        return int((self.fits["min_ess_bulk"] < self.rank_draws).sum())
+
+    @property
+    def threshold(self) -> float:
+        """Per-parameter p-value below which a parameter fails: ``FAMILY_ALPHA / m`` (Bonferroni)."""
+        return FAMILY_ALPHA / max(len(self.parameters), 1)
+
+    @property
+    def passed(self) -> bool:
+        return not any(p["rejected"] for p in self.parameters.values())
+
+    @property
+    def rule(self) -> str:
+        m = len(self.parameters)
+        return (
+            f"chi-square test of {self.fitted_reps} ranks (0..{self.rank_draws}) in {self.bins} equal bins per "
+            f"parameter; Bonferroni over {m} parameters at family-wise {FAMILY_ALPHA:g}: a parameter fails "
+            f"when p < {self.threshold:.2g}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``reps, divergent_fits, degenerate_share, parameters, ranks, passed`` and the rule."""
+        return {
+            "reps": self.reps,
+            "fitted_reps": self.fitted_reps,
+            "degenerate_reps": self.degenerate_reps,
+            "degenerate_share": self.degenerate_share,
+            "divergent_fits": self.divergent_fits,
+            "low_ess_fits": self.low_ess_fits,
+            "rank_draws": self.rank_draws,
+            "bins": self.bins,
+            "family_alpha": FAMILY_ALPHA,
+            "threshold": self.threshold,
+            "rule": self.rule,
+            "parameters": self.parameters,
+            "ranks": {k: v.tolist() for k, v in self.ranks.items()},
+            "passed": self.passed,
+            "settings": self.settings,
+        }
+
+    def summary(self) -> str:
+        """A plain-text report for the terminal."""
+        lines = [
+            f"simulation-based calibration of {self.spec.name or self.spec.family} ({self.spec.family}): "
+            f"{self.reps} data sets drawn from the priors at the design given",
+            f"degenerate (single-class, not refitted): {self.degenerate_reps} of {self.reps} "
+            f"({100 * self.degenerate_share:.1f}%); ranks below condition on a non-degenerate study",
+            f"refitted: {self.fitted_reps}; divergent fits: {self.divergent_fits}; fits with min bulk ESS < "
+            f"{self.rank_draws} (thinned draws may be autocorrelated): {self.low_ess_fits}",
+            "",
+            f"{'parameter':<24}{'rank p':>10}{'cover 50%':>11}{'cover 90%':>11}  verdict",
+        ]
+        for name, p in self.parameters.items():
+            verdict = "FAIL: ranks not uniform" if p["rejected"] else "ok"
+            lines.append(
+                f"{name:<24}{p['rank_p_value']:>10.3g}{p['coverage_50']:>11.2f}{p['coverage_90']:>11.2f}  {verdict}"
+            )
+        lines += [
+            "",
+            f"rule: {self.rule}",
+            "coverage: share of refits whose central 50% / 90% posterior interval holds the true value "
+            f"(±{_coverage_halfwidth(0.9, self.fitted_reps):.2f} at 90% is sampling noise for {self.fitted_reps} refits)",
+            ("PASSED: no parameter's ranks depart from uniform under the rule"
+             if self.passed else "FAILED: some parameter's posterior is miscalibrated at this design (see above)"),
+        ]
+        return "\n".join(lines)
+
+    def plot(self, **kwargs: Any):
+        """ECDF-difference plot of the ranks with simultaneous bands; see :func:`mbct_bayes.plots.check.ecdf_difference`."""
+        from .plots.check import ecdf_difference
+
+        return ecdf_difference(self, **kwargs)
+
+    def save(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write ``check.json``, ``fits.csv`` and ``ecdf.png`` into ``directory`` (created if missing)."""
+        from .io import check_output_dir, write_atomic, write_json, write_table
+
+        folder = check_output_dir(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = {"json": folder / "check.json", "fits": folder / "fits.csv", "plot": folder / "ecdf.png"}
+        write_json(paths["json"], self.to_dict())
+        write_table(paths["fits"], self.fits)
+        figure = self.plot()
+        write_atomic(paths["plot"], lambda tmp: figure.savefig(tmp, format="png", dpi=110))
+        return paths
+
+
+def read_check(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read ``check.json`` from a folder written by ``mbct-bayes check --out`` (for the report).
+
+    Raises
+    ------
+    DataError
+        When the folder or ``check.json`` is missing or is not a check result.
+    """
+    import json
+
+    folder = Path(directory)
+    hint = f"make one with 'mbct-bayes check MODEL.toml --like OBS.csv --out {folder}'"
+    path = folder / "check.json"
+    if not folder.is_dir():
+        raise DataError(f"{folder}: check folder not found (or a file); {hint}")
+    if not path.is_file():
+        raise DataError(f"{folder}: no check.json in the check folder; {hint}")
+    try:
+        result = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise DataError(f"{path}: not valid JSON text; re-create it with 'mbct-bayes check'") from None
+    if not isinstance(result, dict) or not isinstance(result.get("parameters"), dict) or "passed" not in result:
+        raise DataError(f"{path}: expected a check result with 'parameters' and 'passed'; re-create it with 'mbct-bayes check'")
+    return result
+
+
+def _coverage_halfwidth(level: float, n: int) -> float:
+    """Two standard errors of a coverage estimate from ``n`` refits."""
+    return 2 * math.sqrt(level * (1 - level) / max(n, 1))
+
+
+# -- the public API ----------------------------------------------------------------------------
+def _check_reps(reps: Any) -> int:
+    if isinstance(reps, bool) or not isinstance(reps, int | np.integer) or reps < MIN_REPS:
+        raise DataError(
+            f"--reps must be a whole number ≥ {MIN_REPS}, got {reps!r}; fewer simulated data sets cannot test rank uniformity"
+        )
+    return int(reps)
+
+
+def check(
+    spec: ModelSpec,
+    *,
+    like: pd.DataFrame | str | os.PathLike[str],
+    reps: int = 200,
+    seed: int = 1,
+    draws: int = 500,
+    tune: int = 500,
+    chains: int = 4,
+    n_jobs: int = 1,
+    scheduler: Any = None,
+    progress: bool | Callable[[str], None] = False,
+    sampler: str = "nutpie",
+    rank_draws: int = RANK_DRAWS,
+    _simulate_spec: ModelSpec | None = None,
+) -> Calibration:
+    """Simulation-based calibration of ``spec`` at the design of the observations ``like``.
+
+    Parameters
+    ----------
+    spec
+        The model specification (observed measurement; latent models are not supported).
+    like
+        Observations whose design (sites, regions, trials, E, C, F) the simulated studies copy;
+        a DataFrame or a CSV/Parquet path. Their outcome is not used.
+    reps
+        Data sets to simulate from the priors (≥ 10; 200 or more for a real check).
+    seed
+        Seed of the prior draws, outcomes and every refit; same seed, same numbers.
+    draws, tune, chains
+        Sampler settings of each refit (draws × chains must be at least ``rank_draws``).
+    n_jobs, scheduler, progress, sampler
+        As in :func:`mbct_bayes.evaluate.evaluate`: local processes, a Dask scheduler address
+        or ``distributed.Client``, one progress line per refit, the NUTS implementation.
+    rank_draws
+        ``L``: each posterior is thinned to this many draws before ranking.
+    _simulate_spec
+        Test only: simulate from this spec's priors instead of ``spec``'s (a planted mismatch
+        the check must detect).
+
+    Returns
+    -------
+    Calibration
+    """
+    from .evaluate import (
+        _describe,
+        _Problem,
+        _progress_printer,
+        _run_dask,
+        _run_local,
+        _run_processes,
+        problem_key,
+    )
+    from .fit import check_sampler_args
+    from .model import choose_centered, prepare_data
+    from .schema import DataWarning, read_table, validate_observations
+
+    started = time.perf_counter()
+    if not isinstance(spec, ModelSpec):
+        raise DataError(
+            f"spec must be a ModelSpec (e.g. ModelSpec.from_toml('models/bernoulli.toml')), got {type(spec).__name__}"
+        )
+    if spec.measurement == "latent":
+        raise DataError(
+            "check supports measurement = \"observed\" specs only (a latent spec would need simulated respondents too)"
+        )
+    reps = _check_reps(reps)
+    check_sampler_args(draws, tune, chains)
+    if isinstance(rank_draws, bool) or not isinstance(rank_draws, int | np.integer) or rank_draws < 9:
+        raise DataError(f"rank_draws must be a whole number ≥ 9, got {rank_draws!r}")
+    if draws * chains < rank_draws:
+        raise DataError(
+            f"draws × chains = {draws * chains} is fewer than the {rank_draws} draws each rank is taken among; raise --draws"
+        )
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int | np.integer) or n_jobs < 1:
+        raise DataError(f"n_jobs={n_jobs!r} must be a whole number ≥ 1 (the number of local worker processes)")
+    if sampler not in ("nutpie", "pymc"):
+        raise DataError(f"sampler {sampler!r} is not 'nutpie' or 'pymc'")
+    source = "observations"
+    if not isinstance(like, pd.DataFrame):
+        source = Path(like).name
+        like = read_table(like, what="observations")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # the design's own outcome is not used
+        table = validate_observations(like, spec, source=source)
+
+    prior_seq, outcome_seq, sampler_seq, pit_seq = np.random.SeedSequence(seed).spawn(4)
+    say = _progress_printer(progress)
+    say(f"drawing {reps} parameter sets from the priors and simulating {reps} studies of {len(table)} rows")
+    truth_spec = _simulate_spec if _simulate_spec is not None else spec
+    prior = prior_draws(table, truth_spec, reps, int(prior_seq.generate_state(1)[0]))
+    outcomes = simulate_outcomes(spec, table, prior, np.random.default_rng(outcome_seq))
+    trials = table[spec.trials].to_numpy(dtype=np.int64) if spec.family == "binomial" else None
+    is_degenerate = degenerate(outcomes, spec, trials)
+    truths = parameter_draws(prior, spec)
+    sample_seeds = [int(s.generate_state(1)[0]) for s in sampler_seq.spawn(reps)]
+    tasks = [
+        _RepTask(
+            rep=r, outcome=outcomes[r], truth={k: float(v[r]) for k, v in truths.items()},
+            sample_seed=sample_seeds[r], rank_draws=int(rank_draws),
+        )
+        for r in range(reps) if not is_degenerate[r]
+    ]
+    if len(tasks) < MIN_REPS:
+        raise DataError(
+            f"{int(is_degenerate.sum())} of {reps} simulated studies were single-class (all one outcome), leaving "
+            f"{len(tasks)} to refit (< {MIN_REPS}); raise --reps or revisit the priors (they expect unanalysable studies)"
+        )
+
+    centered = choose_centered(prepare_data(table, spec), spec)
+    problem = _Problem(
+        table=table, spec=spec, sampler=sampler, centered=centered,
+        key=problem_key(table, spec, sampler, centered), draws=int(draws), tune=int(tune), chains=int(chains),
+    )
+    done: list[int] = []
+
+    def report(result: _RepResult) -> None:
+        done.append(result.rep)
+        note = " (compiled the model first)" if result.compiled_here else ""
+        flag = f", {result.divergences} divergent transitions" if result.divergences else ""
+        say(f"refit {len(done)}/{len(tasks)} done: data set {result.rep + 1}, {result.seconds:.1f} s{note}{flag}")
+
+    with warnings.catch_warnings():
+        # each simulated study's fit is summarised below; separation warnings of simulated data are expected
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", DataWarning)
+        if scheduler is not None:
+            say(f"refitting {len(tasks)} simulated studies on the Dask cluster {_describe(scheduler)}")
+            results = _run_dask(problem, tasks, scheduler, report, run=_run_rep)
+        elif n_jobs > 1:
+            say(f"refitting {len(tasks)} simulated studies on {min(n_jobs, len(tasks))} local processes")
+            results = _run_processes(problem, tasks, int(n_jobs), report, run=_run_rep)
+        else:
+            say(f"refitting {len(tasks)} simulated studies in this process (compiled once, then refitted)")
+            results = _run_local(problem, tasks, report, run=_run_rep)
+    results.sort(key=lambda r: r.rep)
+    return _summarise(
+        spec, results, reps, is_degenerate, int(rank_draws), np.random.default_rng(pit_seq),
+        seconds=time.perf_counter() - started, seed=seed,
+        settings={"draws": draws, "tune": tune, "chains": chains, "sampler": sampler, "centered": centered},
+    )
+
+
+def _summarise(
+    spec: ModelSpec, results: list[_RepResult], reps: int, is_degenerate: np.ndarray, rank_draws: int,
+    rng: np.random.Generator, *, seconds: float, seed: int, settings: dict[str, Any],
+) -> Calibration:
+    names = list(results[0].ranks)
+    ranks = {name: np.array([r.ranks[name] for r in results], dtype=np.int64) for name in names}
+    bins = rank_bins(len(results), rank_draws)
+    threshold = FAMILY_ALPHA / len(names)
+    parameters = {}
+    for name in names:
+        p_value = rank_uniformity_p(ranks[name], rank_draws, bins)
+        parameters[name] = {
+            "rank_p_value": p_value,
+            **{
+                f"coverage_{round(100 * level)}": float(np.mean([r.inside[name][level] for r in results]))
+                for level in COVERAGE_LEVELS
+            },
+            "rejected": bool(p_value < threshold),
+        }
+    by_rep = {r.rep: r for r in results}
+    rows = []
+    for rep in range(reps):
+        r = by_rep.get(rep)
+        rows.append({
+            "rep": rep + 1, "degenerate": bool(is_degenerate[rep]),
+            "divergences": r.divergences if r else None, "min_ess_bulk": r.min_ess_bulk if r else math.nan,
+            "max_r_hat": r.max_r_hat if r else math.nan, "seconds": r.seconds if r else math.nan,
+        })
+    fits = pd.DataFrame(rows).astype({"divergences": "Int64"})
+    return Calibration(
+        spec=spec, reps=reps, degenerate_reps=int(is_degenerate.sum()), ranks=ranks, parameters=parameters,
+        fits=fits, rank_draws=rank_draws, bins=bins, seconds=seconds, seed=seed,
+        settings=settings, pit={name: pit_values(ranks[name], rank_draws, rng) for name in names},
+    )

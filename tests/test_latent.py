@@ -252,8 +252,11 @@ def test_planning_acts_on_the_true_score_draws(latent_fit, new_sites):
     eta, truth = eta_and_true_scores(latent_fit, table, "new_site", seed=4, measured=measured)
     assert truth[..., 2].max() < 4.8  # F + 0.2 stays on the scale in every draw: nothing clipped
     moved = truth + np.array([0.0, 0.0, 0.2])
-    eta_after = eta + fixed_part_centred(latent_fit.draws, latent_fit.spec, centred_scores(latent_fit, moved)) - fixed_part_centred(
-        latent_fit, centred_scores(latent_fit, truth)
+    draws, spec = latent_fit.draws, latent_fit.spec
+    eta_after = (
+        eta
+        + fixed_part_centred(draws, spec, centred_scores(latent_fit, moved))
+        - fixed_part_centred(draws, spec, centred_scores(latent_fit, truth))
     )
     out = planning.what_if(latent_fit, new_sites, {"F": 0.2}, seed=4)
     np.testing.assert_allclose(out["p_before_mean"], p_embedded(latent_fit, eta).mean(axis=0))

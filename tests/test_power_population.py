@@ -296,3 +296,93 @@ def test_population_runs_in_parallel_processes_as_serially():
     pop = _population("candidates", True)
     kw = dict(clusters_per_arm=6, cluster_size=M, sims=600, seed=4, chunk_size=200)
     assert population_assurance(pop, **kw, n_jobs=2) == population_assurance(pop, **kw)
+
+
+# ------------------------------------------------------------------------- stepped wedge from a population
+SW_SIZE = 3  # people per cluster-period: keeps the realised power mid-range
+SW_DESIGNS = {"fitted_sites": [6, 6, 6, 6], "candidates": [4, 4, 4], "stratified": [6, 6, 6, 6]}
+
+
+def _sw_services(kind: str, regions: np.ndarray, clusters: int, rng: np.random.Generator) -> np.ndarray:
+    """(TRIALS, clusters) service of each cluster (rows in sequence order), drawn as the design says."""
+    n = regions.size
+    if kind == "fitted_sites":
+        return rng.integers(n, size=(TRIALS, clusters))
+    if kind == "candidates":  # a random subset of the candidates in a random order
+        return np.argsort(rng.random((TRIALS, n)), axis=1)[:, :clusters]
+    # stratified, all 24 candidates over 4 sequences of 6: each region's 8 services two to each sequence
+    out = np.empty((TRIALS, 4, 6), dtype=np.int64)
+    for r, name in enumerate(np.unique(regions)):
+        members = np.flatnonzero(regions == name)
+        shuffled = members[np.argsort(rng.random((TRIALS, members.size)), axis=1)]
+        out[:, :, 2 * r: 2 * r + 2] = shuffled.reshape(TRIALS, 4, 2)
+    return out.reshape(TRIALS, 24)
+
+
+def realised_sw_power(kind: str, profiles: np.ndarray, regions: np.ndarray, seed: int) -> float:
+    """Share of stepped-wedge trials simulated from the truth whose analysis shows an increase.
+
+    Trials are generated here (services, region and site effects, binomial cluster-period counts)
+    and analysed by the package's HH analysis (itself checked against explicit matrices in
+    test_stepped_wedge.py).
+    """
+    from mbct_bayes.power._stepped_wedge import SteppedWedgeAnalysis, stepped_wedge_design
+
+    design = stepped_wedge_design(SW_DESIGNS[kind])
+    clusters = design.shape[0]
+    rng = np.random.default_rng(seed)
+    service = _sw_services(kind, regions, clusters, rng)
+    moved = profiles.copy()
+    moved[:, 2] = np.minimum(moved[:, 2] + DELTA, 5.0)
+    region_effect = np.empty((TRIALS, 3))
+    region_effect[:, 0] = TRUTH["u_region"][0]
+    region_effect[:, 1:] = rng.normal(0.0, TRUTH["sigma_region"], (TRIALS, 2))
+    code = np.searchsorted(np.array(["R1", "R2", "R3"]), regions)[service]
+    noise = np.take_along_axis(region_effect, code, axis=1) + rng.normal(0.0, TRUTH["sigma_site"], code.shape)
+    before = (_linear(profiles)[service] + noise)[:, :, None]
+    after = (_linear(moved)[service] + noise)[:, :, None]
+    eta = np.where(design[None] == 1, after, before)
+    prop = rng.binomial(SW_SIZE, special.expit(eta)) / SW_SIZE
+    estimate, _, reject = SteppedWedgeAnalysis(design).test(prop, 0.05)
+    return float((reject & (estimate > 0)).mean())
+
+
+@pytest.mark.parametrize("kind", ["fitted_sites", "candidates", "stratified"])
+def test_stepped_wedge_assurance_at_the_truth_equals_power_in_a_simulated_world(kind):
+    from mbct_bayes.power import stepped_wedge_population_assurance
+
+    profiles, regions = _services()
+    world = realised_sw_power(kind, profiles, regions, seed=21)
+    pop = _population("fitted_sites" if kind == "fitted_sites" else "candidates", kind == "stratified")
+    result = stepped_wedge_population_assurance(
+        pop, sequences=SW_DESIGNS[kind], cluster_size=SW_SIZE, sims=TRIALS, seed=5
+    )
+    assert 0.15 < world < 0.85, world  # mid-range: the comparison has power to see a wrong model
+    p = (world + result["assurance"]) / 2
+    se = math.sqrt(2 * p * (1 - p) / TRIALS)
+    assert abs(result["assurance"] - world) < 3.5 * se, (result["assurance"], world)
+    assert result["assurance_mc_low"] < result["assurance"] < result["assurance_mc_high"]
+    assert result["power_at_posterior_mean"] == result["assurance"]  # a point-mass posterior
+    assert result["population"] == pop.kind and result["stratify"] == ("region" if kind == "stratified" else None)
+    assert result["clusters"] == sum(SW_DESIGNS[kind]) and result["direction"] == "increase"
+    if kind != "fitted_sites":  # every candidate in the trial: 8 of the 24 have their move cut at 5
+        assert any("randomised to the sequences" in s for s in result["assumptions"])
+    if kind == "stratified":
+        assert result["clipped_share"] == pytest.approx(8 / 24)
+
+
+def test_stepped_wedge_stratified_allocation_spreads_each_region_over_the_sequences():
+    from mbct_bayes.power._population import sequence_services
+
+    pop = _population("candidates", stratify=True)
+    sequence = np.repeat(np.arange(4), 3)  # 12 of the 24 candidates
+    service = sequence_services(pop, sequence, 500, seed=2)
+    assert all(len(set(row)) == 12 for row in service)  # distinct services
+    for row in service:
+        for s in range(4):
+            counts = np.bincount(pop.strata[row[sequence == s]], minlength=3)
+            chosen = np.bincount(pop.strata[row], minlength=3)
+            # each region spread as evenly as it can be: per sequence floor or ceil of its share
+            assert (np.abs(counts - chosen / 4) < 1).all(), (counts, chosen)
+    with pytest.raises(DataError, match=r"list 24 services; a stepped wedge of 28 clusters needs 28; add candidates"):
+        sequence_services(pop, np.repeat(np.arange(4), 7), 10, seed=2)

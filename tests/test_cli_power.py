@@ -578,3 +578,17 @@ def test_stepped_wedge_without_a_fit_needs_proportions(capsys):
     code, _, err = run(capsys, "stepped-wedge", "--sequences", "3,3", "--cluster-size", "10", "--p0", "0.2",
                        "--p1", "0.3", "--tau", "0.01", "--sites", "x.csv")
     assert code == 2 and "--sites describe a trial from a fit; give the fit file" in err
+
+
+def test_assurance_warns_when_its_analysis_misses_its_size(capsys, tmp_path):
+    # rare outcome (p0 about 0.1), one yes/no outcome per cluster, 4 per arm: the t-test's exact
+    # size there is 0.006 (size_check), far below 0.05
+    draws = _draws_csv(tmp_path / "draws.csv")
+    pd.read_csv(draws).assign(baseline_logit=-2.2).to_csv(draws, index=False)
+    argv = ["assurance", "--draws", str(draws), "--sims", "300", "--seed", "1", "--quiet"]
+    code, out, _ = run(capsys, *argv, "--clusters", "4", "--cluster-size", "1")
+    assert code == 0 and out.strip().splitlines()[-1].startswith("WARNING: size does not hold: the t analysis at 4")
+    result, _ = run_json(capsys, *argv, "--clusters", "4", "--cluster-size", "1")
+    assert result["size_holds"] is False and result["actual_size"] < 0.035 and result["size_sims"] == 10_000
+    code, out, _ = run(capsys, *argv, "--clusters", "15", "--cluster-size", "20")
+    assert code == 0 and "WARNING" not in out

@@ -386,3 +386,36 @@ def test_stepped_wedge_stratified_allocation_spreads_each_region_over_the_sequen
             assert (np.abs(counts - chosen / 4) < 1).all(), (counts, chosen)
     with pytest.raises(DataError, match=r"list 24 services; a stepped wedge of 28 clusters needs 28; add candidates"):
         sequence_services(pop, np.repeat(np.arange(4), 7), 10, seed=2)
+
+
+# ------------------------------------------------------------------------- does the assurance's analysis hold its size?
+def test_assurance_reports_the_size_of_its_analysis_for_the_same_population():
+    # one yes/no outcome per cluster and 4 clusters per arm: few outcomes are possible, the t-test
+    # cannot reach its size (exactly 0.0072 at p0 = 0.1, _size's docstring; here, with the
+    # population's proportions near one half, liberal); 15 x 20 holds
+    few = population_assurance(_population("fitted_sites"), clusters_per_arm=4, cluster_size=1, sims=500, seed=3)
+    assert few["size_holds"] is False and not 0.035 <= few["actual_size"] <= 0.065
+    assert few["size_method"] == "simulated"
+    assert few["size_sims"] == 10_000 and few["size_mc_low"] <= few["actual_size"] <= few["size_mc_high"]
+    assert "size does not hold: the t analysis at 4 clusters per arm x 1" in few["size_note"]
+    big = population_assurance(_population("fitted_sites"), clusters_per_arm=15, cluster_size=20, sims=500, seed=3)
+    assert big["size_holds"] is True and big["size_note"] is None
+    assert 0.035 <= big["actual_size"] <= 0.065 and big["assurance"] > big["actual_size"]
+
+
+def test_profile_assurance_size_is_simulates_size_with_the_same_random_numbers():
+    # draws at one point: the assurance's null trials are simulate's size-check trials (same
+    # seed, chunks and streams), so the two rejection rates are equal, not just close
+    from mbct_bayes.power import assurance_from_draws, simulate, size_check
+
+    draws = (np.full(300, -1.2), np.full(300, 0.6), np.full(300, 0.5))
+    r = assurance_from_draws(*draws, clusters_per_arm=6, cluster_size=20, sims=2000, seed=7)
+    check = size_check("t", 6, 20, float(special.expit(-1.2)), 0.6, sims=10_000, seed=7)
+    assert r["actual_size"] == check["actual_size"] and r["size_holds"] == check["size_holds"]
+    power = simulate(p0=float(special.expit(-1.2)), odds_ratio=math.exp(0.5), sigma_b=0.6, clusters_per_arm=6,
+                     cluster_size=20, sims=2000, seed=7)
+    assert r["actual_size"] == power["actual_size"]
+    few = assurance_from_draws(*draws, clusters_per_arm=4, cluster_size=1, sims=500, seed=7)
+    exact = size_check("t", 4, 1, float(special.expit(-1.2)), 0.6)  # exact by enumeration
+    assert few["size_holds"] is False and exact["size_holds"] is False
+    assert few["size_mc_low"] <= exact["actual_size"] <= few["size_mc_high"]

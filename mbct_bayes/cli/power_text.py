@@ -74,6 +74,12 @@ def assurance_text(result: dict[str, Any]) -> str:
         f"P(effect in the intended direction) {result['p_effect_in_direction']:.3f}; assurance cannot exceed "
         f"{result['assurance_bound']:.3f}."
     )
+    if "actual_size" in result:
+        lines.append(
+            f"Type-I error of the analysis in these trials with the effect removed: {result['actual_size']:.3f} "
+            f"(Monte Carlo interval {result['size_mc_low']:.3f}-{result['size_mc_high']:.3f}, {result['size_sims']} "
+            f"trials); {'holds' if result['size_holds'] else 'does not hold'} alpha {result['alpha']:g}."
+        )
     lines.append("Assumptions:")
     lines.extend(f"  - {sentence}" for sentence in result.get("assumptions", []))
     lines.append(f"References: {ASSURANCE_REFERENCE}; seed {result['seed']} (same seed, same numbers).")

@@ -419,3 +419,19 @@ def test_profile_assurance_size_is_simulates_size_with_the_same_random_numbers()
     exact = size_check("t", 4, 1, float(special.expit(-1.2)), 0.6)  # exact by enumeration
     assert few["size_holds"] is False and exact["size_holds"] is False
     assert few["size_mc_low"] <= exact["actual_size"] <= few["size_mc_high"]
+
+
+def test_stepped_wedge_a_lowering_intervention_is_a_decrease():
+    from mbct_bayes.power import stepped_wedge_population_assurance
+
+    profiles, regions = _services()
+    pop = build_population(
+        SPEC, _truth_draws(), kind="fitted_sites", profiles=profiles, labels=[f"S{i}" for i in range(24)],
+        regions=regions, fitted_regions=FITTED_REGIONS, lever="F", delta=-1.0,
+    )
+    design = dict(sequences=[4, 4, 4], cluster_size=SW_SIZE, sims=1500, seed=3)
+    down = stepped_wedge_population_assurance(pop, **design)
+    assert down["direction"] == "decrease" and down["p1_marginal"] < down["p0_marginal"]
+    assert down["assurance"] > 0.2 and down["p_effect_in_direction"] == 1.0
+    wrong = stepped_wedge_population_assurance(pop, **design, direction="increase")
+    assert wrong["assurance"] < 0.01 and wrong["assurance_bound"] == pytest.approx(0.025)

@@ -5,6 +5,8 @@ checks the same grid):
 
     .venv/bin/python benchmarks/size_grid.py [--sims 10000] [--seed 1] [--markdown FILE]
 
+Its table is section 7 of benchmarks/RESULTS.md (and the README's size table).
+
 Grid: 4, 8, 15, 30 clusters per arm; cluster sizes 1, 5, 20 (equal); typical-cluster p0 = p1 of
 0.1, 0.3, 0.5; between-cluster SD sigma_b = 0.5 on the logit scale; alpha 0.05 two-sided. Size 1
 is exact by enumeration for t, Welch and GEE; the rest is simulated (``--sims`` null trials per

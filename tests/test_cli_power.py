@@ -526,3 +526,69 @@ def test_search_by_assurance_uses_the_population(capsys, tmp_path, example_fit_p
     sites = _candidates_csv(tmp_path / "candidates.csv", 10)
     code, _, err = run(capsys, "search", str(example_fit_path), *common, "--target", "0.99", "--sites", str(sites))
     assert code == 2 and "up to 5 clusters per arm" in err and "the 10 candidate services allow no more" in err
+
+
+# ------------------------------------------------------------------ stepped wedge from a fit
+SW_FIT_DESIGN = ["--sequences", "3,3,3", "--cluster-size", "10", "--sims", "200", "--seed", "2"]
+
+
+def test_stepped_wedge_from_a_fit_over_the_population(capsys, tmp_path, example_fit_path):
+    sw, _ = run_json(capsys, "stepped-wedge", str(example_fit_path), *SW_FIT_DESIGN)
+    parallel, _ = run_json(capsys, "assurance", str(example_fit_path), "--clusters", "5", "--cluster-size", "10",
+                           "--sims", "200", "--seed", "2", "--quiet")
+    shared = {"assurance", "assurance_mc_low", "assurance_mc_high", "power_at_posterior_mean", "population",
+              "p0_marginal", "p1_marginal", "icc", "clipped_share", "direction", "assumptions", "sims", "seed"}
+    assert shared <= set(sw) and shared <= set(parallel)
+    assert sw["population"] == "fitted_sites" and sw["clusters"] == 9 and sw["periods"] == 4 and sw["fit"]
+    # the same population of services: the same implied proportions
+    assert sw["p0_marginal"] == pytest.approx(parallel["p0_marginal"]) and sw["icc"] == pytest.approx(parallel["icc"])
+    assert sw["assurance_mc_low"] <= sw["assurance"] <= sw["assurance_mc_high"]
+    again, _ = run_json(capsys, "stepped-wedge", str(example_fit_path), *SW_FIT_DESIGN)
+    assert again == sw  # same seed, same numbers
+    sites = _candidates_csv(tmp_path / "candidates.csv", 12)
+    strat, _ = run_json(capsys, "stepped-wedge", str(example_fit_path), *SW_FIT_DESIGN, "--sites", str(sites),
+                        "--stratify", "region")
+    assert strat["population"] == "candidates" and strat["stratify"] == "region" and strat["services"] == 12
+    alike, _ = run_json(capsys, "stepped-wedge", str(example_fit_path), *SW_FIT_DESIGN, "--profile", "E=3,C=3,F=2")
+    assert alike["population"] == "profile" and any("all alike" in s for s in alike["assumptions"])
+    code, out, _ = run(capsys, "stepped-wedge", str(example_fit_path), *SW_FIT_DESIGN)
+    assert code == 0 and "Population of services: the fitted data's services" in out
+    assert "9 clusters in 3 sequences (3,3,3) over 4 periods" in out and "Assurance: " in out
+    assert "Power at the posterior mean" in out and "causal" in out and ": None" not in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--sites", "{few}"], "list 5 services; a stepped wedge of 9 clusters needs 9; add candidates or plan at most 5"),
+        (["--p0", "0.2"], "--p0: with a fit the proportions and the between-cluster spread come from its posterior"),
+        (["--stratify", "region"], "give them with --sites"),
+        (["--delta", "4.5"], "beyond its scale 1-5 for every one of the 40 services; choose a smaller --delta"),
+    ],
+)
+def test_stepped_wedge_from_a_fit_bad_input_is_one_line_exit_2(capsys, tmp_path, example_fit_path, argv, message):
+    argv = [str(_candidates_csv(tmp_path / "few.csv", 5)) if a == "{few}" else a for a in argv]
+    code, out, err = run(capsys, "stepped-wedge", str(example_fit_path), *SW_FIT_DESIGN, *argv)
+    assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_stepped_wedge_without_a_fit_needs_proportions(capsys):
+    code, _, err = run(capsys, "stepped-wedge", "--sequences", "3,3", "--cluster-size", "10", "--tau", "0.01")
+    assert code == 2 and "give --p0 and --p1 (with --tau or --icc), or a fit file" in err
+    code, _, err = run(capsys, "stepped-wedge", "--sequences", "3,3", "--cluster-size", "10", "--p0", "0.2",
+                       "--p1", "0.3", "--tau", "0.01", "--sites", "x.csv")
+    assert code == 2 and "--sites describe a trial from a fit; give the fit file" in err
+
+
+def test_assurance_warns_when_its_analysis_misses_its_size(capsys, tmp_path):
+    # rare outcome (p0 about 0.1), one yes/no outcome per cluster, 4 per arm: the t-test's exact
+    # size there is 0.006 (size_check), far below 0.05
+    draws = _draws_csv(tmp_path / "draws.csv")
+    pd.read_csv(draws).assign(baseline_logit=-2.2).to_csv(draws, index=False)
+    argv = ["assurance", "--draws", str(draws), "--sims", "300", "--seed", "1", "--quiet"]
+    code, out, _ = run(capsys, *argv, "--clusters", "4", "--cluster-size", "1")
+    assert code == 0 and out.strip().splitlines()[-1].startswith("WARNING: size does not hold: the t analysis at 4")
+    result, _ = run_json(capsys, *argv, "--clusters", "4", "--cluster-size", "1")
+    assert result["size_holds"] is False and result["actual_size"] < 0.035 and result["size_sims"] == 10_000
+    code, out, _ = run(capsys, *argv, "--clusters", "15", "--cluster-size", "20")
+    assert code == 0 and "WARNING" not in out

@@ -296,3 +296,142 @@ def test_population_runs_in_parallel_processes_as_serially():
     pop = _population("candidates", True)
     kw = dict(clusters_per_arm=6, cluster_size=M, sims=600, seed=4, chunk_size=200)
     assert population_assurance(pop, **kw, n_jobs=2) == population_assurance(pop, **kw)
+
+
+# ------------------------------------------------------------------------- stepped wedge from a population
+SW_SIZE = 3  # people per cluster-period: keeps the realised power mid-range
+SW_DESIGNS = {"fitted_sites": [6, 6, 6, 6], "candidates": [4, 4, 4], "stratified": [6, 6, 6, 6]}
+
+
+def _sw_services(kind: str, regions: np.ndarray, clusters: int, rng: np.random.Generator) -> np.ndarray:
+    """(TRIALS, clusters) service of each cluster (rows in sequence order), drawn as the design says."""
+    n = regions.size
+    if kind == "fitted_sites":
+        return rng.integers(n, size=(TRIALS, clusters))
+    if kind == "candidates":  # a random subset of the candidates in a random order
+        return np.argsort(rng.random((TRIALS, n)), axis=1)[:, :clusters]
+    # stratified, all 24 candidates over 4 sequences of 6: each region's 8 services two to each sequence
+    out = np.empty((TRIALS, 4, 6), dtype=np.int64)
+    for r, name in enumerate(np.unique(regions)):
+        members = np.flatnonzero(regions == name)
+        shuffled = members[np.argsort(rng.random((TRIALS, members.size)), axis=1)]
+        out[:, :, 2 * r: 2 * r + 2] = shuffled.reshape(TRIALS, 4, 2)
+    return out.reshape(TRIALS, 24)
+
+
+def realised_sw_power(kind: str, profiles: np.ndarray, regions: np.ndarray, seed: int) -> float:
+    """Share of stepped-wedge trials simulated from the truth whose analysis shows an increase.
+
+    Trials are generated here (services, region and site effects, binomial cluster-period counts)
+    and analysed by the package's HH analysis (itself checked against explicit matrices in
+    test_stepped_wedge.py).
+    """
+    from mbct_bayes.power._stepped_wedge import SteppedWedgeAnalysis, stepped_wedge_design
+
+    design = stepped_wedge_design(SW_DESIGNS[kind])
+    clusters = design.shape[0]
+    rng = np.random.default_rng(seed)
+    service = _sw_services(kind, regions, clusters, rng)
+    moved = profiles.copy()
+    moved[:, 2] = np.minimum(moved[:, 2] + DELTA, 5.0)
+    region_effect = np.empty((TRIALS, 3))
+    region_effect[:, 0] = TRUTH["u_region"][0]
+    region_effect[:, 1:] = rng.normal(0.0, TRUTH["sigma_region"], (TRIALS, 2))
+    code = np.searchsorted(np.array(["R1", "R2", "R3"]), regions)[service]
+    noise = np.take_along_axis(region_effect, code, axis=1) + rng.normal(0.0, TRUTH["sigma_site"], code.shape)
+    before = (_linear(profiles)[service] + noise)[:, :, None]
+    after = (_linear(moved)[service] + noise)[:, :, None]
+    eta = np.where(design[None] == 1, after, before)
+    prop = rng.binomial(SW_SIZE, special.expit(eta)) / SW_SIZE
+    estimate, _, reject = SteppedWedgeAnalysis(design).test(prop, 0.05)
+    return float((reject & (estimate > 0)).mean())
+
+
+@pytest.mark.parametrize("kind", ["fitted_sites", "candidates", "stratified"])
+def test_stepped_wedge_assurance_at_the_truth_equals_power_in_a_simulated_world(kind):
+    from mbct_bayes.power import stepped_wedge_population_assurance
+
+    profiles, regions = _services()
+    world = realised_sw_power(kind, profiles, regions, seed=21)
+    pop = _population("fitted_sites" if kind == "fitted_sites" else "candidates", kind == "stratified")
+    result = stepped_wedge_population_assurance(
+        pop, sequences=SW_DESIGNS[kind], cluster_size=SW_SIZE, sims=TRIALS, seed=5
+    )
+    assert 0.15 < world < 0.85, world  # mid-range: the comparison has power to see a wrong model
+    p = (world + result["assurance"]) / 2
+    se = math.sqrt(2 * p * (1 - p) / TRIALS)
+    assert abs(result["assurance"] - world) < 3.5 * se, (result["assurance"], world)
+    assert result["assurance_mc_low"] < result["assurance"] < result["assurance_mc_high"]
+    assert result["power_at_posterior_mean"] == result["assurance"]  # a point-mass posterior
+    assert result["population"] == pop.kind and result["stratify"] == ("region" if kind == "stratified" else None)
+    assert result["clusters"] == sum(SW_DESIGNS[kind]) and result["direction"] == "increase"
+    if kind != "fitted_sites":  # every candidate in the trial: 8 of the 24 have their move cut at 5
+        assert any("randomised to the sequences" in s for s in result["assumptions"])
+    if kind == "stratified":
+        assert result["clipped_share"] == pytest.approx(8 / 24)
+
+
+def test_stepped_wedge_stratified_allocation_spreads_each_region_over_the_sequences():
+    from mbct_bayes.power._population import sequence_services
+
+    pop = _population("candidates", stratify=True)
+    sequence = np.repeat(np.arange(4), 3)  # 12 of the 24 candidates
+    service = sequence_services(pop, sequence, 500, seed=2)
+    assert all(len(set(row)) == 12 for row in service)  # distinct services
+    for row in service:
+        for s in range(4):
+            counts = np.bincount(pop.strata[row[sequence == s]], minlength=3)
+            chosen = np.bincount(pop.strata[row], minlength=3)
+            # each region spread as evenly as it can be: per sequence floor or ceil of its share
+            assert (np.abs(counts - chosen / 4) < 1).all(), (counts, chosen)
+    with pytest.raises(DataError, match=r"list 24 services; a stepped wedge of 28 clusters needs 28; add candidates"):
+        sequence_services(pop, np.repeat(np.arange(4), 7), 10, seed=2)
+
+
+# ------------------------------------------------------------------------- does the assurance's analysis hold its size?
+def test_assurance_reports_the_size_of_its_analysis_for_the_same_population():
+    # one yes/no outcome per cluster and 4 clusters per arm: few outcomes are possible, the t-test
+    # cannot reach its size (exactly 0.0072 at p0 = 0.1, _size's docstring; here, with the
+    # population's proportions near one half, liberal); 15 x 20 holds
+    few = population_assurance(_population("fitted_sites"), clusters_per_arm=4, cluster_size=1, sims=500, seed=3)
+    assert few["size_holds"] is False and not 0.035 <= few["actual_size"] <= 0.065
+    assert few["size_method"] == "simulated"
+    assert few["size_sims"] == 10_000 and few["size_mc_low"] <= few["actual_size"] <= few["size_mc_high"]
+    assert "size does not hold: the t analysis at 4 clusters per arm x 1" in few["size_note"]
+    big = population_assurance(_population("fitted_sites"), clusters_per_arm=15, cluster_size=20, sims=500, seed=3)
+    assert big["size_holds"] is True and big["size_note"] is None
+    assert 0.035 <= big["actual_size"] <= 0.065 and big["assurance"] > big["actual_size"]
+
+
+def test_profile_assurance_size_is_simulates_size_with_the_same_random_numbers():
+    # draws at one point: the assurance's null trials are simulate's size-check trials (same
+    # seed, chunks and streams), so the two rejection rates are equal, not just close
+    from mbct_bayes.power import assurance_from_draws, simulate, size_check
+
+    draws = (np.full(300, -1.2), np.full(300, 0.6), np.full(300, 0.5))
+    r = assurance_from_draws(*draws, clusters_per_arm=6, cluster_size=20, sims=2000, seed=7)
+    check = size_check("t", 6, 20, float(special.expit(-1.2)), 0.6, sims=10_000, seed=7)
+    assert r["actual_size"] == check["actual_size"] and r["size_holds"] == check["size_holds"]
+    power = simulate(p0=float(special.expit(-1.2)), odds_ratio=math.exp(0.5), sigma_b=0.6, clusters_per_arm=6,
+                     cluster_size=20, sims=2000, seed=7)
+    assert r["actual_size"] == power["actual_size"]
+    few = assurance_from_draws(*draws, clusters_per_arm=4, cluster_size=1, sims=500, seed=7)
+    exact = size_check("t", 4, 1, float(special.expit(-1.2)), 0.6)  # exact by enumeration
+    assert few["size_holds"] is False and exact["size_holds"] is False
+    assert few["size_mc_low"] <= exact["actual_size"] <= few["size_mc_high"]
+
+
+def test_stepped_wedge_a_lowering_intervention_is_a_decrease():
+    from mbct_bayes.power import stepped_wedge_population_assurance
+
+    profiles, regions = _services()
+    pop = build_population(
+        SPEC, _truth_draws(), kind="fitted_sites", profiles=profiles, labels=[f"S{i}" for i in range(24)],
+        regions=regions, fitted_regions=FITTED_REGIONS, lever="F", delta=-1.0,
+    )
+    design = dict(sequences=[4, 4, 4], cluster_size=SW_SIZE, sims=1500, seed=3)
+    down = stepped_wedge_population_assurance(pop, **design)
+    assert down["direction"] == "decrease" and down["p1_marginal"] < down["p0_marginal"]
+    assert down["assurance"] > 0.2 and down["p_effect_in_direction"] == 1.0
+    wrong = stepped_wedge_population_assurance(pop, **design, direction="increase")
+    assert wrong["assurance"] < 0.01 and wrong["assurance_bound"] == pytest.approx(0.025)

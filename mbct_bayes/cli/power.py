@@ -1,4 +1,7 @@
-"""``power analytic|simulate|assurance|search``: cluster-RCT power and assurance.
+"""``power analytic|simulate|assurance|search|stepped-wedge``: cluster-RCT power and assurance.
+
+``power stepped-wedge`` takes ``--p0/--p1/--tau`` (analytic, and simulated with ``--sims``), or a
+fit file: then its assurance over the same population of services as ``power assurance``.
 
 Every subcommand echoes its inputs and names every output; ``--json`` prints one JSON object on
 stdout (keys ``power``, ``clusters_per_arm``, ``clusters_per_arm_design``, ``cluster_size``,
@@ -19,7 +22,14 @@ from typing import Any
 
 from ..errors import DataError
 from ..io import check_output_path, dumps_json, write_atomic, write_json, write_table
-from .power_text import analytic_text, assurance_text, search_text, simulate_text
+from .power_text import (
+    analytic_text,
+    assurance_text,
+    search_text,
+    simulate_text,
+    stepped_wedge_assurance_text,
+    stepped_wedge_text,
+)
 
 DRAW_COLUMNS = ("baseline_logit", "sigma_site", "log_odds_ratio")
 
@@ -126,15 +136,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = inner.add_parser(
         "stepped-wedge",
-        help="power of a cross-sectional stepped-wedge trial (Hussey & Hughes 2007, as swCRTdesign's swPwr)",
+        help="power of a cross-sectional stepped-wedge trial (Hussey & Hughes 2007, as swCRTdesign's swPwr) "
+        "from --p0/--p1/--tau; or, given a fit, its assurance over a population of services",
+    )
+    p.add_argument(
+        "fit", nargs="?", help="fit file (.nc): assurance over the fitted sites, --sites candidates or a --profile"
     )
     p.add_argument("--sequences", required=True, help="clusters crossing over at each step, e.g. 6,6,6,6")
     p.add_argument("--periods", type=int, help="periods (default sequences + 1; the first all control)")
     p.add_argument("--cluster-size", type=int, required=True, help="people measured per cluster-period")
-    p.add_argument("--p0", type=float, required=True, help="control proportion (mean over clusters)")
-    p.add_argument("--p1", type=float, required=True, help="intervention proportion (mean over clusters)")
+    p.add_argument("--p0", type=float, help="control proportion (mean over clusters; without a fit)")
+    p.add_argument("--p1", type=float, help="intervention proportion (mean over clusters; without a fit)")
     p.add_argument("--tau", type=float, help="between-cluster SD of the proportion (swPwr's tau), or --icc")
     p.add_argument("--icc", type=float, help="ICC tau^2 / (tau^2 + pbar (1 - pbar)), instead of --tau")
+    p.add_argument("--lever", default="F", help="with a fit: predictor the intervention moves (default F)")
+    p.add_argument(
+        "--delta", type=float, default=1.0, help="with a fit: how far it moves it, in scale points (default 1)"
+    )
+    p.add_argument("--profile", help="with a fit: all services alike at these predictors, e.g. E=3,C=3,F=2")
+    p.add_argument(
+        "--sites", help="with a fit: candidate services CSV (site, region, E, C, F), randomised to the sequences"
+    )
+    p.add_argument("--stratify", choices=("region",), help="randomise the --sites candidates within region strata")
+    p.add_argument(
+        "--direction", choices=("increase", "decrease"), help="with a fit: intended direction of the effect"
+    )
     p.add_argument("--alpha", type=float, default=0.05, help="two-sided significance (default 0.05)")
     p.add_argument(
         "--time",
@@ -142,7 +168,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="categorical",
         help="period fixed effects (default) or a linear time trend",
     )
-    p.add_argument("--sims", type=int, help="also simulate this many trials (analysed by the same model)")
+    p.add_argument(
+        "--sims", type=int, help="simulate this many trials (without a fit: also; with a fit default one per draw)"
+    )
     p.add_argument("--seed", type=int, help="random seed for --sims (default random, reported)")
     _output_args(p)
     p.set_defaults(func=cmd_stepped_wedge)
@@ -445,17 +473,23 @@ def _load_posterior(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str,
         return draws_from_fit(fit, lever=args.lever, delta=args.delta, profile=profile), source
     from ..power import population_from_fit
 
-    sites = None
+    sites = _read_sites(args, fit)
     if args.sites:
-        from ..schema import read_table
-
-        spec = fit.spec
-        sites = read_table(Path(args.sites), what="candidate sites", id_columns=(spec.group, spec.region or "region"))
         source["sites_file"] = str(args.sites)
     population = population_from_fit(
         fit, lever=args.lever, delta=args.delta, sites=sites, stratify=args.stratify, source=str(args.sites)
     )
     return {"population": population}, source
+
+
+def _read_sites(args: argparse.Namespace, fit: Any) -> Any:
+    """The ``--sites`` candidates table (None without it)."""
+    if not args.sites:
+        return None
+    from ..schema import read_table
+
+    spec = fit.spec
+    return read_table(Path(args.sites), what="candidate sites", id_columns=(spec.group, spec.region or "region"))
 
 
 def _emit(
@@ -491,10 +525,17 @@ def _emit(
 
 
 def cmd_stepped_wedge(args: argparse.Namespace) -> int:
-    """``power stepped-wedge``: analytic (and with --sims simulated) power, a protocol-ready summary."""
+    """``power stepped-wedge``: analytic (and with --sims simulated) power, or assurance from a fit."""
     from ..power import stepped_wedge
 
     _check_outputs(args)
+    if args.fit:
+        return _stepped_wedge_from_fit(args)
+    given = [f"--{name}" for name in ("profile", "sites", "stratify", "direction") if getattr(args, name)]
+    if given:
+        raise DataError(f"{', '.join(given)} describe a trial from a fit; give the fit file (FIT.nc) first")
+    if args.p0 is None or args.p1 is None:
+        raise DataError("give --p0 and --p1 (with --tau or --icc), or a fit file (FIT.nc) for assurance")
     result = stepped_wedge(
         sequences=args.sequences,
         periods=args.periods,
@@ -508,32 +549,40 @@ def cmd_stepped_wedge(args: argparse.Namespace) -> int:
         sims=args.sims,
         seed=args.seed,
     )
-    if args.out:
-        write_json(args.out, result)
-    if args.json:
-        print(dumps_json(result))
-        return 0
-    time = "period fixed effects" if result["time"] == "categorical" else "a linear time trend"
-    lines = [
-        f"Design: cross-sectional stepped wedge, {result['clusters']} clusters in "
-        f"{len(result['sequences'])} sequences ({','.join(map(str, result['sequences']))}) over "
-        f"{result['periods']} periods (first all control), {result['cluster_size']:g} people per cluster-period.",
-        f"Outcome: proportion {result['p0']:g} under control, {result['p1']:g} under intervention; "
-        f"between-cluster SD tau {result['tau']:.4g} (ICC {result['icc']:.4g}); two-sided alpha {result['alpha']:g}.",
-        f"Power: {result['power']:.3f} (analytic: linear mixed model with random cluster intercepts and {time}; "
-        f"SE of p1 - p0 {result['se_theta']:.4g}; normal reference).",
-    ]
-    if "power_simulated" in result:
-        lines.append(
-            f"Simulated power: {result['power_simulated']:.3f} (95% Monte Carlo interval "
-            f"{result['power_simulated_mc_low']:.3f}-{result['power_simulated_mc_high']:.3f}; {result['sims']} trials, "
-            f"seed {result['seed']}; truth: proportion p0 + a_i or p1 + a_i with a_i ~ N(0, tau^2), binomial "
-            f"counts; analysis: moment variance components, GLS, t with {result['df']} df)."
+    return _emit(args, result, text=stepped_wedge_text)
+
+
+def _stepped_wedge_from_fit(args: argparse.Namespace) -> int:
+    from ..fit import load_fit  # lazy: loading a fit pulls in the model stack
+    from ..power import stepped_wedge_assurance
+
+    given = [f"--{name}" for name in ("p0", "p1", "tau", "icc") if getattr(args, name) is not None]
+    if given:
+        raise DataError(
+            f"{', '.join(given)}: with a fit the proportions and the between-cluster spread come from its "
+            "posterior; drop them (or drop the fit for the analytic power)"
         )
-        if result["clipped_share"] > 0:
-            lines.append(f"{100 * result['clipped_share']:.2g}% of simulated cluster probabilities were clipped into (0, 1).")
-    lines.append("Assumptions: " + "; ".join(result["assumptions"]) + ".")
-    lines.append(f"Reference: {result['method']}.")
-    print("\n".join(lines))
-    sys.stdout.flush()
-    return 0
+    profile = parse_profile(args.profile)
+    if args.stratify and not args.sites:
+        raise DataError("--stratify region randomises candidate services; give them with --sites")
+    if args.sites and profile is not None:
+        raise DataError("--sites describes a population of services; drop --profile (all services alike)")
+    fit = load_fit(args.fit)
+    result = stepped_wedge_assurance(
+        fit,
+        lever=args.lever,
+        delta=args.delta,
+        sites=_read_sites(args, fit),
+        stratify=args.stratify,
+        profile=profile,
+        sequences=args.sequences,
+        periods=args.periods,
+        cluster_size=args.cluster_size,
+        alpha=args.alpha,
+        sims=args.sims,
+        seed=args.seed,
+        time=args.time,
+        direction=args.direction,
+    )
+    result.update(fit=str(args.fit), **({"sites_file": str(args.sites)} if args.sites else {}))
+    return _emit(args, result, text=stepped_wedge_assurance_text)

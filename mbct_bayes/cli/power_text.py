@@ -74,6 +74,12 @@ def assurance_text(result: dict[str, Any]) -> str:
         f"P(effect in the intended direction) {result['p_effect_in_direction']:.3f}; assurance cannot exceed "
         f"{result['assurance_bound']:.3f}."
     )
+    if "actual_size" in result:
+        lines.append(
+            f"Type-I error of the analysis in these trials with the effect removed: {result['actual_size']:.3f} "
+            f"(Monte Carlo interval {result['size_mc_low']:.3f}-{result['size_mc_high']:.3f}, {result['size_sims']} "
+            f"trials); {'holds' if result['size_holds'] else 'does not hold'} alpha {result['alpha']:g}."
+        )
     lines.append("Assumptions:")
     lines.extend(f"  - {sentence}" for sentence in result.get("assumptions", []))
     lines.append(f"References: {ASSURANCE_REFERENCE}; seed {result['seed']} (same seed, same numbers).")
@@ -141,3 +147,73 @@ def search_text(result: dict[str, Any]) -> str:
     else:
         body = simulate_text(result)
     return head + "\n" + body + "\nCurve of the candidates evaluated:"
+
+
+def _sw_design(result: dict[str, Any]) -> str:
+    return (
+        f"Design: cross-sectional stepped wedge, {result['clusters']} clusters in "
+        f"{len(result['sequences'])} sequences ({','.join(map(str, result['sequences']))}) over "
+        f"{result['periods']} periods (first all control), {result['cluster_size']:g} people per cluster-period; "
+        f"two-sided alpha {result['alpha']:g}."
+    )
+
+
+def _sw_time(result: dict[str, Any]) -> str:
+    return "period fixed effects" if result["time"] == "categorical" else "a linear time trend"
+
+
+def stepped_wedge_text(result: dict[str, Any]) -> str:
+    """The summary of :func:`mbct_bayes.power.stepped_wedge` (analytic, and simulated with sims)."""
+    lines = [
+        _sw_design(result),
+        f"Outcome: proportion {result['p0']:g} under control, {result['p1']:g} under intervention; "
+        f"between-cluster SD tau {result['tau']:.4g} (ICC {result['icc']:.4g}).",
+        f"Power: {result['power']:.3f} (analytic: linear mixed model with random cluster intercepts and "
+        f"{_sw_time(result)}; SE of p1 - p0 {result['se_theta']:.4g}; normal reference).",
+    ]
+    if "power_simulated" in result:
+        lines.append(
+            f"Simulated power: {_interval(result, 'power_simulated')}; {result['sims']} trials, seed "
+            f"{result['seed']}; truth: proportion p0 + a_i or p1 + a_i with a_i ~ N(0, tau^2), binomial counts; "
+            f"analysis: moment variance components, GLS, t with {result['df']} df."
+        )
+        if result["clipped_share"] > 0:
+            lines.append(
+                f"{100 * result['clipped_share']:.2g}% of simulated cluster probabilities were clipped into (0, 1)."
+            )
+    lines.append("Assumptions: " + "; ".join(result["assumptions"]) + ".")
+    lines.append(f"Reference: {result['method']}.")
+    return "\n".join(lines)
+
+
+def stepped_wedge_assurance_text(result: dict[str, Any]) -> str:
+    """The summary of :func:`mbct_bayes.power.stepped_wedge_assurance`."""
+    population = result.get("population", "profile")
+    where = POPULATION_TEXT.get(population, population).replace("to the arms", "to the sequences")
+    if population in ("candidates", "fitted_sites"):
+        strata = ", stratified by region" if result.get("stratify") else ""
+        where += f" ({result['services']} services{strata})"
+    implied = (
+        f"Implied: control {_pct(result['p0_marginal'])}, intervention {_pct(result['p1_marginal'])} "
+        f"(population-averaged); proportion-scale ICC {result['icc']:.3f}"
+    )
+    if result.get("clipped_share"):
+        implied += f"; {_pct(result['clipped_share'])} of clusters' moves cut at the end of the scale"
+    lines = [
+        _sw_design(result),
+        f"Analysis: linear mixed model on the cluster-period proportions with random cluster intercepts and "
+        f"{_sw_time(result)} (moment variance components, GLS, t with {result['df']} df).",
+        f"Intervention: moves {result['lever']} by {float(result['delta']):+g} on its scale in every cluster from its "
+        f"step on; intended direction: {result['direction']} in embedding.",
+        f"Population of services: {where}.",
+        f"Assurance: {_interval(result, 'assurance')}; {result['sims']} simulated trials over "
+        f"{result['draws_used']} posterior draws.",
+        f"Power at the posterior mean: {_interval(result, 'power_at_posterior_mean')}.",
+        implied + ".",
+        f"P(effect in the intended direction) {result['p_effect_in_direction']:.3f}; assurance cannot exceed "
+        f"{result['assurance_bound']:.3f}.",
+        "Assumptions:",
+        *(f"  - {sentence}" for sentence in result.get("assumptions", [])),
+        f"References: {result['method']}; {ASSURANCE_REFERENCE}; seed {result['seed']} (same seed, same numbers).",
+    ]
+    return "\n".join(lines)

@@ -15,8 +15,10 @@
   :func:`fitted_sites_population`, :func:`candidates_population`), or all alike (``profile``).
 * :func:`search` — fewest clusters per arm (or smallest cluster size) reaching a target.
 * :func:`stepped_wedge` / :func:`stepped_wedge_analytic` / :func:`stepped_wedge_simulate` /
-  :func:`stepped_wedge_assurance_from_draws` — cross-sectional stepped-wedge trials (Hussey &
-  Hughes 2007 via WLS, as swCRTdesign's ``swPwr``; simulation analysed by the same model).
+  :func:`stepped_wedge_assurance` (from a fit, over the population of services) /
+  :func:`stepped_wedge_population_assurance` / :func:`stepped_wedge_assurance_from_draws` —
+  cross-sectional stepped-wedge trials (Hussey & Hughes 2007 via WLS, as swCRTdesign's ``swPwr``;
+  simulation analysed by the same model).
 * ICC helpers: :func:`icc_from_sigma_b`, :func:`sigma_b_from_icc`, :func:`marginal_proportion`.
 """
 
@@ -42,8 +44,10 @@ from ._size import size_check, size_grid
 from ._stepped_wedge import (
     stepped_wedge,
     stepped_wedge_analytic,
+    stepped_wedge_assurance,
     stepped_wedge_assurance_from_draws,
     stepped_wedge_design,
+    stepped_wedge_population_assurance,
     stepped_wedge_simulate,
 )
 
@@ -76,8 +80,10 @@ __all__ = [
     "size_grid",
     "stepped_wedge",
     "stepped_wedge_analytic",
+    "stepped_wedge_assurance",
     "stepped_wedge_assurance_from_draws",
     "stepped_wedge_design",
+    "stepped_wedge_population_assurance",
     "stepped_wedge_simulate",
     "wilson_interval",
 ]

@@ -47,6 +47,7 @@ from ._simulate import (
     simulate_counts,
     wilson_interval,
 )
+from ._size import SIZE_SIMS, size_band, size_note
 
 DRAW_KEYS = ("baseline_logit", "sigma_site", "log_odds_ratio")
 DIRECTIONS = ("auto", "increase", "decrease")
@@ -400,6 +401,44 @@ def _one_design(table: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
+def _null_size(out: dict[str, Any], null_counts, parallel: Mapping[str, Any]) -> dict[str, Any]:
+    """The analysis's type-I error in the assurance's own trials with the effect removed.
+
+    ``null_counts(sims, index, common)`` returns the kernel's counts for ``sims`` trials under
+    draws ``index`` with no effect (the same services, cluster effects and count streams as the
+    assurance for the same seed). At least :data:`SIZE_SIMS` trials, as simulate's size check.
+    """
+    sims = max(int(out["sims"]), SIZE_SIMS)
+    index = _draw_order(out["seed"], int(out["draws_total"]), sims)
+    common = dict(
+        sims=sims,
+        clusters=[out["clusters_per_arm"]],
+        sizes=[out["cluster_size"]],
+        cv=out["cv"],
+        alpha=out["alpha"],
+        analysis=out["analysis"],
+        direction=0,
+        seed=out["seed"],
+        chunk_size=out["chunk_size"],
+        n_jobs=parallel.get("n_jobs", 1),
+        scheduler=parallel.get("scheduler"),
+        progress=parallel.get("progress", False),
+    )
+    hits = int(null_counts(index, common)[1, 0, 0])
+    low, high = wilson_interval(hits, sims, out["ci_level"])
+    size = {
+        "actual_size": hits / sims,
+        "size_mc_low": float(low),
+        "size_mc_high": float(high),
+        "size_method": "simulated",
+        "size_sims": sims,
+        "size_band": list(size_band(out["alpha"])),
+    }
+    size["size_holds"] = bool(size["size_band"][0] <= size["actual_size"] <= size["size_band"][1])
+    size["size_note"] = size_note(out["analysis"], out["clusters_per_arm"], out["cluster_size"], size, out["alpha"])
+    return size
+
+
 def assurance_from_draws(
     p0_logit_draws: ArrayLike,
     sigma_b_draws: ArrayLike,
@@ -458,7 +497,11 @@ def assurance_from_draws(
         ``power_at_posterior_mean`` (simulated power at the posterior means of the three inputs,
         with the same random numbers) and its interval, ``draws_used``, ``draws_total``,
         ``sims``, ``p0``/``p1``/``odds_ratio``/``sigma_b``/``icc`` at the posterior means,
-        ``population`` (``"profile"``), ``assumptions`` and the inputs.
+        ``population`` (``"profile"``), ``assumptions`` and the inputs; and whether the analysis
+        holds its size in these trials: ``actual_size`` (the two-sided rejection rate of the same
+        trials with the effect removed, at least 10,000 of them, same seed), ``size_mc_low``/
+        ``size_mc_high``, ``size_method`` (``"simulated"``), ``size_sims``, ``size_band``,
+        ``size_holds`` and ``size_note`` (as :func:`mbct_bayes.power.size_check`).
     """
     table = assurance_curve(
         p0_logit_draws,
@@ -479,7 +522,16 @@ def assurance_from_draws(
         progress=progress,
         direction=direction,
     )
-    return _one_design(table)
+    out = _one_design(table)
+
+    def null_counts(index, common):
+        return simulate_counts(
+            logit_p0=base[index], log_or=0.0, sigma_b=sigma[index], label="size (no effect)", **common
+        )
+
+    base, sigma, _ = _check_draws(p0_logit_draws, sigma_b_draws, log_or_draws)
+    out.update(_null_size(out, null_counts, dict(n_jobs=n_jobs, scheduler=scheduler, progress=progress)))
+    return out
 
 
 def population_assurance(
@@ -492,12 +544,27 @@ def population_assurance(
     dict
         As :func:`assurance_from_draws`, with ``population`` (``"fitted_sites"`` or
         ``"candidates"``), ``p0_marginal``/``p1_marginal``/``icc`` implied by the population,
-        ``clipped_share``, ``lever``, ``delta`` and ``assumptions``.
+        ``clipped_share``, ``lever``, ``delta``, ``assumptions`` and the size keys (``actual_size``,
+        ``size_holds``, ...) for the same population with the effect removed.
     """
     table = population_curve(
         population, clusters=[clusters_per_arm], cluster_sizes=[cluster_size], **kwargs
     )
-    return _one_design(table)
+    out = _one_design(table)
+
+    def null_counts(index, common):
+        arrays = trial_arrays(population, index, clusters_per_arm, common["seed"])
+        return simulate_counts(
+            logit_p0=arrays.base,
+            log_or=np.zeros_like(arrays.shift),
+            sigma_b=arrays.sigma_site,
+            baseline=arrays.baseline,
+            label="size (no effect)",
+            **common,
+        )
+
+    out.update(_null_size(out, null_counts, kwargs))
+    return out
 
 
 def assumptions(result: Mapping[str, Any], population_text: list[str] | None = None) -> list[str]:

@@ -432,13 +432,23 @@ def trial_arrays(pop: Population, draw_index: np.ndarray, cmax: int, seed: int) 
     seed
         The run's seed (population streams are spawned from it).
     """
-    draw_index = np.asarray(draw_index, dtype=np.int64)
-    sims = draw_index.size
+    sims = np.asarray(draw_index).size
     if pop.resample:
         service = _positions_resampled(pop, sims, cmax, seed)
     else:
         service = _positions_randomised(pop, sims, cmax, seed)
-    d = draw_index[:, None, None]
+    return cluster_arrays(pop, draw_index, service, seed)
+
+
+def cluster_arrays(pop: Population, draw_index: np.ndarray, service: np.ndarray, seed: int) -> TrialArrays:
+    """Per-cluster arrays for clusters that are the given services: ``service`` is (sims, ...).
+
+    Trial ``t`` is under draw ``draw_index[t]``; its clusters of one region share that region's
+    effect (fitted, or a fresh one per trial from the population stream of ``seed``).
+    """
+    draw_index = np.asarray(draw_index, dtype=np.int64)
+    sims = draw_index.size
+    d = draw_index.reshape((sims,) + (1,) * (service.ndim - 1))
     base = pop.before[d, service]
     shift = pop.after[d, service] - base
     dp = d if pop.profiles.shape[0] > 1 else np.zeros_like(d)
@@ -455,11 +465,48 @@ def trial_arrays(pop: Population, draw_index: np.ndarray, cmax: int, seed: int) 
             # one fresh effect per trial and non-fitted region, shared by that region's clusters
             gen = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(POPULATION_KEY, 3)))
             effect[:, n_fitted:] = gen.standard_normal((sims, n_fresh)) * pop.sigma_region[draw_index, None]
-        trial = np.broadcast_to(np.arange(sims)[:, None, None], code.shape)
+        trial = np.broadcast_to(np.arange(sims).reshape(d.shape), code.shape)
         base = base + np.where(has_region, effect[trial, np.maximum(code, 0)], 0.0)
     return TrialArrays(
         base=base, shift=shift, sigma_site=pop.sigma_site[draw_index], baseline=baseline, clipped=clipped
     )
+
+
+def sequence_services(pop: Population, sequence: np.ndarray, sims: int, seed: int) -> np.ndarray:
+    """(sims, clusters) service of each cluster of a stepped wedge whose cluster ``i`` is in ``sequence[i]``.
+
+    Fitted sites: each cluster a service drawn with replacement (one stream per cluster).
+    Candidates: a random subset of them (all when they are as many as the clusters) allocated at
+    random to the clusters; with strata, the subset is dealt out in stratum order to the sequences
+    in turn, so each stratum is spread over the sequences as evenly as it can be.
+    """
+    sequence = np.asarray(sequence, dtype=np.int64)
+    clusters = sequence.size
+    if pop.resample:
+        out = np.empty((sims, clusters), dtype=np.int64)
+        for col in range(clusters):
+            gen = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(POPULATION_KEY, 4, col)))
+            out[:, col] = gen.integers(pop.n_services, size=sims)
+        return out
+    if pop.n_services < clusters:
+        raise DataError(
+            f"the candidate sites list {pop.n_services} services; a stepped wedge of {clusters} clusters needs "
+            f"{clusters}; add candidates or plan at most {pop.n_services} clusters"
+        )
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(POPULATION_KEY, 5)))
+    chosen = np.argsort(rng.random((sims, pop.n_services)), axis=1)[:, :clusters]  # random subset, random order
+    if pop.strata is None:
+        return chosen
+    # stratum order (random within a stratum), dealt to the clusters sequence by sequence in turn
+    by_stratum = np.argsort(pop.strata[chosen] + rng.random(chosen.shape), axis=1)
+    dealt = np.take_along_axis(chosen, by_stratum, axis=1)
+    rank = np.zeros(clusters, dtype=np.int64)  # each cluster's place within its sequence
+    for s in np.unique(sequence):
+        rank[sequence == s] = np.arange((sequence == s).sum())
+    turn = np.argsort(rank + rng.random((sims, int(sequence.max()) + 1))[:, sequence], axis=1)
+    out = np.empty_like(dealt)
+    np.put_along_axis(out, turn, dealt, axis=1)
+    return out
 
 
 # ----------------------------------------------------------------------------- what it implies
@@ -519,8 +566,11 @@ def implied(pop: Population) -> dict[str, np.ndarray]:
     }
 
 
-def describe(pop: Population) -> list[str]:
-    """Sentences naming the population of services and its regions (assumptions, text output)."""
+def describe(pop: Population, allocation: str = "the arms") -> list[str]:
+    """Sentences naming the population of services and its regions (assumptions, text output).
+
+    ``allocation``: what the candidates are randomised to (``"the sequences"`` in a stepped wedge).
+    """
     if pop.kind == "fitted_sites":
         text = [
             f"Population of services: like the {pop.n_services} fitted services — each cluster is one of them drawn "
@@ -529,7 +579,7 @@ def describe(pop: Population) -> list[str]:
     else:
         strat = " within region strata" if pop.strata is not None else ""
         text = [
-            f"Population of services: the {pop.n_services} candidate services given, randomised to the arms{strat} "
+            f"Population of services: the {pop.n_services} candidate services given, randomised to {allocation}{strat} "
             "in each simulated trial (a random subset when there are more than the design needs), each with a site "
             "effect of its own, N(0, sigma_site)."
         ]

@@ -20,6 +20,9 @@ as ``design=`` (Python).
 * :func:`stepped_wedge_simulate` — simulated trials analysed by the same model (see there).
 * :func:`stepped_wedge_assurance_from_draws` — the simulation with baseline, between-cluster SD
   and effect drawn from a posterior (logit scale), one profile for all clusters.
+* :func:`stepped_wedge_population_assurance` / :func:`stepped_wedge_assurance` — assurance from a
+  fit over a population of services (the fitted sites, candidates randomised to the sequences,
+  optionally within region strata), as :func:`mbct_bayes.power.assurance` for parallel arms.
 * :func:`stepped_wedge` — the analytic answer, plus the simulated one when ``sims`` is given.
 
 The simulation kernel (:func:`simulate_sw_counts`) takes each simulated trial's per-cluster
@@ -46,6 +49,7 @@ TIME_MODELS = ("categorical", "linear")
 REFERENCE = "Hussey & Hughes 2007 via WLS, as swCRTdesign's swPwr"
 SIM_CHUNK = 2000
 STREAM = 0x5357  # spawn key of this module's random streams ("SW")
+SW_ANALYSIS = "LMM on cluster-period proportions: moment (ANOVA) variance components, GLS, t with within-cluster residual df"
 
 
 # ---------------------------------------------------------------------------- design
@@ -548,8 +552,7 @@ def stepped_wedge_simulate(
         "simulation_model": "proportion scale: p0 + a_i / p1 + a_i, a_i ~ N(0, tau^2)"
         + ("" if trend is None else ", plus period_effects[t]")
         + ", binomial counts",
-        "analysis": "LMM on cluster-period proportions: moment (ANOVA) variance components, GLS, "
-        "t with within-cluster residual df",
+        "analysis": SW_ANALYSIS,
     }
 
 
@@ -633,6 +636,209 @@ def stepped_wedge_assurance_from_draws(
         "ci_level": ci_level,
         "ci_method": "wilson",
     }
+
+
+def _sequence_of_clusters(design: np.ndarray) -> np.ndarray:
+    """Each cluster's sequence: clusters with the same row of the design share one."""
+    _, sequence = np.unique(design, axis=0, return_inverse=True)
+    return np.asarray(sequence, dtype=np.int64).ravel()
+
+
+def stepped_wedge_population_assurance(
+    population: Any,
+    *,
+    cluster_size: int,
+    sequences: Sequence[int] | str | None = None,
+    periods: int | None = None,
+    design: ArrayLike | None = None,
+    alpha: float = 0.05,
+    sims: int | None = None,
+    seed: int | None = None,
+    time: str = "categorical",
+    direction: str | None = None,
+    ci_level: float = 0.95,
+) -> dict[str, Any]:
+    """Assurance of a stepped-wedge trial over a population of services (issue 11 item 5).
+
+    Each simulated trial takes one posterior draw (cycled in a seeded random order, as
+    :func:`mbct_bayes.power.assurance`) and recruits its clusters from ``population``
+    (:func:`mbct_bayes.power._population.sequence_services`: the fitted sites resampled, or the
+    candidates randomised to the sequences, within region strata when the population has them).
+    Cluster ``i`` has control logit ``before[service] + region effect + sigma_site z_i`` and the
+    intervention adds the change from moving the lever by delta at that service, from its step on;
+    cluster-period counts are binomial and analysed by :class:`SteppedWedgeAnalysis`. Power at the
+    posterior mean uses the same services and random numbers under the posterior means.
+
+    Parameters
+    ----------
+    population
+        A :class:`mbct_bayes.power.Population` (fitted sites or candidates).
+    cluster_size, sequences, periods, design, alpha, time, ci_level
+        As :func:`stepped_wedge_simulate`.
+    sims
+        Simulated trials (default: one per posterior draw).
+    seed
+        Seed; None draws one (reported).
+    direction
+        ``"increase"``, ``"decrease"`` or None (the sign of the population-averaged effect).
+
+    Returns
+    -------
+    dict
+        The keys of :func:`mbct_bayes.power.assurance` where they mean the same (``assurance`` and
+        ``power_at_posterior_mean`` with Wilson intervals, ``population``, ``services``,
+        ``p0_marginal``/``p1_marginal``/``icc``, ``clipped_share``, ``direction``,
+        ``p_effect_in_direction``, ``assurance_bound``, ``assumptions``, ``sims``, ``seed``) and the
+        stepped-wedge design (``sequences``, ``periods``, ``clusters``, ``cluster_size``, ``time``,
+        ``df``, ``method``).
+    """
+    from ._assurance import _direction_summary, _draw_order, _resolve_direction, assumptions
+    from ._population import cluster_arrays, describe, implied, population_at_means, sequence_services
+
+    x, counts = _resolve_design(sequences, design, periods)
+    n_draws = population.n_draws
+    sims = n_draws if sims is None else sims
+    cluster_size, alpha, sims, time, ci_level = _simulation_inputs(cluster_size, alpha, sims, time, ci_level)
+    analysis = SteppedWedgeAnalysis(x, time)  # one-line error for a design that cannot estimate the effect
+    seed = resolve_seed(seed)
+    per_draw = implied(population)
+    effect = per_draw["p1_marginal"] - per_draw["p0_marginal"]
+    sign = _resolve_direction(direction, float(effect.mean()))
+    services = sequence_services(population, _sequence_of_clusters(x), sims, seed)
+    # each cluster's own site effect, one stream for the run (the counts have streams of their own)
+    z = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(STREAM, 2))).standard_normal(services.shape)
+
+    def trials(pop, index):
+        arrays = cluster_arrays(pop, index, services, seed)
+        control = arrays.base + arrays.sigma_site[:, None] * z
+        return _run(control, arrays.shift, x, cluster_size, time, alpha, sign, seed), arrays.clipped
+
+    (success, rejected), clipped = trials(population, _draw_order(seed, n_draws, sims))
+    (at_mean, _), _ = trials(population_at_means(population), np.zeros(sims, dtype=np.int64))
+    low, high = wilson_interval(success, sims, ci_level)
+    low_m, high_m = wilson_interval(at_mean, sims, ci_level)
+    log_or = per_draw["log_or_mean"]
+    out = {
+        "assurance": success / sims,
+        "assurance_mc_low": float(low),
+        "assurance_mc_high": float(high),
+        "power_at_posterior_mean": at_mean / sims,
+        "power_at_posterior_mean_mc_low": float(low_m),
+        "power_at_posterior_mean_mc_high": float(high_m),
+        "rejection_rate_two_sided": rejected / sims,
+        "population": population.kind,
+        "services": population.n_services,
+        "lever": population.lever,
+        "delta": population.delta,
+        "stratify": "region" if population.strata is not None else None,
+        "p0_marginal": float(per_draw["p0_marginal"].mean()),
+        "p1_marginal": float(per_draw["p1_marginal"].mean()),
+        "icc": float(per_draw["icc"].mean()),
+        "sigma_site": float(population.sigma_site.mean()),
+        "sigma_region": float(population.sigma_region.mean()),
+        # every cluster is an intervention cluster from its step on
+        "clipped_share": float(clipped.mean()),
+        "log_or_mean": float(log_or.mean()),
+        "log_or_sd": float(log_or.std(ddof=1)) if n_draws > 1 else 0.0,
+        **_direction_summary(effect, sign, alpha),
+        "draws_total": n_draws,
+        "draws_used": int(min(n_draws, sims)),
+        "sims": sims,
+        "seed": seed,
+        "sequences": counts,
+        "periods": int(x.shape[1]),
+        "clusters": int(x.shape[0]),
+        "cluster_size": cluster_size,
+        "alpha": alpha,
+        "time": time,
+        "df": analysis.df,
+        "analysis": SW_ANALYSIS,
+        "method": REFERENCE,
+        "ci_level": ci_level,
+        "ci_method": "wilson",
+    }
+    out["assumptions"] = assumptions(out, describe(population, "the sequences")) + SW_ASSUMPTIONS
+    return out
+
+
+SW_ASSUMPTIONS = [
+    "Cross-sectional stepped wedge: different people in each cluster-period; each cluster's probability is the "
+    "same in every period but for the intervention (no secular trend in the simulated truth); the analysis "
+    "still estimates period effects.",
+]
+
+
+def stepped_wedge_assurance(
+    fit: Any,
+    *,
+    lever: str = "F",
+    delta: float = 1.0,
+    sites: Any = None,
+    stratify: str | None = None,
+    profile: dict[str, float] | None = None,
+    sequences: Sequence[int] | str | None = None,
+    periods: int | None = None,
+    design: ArrayLike | None = None,
+    cluster_size: int,
+    alpha: float = 0.05,
+    sims: int | None = None,
+    seed: int | None = None,
+    time: str = "categorical",
+    direction: str | None = None,
+    ci_level: float = 0.95,
+) -> dict[str, Any]:
+    """Assurance of a stepped-wedge trial whose intervention moves ``lever`` by ``delta``, from a fit.
+
+    The services are the fitted sites (default, resampled per trial), the candidates ``sites``
+    (randomised to the sequences; ``stratify="region"`` within region strata) or, with
+    ``profile``, all alike (the one-profile path of :func:`stepped_wedge_assurance_from_draws`).
+    Arguments and keys as :func:`mbct_bayes.power.assurance` and
+    :func:`stepped_wedge_population_assurance`.
+    """
+    from ._assurance import _direction_summary, _resolve_direction, assumptions, draws_from_fit, population_from_fit
+    from ._icc import icc_from_sigma_b, marginal_proportion
+
+    design_args = dict(sequences=sequences, periods=periods, design=design, cluster_size=cluster_size, alpha=alpha,
+                       sims=sims, seed=seed, time=time, ci_level=ci_level)
+    if profile is not None and (sites is not None or stratify is not None):
+        raise DataError("give either a profile (all services alike) or candidate sites, not both")
+    if profile is None:
+        population = population_from_fit(fit, lever=lever, delta=delta, sites=sites, stratify=stratify)
+        out = stepped_wedge_population_assurance(population, direction=direction, **design_args)
+        out["profile"] = None
+        return out
+    draws = draws_from_fit(fit, lever=lever, delta=delta, profile=profile)
+    base, sigma, log_or = draws["baseline_logit"], draws["sigma_site"], draws["log_odds_ratio"]
+    sign = _resolve_direction(direction, float(log_or.mean()))
+    out = stepped_wedge_assurance_from_draws(base, sigma, log_or, direction=sign, **design_args)
+    # the posterior means as many times as there are draws: the same draw order and random numbers
+    at_mean = stepped_wedge_assurance_from_draws(
+        *(np.full(base.size, a.mean()) for a in (base, sigma, log_or)),
+        direction=sign,
+        **{**design_args, "sims": out["sims"], "seed": out["seed"]},
+    )
+    p0 = float(special.expit(base.mean()))
+    p1 = float(special.expit(base.mean() + log_or.mean()))
+    out.update(
+        power_at_posterior_mean=at_mean["assurance"],
+        power_at_posterior_mean_mc_low=at_mean["assurance_mc_low"],
+        power_at_posterior_mean_mc_high=at_mean["assurance_mc_high"],
+        population="profile",
+        profile=dict(profile),
+        lever=lever,
+        delta=float(delta),
+        p0_marginal=marginal_proportion(p0, float(sigma.mean())),
+        p1_marginal=marginal_proportion(p1, float(sigma.mean())),
+        icc=icc_from_sigma_b(p0, float(sigma.mean())),
+        sigma_site=float(sigma.mean()),
+        clipped_share=0.0,
+        df=SteppedWedgeAnalysis(_resolve_design(sequences, design, periods)[0], out["time"]).df,
+        analysis=SW_ANALYSIS,
+        method=REFERENCE,
+    )
+    out.update(_direction_summary(log_or, sign, out["alpha"]))
+    out["assumptions"] = assumptions(out) + SW_ASSUMPTIONS
+    return out
 
 
 def stepped_wedge(

@@ -548,11 +548,13 @@ class Fit:
         return "\n".join(lines)
 
     # -- prediction ---------------------------------------------------------------------------
-    def predict(self, new: pd.DataFrame, kind: str = "new_site", *, seed: int = 0) -> pd.DataFrame:
+    def predict(
+        self, new: pd.DataFrame, kind: str = "new_site", *, seed: int = 0, region_mode: str = "mixture"
+    ) -> pd.DataFrame:
         """P(embedded) for rows of ``new``; see :func:`mbct_bayes.predict.predict`."""
         from .predict import predict
 
-        return predict(self, new, kind=kind, seed=seed)
+        return predict(self, new, kind=kind, seed=seed, region_mode=region_mode)
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:

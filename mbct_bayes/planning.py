@@ -19,8 +19,11 @@ change recomputes the design matrix of the changed table with
 
 ``kind`` says which site effect is used (see :mod:`mbct_bayes.predict`): ``"new_site"`` (the
 default: one effect per site drawn from Normal(0, sigma_site) per posterior draw — what to
-expect of one new service), ``"typical_site"`` (site effect 0: the median service with these
-scores; a known region keeps its effect) or ``"known_site"`` (a fitted site's own effect). Before and after a change use the
+expect of one new service), ``"typical_site"`` (site effect 0: the median service of its region
+with these scores, :func:`~mbct_bayes.predict.typical_part`) or ``"known_site"`` (a fitted
+site's own effect). ``region_mode`` places a site whose region is empty (region models only):
+``"mixture"`` (default) in one of the fitted regions in proportion to their sites, ``"new"`` in
+a region not in the data. Before and after a change use the
 *same* effect draws (common random numbers from one ``np.random.default_rng(seed)``), so ΔP
 carries no Monte Carlo noise from the site effects; the same ``seed`` gives the same numbers.
 
@@ -52,7 +55,16 @@ from scipy.special import logit
 
 from .errors import DataError
 from .model import design_matrix
-from .predict import KINDS, QUANTILES, fixed_part, group_part, p_embedded, validate_new_data
+from .predict import (
+    KINDS,
+    QUANTILES,
+    check_region_mode,
+    fixed_part,
+    group_part,
+    p_embedded,
+    typical_part,
+    validate_new_data,
+)
 
 #: Keys of the JSON records that :func:`records` (and ``mbct-bayes plan --json``) gives per mode.
 RECORD_KEYS: dict[str, tuple[str, ...]] = {
@@ -206,9 +218,11 @@ def _apply_change(
     return after, clipped, [",".join(n) for n in names]
 
 
-def _group_draws(fit, table: pd.DataFrame, kind: str, seed: int | None) -> np.ndarray:
+def _group_draws(
+    fit, table: pd.DataFrame, kind: str, seed: int | None, region_mode: str = "mixture"
+) -> np.ndarray:
     """Site + region effect draws (S, n) from one generator: the common random numbers."""
-    return group_part(fit, table, kind, np.random.default_rng(seed))
+    return group_part(fit, table, kind, np.random.default_rng(seed), region_mode)
 
 
 def _p(fit, table: pd.DataFrame, group: np.ndarray) -> np.ndarray:
@@ -261,13 +275,15 @@ class WhatIfDraws:
 
 
 def what_if_draws(
-    fit, sites: Any, change: Mapping[str, float], kind: str = "new_site", *, seed: int | None = 0
+    fit, sites: Any, change: Mapping[str, float], kind: str = "new_site", *, seed: int | None = 0,
+    region_mode: str = "mixture",
 ) -> WhatIfDraws:
     """Draws of P(embedded) before and after ``change`` (see :func:`what_if`)."""
     change = _check_change(fit, change)
+    check_region_mode(region_mode)
     table = _prepare(fit, sites, kind, "sites")
     after, clipped, clipped_names = _apply_change(fit, table, change)
-    group = _group_draws(fit, table, kind, seed)
+    group = _group_draws(fit, table, kind, seed, region_mode)
     return WhatIfDraws(
         before=table,
         after=after,
@@ -279,7 +295,13 @@ def what_if_draws(
 
 
 def what_if(
-    fit, sites: Any, change: Mapping[str, float], kind: str = "new_site", *, seed: int | None = 0
+    fit,
+    sites: Any,
+    change: Mapping[str, float],
+    kind: str = "new_site",
+    *,
+    seed: int | None = 0,
+    region_mode: str = "mixture",
 ) -> pd.DataFrame:
     """The posterior of ΔP(embedded) when predictors change by given amounts.
 
@@ -297,6 +319,9 @@ def what_if(
         ``"new_site"`` (default), ``"typical_site"`` or ``"known_site"``.
     seed
         Seed of the site-effect draws (before and after share them).
+    region_mode
+        ``"mixture"`` (default) or ``"new"``: where a site with an empty region is (see the
+        module docstring).
 
     Returns
     -------
@@ -312,7 +337,7 @@ def what_if(
         Unknown predictor, a change that is not a finite number or is wider than the scale, a
         bad sites table (missing predictor, value off the scale, unknown region, repeated id).
     """
-    d = what_if_draws(fit, sites, change, kind, seed=seed)
+    d = what_if_draws(fit, sites, change, kind, seed=seed, region_mode=region_mode)
     delta = d.delta
     out: dict[str, Any] = {SITE: _ids(fit, d.before)}
     for name in change:
@@ -365,6 +390,7 @@ def levers(
     *,
     seed: int | None = 0,
     lever_names: Iterable[str] | None = None,
+    region_mode: str = "mixture",
 ) -> pd.DataFrame:
     """ΔP(embedded) for one step up on each lever in turn, ranked per site.
 
@@ -383,6 +409,8 @@ def levers(
         Seed of the site-effect draws, shared by every lever and by the baseline.
     lever_names
         Predictors to try; default every predictor of the spec (E, C, F).
+    region_mode
+        ``"mixture"`` (default) or ``"new"`` (see the module docstring).
 
     Returns
     -------
@@ -392,8 +420,9 @@ def levers(
         rank`` (1 = largest mean gain for that site), ``clipped``, ``kind``.
     """
     steps = lever_steps(fit, step, lever_names)
+    check_region_mode(region_mode)
     table = _prepare(fit, sites, kind, "sites")
-    group = _group_draws(fit, table, kind, seed)
+    group = _group_draws(fit, table, kind, seed, region_mode)
     p_before = _p(fit, table, group)
     ids = _ids(fit, table)
     parts = []
@@ -536,6 +565,7 @@ def target(
     kind: str = "new_site",
     *,
     seed: int | None = 0,
+    region_mode: str = "mixture",
 ) -> pd.DataFrame:
     """The smallest value of one lever at which P(P(embedded) ≥ p) ≥ prob, others fixed.
 
@@ -557,6 +587,8 @@ def target(
         typical site.
     seed
         Seed of the site-effect draws.
+    region_mode
+        ``"mixture"`` (default) or ``"new"`` (see the module docstring).
 
     Returns
     -------
@@ -582,8 +614,9 @@ def target(
     prob = _check_probability(prob, "prob")
     lever = _check_lever(fit, lever)
     lo, hi = _scale_of(fit, lever)
+    check_region_mode(region_mode)
     table = _prepare(fit, sites, kind, "sites")
-    group = _group_draws(fit, table, kind, seed)
+    group = _group_draws(fit, table, kind, seed, region_mode)
     eta_lo, slope = _affine_in_lever(fit, table, lever, lo, hi, group)
     threshold = _threshold(fit, p)
     found = smallest_reaching(eta_lo - threshold, slope, lo, hi, prob)
@@ -647,12 +680,13 @@ def lever_curve(
     p: float | None = None,
     kind: str = "new_site",
     seed: int | None = 0,
+    region_mode: str = "mixture",
 ) -> pd.DataFrame:
     """P(embedded) against one lever over its scale, others fixed (for plots and checks).
 
     Parameters
     ----------
-    fit, sites, lever, kind, seed
+    fit, sites, lever, kind, seed, region_mode
         As for :func:`target`; each site keeps one set of effect draws along the curve.
     values
         Lever values; default ``n_grid`` evenly spaced values over the scale.
@@ -681,8 +715,9 @@ def lever_curve(
             raise DataError(f"values must lie on the scale {lo:g}-{hi:g} of {lever}")
     if p is not None:
         p = _check_probability(p, "p")
+    check_region_mode(region_mode)
     table = _prepare(fit, sites, kind, "sites")
-    group = _group_draws(fit, table, kind, seed)
+    group = _group_draws(fit, table, kind, seed, region_mode)
     eta_lo, slope = _affine_in_lever(fit, table, lever, lo, hi, group)
     n_draws, n_sites = eta_lo.shape
     n_values = grid.size
@@ -712,7 +747,9 @@ def _p_best(p: np.ndarray) -> np.ndarray:
     return np.bincount(p.argmax(axis=1), minlength=p.shape[1]) / p.shape[0]
 
 
-def rank(fit, candidates: Any, kind: str = "new_site", *, seed: int | None = 0) -> pd.DataFrame:
+def rank(
+    fit, candidates: Any, kind: str = "new_site", *, seed: int | None = 0, region_mode: str = "mixture"
+) -> pd.DataFrame:
     """Candidate sites ordered by P(embedded), with 90% intervals and P(best of the list).
 
     Parameters
@@ -726,6 +763,8 @@ def rank(fit, candidates: Any, kind: str = "new_site", *, seed: int | None = 0) 
         candidate gets its own unknown site effect), ``"typical_site"`` or ``"known_site"``.
     seed
         Seed of the site-effect draws.
+    region_mode
+        ``"mixture"`` (default) or ``"new"`` (see the module docstring).
 
     Returns
     -------
@@ -739,14 +778,19 @@ def rank(fit, candidates: Any, kind: str = "new_site", *, seed: int | None = 0) 
     ``p_best`` is the share of joint posterior draws in which the candidate has the highest
     P(embedded) of the list. For new sites each candidate's own unknown site effect dominates,
     so ``p_best`` is spread thin and tells how little the scores alone settle the choice. The
-    ``typical_*`` columns rank the same scores with the site effect at 0: how good the profile
-    is, apart from the luck of the site. The order always follows ``p_mean`` of ``kind``.
+    ``typical_*`` columns rank the same scores as a typical site
+    (:func:`~mbct_bayes.predict.typical_part`: site effect 0, the site's region kept, so they
+    equal ``predict(kind="typical_site")``): how good the profile is, apart from the luck of the
+    site. The order always follows ``p_mean`` of ``kind``.
     """
+    check_region_mode(region_mode)
     table = _prepare(fit, candidates, kind, "candidates")
-    group = _group_draws(fit, table, kind, seed)
+    group = _group_draws(fit, table, kind, seed, region_mode)
     fixed = fixed_part(fit.draws, design_matrix(table, fit.spec))
     p = p_embedded(fit, fixed + group)
-    typical = p_embedded(fit, fixed)
+    # a fresh generator of the same seed: an unknown region gets the same draws as in ``group``
+    typical_region = typical_part(fit, table, np.random.default_rng(seed), region_mode, kind=kind)
+    typical = p_embedded(fit, fixed + typical_region)
     q = np.quantile(typical, (0.05, 0.95), axis=0)
     out = pd.DataFrame({
         SITE: _ids(fit, table),

@@ -387,6 +387,19 @@ def section_diagnostics(diag: dict[str, Any]) -> Html:
     )
 
 
+def typical_at_centre(fit, seed: int = 0) -> dict[str, float]:
+    """P(embedded) of a typical site with every predictor at its centre and no region given.
+
+    The same definition as everywhere (:func:`mbct_bayes.predict.typical_part`: site effect 0;
+    an unknown region is one of the fitted regions in proportion to their sites).
+    """
+    from .predict import predict
+
+    centre = pd.DataFrame([{fit.spec.group: "typical", **{k: float(v) for k, v in fit.spec.center.items()}}])
+    row = predict(fit, centre, kind="typical_site", seed=seed).iloc[0]
+    return {key: float(row[key]) for key in ("p_mean", "p_q05", "p_q50", "p_q95")}
+
+
 def section_coefficients(fit, summary: dict[str, Any]) -> Html:
     def rhat_cell(v: float) -> Cell:
         return Cell(_num(v), "num" + (" bad" if not v <= R_HAT_MAX else ""))
@@ -408,12 +421,12 @@ def section_coefficients(fit, summary: dict[str, Any]) -> Html:
         rows,
     )]
     if "Intercept" in summary["coefficients"]:
-        s = summary["coefficients"]["Intercept"]
-        from scipy.special import expit
-
+        typical = typical_at_centre(fit)
+        where = (" (region unknown: one of the fitted regions in proportion to their sites)"
+                 if fit.model_data.region_labels else "")
         parts.append(_p(
-            f"A typical site at the centre of every scale embeds with probability {expit(s['q50']):.2f} "
-            f"(90% interval {expit(s['q05']):.2f}–{expit(s['q95']):.2f}).", "note",
+            f"A typical site{where} at the centre of every scale embeds with probability "
+            f"{typical['p_q50']:.2f} (90% interval {typical['p_q05']:.2f}–{typical['p_q95']:.2f}).", "note",
         ))
     parts.append(_p(
         "Coefficients are on the log-odds scale (odds ratio = exp(coefficient)); sigma_site is the SD of the site "

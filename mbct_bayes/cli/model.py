@@ -23,6 +23,15 @@ def add_sampler_args(parser: argparse.ArgumentParser, *, draws: int = 1000, tune
     parser.add_argument("--sampler", choices=("nutpie", "pymc"), default="nutpie", help="NUTS implementation")
 
 
+def add_region_mode(parser: argparse.ArgumentParser) -> None:
+    """``--region-mode mixture|new``: where a site with an empty region is (region models)."""
+    parser.add_argument(
+        "--region-mode", choices=("mixture", "new"), default="mixture",
+        help="a site with an empty region: 'mixture' (default) is one of the fitted regions in "
+        "proportion to their sites; 'new' is a region not in the data (wider forecasts)",
+    )
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fit", help="fit a model spec to observations and save the fit (.nc)")
     p.add_argument("observations", help="observations CSV or Parquet")
@@ -53,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="predictions CSV to write")
     p.add_argument("--kind", choices=("new_site", "typical_site", "known_site"), default="new_site")
     p.add_argument("--seed", type=int, default=0, help="seed for new-site effect draws")
+    add_region_mode(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("demo", help="the whole main job on the bundled example data")
@@ -142,7 +152,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     out = check_output_path(args.out)
     result = load_fit(args.fit)
     sites = read_table(args.sites, what="sites")
-    predictions = result.predict(sites, kind=args.kind, seed=args.seed)
+    predictions = result.predict(sites, kind=args.kind, seed=args.seed, region_mode=args.region_mode)
     write_table(out, predictions)
     _say(f"{len(predictions)} predictions ({args.kind}) written to {out}")
     return 0

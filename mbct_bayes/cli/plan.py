@@ -16,6 +16,7 @@ import sys
 
 from ..errors import DataError
 from ..io import check_output_path, dumps_json, write_table
+from .model import add_region_mode
 
 MAX_MESSAGES = 10  # target messages shown on stderr; the table has them all
 
@@ -62,6 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the new-site effect draws (default 0)"
     )
+    add_region_mode(p)
     p.add_argument("--out", help="table to write (CSV, or Parquet for .parquet)")
     p.add_argument(
         "--json", action="store_true", help="print the list of records as JSON on stdout"
@@ -128,17 +130,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
     fit = load_fit(args.fit)
     id_columns = [c for c in (fit.spec.group, fit.spec.region) if c]
     sites = read_table(args.sites, what="sites", id_columns=id_columns)
+    draws = {"seed": args.seed, "region_mode": args.region_mode}
     if change is not None:
-        mode, table = "what_if", planning.what_if(fit, sites, change, args.kind, seed=args.seed)
+        mode, table = "what_if", planning.what_if(fit, sites, change, args.kind, **draws)
     elif args.levers:
-        mode, table = "levers", planning.levers(fit, sites, step, args.kind, seed=args.seed)
+        mode, table = "levers", planning.levers(fit, sites, step, args.kind, **draws)
     elif args.target:
         mode = "target"
-        table = planning.target(
-            fit, sites, args.target, args.p, args.prob, args.kind, seed=args.seed
-        )
+        table = planning.target(fit, sites, args.target, args.p, args.prob, args.kind, **draws)
     else:
-        mode, table = "rank", planning.rank(fit, sites, args.kind, seed=args.seed)
+        mode, table = "rank", planning.rank(fit, sites, args.kind, **draws)
     if out is not None:
         write_table(out, table)
         _say(f"{mode.replace('_', '-')}: {len(table)} rows ({args.kind}) written to {out}")

@@ -510,7 +510,9 @@ def _planning(fit, sites: pd.DataFrame, seed: int) -> tuple[Html, Html]:
         headers.append("best lever, +1 point: ΔP (90%)")
     parts = [
         _p("P(embedded) for each new service. 'New site' draws the site effect from the fitted population of sites "
-           "(what to expect of one new service); 'typical site' sets it to 0 (the median service with these scores)."),
+           "(what to expect of one new service); 'typical site' sets it to 0 (the median service of its region with these "
+           "scores)." + (" An empty region is one of the fitted regions, drawn in proportion to their numbers of sites."
+                       if fit.model_data.region_labels else "")),
         _table(headers, rows),
     ]
     if len(table) > MAX_PLANNING_ROWS:

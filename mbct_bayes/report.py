@@ -393,10 +393,16 @@ def typical_at_centre(fit, seed: int = 0) -> dict[str, float]:
     The same definition as everywhere (:func:`mbct_bayes.predict.typical_part`: site effect 0;
     an unknown region is one of the fitted regions in proportion to their sites).
     """
-    from .predict import predict
+    from .model import design_matrix
+    from .predict import fixed_part, p_embedded, summarise_draws, typical_part
 
+    # built here rather than through predict(): at the centre the design row is 0 whatever the
+    # measurement model, so a latent fit needs no measured scores for it
     centre = pd.DataFrame([{fit.spec.group: "typical", **{k: float(v) for k, v in fit.spec.center.items()}}])
-    row = predict(fit, centre, kind="typical_site", seed=seed).iloc[0]
+    eta = fixed_part(fit.draws, design_matrix(centre, fit.spec)) + typical_part(
+        fit, centre, np.random.default_rng(seed)
+    )
+    row = summarise_draws(p_embedded(fit, eta)).iloc[0]
     return {key: float(row[key]) for key in ("p_mean", "p_q05", "p_q50", "p_q95")}
 
 

@@ -622,6 +622,17 @@ def test_predict_levers_rank_and_report_agree_on_the_typical_value(binomial_fit)
         assert f">{value:.2f}<" in rows[site], (site, value)
 
 
+def test_the_reports_typical_site_at_the_centre_is_predicts(binomial_fit):
+    from mbct_bayes.predict import predict
+    from mbct_bayes.report import typical_at_centre
+
+    centre = pd.DataFrame({"site": ["c"], "region": [""], "E": [3.0], "C": [3.0], "F": [3.0]})
+    got = typical_at_centre(binomial_fit, seed=2)
+    want = predict(binomial_fit, centre, "typical_site", seed=2).iloc[0]
+    assert [got[k] for k in ("p_mean", "p_q05", "p_q95")] == pytest.approx(
+        [want["p_mean"], want["p_q05"], want["p_q95"]], rel=1e-12)
+
+
 def test_rank_typical_of_known_sites_keeps_their_fitted_region(binomial_fit):
     md = binomial_fit.model_data
     known = binomial_fit.data.drop_duplicates("site").head(4)[["site", "E", "C", "F"]]

@@ -587,6 +587,9 @@ def section_evaluation(fit, ev: EvaluationFiles) -> Html:
         _p("The baseline is the intercept-only forecast fitted to the same training folds. Skill is the model's "
            "gain over the baseline (positive = model better), with a 90% interval from resampling whole sites.",
            "note"),
+        *([_p("The log score scores, for the model: " + str(m["log_score_of"].get("model", "")) + "; for the "
+              "baseline: " + str(m["log_score_of"].get("baseline", "")) + ".", "note")]
+          if isinstance(m.get("log_score_of"), dict) else []),
         Html("<h3>Reliability diagram</h3>"),
         _reliability(fit, ev),
     ]

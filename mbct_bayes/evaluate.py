@@ -58,6 +58,25 @@ BASELINE_PSEUDO = 0.5
 LOO_LABEL = (
     "PSIS-LOO: leave-one-observation-out (each site keeps its own effect; not a new-site forecast)"
 )
+#: What the ``log_score`` of :func:`evaluate` is a score of, per family (``metrics["log_score_of"]``).
+LOG_SCORE_OF = {
+    "bernoulli": {
+        "model": "predictive distribution: Bernoulli(mean p over posterior draws), which is the "
+        "whole predictive of a 0/1 outcome",
+        "baseline": "Bernoulli(training rate)",
+    },
+    "binomial": {
+        "model": "predictive mixture: log mean over posterior draws of Binomial(k | n, p_draw), "
+        "each draw with its own new-site effect",
+        "baseline": "BetaBinomial(k | n) with the training rate and the training rows' "
+        "intra-row correlation (ANOVA), so both forecasts carry between-site spread",
+    },
+    "ordinal": {
+        "model": "predictive distribution: mean level probabilities over posterior draws, which "
+        "are the whole predictive of one ordinal outcome",
+        "baseline": "training level shares",
+    },
+}
 #: Compiled models kept per process (each holds a compiled numba module).
 _CACHE_SIZE = 4
 
@@ -75,10 +94,13 @@ class Evaluation:
         held-out site as a new site, posterior-predictive mean), ``p_q05``/``p_q95`` (its 90%
         interval over posterior draws), ``p_<level>`` per level for ordinal models, and
         ``p_baseline`` (the intercept-only forecast from the same training folds;
-        ``p_baseline_<level>`` for ordinal).
+        ``p_baseline_<level>`` for ordinal); binomial models add ``log_score`` and
+        ``log_score_baseline``, each row's log predictive density (see ``metrics``).
     metrics
-        ``{"folds": K, "model": {...}, "baseline": {...}, "skill": {...}}`` exactly as the
-        ``evaluate`` command prints it (see :func:`mbct_bayes.scores.score_table`).
+        ``{"folds": K, "model": {...}, "baseline": {...}, "skill": {...}, "log_score_of":
+        {"model": ..., "baseline": ...}}`` exactly as the ``evaluate`` command prints it (see
+        :func:`mbct_bayes.scores.score_table`); ``log_score_of`` says in words which predictive
+        distribution each ``log_score`` scores (:data:`LOG_SCORE_OF`).
     folds
         One row per fold: sites and rows held out, the seeds used, the diagnostics gate of the
         fold's fit, and its wall time (folds that overlap on threads each count their own time).
@@ -252,6 +274,8 @@ class _FoldResult:
     p_q05: np.ndarray
     p_q95: np.ndarray
     levels: np.ndarray | None
+    #: binomial: per held-out row, log mean_s Binomial(k | n, p_s) over the fold's draws
+    log_density: np.ndarray | None
     diagnostics: dict[str, Any]
     seconds: float
     compiled_here: bool
@@ -431,6 +455,19 @@ def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
         levels = level_probabilities(fit.draws["cutpoints"], eta).mean(axis=0)
         levels = levels / levels.sum(axis=1, keepdims=True)
     q05, q95 = np.quantile(p_draws, [0.05, 0.95], axis=0)
+    log_density = None
+    if problem.spec.family == "binomial":
+        # the forecast of a binomial row is the mixture over draws, not Binomial(k | n, mean p):
+        # score it here, where the draws are, and keep only one number per row
+        from .model import outcome_array
+        from .scores import log_score_binomial_mixture
+
+        log_density = log_score_binomial_mixture(
+            p_draws,
+            outcome_array(test, problem.spec),
+            test[problem.spec.trials].to_numpy(dtype=float),
+            pointwise=True,
+        )
     return _FoldResult(
         fold=task.fold,
         test_rows=task.test_rows,
@@ -438,6 +475,7 @@ def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
         p_q05=q05,
         p_q95=q95,
         levels=levels,
+        log_density=log_density,
         diagnostics=fit.diagnostics,
         seconds=time.perf_counter() - start,
         compiled_here=compiled_here,
@@ -629,6 +667,14 @@ def evaluate(
     training level shares with ½ per level). It is constant within a fold and anti-correlated
     with the held-out outcome across folds by construction, so its ``auc`` and
     ``calibration_slope`` are reported as null.
+
+    Every ``log_score`` here is the score of a full predictive distribution. For binomial rows
+    the model's is the mixture ``log mean_s Binomial(k | n, p_s)`` over the fold's posterior
+    draws, each with its drawn new-site effect (computed inside the fold, one number per row
+    kept). Like with like: the baseline's row forecast is then not a plain Binomial(n, rate),
+    which has no between-site spread and would hand the model skill for merely having a site
+    effect, but a beta-binomial with the training rate and the training rows' intra-row
+    correlation; its Brier, AUC and calibration stay per unit at the rate.
     """
     from . import scores
     from .fit import check_sampler_args
@@ -722,11 +768,17 @@ def evaluate(
     p_q05 = np.empty(n)
     p_q95 = np.empty(n)
     levels = np.empty((n, spec.n_levels)) if spec.family == "ordinal" else None
+    log_density = np.empty(n) if spec.family == "binomial" else None
     for r in results:
         p[r.test_rows], p_q05[r.test_rows], p_q95[r.test_rows] = r.p, r.p_q05, r.p_q95
         if levels is not None:
             levels[r.test_rows] = r.levels
+        if log_density is not None:
+            log_density[r.test_rows] = r.log_density
     baseline = _fold_baseline(y, row_fold, k, spec, trials)
+    baseline_log_density = (
+        _fold_baseline_log_density(y, trials, row_fold, k, baseline) if trials is not None else None
+    )
 
     table_scores = scores.score_table(
         levels if levels is not None else p,
@@ -735,6 +787,8 @@ def evaluate(
         family=spec.family,
         baseline=baseline,
         trials=trials,
+        log_density=log_density,
+        baseline_log_density=baseline_log_density,
         bins=bins,
         n_boot=n_boot,
         seed=seed,
@@ -748,9 +802,13 @@ def evaluate(
         "model": table_scores["model"],
         "baseline": table_scores["baseline"],
         "skill": table_scores["skill"],
+        "log_score_of": LOG_SCORE_OF[spec.family],
     }
 
     predictions = _predictions_table(table, spec, row_fold, p, p_q05, p_q95, levels, baseline)
+    if log_density is not None:
+        predictions["log_score"] = log_density
+        predictions["log_score_baseline"] = baseline_log_density
     fold_table = _fold_table(results, sites, k, n)
     failed = [r.fold + 1 for r in results if not r.diagnostics["ok"]]
     if failed:
@@ -799,6 +857,24 @@ def _fold_baseline(
     n_fold = np.bincount(row_fold, weights=n, minlength=k)
     rate = (k_fold.sum() - k_fold + BASELINE_PSEUDO) / (n_fold.sum() - n_fold + 2 * BASELINE_PSEUDO)
     return rate[row_fold]
+
+
+def _fold_baseline_log_density(
+    y: np.ndarray, trials: np.ndarray, row_fold: np.ndarray, k: int, rate: np.ndarray
+) -> np.ndarray:
+    """Binomial rows: log BetaBinomial(k | n, rate, rho) with rho from the fold's training rows.
+
+    The baseline's spread between rows (the ANOVA intra-row correlation of the training rows,
+    :func:`mbct_bayes.scores.intra_row_correlation`) matches what the model's new-site mixture
+    carries through its site effect, so the skill compares forecasts of the same kind and
+    measures what the predictors add, not the bonus of having any spread at all.
+    """
+    from .scores import intra_row_correlation, log_score_beta_binomial
+
+    rho = np.array([
+        intra_row_correlation(y[row_fold != f], trials[row_fold != f]) for f in range(k)
+    ])
+    return log_score_beta_binomial(rate, rho[row_fold], y, trials, pointwise=True)
 
 
 def _predictions_table(table, spec, row_fold, p, p_q05, p_q95, levels, baseline) -> pd.DataFrame:

@@ -564,14 +564,16 @@ class Fit:
         return "\n".join(lines)
 
     # -- prediction ---------------------------------------------------------------------------
-    def predict(self, new: pd.DataFrame, kind: str = "new_site", *, seed: int = 0, **measured: Any) -> pd.DataFrame:
+    def predict(
+        self, new: pd.DataFrame, kind: str = "new_site", *, seed: int = 0, region_mode: str = "mixture", **measured: Any
+    ) -> pd.DataFrame:
         """P(embedded) for rows of ``new``; see :func:`mbct_bayes.predict.predict`.
 
         ``measured``: ``responses=`` or ``scores_are_true=`` for a latent fit's new sites.
         """
         from .predict import predict
 
-        return predict(self, new, kind=kind, seed=seed, **measured)
+        return predict(self, new, kind=kind, seed=seed, region_mode=region_mode, **measured)
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:

@@ -7,6 +7,13 @@ table holds the same ids and the observed ``embedded`` (0/1, or successes with `
 warned), never dropped silently. Scores and the base-rate baseline come from
 :func:`mbct_bayes.scores.score_table`.
 
+Binomial outcomes (successes of ``trials``) from a saved ``p_mean`` can only be **plug-in** scored:
+one probability per row carries no spread, so the log score is ``Binomial(k | n, p_mean)``, not the
+log score of the model's predictive mixture over posterior draws (which :func:`mbct_bayes.evaluate`
+computes inside each fold). The base-rate baseline is then plug-in too, ``Binomial(k | n, rate)``,
+so the skill compares like with like. Bernoulli and ordinal forecasts are scored in full: their
+mean probabilities are their whole predictive distribution. ``log_score_of`` in the result says so.
+
 Row numbers in messages count data rows from 1 (the header is not a row).
 """
 
@@ -28,6 +35,22 @@ from .spec import DEFAULT_LEVELS
 #: Default tolerance for per-level probabilities summing to 1: loose enough for CSVs rounded to
 #: three decimals, tight enough to catch a missing level.
 SUM_TOL = 1e-3
+#: What the ``log_score`` of :func:`score_forecasts` is a score of, per family.
+LOG_SCORE_OF = {
+    "bernoulli": {
+        "model": "predictive distribution: Bernoulli(p_mean), the whole predictive of a 0/1 outcome",
+        "baseline": "Bernoulli(base rate)",
+    },
+    "binomial": {
+        "model": "plug-in: Binomial(k | n, p_mean); a saved p_mean has no spread, so this is not "
+        "the log score of the model's predictive mixture (mbct-bayes evaluate scores that)",
+        "baseline": "plug-in: Binomial(k | n, base rate)",
+    },
+    "ordinal": {
+        "model": "predictive distribution: the p_<level> columns, the whole predictive of one level",
+        "baseline": "level shares",
+    },
+}
 #: ``p_*`` columns that summarise a probability rather than name a level.
 _SUMMARY_COLUMN = re.compile(
     r"^p_(mean|median|sd|se|mode|lower|upper|lo|hi|q\d+(\.\d+)?|hdi_.*|eti_.*)$"
@@ -42,7 +65,8 @@ class ScoredForecasts:
     ----------
     scores
         ``{"model": {...}, "baseline": {...}, "skill": {...}}`` as from
-        :func:`~mbct_bayes.scores.score_table`.
+        :func:`~mbct_bayes.scores.score_table`, and ``log_score_of``: which distribution each
+        ``log_score`` scores (:data:`LOG_SCORE_OF`; plug-in for binomial rows).
     joined
         The matched rows: id columns, the forecast column(s) and the outcome.
     family
@@ -359,6 +383,7 @@ def score_forecasts(
         p_in, y, sites, family=family, baseline=baseline, trials=t,  # type: ignore[arg-type]
         bins=bins, n_boot=n_boot, seed=seed,
     )
+    table["log_score_of"] = LOG_SCORE_OF[family]
     return ScoredForecasts(table, joined, family, level_names, only_f, only_o)
 
 

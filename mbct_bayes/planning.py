@@ -19,8 +19,11 @@ change recomputes the design matrix of the changed table with
 
 ``kind`` says which site effect is used (see :mod:`mbct_bayes.predict`): ``"new_site"`` (the
 default: one effect per site drawn from Normal(0, sigma_site) per posterior draw — what to
-expect of one new service), ``"typical_site"`` (site effect 0: the median service with these
-scores; a known region keeps its effect) or ``"known_site"`` (a fitted site's own effect). Before and after a change use the
+expect of one new service), ``"typical_site"`` (site effect 0: the median service of its region
+with these scores, :func:`~mbct_bayes.predict.typical_part`) or ``"known_site"`` (a fitted
+site's own effect). ``region_mode`` places a site whose region is empty (region models only):
+``"mixture"`` (default) in one of the fitted regions in proportion to their sites, ``"new"`` in
+a region not in the data. Before and after a change use the
 *same* effect draws (common random numbers from one ``np.random.default_rng(seed)``), so ΔP
 carries no Monte Carlo noise from the site effects; the same ``seed`` gives the same numbers.
 
@@ -64,7 +67,17 @@ from scipy.special import logit
 from .errors import DataError
 from .measured import MeasuredSites, conditional_true_scores, prepare_sites, scores_label
 from .model import design_matrix
-from .predict import KINDS, QUANTILES, centred_scores, fixed_part, fixed_part_centred, group_part, p_embedded
+from .predict import (
+    KINDS,
+    QUANTILES,
+    centred_scores,
+    check_region_mode,
+    fixed_part,
+    fixed_part_centred,
+    group_part,
+    p_embedded,
+    typical_part,
+)
 
 #: Keys of the JSON records that :func:`records` (and ``mbct-bayes plan --json``) gives per mode.
 RECORD_KEYS: dict[str, tuple[str, ...]] = {
@@ -230,14 +243,19 @@ def _apply_change(
 
 
 def _group_draws(
-    fit, table: pd.DataFrame, kind: str, seed: int | None, measured: MeasuredSites | None = None
+    fit,
+    table: pd.DataFrame,
+    kind: str,
+    seed: int | None,
+    measured: MeasuredSites | None = None,
+    region_mode: str = "mixture",
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Site + region effect draws (S, n) and, for measured sites, true-score draws (S, n, P).
 
     Both from one generator (effects first): the common random numbers of before and after.
     """
     rng = np.random.default_rng(seed)
-    group = group_part(fit, table, kind, rng)
+    group = group_part(fit, table, kind, rng, region_mode)
     if measured is None:
         return group, None
     return group, conditional_true_scores(fit, measured, rng)[:, measured.row_site, :]
@@ -343,13 +361,14 @@ class WhatIfDraws:
 
 def what_if_draws(
     fit, sites: Any, change: Mapping[str, float], kind: str = "new_site", *, seed: int | None = 0,
-    responses: Any = None, scores_are_true: bool = False,
+    responses: Any = None, scores_are_true: bool = False, region_mode: str = "mixture",
 ) -> WhatIfDraws:
     """Draws of P(embedded) before and after ``change`` (see :func:`what_if`)."""
     change = _check_change(fit, change)
+    check_region_mode(region_mode)
     table, measured = _prepare(fit, sites, kind, "sites", responses=responses, scores_are_true=scores_are_true)
     after, clipped, clipped_names = _apply_change(fit, table, change)
-    group, truth = _group_draws(fit, table, kind, seed, measured)
+    group, truth = _group_draws(fit, table, kind, seed, measured, region_mode)
     truth_after = None
     if truth is not None:  # the change acts on the true score, so clipping is judged on its draws
         truth_after, clipped, clipped_names = _moved_truth(fit, truth, change)
@@ -373,6 +392,7 @@ def what_if(
     seed: int | None = 0,
     responses: Any = None,
     scores_are_true: bool = False,
+    region_mode: str = "mixture",
 ) -> pd.DataFrame:
     """The posterior of ΔP(embedded) when predictors change by given amounts.
 
@@ -397,6 +417,9 @@ def what_if(
         the site's true score (kept on the scale; ``clipped`` then means in at least
         :data:`CLIPPED_SHARE` of the draws); ``<X>_before``/``<X>_after`` show the measured score and the measured score
         moved.
+    region_mode
+        ``"mixture"`` (default) or ``"new"``: where a site with an empty region is (see the
+        module docstring).
 
     Returns
     -------
@@ -412,7 +435,10 @@ def what_if(
         Unknown predictor, a change that is not a finite number or is wider than the scale, a
         bad sites table (missing predictor, value off the scale, unknown region, repeated id).
     """
-    d = what_if_draws(fit, sites, change, kind, seed=seed, responses=responses, scores_are_true=scores_are_true)
+    d = what_if_draws(
+        fit, sites, change, kind, seed=seed, responses=responses, scores_are_true=scores_are_true,
+        region_mode=region_mode,
+    )
     delta = d.delta
     out: dict[str, Any] = {SITE: _ids(fit, d.before)}
     for name in change:
@@ -472,6 +498,7 @@ def levers(
     lever_names: Iterable[str] | None = None,
     responses: Any = None,
     scores_are_true: bool = False,
+    region_mode: str = "mixture",
 ) -> pd.DataFrame:
     """ΔP(embedded) for one step up on each lever in turn, ranked per site.
 
@@ -492,6 +519,8 @@ def levers(
         Predictors to try; default every predictor of the spec (E, C, F).
     responses, scores_are_true
         Latent fits: see :func:`what_if` (the step acts on the true-score draws).
+    region_mode
+        ``"mixture"`` (default) or ``"new"`` (see the module docstring).
 
     Returns
     -------
@@ -501,8 +530,9 @@ def levers(
         rank`` (1 = largest mean gain for that site), ``clipped``, ``kind``.
     """
     steps = lever_steps(fit, step, lever_names)
+    check_region_mode(region_mode)
     table, measured = _prepare(fit, sites, kind, "sites", responses=responses, scores_are_true=scores_are_true)
-    group, truth = _group_draws(fit, table, kind, seed, measured)
+    group, truth = _group_draws(fit, table, kind, seed, measured, region_mode)
     p_before = _p(fit, table, group, truth)
     ids = _ids(fit, table)
     parts = []
@@ -655,6 +685,7 @@ def target(
     seed: int | None = 0,
     responses: Any = None,
     scores_are_true: bool = False,
+    region_mode: str = "mixture",
 ) -> pd.DataFrame:
     """The smallest value of one lever at which P(P(embedded) ≥ p) ≥ prob, others fixed.
 
@@ -681,6 +712,8 @@ def target(
         score, the others keep their true-score draws, ``current`` is the measured score and
         ``current_true_mean`` the posterior mean of the true one (what "already met" and
         ``prob_at_current`` use).
+    region_mode
+        ``"mixture"`` (default) or ``"new"`` (see the module docstring).
 
     Returns
     -------
@@ -706,8 +739,9 @@ def target(
     prob = _check_probability(prob, "prob")
     lever = _check_lever(fit, lever)
     lo, hi = _scale_of(fit, lever)
+    check_region_mode(region_mode)
     table, measured = _prepare(fit, sites, kind, "sites", responses=responses, scores_are_true=scores_are_true)
-    group, truth = _group_draws(fit, table, kind, seed, measured)
+    group, truth = _group_draws(fit, table, kind, seed, measured, region_mode)
     eta_lo, slope = _affine_in_lever(fit, table, lever, lo, hi, group, truth)
     threshold = _threshold(fit, p)
     found = smallest_reaching(eta_lo - threshold, slope, lo, hi, prob)
@@ -783,12 +817,13 @@ def lever_curve(
     seed: int | None = 0,
     responses: Any = None,
     scores_are_true: bool = False,
+    region_mode: str = "mixture",
 ) -> pd.DataFrame:
     """P(embedded) against one lever over its scale, others fixed (for plots and checks).
 
     Parameters
     ----------
-    fit, sites, lever, kind, seed, responses, scores_are_true
+    fit, sites, lever, kind, seed, responses, scores_are_true, region_mode
         As for :func:`target`; each site keeps one set of effect draws along the curve.
     values
         Lever values; default ``n_grid`` evenly spaced values over the scale.
@@ -817,8 +852,9 @@ def lever_curve(
             raise DataError(f"values must lie on the scale {lo:g}-{hi:g} of {lever}")
     if p is not None:
         p = _check_probability(p, "p")
+    check_region_mode(region_mode)
     table, measured = _prepare(fit, sites, kind, "sites", responses=responses, scores_are_true=scores_are_true)
-    group, truth = _group_draws(fit, table, kind, seed, measured)
+    group, truth = _group_draws(fit, table, kind, seed, measured, region_mode)
     eta_lo, slope = _affine_in_lever(fit, table, lever, lo, hi, group, truth)
     n_draws, n_sites = eta_lo.shape
     n_values = grid.size
@@ -856,6 +892,7 @@ def rank(
     seed: int | None = 0,
     responses: Any = None,
     scores_are_true: bool = False,
+    region_mode: str = "mixture",
 ) -> pd.DataFrame:
     """Candidate sites ordered by P(embedded), with 90% intervals and P(best of the list).
 
@@ -872,6 +909,8 @@ def rank(
         Seed of the site-effect draws.
     responses, scores_are_true
         Latent fits: see :func:`what_if`; candidates are ranked on their true-score draws.
+    region_mode
+        ``"mixture"`` (default) or ``"new"`` (see the module docstring).
 
     Returns
     -------
@@ -885,14 +924,19 @@ def rank(
     ``p_best`` is the share of joint posterior draws in which the candidate has the highest
     P(embedded) of the list. For new sites each candidate's own unknown site effect dominates,
     so ``p_best`` is spread thin and tells how little the scores alone settle the choice. The
-    ``typical_*`` columns rank the same scores with the site effect at 0: how good the profile
-    is, apart from the luck of the site. The order always follows ``p_mean`` of ``kind``.
+    ``typical_*`` columns rank the same scores as a typical site
+    (:func:`~mbct_bayes.predict.typical_part`: site effect 0, the site's region kept, so they
+    equal ``predict(kind="typical_site")``): how good the profile is, apart from the luck of the
+    site. The order always follows ``p_mean`` of ``kind``.
     """
+    check_region_mode(region_mode)
     table, measured = _prepare(fit, candidates, kind, "candidates", responses=responses, scores_are_true=scores_are_true)
-    group, truth = _group_draws(fit, table, kind, seed, measured)
+    group, truth = _group_draws(fit, table, kind, seed, measured, region_mode)
     fixed = _fixed(fit, table, truth)
     p = p_embedded(fit, fixed + group)
-    typical = p_embedded(fit, fixed)
+    # a fresh generator of the same seed: an unknown region gets the same draws as in ``group``
+    typical_region = typical_part(fit, table, np.random.default_rng(seed), region_mode, kind=kind)
+    typical = p_embedded(fit, fixed + typical_region)
     q = np.quantile(typical, (0.05, 0.95), axis=0)
     out = pd.DataFrame({
         SITE: _ids(fit, table),

@@ -9,12 +9,12 @@ Kinds of prediction:
 
 ``new_site``
     A service not in the data: its site effect is drawn from Normal(0, sigma_site) per posterior
-    draw (one draw per distinct site id in the new table); a region effect is the fitted one
-    when the region is known, drawn from Normal(0, sigma_region) when it is empty.
+    draw (one draw per distinct site id in the new table), plus its region's effect (below).
 ``typical_site``
-    Site effect set to 0: the median service with these scores. In a region model a known
-    region keeps its fitted effect (the median service of that region); an empty region is the
-    median region (effect 0).
+    Site effect set to 0: the median service *of its region* with these scores; the region part
+    is exactly the new site's (below). :func:`typical_part` is the one definition, used by
+    :func:`predict`, :mod:`mbct_bayes.planning` (what-if, levers, target, rank and its
+    ``typical_*`` columns) and the report.
 ``known_site``
     A site in the fitted data: its own fitted effect (and its region's).
 
@@ -22,6 +22,21 @@ A latent-measurement fit's coefficients are per point of the *true* site score, 
 typical sites' E, C, F are measurements (respondent scores, or site means with respondent
 counts): per posterior draw their true scores are drawn given what was measured
 (:mod:`mbct_bayes.measured`) before the outcome; a known site uses its fitted latent scores.
+Regions (models with a region effect), :func:`region_part`:
+
+- a known region keeps its fitted effect ``u_region``;
+- an empty (unknown) region depends on ``region_mode``. ``"mixture"`` (the default): the site is
+  in one of the fitted regions, in proportion to their numbers of fitted sites — per posterior
+  draw and per site, region ``r`` is drawn with probability ``n_sites_r / n_sites`` and its
+  ``u_region`` draw is used. ``"new"``: the site is in a region not in the data, whose effect is
+  drawn from Normal(0, sigma_region) per posterior draw (a wider forecast).
+
+Draw order of one ``np.random.default_rng(seed)`` (so the same seed gives the same numbers):
+first the unknown regions, one column per distinct site id among rows with an empty region, in
+sorted order (``mixture``: ``rng.random((S, m))`` mapped through the cumulative site shares;
+``new``: ``rng.standard_normal((S, m))``); then, for ``new_site``, the site effects
+``rng.standard_normal((S, n_sites))`` in sorted id order. A typical site therefore shares its
+region draws with the new site of the same seed.
 """
 
 from __future__ import annotations
@@ -36,7 +51,20 @@ from .errors import DataError
 from .model import design_matrix
 
 KINDS = ("new_site", "typical_site", "known_site")
+#: How a site with an empty region is placed (see the module docstring).
+REGION_MODES = ("mixture", "new")
 QUANTILES = (0.05, 0.5, 0.95)
+
+
+def check_region_mode(region_mode: str) -> str:
+    """``region_mode`` itself, or a one-line DataError naming the choices."""
+    if region_mode not in REGION_MODES:
+        raise DataError(
+            f"region_mode {region_mode!r} is not one of {', '.join(REGION_MODES)} (mixture: an "
+            "unknown region is one of the fitted regions, in proportion to their sites; new: a "
+            "region not in the data)"
+        )
+    return region_mode
 
 
 def validate_new_data(fit, table: pd.DataFrame, *, source: str = "new sites") -> pd.DataFrame:
@@ -64,17 +92,21 @@ def _n_draws(draws: dict[str, np.ndarray]) -> int:
     return int(draws["sigma_site"].shape[0])
 
 
-def group_part(fit, table: pd.DataFrame, kind: str, rng: np.random.Generator) -> np.ndarray:
+def group_part(
+    fit, table: pd.DataFrame, kind: str, rng: np.random.Generator, region_mode: str = "mixture"
+) -> np.ndarray:
     """Site plus region effects per draw for each row of ``table``: shape (S, n).
 
-    See the module docstring for what each ``kind`` draws.
+    See the module docstring for what each ``kind`` and ``region_mode`` draws, and in which
+    order.
     """
     if kind not in KINDS:
         raise DataError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    check_region_mode(region_mode)
     spec, md, draws = fit.spec, fit.model_data, fit.draws
     n_draws = _n_draws(draws)
     if kind == "typical_site":
-        return _typical_site_region(fit, table)
+        return typical_part(fit, table, rng, region_mode)
     if spec.group not in table.columns:
         raise DataError(f"{kind} prediction needs the site column {spec.group!r}; add it")
     sites = table[spec.group].astype(str).to_numpy()
@@ -89,17 +121,31 @@ def group_part(fit, table: pd.DataFrame, kind: str, rng: np.random.Generator) ->
         idx = np.array([lookup[s] for s in sites], dtype=np.int64)
         effect = draws["u_site"][:, idx]
         if md.region_idx is not None:
-            site_region = np.zeros(len(md.site_labels), dtype=np.int64)
-            site_region[md.site_idx] = md.region_idx
-            effect = effect + draws["u_region"][:, site_region[idx]]
+            effect = effect + draws["u_region"][:, _fitted_site_regions(md)[idx]]
         return effect
-    # new_site: one fresh site effect per distinct site id, shared by that site's rows.
+    # new_site: the region part first (the draws a typical site shares), then one fresh site
+    # effect per distinct site id, shared by that site's rows.
+    region = region_part(fit, table, rng, region_mode)
     labels, inverse = np.unique(sites, return_inverse=True)
     z = rng.standard_normal((n_draws, len(labels)))
-    effect = (z * draws["sigma_site"][:, None])[:, inverse]
-    if md.region_labels is not None:
-        effect = effect + _new_site_region(fit, table, sites, rng)
-    return effect
+    return region + (z * draws["sigma_site"][:, None])[:, inverse]
+
+
+def _fitted_site_regions(md) -> np.ndarray:
+    """Region index of each fitted site (sites nest in regions)."""
+    site_region = np.zeros(len(md.site_labels), dtype=np.int64)
+    site_region[md.site_idx] = md.region_idx
+    return site_region
+
+
+def region_site_shares(md) -> np.ndarray:
+    """Share of the fitted sites in each region, shape (R,): the unknown-region mixture weights.
+
+    Counts sites with fitted rows only (a cross-validation fold's held-out sites do not count).
+    """
+    fitted = np.unique(md.site_idx)
+    counts = np.bincount(_fitted_site_regions(md)[fitted], minlength=len(md.region_labels))
+    return counts / counts.sum()
 
 
 def _region_labels(spec, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -111,8 +157,16 @@ def _region_labels(spec, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return np.full(len(table), "", dtype=object), np.ones(len(table), dtype=bool)
 
 
-def _typical_site_region(fit, table: pd.DataFrame) -> np.ndarray:
-    """Site effect 0; the fitted region effect where the region is known, else 0."""
+def region_part(
+    fit, table: pd.DataFrame, rng: np.random.Generator, region_mode: str = "mixture"
+) -> np.ndarray:
+    """Region effect per draw for each row of ``table``, shape (S, n); zeros without regions.
+
+    A known region keeps its fitted effect; an empty one is placed by ``region_mode`` (module
+    docstring), one draw per posterior draw and distinct site id (each row is its own site when
+    the table has no site column).
+    """
+    check_region_mode(region_mode)
     md, draws = fit.model_data, fit.draws
     effect = np.zeros((_n_draws(draws), len(table)))
     if md.region_labels is None:
@@ -122,25 +176,60 @@ def _typical_site_region(fit, table: pd.DataFrame) -> np.ndarray:
     if known.any():
         lookup = {r: i for i, r in enumerate(md.region_labels)}
         effect[:, known] = draws["u_region"][:, [lookup[r] for r in regions[known]]]
-    return effect
-
-
-def _new_site_region(fit, table: pd.DataFrame, sites: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    spec, md, draws = fit.spec, fit.model_data, fit.draws
-    n_draws = _n_draws(draws)
-    regions, missing = _region_labels(spec, table)
-    lookup = {r: i for i, r in enumerate(md.region_labels)}
-    effect = np.zeros((n_draws, len(table)))
-    known = ~missing
-    if known.any():
-        idx = np.array([lookup[r] for r in regions[known]], dtype=np.int64)
-        effect[:, known] = draws["u_region"][:, idx]
     if missing.any():
-        # an unknown region is a fresh draw from the population of regions, one per site
-        labels, inverse = np.unique(sites[missing], return_inverse=True)
-        z = rng.standard_normal((n_draws, len(labels)))
-        effect[:, missing] = (z * draws["sigma_region"][:, None])[:, inverse]
+        group = fit.spec.group
+        sites = (
+            table[group].astype(str).to_numpy() if group in table.columns
+            else np.array([f"row {i}" for i in range(len(table))], dtype=object)
+        )
+        effect[:, missing] = _unknown_region_draws(fit, sites[missing], rng, region_mode)
     return effect
+
+
+def _unknown_region_draws(
+    fit, sites: np.ndarray, rng: np.random.Generator, region_mode: str
+) -> np.ndarray:
+    """Region effects (S, len(sites)) of sites whose region is unknown, one column per site id."""
+    md, draws = fit.model_data, fit.draws
+    n_draws = _n_draws(draws)
+    labels, inverse = np.unique(sites, return_inverse=True)
+    if region_mode == "new":
+        # a region not in the data: a fresh draw from the population of regions
+        z = rng.standard_normal((n_draws, len(labels)))
+        return (z * draws["sigma_region"][:, None])[:, inverse]
+    # one of the fitted regions, in proportion to their sites, drawn anew per posterior draw
+    cumulative = np.cumsum(region_site_shares(md))
+    u = rng.random((n_draws, len(labels))) * cumulative[-1]
+    which = np.minimum(np.searchsorted(cumulative, u, side="right"), cumulative.size - 1)
+    per_site = np.take_along_axis(draws["u_region"], which, axis=1)
+    return per_site[:, inverse]
+
+
+def typical_part(
+    fit,
+    table: pd.DataFrame,
+    rng: np.random.Generator,
+    region_mode: str = "mixture",
+    *,
+    kind: str = "typical_site",
+) -> np.ndarray:
+    """The group part of a *typical site*, shape (S, n): site effect 0, its region's effect.
+
+    The one definition of "typical" (used by predict, planning, rank and the report): the median
+    service of its region with these scores. The region part is the new site's
+    (:func:`region_part`): a known region's fitted effect; an unknown region per
+    ``region_mode`` — with ``"mixture"`` the typical service of a fitted region drawn in
+    proportion to its sites (the region is as uncertain for a typical site as for a new one;
+    setting it to 0 would call a region that may not resemble any fitted region typical), with
+    ``"new"`` of a region not in the data. With ``kind="known_site"`` (``rank``'s ``typical_*``
+    columns of fitted sites) each site keeps the region it was fitted in.
+    """
+    if kind == "known_site" and fit.model_data.region_labels is not None:
+        md, group = fit.model_data, fit.spec.group
+        lookup = {s: i for i, s in enumerate(md.site_labels)}
+        idx = np.array([lookup[s] for s in table[group].astype(str)], dtype=np.int64)
+        return fit.draws["u_region"][:, _fitted_site_regions(md)[idx]]
+    return region_part(fit, table, rng, region_mode)
 
 
 def latent_fixed_part(fit, site_idx: np.ndarray) -> np.ndarray:
@@ -175,7 +264,14 @@ def centred_scores(fit, scores: np.ndarray) -> np.ndarray:
 
 
 def eta_draws(
-    fit, table: pd.DataFrame, kind: str = "new_site", *, seed: int = 0, measured=None, scores_are_true: bool = False
+    fit,
+    table: pd.DataFrame,
+    kind: str = "new_site",
+    *,
+    seed: int = 0,
+    measured=None,
+    scores_are_true: bool = False,
+    region_mode: str = "mixture",
 ) -> np.ndarray:
     """Linear predictor draws (S, n) for validated rows of ``table``.
 
@@ -185,17 +281,26 @@ def eta_draws(
     given what was measured, after the site effects and from the same generator. With
     ``scores_are_true`` the table's scores go into the coefficients as they are.
     """
-    return eta_and_true_scores(fit, table, kind, seed=seed, measured=measured, scores_are_true=scores_are_true)[0]
+    return eta_and_true_scores(
+        fit, table, kind, seed=seed, measured=measured, scores_are_true=scores_are_true, region_mode=region_mode
+    )[0]
 
 
 def eta_and_true_scores(
-    fit, table: pd.DataFrame, kind: str = "new_site", *, seed: int = 0, measured=None, scores_are_true: bool = False
+    fit,
+    table: pd.DataFrame,
+    kind: str = "new_site",
+    *,
+    seed: int = 0,
+    measured=None,
+    scores_are_true: bool = False,
+    region_mode: str = "mixture",
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """:func:`eta_draws` and the true-score draws (S, n, predictors) it used (``None`` if none)."""
     from .measured import WAYS, conditional_true_scores
 
     rng = np.random.default_rng(seed)
-    effects = group_part(fit, table, kind, rng)
+    effects = group_part(fit, table, kind, rng, region_mode)
     if kind == "known_site" and fit.spec.measurement == "latent":
         lookup = {s: i for i, s in enumerate(fit.model_data.site_labels)}
         site_idx = np.array([lookup[s] for s in table[fit.spec.group].astype(str)], dtype=np.int64)
@@ -243,6 +348,7 @@ def predict(
     seed: int = 0,
     responses: pd.DataFrame | None = None,
     scores_are_true: bool = False,
+    region_mode: str = "mixture",
 ) -> pd.DataFrame:
     """Posterior predictive P(embedded) for each row of ``new``.
 
@@ -262,6 +368,11 @@ def predict(
         their regions; E, C, F become the respondents' means). See :mod:`mbct_bayes.measured`.
     scores_are_true
         Latent fits: take ``new``'s E, C, F as true site scores (a hypothetical profile).
+        Seed for the new-site effect draws; the same seed gives the same numbers.
+    region_mode
+        Where a site with an empty region is (region models only): ``"mixture"`` (default) one
+        of the fitted regions in proportion to their sites, ``"new"`` a region not in the data.
+        See the module docstring.
 
     Returns
     -------
@@ -282,8 +393,11 @@ def predict(
 
     if kind not in KINDS:
         raise DataError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    check_region_mode(region_mode)
     table, measured = prepare_sites(fit, new, kind, responses=responses, scores_are_true=scores_are_true)
-    eta, truth = eta_and_true_scores(fit, table, kind, seed=seed, measured=measured, scores_are_true=scores_are_true)
+    eta, truth = eta_and_true_scores(
+        fit, table, kind, seed=seed, measured=measured, scores_are_true=scores_are_true, region_mode=region_mode
+    )
     p = p_embedded(fit, eta)
     out = (table if responses is not None else new).reset_index(drop=True).copy()
     out = pd.concat([out, summarise_draws(p)], axis=1)

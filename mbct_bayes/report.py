@@ -391,6 +391,25 @@ def section_diagnostics(diag: dict[str, Any]) -> Html:
     )
 
 
+def typical_at_centre(fit, seed: int = 0) -> dict[str, float]:
+    """P(embedded) of a typical site with every predictor at its centre and no region given.
+
+    The same definition as everywhere (:func:`mbct_bayes.predict.typical_part`: site effect 0;
+    an unknown region is one of the fitted regions in proportion to their sites).
+    """
+    from .model import design_matrix
+    from .predict import fixed_part, p_embedded, summarise_draws, typical_part
+
+    # built here rather than through predict(): at the centre the design row is 0 whatever the
+    # measurement model, so a latent fit needs no measured scores for it
+    centre = pd.DataFrame([{fit.spec.group: "typical", **{k: float(v) for k, v in fit.spec.center.items()}}])
+    eta = fixed_part(fit.draws, design_matrix(centre, fit.spec)) + typical_part(
+        fit, centre, np.random.default_rng(seed)
+    )
+    row = summarise_draws(p_embedded(fit, eta)).iloc[0]
+    return {key: float(row[key]) for key in ("p_mean", "p_q05", "p_q50", "p_q95")}
+
+
 def section_coefficients(fit, summary: dict[str, Any]) -> Html:
     def rhat_cell(v: float) -> Cell:
         return Cell(_num(v), "num" + (" bad" if not v <= R_HAT_MAX else ""))
@@ -412,12 +431,12 @@ def section_coefficients(fit, summary: dict[str, Any]) -> Html:
         rows,
     )]
     if "Intercept" in summary["coefficients"]:
-        s = summary["coefficients"]["Intercept"]
-        from scipy.special import expit
-
+        typical = typical_at_centre(fit)
+        where = (" (region unknown: one of the fitted regions in proportion to their sites)"
+                 if fit.model_data.region_labels else "")
         parts.append(_p(
-            f"A typical site at the centre of every scale embeds with probability {expit(s['q50']):.2f} "
-            f"(90% interval {expit(s['q05']):.2f}–{expit(s['q95']):.2f}).", "note",
+            f"A typical site{where} at the centre of every scale embeds with probability "
+            f"{typical['p_q50']:.2f} (90% interval {typical['p_q05']:.2f}–{typical['p_q95']:.2f}).", "note",
         ))
     parts.append(_p(
         "Coefficients are on the log-odds scale (odds ratio = exp(coefficient)); sigma_site is the SD of the site "
@@ -557,7 +576,9 @@ def _planning(fit, sites: pd.DataFrame, seed: int) -> tuple[Html, Html]:
         headers.append("best lever, +1 point: ΔP (90%)")
     parts = [
         _p("P(embedded) for each new service. 'New site' draws the site effect from the fitted population of sites "
-           "(what to expect of one new service); 'typical site' sets it to 0 (the median service with these scores)."),
+           "(what to expect of one new service); 'typical site' sets it to 0 (the median service of its region with these "
+           "scores)." + (" An empty region is one of the fitted regions, drawn in proportion to their numbers of sites."
+                       if fit.model_data.region_labels else "")),
         _table(headers, rows),
     ]
     if len(table) > MAX_PLANNING_ROWS:
@@ -626,6 +647,9 @@ def section_evaluation(fit, ev: EvaluationFiles) -> Html:
         _p("The baseline is the intercept-only forecast fitted to the same training folds. Skill is the model's "
            "gain over the baseline (positive = model better), with a 90% interval from resampling whole sites.",
            "note"),
+        *([_p("The log score scores, for the model: " + str(m["log_score_of"].get("model", "")) + "; for the "
+              "baseline: " + str(m["log_score_of"].get("baseline", "")) + ".", "note")]
+          if isinstance(m.get("log_score_of"), dict) else []),
         Html("<h3>Reliability diagram</h3>"),
         _reliability(fit, ev),
     ]

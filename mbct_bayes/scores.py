@@ -1,9 +1,26 @@
 """Proper scores, calibration and baselines for probability forecasts of implementation.
 
-Pure numpy kernels on plain arrays. Everything here scores *point* predictive probabilities: for
-a Bernoulli or categorical outcome the posterior-predictive probability (the mean of ``p`` over
-posterior draws) carries all the predictive information, and ``log(mean_draws p(y | θ))`` is the
-log predictive density, so a forecast table with one ``p`` per observation loses nothing.
+Pure numpy kernels on plain arrays.
+
+Which scores are of the full predictive distribution
+----------------------------------------------------
+- **Bernoulli and categorical (ordinal) outcomes**: the predictive distribution of one
+  observation *is* its mean probability (``mean_draws p``, or the mean level probabilities), so
+  :func:`log_score`, :func:`log_score_ordinal`, :func:`brier` and :func:`rps` of the posterior
+  mean are scores of the full predictive distribution; a table with one ``p`` per observation
+  loses nothing.
+- **Binomial rows** (``k`` successes of ``n``): the model's forecast of a row is a *mixture* of
+  binomials over posterior draws (and, for a new site, over its drawn site effect), which is
+  wider than any single binomial. Its log score is :func:`log_score_binomial_mixture`,
+  ``log mean_s Binomial(k | n, p_s)``, and needs the per-draw ``p_s``.
+  :func:`log_score_binomial` of one ``p`` per row is the **plug-in** score ``Binomial(k | n, p̄)``:
+  the full predictive only of a forecaster who claims the units of a row are independent with a
+  known ``p``; of a posterior mean it overstates confidence (too low at extreme ``k``, too high
+  near ``n p̄``).
+- Brier, AUC, calibration and ECE of a binomial row treat each of its ``n`` units as one
+  Bernoulli forecast with the row's mean ``p̄``; each unit's own predictive is exactly
+  Bernoulli(``p̄``), so these are per-unit scores of the full (marginal) predictive, but they
+  ignore that the units of a row share one ``p``.
 
 Conventions
 -----------
@@ -202,10 +219,13 @@ def log_score_ordinal(P: ArrayLike, y: ArrayLike, *, pointwise: bool = False) ->
 def log_score_binomial(
     p: ArrayLike, k: ArrayLike, n: ArrayLike, *, pointwise: bool = False
 ) -> float | FloatArray:
-    """Log score of binomial forecasts: mean of ``log Binomial(k_i | n_i, p_i)`` per row.
+    """Plug-in log score of binomial forecasts: mean of ``log Binomial(k_i | n_i, p_i)`` per row.
 
-    One observation is one row (k successes of n units), and the binomial coefficient is
-    included, so this is the log predictive density of the row. It cancels in skill scores.
+    One observation is one row (k successes of n units), binomial coefficient included. This is
+    the log predictive density of the row only when the forecast really is Binomial(n, p) (a
+    forecaster who takes ``p`` as known). Given a posterior-mean ``p`` it is a **plug-in**
+    summary, not the score of the model's predictive mixture: use
+    :func:`log_score_binomial_mixture` with the per-draw ``p`` for that.
 
     Parameters
     ----------
@@ -221,6 +241,112 @@ def log_score_binomial(
     with np.errstate(divide="ignore"):
         lp = stats.binom.logpmf(k_arr, n_arr, p)
     return lp if pointwise else float(lp.mean())
+
+
+def log_score_binomial_mixture(
+    p_draws: ArrayLike, k: ArrayLike, n: ArrayLike, *, pointwise: bool = False
+) -> float | FloatArray:
+    """Log score of binomial forecasts given as draws: ``log mean_s Binomial(k_i | n_i, p_si)``.
+
+    The forecast of row ``i`` is the mixture of binomials over the ``S`` draws ``p_si`` (posterior
+    draws, each with its own drawn site effect for a new site): the model's full predictive
+    distribution of the row, which is over-dispersed relative to any one binomial. Computed as a
+    log-mean-exp over draws, so it stays finite when single draws underflow.
+
+    Parameters
+    ----------
+    p_draws
+        Probability per unit, shape ``(S, n_rows)``: one row of draws per posterior draw.
+    k, n
+        Successes and trials per row (whole numbers, ``0 <= k <= n``, ``n >= 1``).
+    pointwise
+        Return per-row scores instead of their mean.
+
+    Examples
+    --------
+    With one draw this is the plug-in score; with draws of ``logit p ~ N(-0.3, 1)`` and ``n = 8``
+    it approaches ``log ∫ Binomial(k | 8, expit z) φ(z; -0.3, 1) dz`` (-2.68 at ``k = 0``, where
+    the plug-in ``Binomial(0 | 8, E p)`` gives -4.61).
+    """
+    draws = np.asarray(p_draws, dtype=float)
+    if draws.ndim != 2 or draws.shape[0] < 1:
+        raise DataError(
+            f"p_draws: expected an (S, n) array of per-draw probabilities, got shape {draws.shape}"
+        )
+    _prob(draws.ravel(), "p_draws")
+    k_arr, n_arr = _counts(k, n, draws.shape[1])
+    with np.errstate(divide="ignore"):
+        per_draw = stats.binom.logpmf(k_arr[None, :], n_arr[None, :], draws)
+    lp = special.logsumexp(per_draw, axis=0) - np.log(draws.shape[0])
+    return lp if pointwise else float(lp.mean())
+
+
+def log_score_beta_binomial(
+    p: ArrayLike, rho: ArrayLike, k: ArrayLike, n: ArrayLike, *, pointwise: bool = False
+) -> float | FloatArray:
+    """Log score of beta-binomial forecasts with mean ``p`` and intra-row correlation ``rho``.
+
+    ``BetaBinomial(k | n, a, b)`` with ``a = p (1 - rho) / rho``, ``b = (1 - p)(1 - rho) / rho``:
+    the units of a row share a probability drawn from Beta(a, b), so the row's count varies more
+    than a binomial's. ``rho = 0`` is the binomial (:func:`log_score_binomial`).
+
+    Parameters
+    ----------
+    p
+        Mean probability per unit, shape ``(n_rows,)``, strictly between 0 and 1 where
+        ``rho > 0``.
+    rho
+        Intra-row correlation in ``[0, 1)``, one per row or a scalar.
+    k, n
+        Successes and trials per row.
+    pointwise
+        Return per-row scores instead of their mean.
+    """
+    p = _prob(p)
+    k_arr, n_arr = _counts(k, n, p.size)
+    rho_arr = np.broadcast_to(np.asarray(rho, dtype=float), p.shape)
+    if not np.all(np.isfinite(rho_arr)) or np.any((rho_arr < 0) | (rho_arr >= 1)):
+        raise DataError("rho: the intra-row correlation must be in [0, 1)")
+    spread = (rho_arr > 0) & (p > 0) & (p < 1)
+    with np.errstate(divide="ignore"):
+        lp = stats.binom.logpmf(k_arr, n_arr, p)
+    if spread.any():
+        scale = (1 - rho_arr[spread]) / rho_arr[spread]
+        lp[spread] = stats.betabinom.logpmf(
+            k_arr[spread], n_arr[spread], p[spread] * scale, (1 - p[spread]) * scale
+        )
+    return lp if pointwise else float(lp.mean())
+
+
+def intra_row_correlation(k: ArrayLike, n: ArrayLike) -> float:
+    """ANOVA estimate of the intra-row correlation of binomial rows, clipped at 0.
+
+    Each row is a cluster of ``n_i`` binary units with ``k_i`` successes. With ``N = Σ n_i``,
+    ``R`` rows, pooled rate ``p̂ = Σ k_i / N`` and row rates ``p_i = k_i / n_i``::
+
+        MSB = Σ n_i (p_i - p̂)² / (R - 1)
+        MSW = Σ n_i p_i (1 - p_i) / (N - R)
+        n0  = (N - Σ n_i² / N) / (R - 1)
+        rho = (MSB - MSW) / (MSB + (n0 - 1) MSW)
+
+    the one-way ANOVA estimator for clustered binary data (Fleiss 1981; Ridout, Demétrio & Firth
+    1999, estimator "A"). Returns 0 when there is no between-row excess (``rho <= 0``) or too
+    little data (fewer than 2 rows, or ``N <= R``).
+    """
+    k_arr = np.asarray(k, dtype=float)
+    k_arr, n_arr = _counts(k_arr, n, k_arr.size)
+    rows, total = k_arr.size, n_arr.sum()
+    if rows < 2 or total <= rows:
+        return 0.0
+    rate = k_arr / n_arr
+    pooled = k_arr.sum() / total
+    msb = np.sum(n_arr * (rate - pooled) ** 2) / (rows - 1)
+    msw = np.sum(n_arr * rate * (1 - rate)) / (total - rows)
+    n0 = (total - np.sum(n_arr**2) / total) / (rows - 1)
+    denom = msb + (n0 - 1) * msw
+    if denom <= 0:
+        return 0.0
+    return float(np.clip((msb - msw) / denom, 0.0, 0.999))
 
 
 def _counts(k: ArrayLike, n: ArrayLike, size: int) -> tuple[FloatArray, FloatArray]:
@@ -791,6 +917,20 @@ def baseline_fixed_shares(y_train: ArrayLike, n: int, n_levels: int) -> FloatArr
 # --------------------------------------------------------------------------------------------
 
 
+def _log_density(values: ArrayLike, n: int, name: str) -> FloatArray:
+    """Per-observation log predictive densities: ``n`` numbers, none NaN or ``+inf``."""
+    arr = np.asarray(values, dtype=float)
+    if arr.shape != (n,):
+        raise DataError(f"{name}: expected {n} per-observation log densities, got shape {arr.shape}")
+    bad = np.isnan(arr) | (arr > 1e-9)
+    if bad.any():
+        raise DataError(
+            f"{name}: log densities of discrete outcomes are <= 0 and not NaN; bad at index "
+            f"{_first(bad)}"
+        )
+    return arr
+
+
 def _binary_metrics(p: FloatArray, y: FloatArray, bins: int) -> dict[str, float]:
     cal = calibration_intercept_slope(p, y)
     return {
@@ -810,6 +950,8 @@ def score_table(
     family: Literal["bernoulli", "binomial", "ordinal"],
     baseline: ArrayLike | Literal["leave-site-out"] = "leave-site-out",
     trials: ArrayLike | None = None,
+    log_density: ArrayLike | None = None,
+    baseline_log_density: ArrayLike | None = None,
     bins: int = 10,
     n_boot: int = 1000,
     seed: np.random.Generator | int | None = None,
@@ -834,6 +976,12 @@ def score_table(
         same shape as ``p_or_P`` (e.g. :func:`baseline_fixed_rate` of each fold's training set).
     trials
         Trials per row for ``binomial``.
+    log_density, baseline_log_density
+        Per-observation log predictive densities, shape ``(n,)``, to use as the model's (the
+        baseline's) ``log_score`` instead of the score of ``p_or_P`` (``baseline``). For binomial
+        rows this is how the full predictive is scored: pass
+        ``log_score_binomial_mixture(p_draws, k, n, pointwise=True)``; without it the binomial
+        ``log_score`` is the plug-in ``Binomial(k | n, p)`` of the given ``p``.
     bins
         Equal-width bins for ECE.
     n_boot, seed
@@ -850,7 +998,10 @@ def score_table(
     Notes
     -----
     - ``log_score`` is the mean log predictive density per observation (per row for binomial,
-      binomial coefficient included; per observation of the level for ordinal).
+      binomial coefficient included; per observation of the level for ordinal). For bernoulli
+      and ordinal forecasts this is the score of the full predictive distribution; for binomial
+      rows it is the plug-in ``Binomial(k | n, p)`` unless ``log_density`` is given (see the
+      module docstring).
     - ``binomial``: Brier, AUC, calibration and ECE treat each of the ``n`` trials of a row as
       one Bernoulli unit with the row's forecast, so they are per unit; so is the Brier skill.
     - With the default leave-site-out baseline, the baseline's ``auc`` and
@@ -878,6 +1029,11 @@ def score_table(
                 raise DataError(
                     f"baseline: expected shape {P.shape} like the forecasts, got {B.shape}"
                 )
+        if log_density is not None or baseline_log_density is not None:
+            raise DataError(
+                "log_density: ordinal forecasts are scored from their level probabilities, which "
+                "are the whole predictive; leave log_density out"
+            )
         top = (codes == K - 1).astype(float)
         pointwise = {
             "log_score": (log_score_ordinal(P, codes, pointwise=True),
@@ -911,6 +1067,9 @@ def score_table(
         if family == "binomial":
             lm = log_score_binomial(p, k_arr, n_arr, pointwise=True)
             lb = log_score_binomial(b, k_arr, n_arr, pointwise=True)
+            lm = lm if log_density is None else _log_density(log_density, n, "log_density")
+            if baseline_log_density is not None:
+                lb = _log_density(baseline_log_density, n, "baseline_log_density")
             # one Bernoulli unit per trial: k ones and n - k zeros per row
             reps = n_arr.astype(np.intp)
             rows = np.repeat(np.arange(n), reps)
@@ -920,6 +1079,14 @@ def score_table(
         else:
             lm = log_score(p, k_arr, pointwise=True)
             lb = log_score(b, k_arr, pointwise=True)
+            # a Bernoulli forecast's predictive is its p: a given density must agree with it
+            for name, given, own in (("log_density", log_density, lm),
+                                     ("baseline_log_density", baseline_log_density, lb)):
+                if given is not None and not np.allclose(_log_density(given, n, name), own):
+                    raise DataError(
+                        f"{name}: differs from the log score of the bernoulli forecasts; for 0/1 "
+                        "outcomes the forecast probability is the whole predictive, so leave it out"
+                    )
             unit_y, unit_p, unit_b, unit_sites = k_arr, p, b, site_arr
         pointwise = {
             "log_score": (lm, lb),

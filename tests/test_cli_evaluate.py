@@ -37,12 +37,25 @@ def test_text_output_and_unmatched_on_stderr(files, capsys):
     assert "1 id(s) in outcomes not in forecasts.csv, not scored: S19" in err
 
 
+def test_binomial_forecasts_say_they_are_plug_in_scored(tmp_path, capsys):
+    forecasts, outcomes = tmp_path / "f.csv", tmp_path / "o.csv"
+    pd.DataFrame({"site": ["a", "b", "c"], "p_mean": [0.2, 0.6, 0.5]}).to_csv(forecasts, index=False)
+    pd.DataFrame({"site": ["a", "b", "c"], "embedded": [1, 2, 0], "trials": [2, 3, 1]}).to_csv(
+        outcomes, index=False
+    )
+    assert main(["score-forecasts", str(forecasts), str(outcomes), "--n-boot", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "3 forecasts scored (binomial)" in out
+    assert "log_score of the model: plug-in: Binomial(k | n, p_mean); a saved p_mean has no spread" in out
+    assert "log_score of the baseline: plug-in: Binomial(k | n, base rate)" in out
+
+
 def test_json_is_the_only_stdout(files, capsys):
     f, o = files
     assert main(["score-forecasts", str(f), str(o), "--json", "--n-boot", "50"]) == 0
     out, err = capsys.readouterr()
     result = json.loads(out)
-    assert set(result) == {"model", "baseline", "skill", "n", "family", "unmatched"}
+    assert set(result) == {"model", "baseline", "skill", "log_score_of", "n", "family", "unmatched"}
     assert set(result["model"]) == {
         "log_score", "brier", "auc", "calibration_slope", "calibration_intercept", "ece"
     }

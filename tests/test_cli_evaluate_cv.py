@@ -103,7 +103,7 @@ def test_evaluate_json_writes_the_folder_and_prints_only_the_metrics(sim_csv, tm
     captured = capsys.readouterr()
     assert code == 0
     metrics = json.loads(captured.out)
-    assert list(metrics) == ["folds", "model", "baseline", "skill"] and metrics["folds"] == 3
+    assert list(metrics) == ["folds", "model", "baseline", "skill", "log_score_of"] and metrics["folds"] == 3
     assert set(metrics["skill"]["log_score"]) == {"mean", "q05", "q95"}
     assert {
         "log_score",

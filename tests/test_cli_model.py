@@ -139,6 +139,26 @@ def test_known_site_prediction_for_unknown_site_is_exit_2(example_fit_path, tmp_
     assert not (tmp_path / "p.csv").exists()
 
 
+def test_predict_region_mode(binomial_fit, tmp_path, capsys):
+    fit_path = tmp_path / "binomial.nc"
+    binomial_fit.save(fit_path)
+    sites = tmp_path / "sites.csv"
+    pd.DataFrame({"site": ["X1"], "region": [""], "E": [3.0], "C": [3.0], "F": [3.0]}).to_csv(sites, index=False)
+    widths = {}
+    for mode in ("mixture", "new"):
+        code, _, _ = run(["predict", fit_path, sites, "--out", tmp_path / f"{mode}.csv", "--region-mode", mode], capsys)
+        assert code == 0
+        table = pd.read_csv(tmp_path / f"{mode}.csv")
+        widths[mode] = table["p_q95"].iloc[0] - table["p_q05"].iloc[0]
+    assert widths["new"] > widths["mixture"]
+    with pytest.raises(SystemExit) as exc:
+        run(["predict", fit_path, sites, "--out", tmp_path / "x.csv", "--region-mode", "region5"], capsys)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert "argument --region-mode: invalid choice: 'region5'" in err and "mixture" in err
+    assert not (tmp_path / "x.csv").exists()
+
+
 def test_demo_writes_what_the_readme_promises(tmp_path, capsys):
     out_dir = tmp_path / "demo"
     code, out, err = run(["demo", "--out", out_dir, *TINY], capsys)

@@ -149,3 +149,27 @@ def test_modes_are_exclusive(example_fit_path, sites_csv, capsys):
         main(["plan", str(example_fit_path), str(sites_csv), "--levers", "--rank", "--json"])
     assert exc.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_region_mode_flag(binomial_fit, tmp_path, capsys):
+    fit_path = tmp_path / "binomial.nc"
+    binomial_fit.save(fit_path)
+    sites = tmp_path / "sites.csv"
+    SITES.assign(region=["Wales", "", ""]).to_csv(sites, index=False)
+    tables = {}
+    for mode in ("mixture", "new"):
+        code, out, _ = run(capsys, fit_path, sites, "--rank", "--region-mode", mode, "--json")
+        assert code == 0
+        tables[mode] = {r["site"]: r for r in json.loads(out)}
+    python = planning.rank(load_fit(fit_path), SITES.assign(region=["Wales", "", ""]), region_mode="new")
+    assert {r["site"]: r["p_mean"] for r in planning.records(python, "rank")} == {
+        s: r["p_mean"] for s, r in tables["new"].items()}
+    # Wales is known: the modes differ there only by the Monte Carlo noise of other draws
+    assert abs(tables["new"]["007"]["p_mean"] - tables["mixture"]["007"]["p_mean"]) < 0.02
+    assert tables["new"]["A2"]["p_q95"] - tables["new"]["A2"]["p_q05"] > (
+        tables["mixture"]["A2"]["p_q95"] - tables["mixture"]["A2"]["p_q05"])
+    with pytest.raises(SystemExit) as exc:
+        main(["plan", str(fit_path), str(sites), "--rank", "--json", "--region-mode", "fifth"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert "argument --region-mode: invalid choice: 'fifth'" in err and "mixture" in err

@@ -138,7 +138,7 @@ def test_fold_baseline_is_training_rate_with_jeffreys_pseudo_counts():
 # -- acceptance: leave-site-out beats the base rate with signal, claims no skill without -----------
 def test_metrics_have_the_exact_structure_of_the_issue(signal_eval):
     m = signal_eval.metrics
-    assert list(m) == ["folds", "model", "baseline", "skill"]
+    assert list(m) == ["folds", "model", "baseline", "skill", "log_score_of"]
     assert m["folds"] == 5
     assert set(m["model"]) == METRIC_KEYS and set(m["baseline"]) == METRIC_KEYS
     assert set(m["skill"]) == {"log_score", "brier"}
@@ -291,3 +291,34 @@ def test_ordinal_model_cross_validates_with_nutpie():
     levels = result.predictions[["p_none", "p_partial", "p_embedded"]].to_numpy()
     np.testing.assert_allclose(levels.sum(axis=1), 1.0, atol=1e-9)
     assert "rps" in result.metrics["model"]
+
+
+def test_binomial_rows_are_scored_by_the_predictive_mixture_against_a_beta_binomial():
+    """Binomial CV scores each held-out row by log mean_s Binomial(k | n, p_s), not Binomial(k | n, p̄).
+
+    The example rows (8 trials, site and region effects) vary more between rows than a binomial
+    allows, so the mixture must score better than the plug-in score of the same mean p. The
+    baseline is recomputed here from its definition: BetaBinomial(k | n) at the fold's training
+    rate with the ANOVA intra-row correlation of the fold's training rows.
+    """
+    from mbct_bayes.scores import intra_row_correlation, log_score_beta_binomial, log_score_binomial
+
+    obs = mb.read_observations(ROOT / "data" / "example" / "observations_binomial.csv")
+    spec = mb.ModelSpec.from_toml(MODELS / "binomial.toml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mb.ConvergenceWarning)
+        result = ev.evaluate(obs, spec, folds=3, draws=150, tune=150, chains=2, n_boot=50, seed=3)
+    pred, m = result.predictions, result.metrics
+    k, n = pred["embedded"].to_numpy(), pred["trials"].to_numpy()
+    assert m["log_score_of"] == ev.LOG_SCORE_OF["binomial"]
+    assert m["model"]["log_score"] == pytest.approx(pred["log_score"].mean(), rel=1e-12)
+    assert m["baseline"]["log_score"] == pytest.approx(pred["log_score_baseline"].mean(), rel=1e-12)
+    plug_in = log_score_binomial(pred["p"], k, n)
+    assert m["model"]["log_score"] > plug_in + 0.05, (m["model"]["log_score"], plug_in)
+    rho = {f: intra_row_correlation(k[pred["fold"] != f], n[pred["fold"] != f]) for f in (1, 2, 3)}
+    assert all(0.05 < r < 0.5 for r in rho.values()), rho  # the example rows are over-dispersed
+    expected = log_score_beta_binomial(pred["p_baseline"], pred["fold"].map(rho), k, n, pointwise=True)
+    np.testing.assert_allclose(pred["log_score_baseline"], expected, rtol=1e-12)
+    assert m["skill"]["log_score"]["mean"] == pytest.approx(
+        m["model"]["log_score"] - m["baseline"]["log_score"], rel=1e-9
+    )

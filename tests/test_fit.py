@@ -255,5 +255,14 @@ def test_typical_site_keeps_a_known_regions_effect(binomial_fit):
                          "E": [3.0] * 3, "C": [3.5] * 3, "F": [2.5] * 3})
     eta = eta_draws(binomial_fit, rows, kind="typical_site")
     fixed = fixed_part(binomial_fit.draws, design_matrix(rows, binomial_fit.spec))
-    np.testing.assert_allclose(eta[:, 0], fixed[:, 0] + binomial_fit.draws["u_region"][:, 1], rtol=1e-12)
-    np.testing.assert_allclose(eta[:, 1:], fixed[:, 1:], rtol=1e-12)  # no region: the median region
+    u_region = binomial_fit.draws["u_region"]
+    np.testing.assert_allclose(eta[:, 0], fixed[:, 0] + u_region[:, 1], rtol=1e-12)
+    # no region (default region_mode "mixture"): in every draw one of the fitted regions' effects
+    for j in (1, 2):
+        gap = np.abs((eta[:, j] - fixed[:, j])[:, None] - u_region).min(axis=1)
+        assert gap.max() < 1e-9
+    # region_mode "new": a fresh region, not one of the fitted ones
+    fresh = eta_draws(binomial_fit, rows, kind="typical_site", region_mode="new")
+    np.testing.assert_allclose(fresh[:, 0], eta[:, 0], rtol=1e-12)
+    gap = np.abs((fresh[:, 1] - fixed[:, 1])[:, None] - u_region).min(axis=1)
+    assert np.median(gap) > 1e-3

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from mbct_bayes.errors import DataError
-from mbct_bayes.forecasts import score_forecasts
+from mbct_bayes.forecasts import LOG_SCORE_OF, score_forecasts
 from mbct_bayes.io import dumps_json
-from mbct_bayes.scores import baseline_base_rate, brier, log_score, rps, score_table
+from mbct_bayes.scores import baseline_base_rate, brier, log_score, log_score_binomial, rps, score_table
 
 
 def _binary_tables(n=12, seed=0):
@@ -32,7 +32,7 @@ def test_binary_scores_equal_score_table_on_the_joined_rows():
     expected = score_table(
         f["p_mean"], o["embedded"], f["site"], family="bernoulli", n_boot=100, seed=1
     )
-    np.testing.assert_equal(out.scores, expected)
+    np.testing.assert_equal(out.scores, {**expected, "log_score_of": LOG_SCORE_OF["bernoulli"]})
     assert out.scores["model"]["brier"] == pytest.approx(brier(f["p_mean"], o["embedded"]))
 
 
@@ -89,6 +89,10 @@ def test_binomial_outcomes_with_trials():
     out = score_forecasts(f, o, n_boot=20)
     assert out.family == "binomial"
     assert out.scores["model"]["brier"] == pytest.approx(1.61 / 6)  # worked in test_scores
+    # a saved p_mean has no spread: model and baseline are both plug-in Binomial(k | n, p)
+    assert out.scores["model"]["log_score"] == pytest.approx(log_score_binomial([0.2, 0.6, 0.5], [1, 2, 0], [2, 3, 1]))
+    assert out.scores["log_score_of"]["model"].startswith("plug-in: Binomial(k | n, p_mean)")
+    assert out.scores["log_score_of"]["baseline"] == "plug-in: Binomial(k | n, base rate)"
 
 
 def _ordinal_tables():

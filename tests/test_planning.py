@@ -4,8 +4,8 @@ Three kinds of evidence:
 
 * exactness — every reported number is recomputed in the test from the raw posterior draws with
   independent numpy code (logistic of intercept + beta·(x − centre) + site draw), using the
-  documented draw order of the new-site effects (one ``default_rng(seed)``; site effects
-  ``standard_normal((S, n_sites))`` in sorted-id order, then unknown-region effects);
+  documented draw order of the new-site effects (one ``default_rng(seed)``; first the
+  unknown-region draws, then site effects ``standard_normal((S, n_sites))`` in sorted-id order);
 * known answers — a fit to informative simulated data recovers the true order of the levers
   and the target implied by the true parameters (module-scoped fit, marked slow);
 * bad input — each a DataError whose message is checked.
@@ -45,35 +45,36 @@ def logit(p):
 
 
 # -- independent recomputation from the draws -------------------------------------------------
-def site_draws(fit, table, seed, kind="new_site"):
+def site_draws(fit, table, seed, kind="new_site", region_mode="mixture"):
     """Site (+ region) effect draws (S, n), written from the documented draw order."""
     draws = fit.draws
     S = draws["sigma_site"].shape[0]
-    if kind == "typical_site":  # site effect 0; a known region keeps its fitted effect
-        effect = np.zeros((S, len(table)))
-        if fit.spec.region and "region" in table:
-            fitted = list(fit.model_data.region_labels)
-            for i, r in enumerate(table["region"]):
-                if isinstance(r, str) and r != "":
-                    effect[:, i] = draws["u_region"][:, fitted.index(r)]
-        return effect
     ids = table["site"].astype(str).tolist()
     rng = np.random.default_rng(seed)
-    order = sorted(set(ids))
-    z = rng.standard_normal((S, len(order)))
-    effect = np.column_stack([z[:, order.index(s)] * draws["sigma_site"] for s in ids])
-    if fit.spec.region:
+    effect = np.zeros((S, len(table)))
+    if fit.spec.region:  # first the unknown regions, one column per sorted site id
         regions = table["region"] if "region" in table else pd.Series([None] * len(table))
         missing = [i for i, r in enumerate(regions) if not isinstance(r, str) or r == ""]
         labels = sorted({ids[i] for i in missing})
-        zr = rng.standard_normal((S, len(labels))) if labels else None
         fitted = list(fit.model_data.region_labels)
+        if labels and region_mode == "new":
+            zr = rng.standard_normal((S, len(labels))) * draws["sigma_region"][:, None]
+        elif labels:  # a fitted region drawn in proportion to its sites, per draw and site
+            site_region = fit.data.drop_duplicates("site")["region"].tolist()
+            shares = np.array([site_region.count(r) for r in fitted]) / len(site_region)
+            cum = np.cumsum(shares)
+            which = np.searchsorted(cum, rng.random((S, len(labels))) * cum[-1], side="right")
+            zr = np.take_along_axis(draws["u_region"], which, axis=1)
         for i, r in enumerate(regions):
             if i in missing:
-                effect[:, i] += zr[:, labels.index(ids[i])] * draws["sigma_region"]
+                effect[:, i] += zr[:, labels.index(ids[i])]
             else:
                 effect[:, i] += draws["u_region"][:, fitted.index(r)]
-    return effect
+    if kind == "typical_site":  # site effect 0; the region as for a new site
+        return effect
+    order = sorted(set(ids))
+    z = rng.standard_normal((S, len(order)))
+    return effect + np.column_stack([z[:, order.index(s)] * draws["sigma_site"] for s in ids])
 
 
 def p_direct(fit, table, effect):
@@ -588,3 +589,147 @@ def test_lever_curve_in_blocks_equals_one_block(example_fit, monkeypatch):
     blocks = planning.lever_curve(example_fit, SITES, "F", n_grid=7, p=0.5, seed=3)
     pd.testing.assert_frame_equal(whole, blocks)
     assert len(whole) == 7 * len(SITES)
+
+
+# == one meaning of "typical site"; unknown regions (issue 12, items 3 and 4) ===================
+REGION_SITES = pd.DataFrame({  # identical scores, different regions (one unknown)
+    "site": ["T1", "T2", "T3", "T4"],
+    "region": ["Scotland", "Wales", "England-North", ""],
+    "E": [3.2] * 4, "C": [3.6] * 4, "F": [2.4] * 4,
+})
+
+
+def test_predict_levers_rank_and_report_agree_on_the_typical_value(binomial_fit):
+    from mbct_bayes.predict import predict
+    from mbct_bayes.report import _planning
+
+    typical = predict(binomial_fit, REGION_SITES, "typical_site", seed=5).set_index("site")["p_mean"]
+    # the regions' fitted effects differ, so a typical site keeps its region's value
+    assert np.ptp(typical[["T1", "T2", "T3"]]) > 0.01
+    ranked = planning.rank(binomial_fit, REGION_SITES, "new_site", seed=5).set_index("site")
+    np.testing.assert_allclose(ranked.loc[typical.index, "typical_p_mean"], typical, rtol=1e-12)
+    before = planning.what_if(binomial_fit, REGION_SITES, {"F": 1.0}, "typical_site", seed=5)
+    np.testing.assert_allclose(before["p_before_mean"], typical.to_numpy(), rtol=1e-12)
+    lv = planning.levers(binomial_fit, REGION_SITES, 1.0, "typical_site", seed=5)
+    raised = predict(binomial_fit, shifted(REGION_SITES, "C", delta=1.0), "typical_site", seed=5)
+    np.testing.assert_allclose(
+        lv[lv["lever"] == "C"].set_index("site").loc[typical.index, "delta_mean"],
+        raised["p_mean"].to_numpy() - typical.to_numpy(), atol=1e-12,
+    )
+    table_html, _ = _planning(binomial_fit, REGION_SITES, seed=5)
+    rows = {r.split("</td>")[0].rsplit(">", 1)[-1]: r for r in str(table_html).split("<tr")[2:]}
+    for site, value in typical.items():
+        assert f">{value:.2f}<" in rows[site], (site, value)
+
+
+def test_the_reports_typical_site_at_the_centre_is_predicts(binomial_fit):
+    from mbct_bayes.predict import predict
+    from mbct_bayes.report import typical_at_centre
+
+    centre = pd.DataFrame({"site": ["c"], "region": [""], "E": [3.0], "C": [3.0], "F": [3.0]})
+    got = typical_at_centre(binomial_fit, seed=2)
+    want = predict(binomial_fit, centre, "typical_site", seed=2).iloc[0]
+    assert [got[k] for k in ("p_mean", "p_q05", "p_q95")] == pytest.approx(
+        [want["p_mean"], want["p_q05"], want["p_q95"]], rel=1e-12)
+
+
+def test_rank_typical_of_known_sites_keeps_their_fitted_region(binomial_fit):
+    md = binomial_fit.model_data
+    known = binomial_fit.data.drop_duplicates("site").head(4)[["site", "E", "C", "F"]]
+    ranked = planning.rank(binomial_fit, known, "known_site").set_index("site")
+    region_of = binomial_fit.data.drop_duplicates("site").set_index("site")["region"]
+    table = known.reset_index(drop=True)
+    effect = np.column_stack([
+        binomial_fit.draws["u_region"][:, list(md.region_labels).index(region_of[s])] for s in table["site"]
+    ])
+    expected = p_direct(binomial_fit, table, effect).mean(0)
+    np.testing.assert_allclose(ranked.loc[table["site"], "typical_p_mean"], expected, rtol=1e-12)
+
+
+def region_fit(S=20_000, effects=(-3.0, 0.0, 2.0), sigma_region=3.0):
+    """A bernoulli Fit with regions A, B, C of 1, 3 and 6 sites (10, 6 and 6 rows) and set effects.
+
+    Sites and rows are weighted differently on purpose: the unknown-region mixture weighs by sites.
+    """
+    spec = mb.ModelSpec(family="bernoulli", region="region", predictors=("E", "C", "F"))
+    sites = ["A0"] * 10 + [f"B{i}" for i in range(3) for _ in range(2)] + [f"C{i}" for i in range(6)]
+    data = pd.DataFrame({
+        "site": sites, "region": [s[0] for s in sites], "embedded": [0, 1] * 11,
+        "E": 3.0, "C": 3.0, "F": 3.0,
+    })
+    md = prepare_data(data, spec)
+    assert md.region_labels == ("A", "B", "C")
+    draws = {
+        "beta": np.zeros((S, 3)),
+        "Intercept": np.zeros(S),
+        "sigma_site": np.full(S, 0.5),
+        "u_site": np.zeros((S, len(md.site_labels))),
+        "sigma_region": np.full(S, sigma_region),
+        "u_region": np.tile(np.asarray(effects, float), (S, 1)),
+    }
+    return Fit(spec=spec, data=data, idata=None, model_data=md, _draws=draws)
+
+
+def test_unknown_region_mixture_weighs_the_fitted_regions_by_their_sites():
+    from mbct_bayes.predict import predict
+
+    fit = region_fit()
+    row = pd.DataFrame({"site": ["X"], "region": [""], "E": [3.0], "C": [3.0], "F": [3.0]})
+    mixed = predict(fit, row, "new_site", seed=1)
+    shares = np.array([1, 3, 6]) / 10  # sites, not rows (rows would be 10/22, 6/22, 6/22)
+    per_region = [predict(fit, row.assign(region=r), "new_site", seed=2 + i) for i, r in enumerate("ABC")]
+    expected = sum(w * r["p_mean"].iloc[0] for w, r in zip(shares, per_region, strict=True))
+    S = fit.n_draws
+    se = math.sqrt(mixed["p_sd"].iloc[0] ** 2 / S + sum(
+        (w * r["p_sd"].iloc[0]) ** 2 / S for w, r in zip(shares, per_region, strict=True)))
+    assert abs(mixed["p_mean"].iloc[0] - expected) < 4 * se, (mixed["p_mean"].iloc[0], expected, se)
+    # a typical site of unknown region: each draw's region effect is one fitted effect, drawn by sites
+    eta = logit_of(predict_draws(fit, row, "typical_site", seed=3))
+    counts = np.array([np.isclose(eta, e).sum() for e in (-3.0, 0.0, 2.0)])
+    assert counts.sum() == S
+    assert np.all(np.abs(counts / S - shares) < 4 * np.sqrt(shares * (1 - shares) / S))
+
+
+def logit_of(p):
+    return np.log(p) - np.log1p(-p)
+
+
+def predict_draws(fit, table, kind, seed, region_mode="mixture"):
+    from mbct_bayes.predict import eta_draws, p_embedded, validate_new_data
+
+    return p_embedded(fit, eta_draws(fit, validate_new_data(fit, table), kind, seed=seed,
+                                     region_mode=region_mode))[:, 0]
+
+
+def test_new_region_mode_is_a_fresh_region_draw_with_the_wider_spread(binomial_fit):
+    fit = region_fit()
+    row = pd.DataFrame({"site": ["X"], "region": [None], "E": [3.0], "C": [3.0], "F": [3.0]})
+    eta_new = logit_of(predict_draws(fit, row, "typical_site", seed=4, region_mode="new"))
+    # site effect 0, a fresh N(0, 3) region: mean 0 and SD 3 within sampling error (S = 20,000)
+    assert abs(eta_new.mean()) < 4 * 3 / math.sqrt(fit.n_draws)
+    assert eta_new.std() == pytest.approx(3.0, rel=0.03)
+    # the real fit: a new region is wider than one of the four fitted regions
+    for kind in ("typical_site", "new_site"):
+        unknown = REGION_SITES.iloc[[3]]
+        wide = planning.rank(binomial_fit, unknown, kind, seed=6, region_mode="new")
+        narrow = planning.rank(binomial_fit, unknown, kind, seed=6, region_mode="mixture")
+        assert (wide["p_q95"] - wide["p_q05"]).iloc[0] > (narrow["p_q95"] - narrow["p_q05"]).iloc[0]
+    # a known region is the same in both modes
+    known = REGION_SITES.iloc[[0]]
+    np.testing.assert_array_equal(
+        planning.rank(binomial_fit, known, seed=6, region_mode="new")["p_mean"],
+        planning.rank(binomial_fit, known, seed=6)["p_mean"],
+    )
+
+
+@pytest.mark.parametrize("call", [
+    lambda f: planning.what_if(f, REGION_SITES, {"F": 1}, region_mode="fifth"),
+    lambda f: planning.levers(f, REGION_SITES, region_mode="fifth"),
+    lambda f: planning.target(f, REGION_SITES, "F", region_mode="fifth"),
+    lambda f: planning.rank(f, REGION_SITES, region_mode="fifth"),
+    lambda f: planning.lever_curve(f, REGION_SITES, "F", region_mode="fifth"),
+    lambda f: f.predict(REGION_SITES, region_mode="fifth"),
+])
+def test_bad_region_mode_is_a_one_line_error(binomial_fit, call):
+    with pytest.raises(mb.DataError, match=r"^region_mode 'fifth' is not one of mixture, new \(mixture: "):
+        call(binomial_fit)

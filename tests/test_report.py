@@ -80,6 +80,7 @@ def write_evaluation(folder: Path, data: pd.DataFrame, seed: int = 0) -> Path:
                      "calibration_intercept": 0.0, "ece": 0.01},
         "skill": {"log_score": {"mean": 0.08, "q05": 0.02, "q95": 0.14},
                   "brier": {"mean": 0.05, "q05": 0.02, "q95": 0.07}},
+        "log_score_of": {"model": "predictive mixture <test>", "baseline": "BetaBinomial(k | n)"},
     }
     (folder / "metrics.json").write_text(json.dumps(metrics))
     return folder
@@ -159,6 +160,8 @@ def test_every_section_is_present(example_report):
     # the data in words: sites, observations, family, centring
     assert "200 observations of 40 sites" in example_report
     assert "Bernoulli" in example_report and "centred at" in example_report
+    # what each log score scores, from metrics.json, escaped
+    assert "The log score scores, for the model: predictive mixture &lt;test&gt;; for the baseline: " in example_report
 
 
 def test_every_prior_in_force_is_listed(example_fit, example_report):

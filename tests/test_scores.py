@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
-from scipy import optimize, special, stats
+from scipy import integrate, optimize, special, stats
 
 from mbct_bayes.errors import DataError
 from mbct_bayes.plots.evaluate import reliability_diagram, site_forecast_chart
@@ -26,8 +26,11 @@ from mbct_bayes.scores import (
     brier_decomposition,
     calibration_intercept_slope,
     ece,
+    intra_row_correlation,
     log_score,
+    log_score_beta_binomial,
     log_score_binomial,
+    log_score_binomial_mixture,
     log_score_ordinal,
     pit_randomised,
     reliability_bins,
@@ -481,6 +484,131 @@ def test_score_table_seed_reproducible():
     np.testing.assert_equal(a, b)  # NaN-aware: the baseline's AUC is NaN
 
 
+
+# --------------------------------------------------------------------------------------------
+# binomial rows: the predictive mixture, the plug-in score and the beta-binomial baseline
+# --------------------------------------------------------------------------------------------
+
+TOY_N, TOY_MU = 8, -0.3  # issue 12's toy case: n = 8 trials, logit p ~ N(-0.3, 1)
+
+
+def _toy_mixture_quad(k: int) -> float:
+    """log ∫ Binomial(k | 8, expit z) φ(z; -0.3, 1) dz by adaptive quadrature."""
+    def f(z):
+        return stats.binom.pmf(k, TOY_N, special.expit(z)) * stats.norm.pdf(z, TOY_MU, 1.0)
+
+    return math.log(integrate.quad(f, -np.inf, np.inf, epsabs=1e-14, epsrel=1e-12)[0])
+
+
+def _toy_gauss_hermite(fn) -> float:
+    """E[fn(expit z)], z ~ N(-0.3, 1), by 80-point Gauss–Hermite (probabilists' weights)."""
+    x, w = np.polynomial.hermite_e.hermegauss(80)
+    return float(np.sum(w * fn(special.expit(TOY_MU + x))) / math.sqrt(2 * math.pi))
+
+
+# issue 12 / REVIEW.md quote (mixture, plug-in): k=0 (-2.70, -4.63), k=8 (-3.62, -6.58),
+# k=4 (-1.86, -1.36). Quadrature gives -2.681/-4.614, -3.615/-6.599, -1.862/-1.358: the quoted
+# values are these to within 0.02 (they look like Monte Carlo estimates).
+TOY_QUOTED = {0: (-2.70, -4.63), 8: (-3.62, -6.58), 4: (-1.86, -1.36)}
+
+
+@pytest.mark.parametrize("k", [0, 8, 4])
+def test_toy_case_mixture_and_plug_in_by_numerical_integration(k):
+    mixture = _toy_mixture_quad(k)
+    # two independent integrations agree
+    gh = math.log(_toy_gauss_hermite(lambda p: stats.binom.pmf(k, TOY_N, p)))
+    assert mixture == pytest.approx(gh, abs=1e-9)
+    p_bar = _toy_gauss_hermite(lambda p: p)
+    plug_in = log_score_binomial([p_bar], [k], [TOY_N])
+    assert plug_in == pytest.approx(stats.binom.logpmf(k, TOY_N, p_bar), abs=1e-12)
+    quoted_mixture, quoted_plug_in = TOY_QUOTED[k]
+    assert mixture == pytest.approx(quoted_mixture, abs=0.025)
+    assert plug_in == pytest.approx(quoted_plug_in, abs=0.025)
+    # over-dispersion: the mixture puts more mass in the tails, less at the centre
+    assert (mixture > plug_in) if k in (0, 8) else (mixture < plug_in)
+
+
+def test_mixture_score_with_many_draws_matches_the_integral():
+    """The package's log-mean-exp over 400,000 draws equals quadrature within 4 Monte Carlo SEs."""
+    rng = np.random.default_rng(12)
+    p_draws = special.expit(rng.normal(TOY_MU, 1.0, size=(400_000, 1)))
+    for k in (0, 4, 8):
+        got = log_score_binomial_mixture(p_draws, [k], [TOY_N])
+        pmf = stats.binom.pmf(k, TOY_N, p_draws[:, 0])
+        se = pmf.std(ddof=1) / math.sqrt(pmf.size) / pmf.mean()  # delta method on the log
+        assert abs(got - _toy_mixture_quad(k)) < 4 * se, (k, got, se)
+    # and it is not the plug-in score of the same draws' mean
+    plug_in = log_score_binomial([p_draws.mean()], [0], [TOY_N])
+    assert log_score_binomial_mixture(p_draws, [0], [TOY_N]) - plug_in > 1.8
+
+
+def test_mixture_score_of_one_draw_or_equal_draws_is_the_plug_in_score():
+    p, k, n = [0.2, 0.6, 0.5], [1, 2, 0], [2, 3, 1]
+    assert log_score_binomial_mixture([p], k, n) == pytest.approx(log_score_binomial(p, k, n))
+    np.testing.assert_allclose(
+        log_score_binomial_mixture(np.tile(p, (7, 1)), k, n, pointwise=True),
+        log_score_binomial(p, k, n, pointwise=True),
+    )
+    # hand: draws 0.2 and 0.6 for 1 of 2: log((0.32 + 0.48) / 2) = log 0.4
+    assert log_score_binomial_mixture([[0.2], [0.6]], [1], [2]) == pytest.approx(math.log(0.4))
+
+
+def test_mixture_score_is_stable_where_single_draws_underflow():
+    # 900 of 1000 at p = 0.01 and 0.02: each pmf underflows in float64, the log-mean-exp does not
+    draws = [[0.01], [0.02]]
+    expected = np.logaddexp(stats.binom.logpmf(900, 1000, 0.01), stats.binom.logpmf(900, 1000, 0.02))
+    got = log_score_binomial_mixture(draws, [900], [1000])
+    assert math.isfinite(got) and got == pytest.approx(expected - math.log(2), rel=1e-12)
+
+
+def test_beta_binomial_closed_forms():
+    # rho = 0 is the binomial; n = 1 is Bernoulli(p) whatever rho
+    p, k, n = np.array([0.3, 0.7]), [1, 2], [3, 4]
+    np.testing.assert_allclose(
+        log_score_beta_binomial(p, 0.0, k, n, pointwise=True), log_score_binomial(p, k, n, pointwise=True)
+    )
+    assert log_score_beta_binomial([0.3], 0.4, [1], [1]) == pytest.approx(math.log(0.3))
+    # n = 2: P(2 of 2) = E[pi^2] = p^2 + rho p (1 - p) = 0.09 + 0.2 * 0.21 = 0.132
+    assert log_score_beta_binomial([0.3], 0.2, [2], [2]) == pytest.approx(math.log(0.132))
+    # P(1 of 2) = 2 (p - E[pi^2]) = 2 (0.3 - 0.132) = 0.336
+    assert log_score_beta_binomial([0.3], 0.2, [1], [2]) == pytest.approx(math.log(0.336))
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.15, 0.4])
+def test_intra_row_correlation_recovers_a_known_truth(rho):
+    """Beta-binomial rows of 8 with a known rho: the ANOVA estimate is within 0.03 (6,000 rows)."""
+    rng = np.random.default_rng(int(rho * 100))
+    rows, n, p = 6000, 8, 0.35
+    if rho > 0:
+        a, b = p * (1 - rho) / rho, (1 - p) * (1 - rho) / rho
+        pi = rng.beta(a, b, size=rows)
+    else:
+        pi = np.full(rows, p)
+    k = rng.binomial(n, pi)
+    assert intra_row_correlation(k, np.full(rows, n)) == pytest.approx(rho, abs=0.03)
+
+
+def test_intra_row_correlation_hand_and_edges():
+    # rows 0/2, 2/2: p^ = .5, MSB = (2*.25 + 2*.25)/1 = 1, MSW = 0, n0 = (4 - 8/4)/1 = 2 -> rho 1,
+    # clipped to 0.999; identical rows have no between-row excess -> 0; one row -> 0
+    assert intra_row_correlation([0, 2], [2, 2]) == pytest.approx(0.999)
+    assert intra_row_correlation([1, 1, 1], [2, 2, 2]) == 0.0
+    assert intra_row_correlation([3], [8]) == 0.0
+
+
+def test_score_table_scores_a_given_log_density_as_the_model_and_baseline():
+    p, k, n, sites = [0.2, 0.6, 0.5], [1, 2, 0], [2, 3, 1], ["a", "b", "c"]
+    lpd = log_score_binomial_mixture([[0.1, 0.5, 0.4], [0.3, 0.7, 0.6]], k, n, pointwise=True)
+    blpd = log_score_beta_binomial([0.5, 0.4, 0.6], 0.2, k, n, pointwise=True)
+    out = score_table(p, k, sites, family="binomial", trials=n, log_density=lpd,
+                      baseline_log_density=blpd, n_boot=50, seed=0)
+    assert out["model"]["log_score"] == pytest.approx(lpd.mean())
+    assert out["baseline"]["log_score"] == pytest.approx(blpd.mean())
+    assert out["skill"]["log_score"]["mean"] == pytest.approx(lpd.mean() - blpd.mean())
+    plain = score_table(p, k, sites, family="binomial", trials=n, n_boot=50, seed=0)
+    assert out["model"]["brier"] == plain["model"]["brier"]  # per-unit scores keep p
+
+
 # --------------------------------------------------------------------------------------------
 # bad input
 # --------------------------------------------------------------------------------------------
@@ -507,6 +635,27 @@ def test_score_table_seed_reproducible():
         (lambda: log_score_binomial([0.5], [3], [2]), r"k: successes must be whole numbers"),
         (lambda: log_score_binomial([0.5], [1], [0]), r"trials: must be whole numbers >= 1"),
         (lambda: log_score_binomial([0.5], [1, 1], [2]), r"k: expected 1 success counts"),
+        (lambda: log_score_binomial_mixture([0.5, 0.4], [1], [2]), r"p_draws: expected an \(S, n\) array"),
+        (lambda: log_score_binomial_mixture([[0.5, 1.4]], [1, 1], [2]), r"p_draws: 1 forecasts outside \[0, 1\]"),
+        (lambda: log_score_binomial_mixture([[0.5]], [1, 1], [2]), r"k: expected 1 success counts"),
+        (lambda: log_score_beta_binomial([0.5], 1.0, [1], [2]), r"rho: the intra-row correlation must be in \[0, 1\)"),
+        (
+            lambda: score_table([0.5, 0.5], [1, 0], [1, 2], family="binomial", trials=2, log_density=[-1.0]),
+            r"log_density: expected 2 per-observation log densities",
+        ),
+        (
+            lambda: score_table([0.5, 0.5], [1, 0], [1, 2], family="binomial", trials=2,
+                                baseline_log_density=[-1.0, np.nan]),
+            r"baseline_log_density: log densities of discrete outcomes are <= 0 and not NaN; bad at index 1",
+        ),
+        (
+            lambda: score_table([0.5, 0.5], [1, 0], [1, 2], family="bernoulli", log_density=[-0.1, -0.1]),
+            r"log_density: differs from the log score of the bernoulli forecasts",
+        ),
+        (
+            lambda: score_table([[0.5, 0.5], [0.5, 0.5]], [1, 0], [1, 2], family="ordinal", log_density=[-1, -1]),
+            r"log_density: ordinal forecasts are scored from their level probabilities",
+        ),
         (lambda: ece([0.5], [1], bins=0), r"bins: expected a positive whole number"),
         (lambda: skill([0.1], [0.2], [1], score="auc"), r"score: unknown score 'auc'"),
         (lambda: skill([0.1], [0.2, 0.3], [1], score="brier"), r"must be 1-D and the same length"),

@@ -75,6 +75,8 @@ def scores_text(result: dict[str, Any]) -> str:
         "log_score: mean log predictive density per observation (higher is better); brier, rps, "
         "ece: lower is better; skill > 0 means the model beats the baseline"
     )
+    for who, text in result.get("log_score_of", {}).items():
+        lines.append(f"log_score of the {who}: {text}")
     return "\n".join(lines)
 
 
@@ -91,7 +93,10 @@ def _add_score_forecasts(sub: argparse._SubParsersAction) -> None:
             "Join FORECASTS (p_mean, or one p_<level> column per level) to OUTCOMES (embedded "
             "or level) by id and print log score, Brier, AUC, calibration and ECE beside a "
             "base-rate baseline taken from the other sites' outcomes. Ids found in only one "
-            "file are listed on stderr and not scored."
+            "file are listed on stderr and not scored. Binomial rows (successes of trials) are "
+            "plug-in scored, Binomial(k | n, p_mean), model and baseline alike: a saved p_mean "
+            "has no spread, so this is not the log score of the model's predictive mixture "
+            "(mbct-bayes evaluate computes that)."
         ),
     )
     p.add_argument("forecasts", metavar="FORECASTS.csv", help="forecast table (CSV or Parquet)")

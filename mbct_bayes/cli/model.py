@@ -41,6 +41,15 @@ def add_measured_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_region_mode(parser: argparse.ArgumentParser) -> None:
+    """``--region-mode mixture|new``: where a site with an empty region is (region models)."""
+    parser.add_argument(
+        "--region-mode", choices=("mixture", "new"), default="mixture",
+        help="a site with an empty region: 'mixture' (default) is one of the fitted regions in "
+        "proportion to their sites; 'new' is a region not in the data (wider forecasts)",
+    )
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fit", help="fit a model spec to observations and save the fit (.nc)")
     p.add_argument("observations", help="observations CSV or Parquet")
@@ -72,6 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kind", choices=("new_site", "typical_site", "known_site"), default="new_site")
     p.add_argument("--seed", type=int, default=0, help="seed for new-site effect draws")
     add_measured_args(p)
+    add_region_mode(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("demo", help="the whole main job on the bundled example data")
@@ -169,7 +179,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     result = load_fit(args.fit)
     sites = read_table(args.sites, what="sites")
     predictions = result.predict(
-        sites, kind=args.kind, seed=args.seed, responses=responses, scores_are_true=args.scores_are_true
+        sites,
+        kind=args.kind,
+        seed=args.seed,
+        responses=responses,
+        scores_are_true=args.scores_are_true,
+        region_mode=args.region_mode,
     )
     write_table(out, predictions)
     _say(f"{len(predictions)} predictions ({args.kind}) written to {out}")

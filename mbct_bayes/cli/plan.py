@@ -16,7 +16,7 @@ import sys
 
 from ..errors import DataError
 from ..io import check_output_path, dumps_json, write_table
-from .model import add_measured_args, note_scores, read_responses_option
+from .model import add_measured_args, add_region_mode, note_scores, read_responses_option
 
 MAX_MESSAGES = 10  # target messages shown on stderr; the table has them all
 
@@ -64,6 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--seed", type=int, default=0, help="seed of the new-site effect draws (default 0)"
     )
     add_measured_args(p)
+    add_region_mode(p)
     p.add_argument("--out", help="table to write (CSV, or Parquet for .parquet)")
     p.add_argument(
         "--json", action="store_true", help="print the list of records as JSON on stdout"
@@ -131,7 +132,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     fit = load_fit(args.fit)
     id_columns = [c for c in (fit.spec.group, fit.spec.region) if c]
     sites = read_table(args.sites, what="sites", id_columns=id_columns)
-    options = {"seed": args.seed, "responses": responses, "scores_are_true": args.scores_are_true}
+    options = {"seed": args.seed, "responses": responses, "scores_are_true": args.scores_are_true,
+               "region_mode": args.region_mode}
     if change is not None:
         mode, table = "what_if", planning.what_if(fit, sites, change, args.kind, **options)
     elif args.levers:

@@ -359,3 +359,26 @@ def test_cli_plan_with_scores_taken_as_true_says_so(cli_files, capsys):
     code, out, err = cli(["plan", f / "fit.nc", f / "sites.csv", "--what-if", "F=+0.5", "--json", "--scores-are-true"], capsys)
     assert code == 0, err
     assert len(json.loads(out)) == 2 and "were taken as true" in err
+
+
+def test_cli_power_assurance_takes_a_latent_fits_candidates_as_measured(cli_files, tmp_path, capsys):
+    # a latent fit's candidate services are measured: plain scores are refused in one line naming
+    # both ways; site means with n_respondents or the respondents' survey items are accepted
+    f = cli_files
+    items = pd.read_csv(EXAMPLE / "responses.csv", dtype=str)
+    keep = ["S01", "S02", "S03", "S04"]
+    items = items[items.site.isin(keep)].replace({"site": {s: f"CAND{i}" for i, s in enumerate(keep)}})
+    items.to_csv(tmp_path / "items.csv", index=False)
+    sites = pd.read_csv(EXAMPLE / "new_sites.csv").head(4).assign(site=[f"CAND{i}" for i in range(4)])
+    sites.to_csv(tmp_path / "plain.csv", index=False)
+    sites.assign(n_respondents=3).to_csv(tmp_path / "means.csv", index=False)
+    base = ["power", "assurance", f / "fit.nc", "--clusters", 2, "--cluster-size", 10, "--sims", 200, "--seed", 1]
+    code, _, err = cli([*base, "--sites", tmp_path / "plain.csv"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "n_respondents" in err and "--responses" in err
+    code, out, err = cli([*base, "--sites", tmp_path / "means.csv", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["population"] == "candidates"
+    code, out, err = cli([*base, "--sites", tmp_path / "plain.csv", "--responses", tmp_path / "items.csv",
+                          "--codebook", CODEBOOK, "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["population"] == "candidates"

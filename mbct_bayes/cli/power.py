@@ -22,6 +22,7 @@ from typing import Any
 
 from ..errors import DataError
 from ..io import check_output_path, dumps_json, write_atomic, write_json, write_table
+from .model import add_measured_args, read_responses_option
 from .power_text import (
     analytic_text,
     assurance_text,
@@ -158,6 +159,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--sites", help="with a fit: candidate services CSV (site, region, E, C, F), randomised to the sequences"
     )
     p.add_argument("--stratify", choices=("region",), help="randomise the --sites candidates within region strata")
+    add_measured_args(p)
     p.add_argument(
         "--direction", choices=("increase", "decrease"), help="with a fit: intended direction of the effect"
     )
@@ -244,6 +246,7 @@ def _posterior_args(p: argparse.ArgumentParser, *, required: bool = True) -> Non
     p.add_argument(
         "--stratify", choices=("region",), help="randomise the --sites candidates within region strata"
     )
+    add_measured_args(p)
     p.add_argument(
         "--direction",
         choices=("increase", "decrease"),
@@ -477,7 +480,8 @@ def _load_posterior(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str,
     if args.sites:
         source["sites_file"] = str(args.sites)
     population = population_from_fit(
-        fit, lever=args.lever, delta=args.delta, sites=sites, stratify=args.stratify, source=str(args.sites)
+        fit, lever=args.lever, delta=args.delta, sites=sites, stratify=args.stratify, source=str(args.sites),
+        responses=read_responses_option(args), scores_are_true=args.scores_are_true,
     )
     return {"population": population}, source
 
@@ -583,6 +587,8 @@ def _stepped_wedge_from_fit(args: argparse.Namespace) -> int:
         seed=args.seed,
         time=args.time,
         direction=args.direction,
+        responses=read_responses_option(args),
+        scores_are_true=args.scores_are_true,
     )
     result.update(fit=str(args.fit), **({"sites_file": str(args.sites)} if args.sites else {}))
     return _emit(args, result, text=stepped_wedge_assurance_text)

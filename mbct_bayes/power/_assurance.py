@@ -638,10 +638,14 @@ def population_from_fit(
     sites: pd.DataFrame | None = None,
     stratify: str | None = None,
     source: str = "candidate sites",
+    responses: pd.DataFrame | None = None,
+    scores_are_true: bool = False,
 ) -> Population:
     """The trial's population of services: the fit's sites (default) or the candidates ``sites``.
 
-    ``source`` names the candidates in messages (e.g. the file).
+    ``source`` names the candidates in messages (e.g. the file). ``responses`` and
+    ``scores_are_true``: a latent fit's candidates' measured scores (see
+    :func:`~mbct_bayes.power.candidates_population`).
     """
     if sites is None:
         if stratify is not None:
@@ -649,8 +653,13 @@ def population_from_fit(
                 "stratify (--stratify) randomises candidate services within strata; give the candidates "
                 "(sites= / --sites) too"
             )
+        if responses is not None:
+            raise DataError("responses are the candidate services' measured scores; give the candidates (sites= / --sites) too")
         return fitted_sites_population(fit, lever=lever, delta=delta)
-    return candidates_population(fit, sites, lever=lever, delta=delta, stratify=stratify, source=source)
+    return candidates_population(
+        fit, sites, lever=lever, delta=delta, stratify=stratify, source=source, responses=responses,
+        scores_are_true=scores_are_true,
+    )
 
 
 def assurance(
@@ -663,6 +672,8 @@ def assurance(
     stratify: str | None = None,
     clusters_per_arm: int,
     cluster_size: int,
+    responses: pd.DataFrame | None = None,
+    scores_are_true: bool = False,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """Assurance of a cluster trial whose intervention moves ``lever`` by ``delta``, from a fit.
@@ -688,6 +699,10 @@ def assurance(
         ``"region"``: randomise the candidates within region strata.
     clusters_per_arm, cluster_size
         The design.
+    responses, scores_are_true
+        Latent-measurement fits: the candidates' E, C, F are measurements (site means with an
+        ``n_respondents`` column, or their respondents' scores in ``responses``), taken through
+        the fitted measurement model per draw; ``scores_are_true`` takes them as true scores.
     **kwargs
         Passed to :func:`assurance_from_draws` / :func:`population_curve` (``sims``, ``seed``,
         ``cv``, ``alpha``, ``direction``, ...).
@@ -701,7 +716,10 @@ def assurance(
     if profile is not None and (sites is not None or stratify is not None):
         raise DataError("give either a profile (all services alike) or candidate sites, not both")
     if profile is None:
-        population = population_from_fit(fit, lever=lever, delta=delta, sites=sites, stratify=stratify)
+        population = population_from_fit(
+            fit, lever=lever, delta=delta, sites=sites, stratify=stratify, responses=responses,
+            scores_are_true=scores_are_true,
+        )
         out = population_assurance(
             population, clusters_per_arm=clusters_per_arm, cluster_size=cluster_size, **kwargs
         )

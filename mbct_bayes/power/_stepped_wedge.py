@@ -786,14 +786,16 @@ def stepped_wedge_assurance(
     time: str = "categorical",
     direction: str | None = None,
     ci_level: float = 0.95,
+    responses: Any = None,
+    scores_are_true: bool = False,
 ) -> dict[str, Any]:
     """Assurance of a stepped-wedge trial whose intervention moves ``lever`` by ``delta``, from a fit.
 
     The services are the fitted sites (default, resampled per trial), the candidates ``sites``
     (randomised to the sequences; ``stratify="region"`` within region strata) or, with
     ``profile``, all alike (the one-profile path of :func:`stepped_wedge_assurance_from_draws`).
-    Arguments and keys as :func:`mbct_bayes.power.assurance` and
-    :func:`stepped_wedge_population_assurance`.
+    Arguments (``responses``/``scores_are_true`` for a latent fit's candidates too) and keys as
+    :func:`mbct_bayes.power.assurance` and :func:`stepped_wedge_population_assurance`.
     """
     from ._assurance import _direction_summary, _resolve_direction, assumptions, draws_from_fit, population_from_fit
     from ._icc import icc_from_sigma_b, marginal_proportion
@@ -803,7 +805,10 @@ def stepped_wedge_assurance(
     if profile is not None and (sites is not None or stratify is not None):
         raise DataError("give either a profile (all services alike) or candidate sites, not both")
     if profile is None:
-        population = population_from_fit(fit, lever=lever, delta=delta, sites=sites, stratify=stratify)
+        population = population_from_fit(
+            fit, lever=lever, delta=delta, sites=sites, stratify=stratify, responses=responses,
+            scores_are_true=scores_are_true,
+        )
         out = stepped_wedge_population_assurance(population, direction=direction, **design_args)
         out["profile"] = None
         return out

@@ -24,9 +24,11 @@ import pandas as pd
 from .errors import DataError
 from .spec import ModelSpec
 
-#: Centred site effects when the median site carries at least this many Bernoulli trials: then
-#: the likelihood pins each effect down and the non-centred funnel geometry no longer helps.
-CENTERED_MIN_TRIALS_PER_SITE = 20
+#: Centred site effects when the data say this much about each site's effect: the median site's
+#: information n·p(1−p)·sigma² (Bernoulli trials n, overall rate p, a moment estimate of the
+#: site SD) at least this large. Below it the likelihood leaves the effects near their prior and
+#: the centred funnel slows or breaks the sampler; the grid behind it is benchmarks/RESULTS.md.
+CENTERED_MIN_INFORMATION = 3.0
 
 
 @dataclass(frozen=True)
@@ -205,12 +207,47 @@ def _index_of(values: np.ndarray, labels: tuple[str, ...], what: str) -> np.ndar
 def choose_centered(data: ModelData, spec: ModelSpec) -> bool:
     """Whether to use the centred site-effect parametrization.
 
-    ``spec.parametrization`` decides when it is explicit; ``"auto"`` goes centred when the
-    median site holds at least :data:`CENTERED_MIN_TRIALS_PER_SITE` Bernoulli trials.
+    ``spec.parametrization`` decides when it is explicit; ``"auto"`` goes centred when
+    :func:`site_information` is at least :data:`CENTERED_MIN_INFORMATION`, i.e. when the data pin
+    each site's effect down well relative to how much sites differ.
     """
     if spec.parametrization != "auto":
         return spec.parametrization == "centered"
-    return bool(np.median(data.trials_per_site()) >= CENTERED_MIN_TRIALS_PER_SITE)
+    return bool(site_information(data) >= CENTERED_MIN_INFORMATION)
+
+
+def site_information(data: ModelData) -> float:
+    """How much the median site's data say about its effect, relative to the site SD (no fit).
+
+    ``median_s(n_s) · p(1 − p) · sigma²``: ``n_s`` Bernoulli trials at the site, ``p`` the overall
+    rate of the outcome (ordinal: of any level above the lowest), and ``sigma²`` a moment estimate
+    of the site-effect variance: the variance of the sites' empirical logits left over by a
+    least-squares fit on the sites' mean predictors, minus their average binomial sampling
+    variance (floored at 0). ``n·p(1−p)`` is the Fisher information of a site's logit, so the
+    measure is the ratio of the prior variance of a site effect to its sampling variance.
+    """
+    successes = data.y if data.trials is not None else (data.y > 0).astype(float)
+    n_sites = len(data.site_labels)
+    n = data.trials_per_site()
+    k = np.bincount(data.site_idx, weights=successes, minlength=n_sites)
+    seen = n > 0
+    n, k = n[seen], k[seen]
+    rate = k.sum() / n.sum() if n.sum() > 0 else 0.0
+    logits = np.log((k + 0.5) / (n - k + 0.5))
+    sampling_var = 1.0 / (k + 0.5) + 1.0 / (n - k + 0.5)
+    # site-mean predictors explain part of the spread of the logits; only the rest is sigma_site
+    site_x = np.column_stack([
+        np.ones(n_sites),
+        *(np.bincount(data.site_idx, weights=data.X[:, j], minlength=n_sites) / np.maximum(
+            np.bincount(data.site_idx, minlength=n_sites), 1) for j in range(data.X.shape[1])),
+    ])[seen]
+    dof = len(logits) - np.linalg.matrix_rank(site_x)
+    if dof < 2:
+        return 0.0
+    coef, *_ = np.linalg.lstsq(site_x, logits, rcond=None)
+    residual_var = float(((logits - site_x @ coef) ** 2).sum() / dof)
+    sigma2 = max(0.0, residual_var - float(sampling_var.mean()))
+    return float(np.median(n) * rate * (1.0 - rate) * sigma2)
 
 
 def coefficient_priors(spec: ModelSpec, data: ModelData) -> list[dict[str, Any]]:

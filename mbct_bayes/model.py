@@ -24,9 +24,11 @@ import pandas as pd
 from .errors import DataError
 from .spec import ModelSpec
 
-#: Centred site effects when the median site carries at least this many Bernoulli trials: then
-#: the likelihood pins each effect down and the non-centred funnel geometry no longer helps.
-CENTERED_MIN_TRIALS_PER_SITE = 20
+#: Centred site effects when the data say this much about each site's effect: the median site's
+#: information n·p(1−p)·sigma² (Bernoulli trials n, overall rate p, a moment estimate of the
+#: site SD) at least this large. Below it the likelihood leaves the effects near their prior and
+#: the centred funnel slows or breaks the sampler; the grid behind it is benchmarks/RESULTS.md.
+CENTERED_MIN_INFORMATION = 3.0
 
 
 @dataclass(frozen=True)
@@ -205,12 +207,47 @@ def _index_of(values: np.ndarray, labels: tuple[str, ...], what: str) -> np.ndar
 def choose_centered(data: ModelData, spec: ModelSpec) -> bool:
     """Whether to use the centred site-effect parametrization.
 
-    ``spec.parametrization`` decides when it is explicit; ``"auto"`` goes centred when the
-    median site holds at least :data:`CENTERED_MIN_TRIALS_PER_SITE` Bernoulli trials.
+    ``spec.parametrization`` decides when it is explicit; ``"auto"`` goes centred when
+    :func:`site_information` is at least :data:`CENTERED_MIN_INFORMATION`, i.e. when the data pin
+    each site's effect down well relative to how much sites differ.
     """
     if spec.parametrization != "auto":
         return spec.parametrization == "centered"
-    return bool(np.median(data.trials_per_site()) >= CENTERED_MIN_TRIALS_PER_SITE)
+    return bool(site_information(data) >= CENTERED_MIN_INFORMATION)
+
+
+def site_information(data: ModelData) -> float:
+    """How much the median site's data say about its effect, relative to the site SD (no fit).
+
+    ``median_s(n_s) · p(1 − p) · sigma²``: ``n_s`` Bernoulli trials at the site, ``p`` the overall
+    rate of the outcome (ordinal: of any level above the lowest), and ``sigma²`` a moment estimate
+    of the site-effect variance: the variance of the sites' empirical logits left over by a
+    least-squares fit on the sites' mean predictors, minus their average binomial sampling
+    variance (floored at 0). ``n·p(1−p)`` is the Fisher information of a site's logit, so the
+    measure is the ratio of the prior variance of a site effect to its sampling variance.
+    """
+    successes = data.y if data.trials is not None else (data.y > 0).astype(float)
+    n_sites = len(data.site_labels)
+    n = data.trials_per_site()
+    k = np.bincount(data.site_idx, weights=successes, minlength=n_sites)
+    seen = n > 0
+    n, k = n[seen], k[seen]
+    rate = k.sum() / n.sum() if n.sum() > 0 else 0.0
+    logits = np.log((k + 0.5) / (n - k + 0.5))
+    sampling_var = 1.0 / (k + 0.5) + 1.0 / (n - k + 0.5)
+    # site-mean predictors explain part of the spread of the logits; only the rest is sigma_site
+    site_x = np.column_stack([
+        np.ones(n_sites),
+        *(np.bincount(data.site_idx, weights=data.X[:, j], minlength=n_sites) / np.maximum(
+            np.bincount(data.site_idx, minlength=n_sites), 1) for j in range(data.X.shape[1])),
+    ])[seen]
+    dof = len(logits) - np.linalg.matrix_rank(site_x)
+    if dof < 2:
+        return 0.0
+    coef, *_ = np.linalg.lstsq(site_x, logits, rcond=None)
+    residual_var = float(((logits - site_x @ coef) ** 2).sum() / dof)
+    sigma2 = max(0.0, residual_var - float(sampling_var.mean()))
+    return float(np.median(n) * rate * (1.0 - rate) * sigma2)
 
 
 def coefficient_priors(spec: ModelSpec, data: ModelData) -> list[dict[str, Any]]:
@@ -293,7 +330,7 @@ def build_model(data: ModelData, spec: ModelSpec, *, centered: bool | None = Non
         site_idx = pm.Data("site_idx", values["site_idx"])
         y = pm.Data("y", values["y"])
         if spec.measurement == "latent":
-            X = _latent_design(spec, values, site_idx)
+            X = _latent_design(spec, values, site_idx, len(data.site_labels))
         else:
             X = pm.Data("X", values["X"])
 
@@ -371,44 +408,108 @@ def _coefficients(spec: ModelSpec, data: ModelData, values: dict[str, np.ndarray
     return sum(X[:, j] * beta[j] for j in range(data.X.shape[1]))
 
 
-def _latent_design(spec: ModelSpec, values: dict[str, np.ndarray], site_idx):
+def _latent_design(spec: ModelSpec, values: dict[str, np.ndarray], site_idx, n_sites: int):
     """Measurement model: each site's true (centred) E, C, F is latent; respondents measure it.
 
-    ``latent[s] ~ MvNormal(latent_mean, Sigma)`` (non-centred, LKJ prior on the correlations,
-    ``latent_sd`` on the SDs), and each respondent's
-    score ``x ~ Normal(latent[s, j] + role_offset[j, role], sigma_measure[j])``; role offsets sum
-    to zero over roles so they do not shift the scale. Returns the design matrix of the outcome
-    rows, built from the latent values (interactions as products of latent values).
+    The model: ``latent[s] ~ MvNormal(latent_mean, Sigma)`` (LKJ prior on the correlations,
+    ``latent_sd`` on the SDs), and each respondent's score
+    ``x ~ Normal(latent[s, j] + role_offset[j, role], sigma_measure[j])``; role offsets sum to zero
+    over roles so they do not shift the scale. Returns the design matrix of the outcome rows, built
+    from the latent values (interactions as products of latent values).
+
+    How it is written, for the sampler: the true scores are non-centred around their conditional
+    distribution given the site's respondents (a normal–normal model, exact):
+    ``latent[s] = m_s + chol(C_s) z[s]`` with ``C_s = (Sigma⁻¹ + P_s)⁻¹``,
+    ``P_s = diag(n_sj / sigma_measure_j²)`` and ``m_s = latent_mean + C_s P_s (rbar_s − latent_mean)``
+    (``rbar_s``: the site's mean score net of role offsets; a construct nobody scored has
+    ``n_sj = 0``). ``z ~ Normal(0, 1)`` then carries only what the outcome adds, so its scale
+    adapts to each site's information, and the scores enter through their marginal likelihood
+    ``p(x | latent_mean, Sigma, sigma_measure, role_offset)`` (the potential ``responses``), in
+    which the true scores are integrated out. The joint density equals that of the model above.
+    With ``Sigma = L Lᵀ`` and ``B_s = I + Lᵀ P_s L = K_s K_sᵀ`` (eigenvalues ≥ 1, so well
+    conditioned): ``chol(C_s) = L K_s⁻ᵀ``, ``m_s = latent_mean + L K_s⁻ᵀ w_s`` with
+    ``w_s = K_s⁻¹ Lᵀ P_s (rbar_s − latent_mean)``, and
+    ``log p(x_s | ·) = Σ_i log N(x_i | latent_mean_j + offset, sigma_measure_j) − ½ log|B_s| + ½ |w_s|²``.
     """
     import pymc as pm
     import pytensor.tensor as pt
 
+    n_constructs = len(spec.predictors)
     mean = _rv("latent_mean", spec.prior_for("latent_mean"), dims="construct")
     sd_prior = spec.prior_for("latent_sd")
-    sd_dist = getattr(pm, sd_prior["dist"]).dist(**{k: v for k, v in sd_prior.items() if k != "dist"}, shape=len(spec.predictors))
+    sd_dist = getattr(pm, sd_prior["dist"]).dist(**{k: v for k, v in sd_prior.items() if k != "dist"}, shape=n_constructs)
     # True E, C, F are correlated across sites (the framework expects them to move together);
     # an independent prior would mis-correct the attenuation, so their covariance is estimated.
     chol, _, stds = pm.LKJCholeskyCov(
-        "latent_chol", n=len(spec.predictors), eta=2.0, sd_dist=sd_dist, compute_corr=True, store_in_trace=False
+        "latent_chol", n=n_constructs, eta=2.0, sd_dist=sd_dist, compute_corr=True, store_in_trace=False
     )
     pm.Deterministic("latent_sd", stds, dims="construct")
-    z = pm.Normal("z_latent", mu=0.0, sigma=1.0, dims=("site", "construct"))
-    latent = pm.Deterministic("latent", mean + z @ chol.T, dims=("site", "construct"))
     sigma_measure = _rv("sigma_measure", spec.prior_for("sigma_measure"), dims="construct")
     resp_site = pm.Data("resp_site", values["resp_site"])
     resp_pred = pm.Data("resp_pred", values["resp_pred"])
     resp_value = pm.Data("resp_value", values["resp_value"])
-    mu = latent[resp_site, resp_pred]
+    net = resp_value  # each score net of its role's offset
     if "resp_role" in values:
         resp_role = pm.Data("resp_role", values["resp_role"])
         offset_sigma = spec.prior_for("role_offset")["sigma"]
         offset = pm.ZeroSumNormal("role_offset", sigma=offset_sigma, dims=("construct", "role"))
-        mu = mu + offset[resp_pred, resp_role]
-    pm.Normal("responses", mu=mu, sigma=sigma_measure[resp_pred], observed=resp_value)
+        net = net - offset[resp_pred, resp_role]
+
+    # per site and construct: number of scores and their sum (net of role offsets)
+    count = pt.zeros((n_sites, n_constructs))[resp_site, resp_pred].inc(1.0)
+    total = pt.zeros((n_sites, n_constructs))[resp_site, resp_pred].inc(net)
+    precision = count / sigma_measure**2  # diagonal of P_s
+    weighted_gap = (total - count * mean) / sigma_measure**2  # P_s (rbar_s - latent_mean)
+    b = [
+        [float(a == c) + (precision * (chol[:, a] * chol[:, c])).sum(axis=1) for c in range(n_constructs)]
+        for a in range(n_constructs)
+    ]
+    k = _cholesky_unrolled(b)
+    lt_gap = weighted_gap @ chol  # rows: Lᵀ P_s (rbar_s - latent_mean)
+    w = _solve_lower(k, [lt_gap[:, a] for a in range(n_constructs)])
+    log_det_b = 2.0 * sum(pt.log(k[a][a]) for a in range(n_constructs))
+    score_logp = pm.logp(pm.Normal.dist(mu=mean[resp_pred], sigma=sigma_measure[resp_pred]), net).sum()
+    pm.Potential("responses", score_logp - 0.5 * log_det_b.sum() + 0.5 * sum((w_a**2).sum() for w_a in w))
+
+    z = pm.Normal("z_latent", mu=0.0, sigma=1.0, dims=("site", "construct"))
+    scaled = _solve_upper(k, [w[a] + z[:, a] for a in range(n_constructs)])  # K_s⁻ᵀ (w_s + z_s)
+    latent = pm.Deterministic("latent", mean + pt.stack(scaled, axis=1) @ chol.T, dims=("site", "construct"))
     rows = latent[site_idx]
     index = {p: j for j, p in enumerate(spec.predictors)}
     products = [rows[:, index[a]] * rows[:, index[b]] for a, b in spec.interactions]
     return pt.concatenate([rows, pt.stack(products, axis=1)], axis=1) if products else rows
+
+
+# Small per-site (J x J, J = number of constructs) linear algebra written out entry by entry on
+# vectors over sites: it fuses into elementwise loops, where batched LAPACK calls would not.
+def _cholesky_unrolled(b: list[list[Any]]) -> list[list[Any]]:
+    """Lower Cholesky factor of symmetric positive-definite matrices given entrywise."""
+    import pytensor.tensor as pt
+
+    n = len(b)
+    k: list[list[Any]] = [[None] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(i + 1):
+            rest = b[i][j] - sum((k[i][m] * k[j][m] for m in range(j)), start=0.0)
+            k[i][j] = pt.sqrt(rest) if i == j else rest / k[j][j]
+    return k
+
+
+def _solve_lower(k: list[list[Any]], v: list[Any]) -> list[Any]:
+    """``K⁻¹ v`` for lower-triangular ``K`` (forward substitution)."""
+    out: list[Any] = []
+    for i in range(len(v)):
+        out.append((v[i] - sum((k[i][m] * out[m] for m in range(i)), start=0.0)) / k[i][i])
+    return out
+
+
+def _solve_upper(k: list[list[Any]], v: list[Any]) -> list[Any]:
+    """``K⁻ᵀ v`` for lower-triangular ``K`` (back substitution)."""
+    n = len(v)
+    out: list[Any] = [None] * n
+    for i in reversed(range(n)):
+        out[i] = (v[i] - sum((k[m][i] * out[m] for m in range(i + 1, n)), start=0.0)) / k[i][i]
+    return out
 
 
 def _group_effect(level: str, sigma, centered: bool):

@@ -266,3 +266,51 @@ def test_typical_site_keeps_a_known_regions_effect(binomial_fit):
     np.testing.assert_allclose(fresh[:, 0], eta[:, 0], rtol=1e-12)
     gap = np.abs((fresh[:, 1] - fixed[:, 1])[:, None] - u_region).min(axis=1)
     assert np.median(gap) > 1e-3
+
+
+def _grid_data(family: str, n_sites: int, rows: int, sigma_site: float, seed: int = 4):
+    """A dataset like a cell of benchmarks/parametrisation_grid.py (no regions, 8 trials a row)."""
+    import dataclasses
+
+    from mbct_bayes.model import prepare_data
+    from mbct_bayes.simulate import default_truth, simulate_observations
+
+    truth = default_truth(family, n_regions=0) | {"sigma_site": sigma_site}
+    table, _ = simulate_observations(n_sites, rows, family, n_regions=0, seed=seed, truth=truth, trials=8)
+    spec = dataclasses.replace(mb.ModelSpec(family=family), parametrization="auto")
+    return prepare_data(table, spec), spec
+
+
+# The grid's cells (benchmarks/RESULTS.md, "Site-effect parametrisation") and the arm the rule must take there: centred
+# only where each site's data are informative relative to the site SD (40 trials, sigma 0.8 or more).
+RULE_CELLS = [
+    ("bernoulli", 20, 5, 0.2, False), ("bernoulli", 20, 5, 1.5, False),
+    ("bernoulli", 100, 5, 0.2, False), ("bernoulli", 100, 5, 1.5, False),
+    ("binomial", 20, 1, 0.2, False), ("binomial", 100, 1, 0.2, False), ("binomial", 100, 1, 0.8, False),
+    ("binomial", 20, 5, 0.2, False), ("binomial", 20, 5, 0.8, True), ("binomial", 20, 5, 1.5, True),
+    ("binomial", 100, 5, 0.2, False), ("binomial", 100, 5, 0.5, False), ("binomial", 100, 5, 0.8, True),
+    ("binomial", 100, 5, 1.5, True),
+]
+
+
+@pytest.mark.parametrize(("family", "n_sites", "rows", "sigma_site", "centred"), RULE_CELLS)
+def test_automatic_parametrisation_at_the_grid_cells(family, n_sites, rows, sigma_site, centred):
+    import dataclasses
+
+    from mbct_bayes.model import choose_centered
+
+    data, spec = _grid_data(family, n_sites, rows, sigma_site)
+    assert choose_centered(data, spec) is centred
+    for forced in ("centered", "noncentered"):  # an explicit choice always wins
+        assert choose_centered(data, dataclasses.replace(spec, parametrization=forced)) is (forced == "centered")
+
+
+def test_site_information_recovers_n_p_q_sigma_squared():
+    """At 100 sites × 40 trials the moment estimate is near the truth n·p(1−p)·sigma² (±35%)."""
+    from mbct_bayes.model import site_information
+
+    data, _ = _grid_data("binomial", 100, 5, 1.0)
+    rate = data.y.sum() / data.trials.sum()
+    assert site_information(data) == pytest.approx(40 * rate * (1 - rate) * 1.0**2, rel=0.35)
+    flat, _ = _grid_data("binomial", 100, 5, 0.0)
+    assert site_information(flat) < 0.5  # no site variation: (nearly) no information about any

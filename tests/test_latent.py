@@ -124,15 +124,22 @@ def test_latent_model_undoes_the_attenuation_of_averaged_scores():
     scores = score_responses(items, codebook)
     averaged = obs.merge(site_scores(scores)[["site", "E", "C", "F"]], on="site")
     with warnings.catch_warnings():
+        # the comparison model only (2 chains: max R-hat 1.012 at this seed); its bias is the point
         warnings.simplefilter("ignore", mb.ConvergenceWarning)
         avg_fit = mb.fit(averaged, mb.ModelSpec(), seed=1, draws=1000, tune=1000, chains=2)
-        latent_fit = mb.fit(obs, mb.ModelSpec(measurement="latent"), responses=scores, seed=1,
-                            draws=1000, tune=1000, chains=2)
+    # at the gate's settings (4 × 1000 draws); a failing gate warns, and the warning is not silenced
+    latent_fit = mb.fit(obs, mb.ModelSpec(measurement="latent"), responses=scores, seed=1,
+                        draws=1000, tune=1000, chains=4)
     avg = avg_fit.summary()["coefficients"]
     lat = latent_fit.summary()
-    # the latent model mixes slowly (beta trades off against the latent SD); a loose check here,
-    # the full gate is reported in its summary
-    assert lat["diagnostics"]["max_r_hat"] < 1.05
+    # The true scores and the measurement model pass the gate (R-hat ≤ 1.01, bulk and tail ESS ≥
+    # 400). Known shortfall at this size (benchmarks/RESULTS.md, latent section): sigma_site, beta
+    # and latent_sd trade off (outcome variation between sites is either true-score × beta or site
+    # effect) and mix slowly, min ESS 41-331 from 4000 draws, so the whole fit still warns.
+    for name in ("latent", "latent_mean", "sigma_measure"):
+        checks = latent_fit.convergence[name]
+        assert checks["r_hat"].max() <= 1.01, name
+        assert min(checks["ess_bulk"].min(), checks["ess_tail"].min()) >= 400, name
     lat = lat["coefficients"]
     # averaging attenuates: the largest effect's 90% interval lies wholly below the truth
     assert avg["F"]["q95"] < truth_beta["F"]
@@ -153,6 +160,54 @@ def test_planning_a_known_site_of_a_latent_fit_is_refused_with_the_way_out(laten
         planning.what_if(latent_fit, row, {"F": 1.0}, "known_site")
     out = planning.what_if(latent_fit, row.assign(n_respondents=4), {"F": 1.0}, "typical_site")
     assert len(out) == 1
+
+
+def test_latent_parametrisation_is_the_measurement_model_exactly(example_scores):
+    """The sampler's form (scores' marginal likelihood + true scores non-centred around their
+    conditional given the respondents) equals the textbook normal–normal model at any point.
+
+    Closed forms checked with numpy/scipy: per site, the scores ``x_s ~ MvNormal(latent_mean[j] +
+    offset, Z Sigma Zᵀ + diag(sigma_measure²))`` (Z maps each score to its construct), and the
+    true scores given the scores ``MvNormal(m_s, C_s)`` with ``C_s = (Sigma⁻¹ + Zᵀ D⁻¹ Z)⁻¹``,
+    ``m_s = C_s (Sigma⁻¹ latent_mean + Zᵀ D⁻¹ (x_s − offset))`` (e.g. Gelman et al., BDA3, 3.5).
+    """
+    import pymc as pm
+    from scipy.stats import multivariate_normal
+
+    from mbct_bayes.model import build_model, prepare_data
+
+    spec = mb.ModelSpec.from_toml(ROOT / "models" / "latent.toml")
+    obs = mb.read_observations(EXAMPLE / "observations.csv")
+    scores = example_scores.copy()
+    scores.loc[scores.index[:4], "C"] = np.nan  # sites with a construct nobody scored
+    data = prepare_data(obs, spec, responses=scores)
+    model = build_model(data, spec, centered=False)
+    chol = pm.expand_packed_triangular(3, model["latent_chol"], lower=True)
+    outputs = [model["responses"], model["latent"], model["latent_mean"], model["sigma_measure"],
+               model["role_offset"], model["z_latent"], chol]
+    evaluate = model.compile_fn(model.replace_rvs_by_values(outputs), inputs=model.value_vars, point_fn=True, on_unused_input="ignore")
+    rng = np.random.default_rng(5)
+    point = {name: value + rng.normal(0.0, 0.5, size=np.shape(value)) for name, value in model.initial_point().items()}
+    potential, latent, mean, sigma, offset, z, chol_value = evaluate(point)
+    cov = chol_value @ chol_value.T
+
+    net = data.resp_value - offset[data.resp_pred, data.resp_role]
+    expected_logp = 0.0
+    for s in range(len(data.site_labels)):
+        at = data.resp_site == s
+        design = np.eye(3)[data.resp_pred[at]]  # Z: one row per score
+        noise = np.diag(sigma[data.resp_pred[at]] ** 2)
+        if at.any():
+            expected_logp += multivariate_normal(design @ mean, design @ cov @ design.T + noise).logpdf(net[at])
+        measure_precision = design.T @ (design / sigma[data.resp_pred[at], None] ** 2)  # Zᵀ D⁻¹ Z
+        post_cov = np.linalg.inv(np.linalg.inv(cov) + measure_precision)
+        post_mean = post_cov @ (np.linalg.solve(cov, mean) + design.T @ (net[at] / sigma[data.resp_pred[at]] ** 2))
+        # the square root the model uses, L K⁻ᵀ with K K' = I + Lᵀ P L, is one of post_cov ...
+        root = chol_value @ np.linalg.inv(np.linalg.cholesky(np.eye(3) + chol_value.T @ measure_precision @ chol_value)).T
+        np.testing.assert_allclose(root @ root.T, post_cov, atol=1e-10)
+        # ... and the model's true scores are post_mean + root @ z
+        np.testing.assert_allclose(latent[s], post_mean + root @ z[s], atol=1e-9)
+    assert float(potential) == pytest.approx(expected_logp, rel=1e-10)
 
 
 def test_trial_population_of_a_latent_fit_uses_each_draws_latent_scores(latent_fit):
@@ -193,6 +248,8 @@ def test_latent_candidates_are_measured_scores_through_the_measurement_model(lat
     assert np.allclose(many.profiles.mean(axis=0), sites[["E", "C", "F"]].to_numpy(), atol=0.05)
     r = assurance(latent_fit, sites=measured, clusters_per_arm=6, cluster_size=10, sims=200, seed=1)
     assert r["population"] == "candidates" and 0 <= r["assurance"] <= 1
+
+
 # -- new sites of a latent fit: forecasts from measured scores --------------------------------------
 @pytest.fixture(scope="module")
 def new_sites():

@@ -592,3 +592,11 @@ def test_assurance_warns_when_its_analysis_misses_its_size(capsys, tmp_path):
     assert result["size_holds"] is False and result["actual_size"] < 0.035 and result["size_sims"] == 10_000
     code, out, _ = run(capsys, *argv, "--clusters", "15", "--cluster-size", "20")
     assert code == 0 and "WARNING" not in out
+
+
+def test_text_never_claims_certainty_for_a_posterior_probability():
+    from mbct_bayes.cli.power_text import share
+
+    assert share(1.0) == "> 0.999" and share(0.9996) == "> 0.999"
+    assert share(0.0) == "< 0.001"
+    assert share(0.5) == "0.500" and share(0.999) == "0.999"

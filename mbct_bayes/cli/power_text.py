@@ -23,6 +23,15 @@ POPULATION_TEXT = {
 }
 
 
+
+def share(value: float) -> str:
+    """A posterior probability to 3 decimals, without claiming certainty: ``> 0.999`` / ``< 0.001``."""
+    if value > 0.999:
+        return "> 0.999"
+    if value < 0.001:
+        return "< 0.001"
+    return f"{value:.3f}"
+
 def _pct(p: float) -> str:
     return f"{100 * p:.1f}%"
 
@@ -71,7 +80,7 @@ def assurance_text(result: dict[str, Any]) -> str:
         implied += f"; {_pct(result['clipped_share'])} of intervention clusters' moves cut at the end of the scale"
     lines.append(implied + ".")
     lines.append(
-        f"P(effect in the intended direction) {result['p_effect_in_direction']:.3f}; assurance cannot exceed "
+        f"P(effect in the intended direction) {share(result['p_effect_in_direction'])}; assurance cannot exceed "
         f"{result['assurance_bound']:.3f}."
     )
     if "actual_size" in result:
@@ -210,7 +219,7 @@ def stepped_wedge_assurance_text(result: dict[str, Any]) -> str:
         f"{result['draws_used']} posterior draws.",
         f"Power at the posterior mean: {_interval(result, 'power_at_posterior_mean')}.",
         implied + ".",
-        f"P(effect in the intended direction) {result['p_effect_in_direction']:.3f}; assurance cannot exceed "
+        f"P(effect in the intended direction) {share(result['p_effect_in_direction'])}; assurance cannot exceed "
         f"{result['assurance_bound']:.3f}.",
         "Assumptions:",
         *(f"  - {sentence}" for sentence in result.get("assumptions", [])),

@@ -435,3 +435,34 @@ def test_stepped_wedge_a_lowering_intervention_is_a_decrease():
     assert down["assurance"] > 0.2 and down["p_effect_in_direction"] == 1.0
     wrong = stepped_wedge_population_assurance(pop, **design, direction="increase")
     assert wrong["assurance"] < 0.01 and wrong["assurance_bound"] == pytest.approx(0.025)
+
+
+def test_a_service_without_a_region_is_in_a_fitted_region_by_their_sites():
+    # issue 12 item 4 in trial populations: a candidate whose region is not given is in one of the
+    # fitted regions, drawn per cluster with the fitted sites' shares (predict's region_mode
+    # "mixture"), not a region of its own
+    draws = _truth_draws() | {"u_region": np.array([[-2.0, 2.0]])}
+    profiles, _ = _services()
+    pop = build_population(
+        SPEC, draws, kind="candidates", profiles=profiles, labels=[f"s{i}" for i in range(24)],
+        regions=[None] * 24, fitted_regions=("R1", "R2"), lever="F", delta=DELTA, region_weights=[0.75, 0.25],
+    )
+    arrays = trial_arrays(pop, np.zeros(4000, dtype=np.int64), C, seed=2)
+    service = np.argmin(np.abs(arrays.baseline[..., None, :] - pop.profiles[0]).sum(-1), axis=-1)
+    effect = arrays.base - pop.before[0, service]
+    assert np.isin(np.round(effect, 9), [-2.0, 2.0]).all()  # always one of the fitted regions' effects
+    assert (effect < 0).mean() == pytest.approx(0.75, abs=0.01)  # in proportion to the regions' sites
+    assert np.ptp((effect < 0).mean(axis=(1, 2))) > 0  # drawn per cluster, not one region per trial
+    # the implied proportions are those of the mixture (brute force over many clusters)
+    result = population_assurance(pop, clusters_per_arm=4, cluster_size=M, sims=200, seed=3)
+    rng = np.random.default_rng(6)
+    n = 400_000
+    s = rng.integers(24, size=n)
+    region = np.where(rng.random(n) < 0.75, -2.0, 2.0)
+    p0 = special.expit(_linear(profiles)[s] + region + rng.normal(0, TRUTH["sigma_site"], n))
+    assert result["p0_marginal"] == pytest.approx(p0.mean(), abs=0.003)
+    assert result["icc"] == pytest.approx(p0.var() / (p0.mean() * (1 - p0.mean())), abs=0.005)
+    with pytest.raises(DataError, match="region_weights: give 2 non-negative shares"):
+        build_population(SPEC, draws, kind="candidates", profiles=profiles, labels=[f"s{i}" for i in range(24)],
+                         regions=[None] * 24, fitted_regions=("R1", "R2"), lever="F", delta=DELTA,
+                         region_weights=[0.5, 0.6])

@@ -8,7 +8,9 @@ fitted region effects and the SDs. :func:`trial_arrays` turns it into the per-cl
 many simulated trials: each trial recruits its clusters from the population (resampled with
 replacement for the fitted data's sites; the candidates randomised to arms, optionally within
 region strata), a region effect shared by the clusters of one region in one trial (the fitted
-``u_region`` for a fitted region, a fresh ``N(0, sigma_region)`` per trial for any other), and
+``u_region`` for a fitted region, a fresh ``N(0, sigma_region)`` per trial for any other; a
+service whose region is not given is in one of the fitted regions, drawn per cluster in
+proportion to their sites, as :func:`mbct_bayes.predict.predict` takes an unknown region), and
 the kernel adds each cluster's own site effect ``N(0, sigma_site)`` from its random streams.
 
 Kinds: ``fitted_sites`` (the default from a fit), ``candidates`` (the services one plans to
@@ -24,7 +26,7 @@ kernel), and the same seed gives the same trials.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -38,6 +40,9 @@ KINDS = ("fitted_sites", "candidates", "profile")
 # chunk numbers and the draw order uses 0x7FFFFFFF, so these never collide.
 POPULATION_KEY = 0x7FFFFFFE
 NO_REGION = -1
+# a service whose region is not given: one of the fitted regions, in proportion to their sites
+# (predict's region_mode="mixture"), drawn per cluster in each simulated trial
+UNKNOWN_REGION = -2
 # Gauss–Hermite (probabilists') nodes for the implied proportions: 32 nodes agree with the 101 of
 # _icc within 1e-7 for SDs up to 2 (2e-5 at 3), at a third of the cost over S x N services.
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(32)
@@ -68,6 +73,8 @@ class Population:
     sigma_region: np.ndarray  # (S,) between-region SD (0 without region effects)
     strata: np.ndarray | None  # (N,) randomisation strata codes; None: unstratified
     resample: bool  # True: each cluster draws a service with replacement (fitted sites)
+    # (number of fitted regions,) mixture weights of an UNKNOWN_REGION service: the fitted sites' shares
+    region_weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n_draws(self) -> int:
@@ -122,6 +129,7 @@ def build_population(
     lever: str,
     delta: float,
     stratify: bool = False,
+    region_weights: Sequence[float] | None = None,
 ) -> Population:
     """A :class:`Population` from a spec, posterior draws and the services' profiles.
 
@@ -144,11 +152,15 @@ def build_population(
     fitted_regions
         The fit's region labels, in the order of ``u_region``'s columns (None: no region effects).
         A region not among them gets a fresh ``N(0, sigma_region)`` per simulated trial; a
-        service with no region a fresh effect of its own.
+        service with no region is in one of the fitted regions, drawn per cluster with
+        ``region_weights`` (as :func:`mbct_bayes.predict.predict` with ``region_mode="mixture"``).
     lever, delta
         The predictor the intervention moves and by how much (scale points; negative lowers it).
     stratify
         Randomise within region strata (candidates only).
+    region_weights
+        Share of the fitted sites in each fitted region (:func:`mbct_bayes.predict.region_site_shares`);
+        default equal shares.
     """
     if kind not in ("fitted_sites", "candidates"):
         raise DataError(f"population kind {kind!r} is not one of fitted_sites, candidates")
@@ -187,7 +199,12 @@ def build_population(
     if fitted_regions is not None and "u_region" in draws:
         region_effect = np.asarray(draws["u_region"], float)
         sigma_region = np.asarray(draws["sigma_region"], float)
+        n_fitted = region_effect.shape[1]
+        weights = np.full(n_fitted, 1.0 / n_fitted) if region_weights is None else np.asarray(region_weights, float)
+        if weights.shape != (n_fitted,) or (weights < 0).any() or not np.isclose(weights.sum(), 1.0):
+            raise DataError(f"region_weights: give {n_fitted} non-negative shares that sum to 1, one per fitted region")
     else:
+        weights = np.zeros(0)
         region_effect = np.zeros((n_draws, 0))
         sigma_region = np.zeros(n_draws)
         codes = np.full(n, NO_REGION, dtype=np.int64)
@@ -208,6 +225,7 @@ def build_population(
         sigma_region=sigma_region,
         strata=strata if kind == "candidates" else None,
         resample=kind == "fitted_sites",
+        region_weights=weights,
     )
 
 
@@ -230,11 +248,12 @@ def _region_codes(regions, fitted_regions, n, labels, stratify):
         order = list(dict.fromkeys(values))
         strata = np.array([order.index(r) for r in values], dtype=np.int64)
     for i, r in enumerate(values):
-        # no region: a region of its own, never shared (an unknown region per service)
-        key = r if r is not None else f"(unknown region of {labels[i]})"
-        if key not in names:
-            names.append(key)
-        codes[i] = names.index(key)
+        if r is None:  # no region given: one of the fitted regions (a mixture), as predict takes it
+            codes[i] = UNKNOWN_REGION if fitted else NO_REGION
+            continue
+        if r not in names:
+            names.append(r)
+        codes[i] = names.index(r)
     return codes, tuple(names), strata
 
 
@@ -267,6 +286,16 @@ def _site_regions(fit: Any, site_index: np.ndarray) -> list[str | None] | None:
     return [md.region_labels[region_of[i]] for i in site_index]
 
 
+def _fitted_region_weights(fit: Any) -> np.ndarray | None:
+    """The fitted sites' share of each fitted region (None without regions): the unknown-region mixture."""
+    from ..predict import region_site_shares
+
+    md = fit.model_data
+    if md.region_idx is None or md.region_labels is None:
+        return None
+    return region_site_shares(md)
+
+
 def fitted_sites_population(fit: Any, *, lever: str = "F", delta: float = 1.0) -> Population:
     """The fitted data's sites as the population (site-level E, C, F and region).
 
@@ -293,6 +322,7 @@ def fitted_sites_population(fit: Any, *, lever: str = "F", delta: float = 1.0) -
         fitted_regions=md.region_labels,
         lever=lever,
         delta=delta,
+        region_weights=_fitted_region_weights(fit),
     )
 
 
@@ -362,6 +392,7 @@ def candidates_population(
         lever=lever,
         delta=delta,
         stratify=stratify == "region",
+        region_weights=_fitted_region_weights(fit),
     )
 
 
@@ -466,7 +497,15 @@ def cluster_arrays(pop: Population, draw_index: np.ndarray, service: np.ndarray,
             gen = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(POPULATION_KEY, 3)))
             effect[:, n_fitted:] = gen.standard_normal((sims, n_fresh)) * pop.sigma_region[draw_index, None]
         trial = np.broadcast_to(np.arange(sims).reshape(d.shape), code.shape)
-        base = base + np.where(has_region, effect[trial, np.maximum(code, 0)], 0.0)
+        base = base + np.where(code >= 0, effect[trial, np.maximum(code, 0)], 0.0)
+        unknown = code == UNKNOWN_REGION
+        if unknown.any():
+            # each such cluster is in a fitted region drawn with the sites' shares (its own stream)
+            gen = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(POPULATION_KEY, 6)))
+            cumulative = np.cumsum(pop.region_weights)
+            u = gen.random(code.shape) * cumulative[-1]
+            which = np.minimum(np.searchsorted(cumulative, u, side="right"), cumulative.size - 1)
+            base = base + np.where(unknown, pop.region_effect[np.broadcast_to(d, code.shape), which], 0.0)
     return TrialArrays(
         base=base, shift=shift, sigma_site=pop.sigma_site[draw_index], baseline=baseline, clipped=clipped
     )
@@ -514,9 +553,8 @@ def _region_shift_and_var(pop: Population) -> tuple[np.ndarray, np.ndarray]:
     """Per draw and service: the fitted region effect (0 if fresh) and the SD^2 around it."""
     var = np.broadcast_to(pop.sigma_site[:, None] ** 2, pop.before.shape).copy()
     shift = np.zeros(pop.before.shape)
-    has = pop.region != NO_REGION
-    fitted = has & (pop.region < pop.n_fitted_regions)
-    fresh = has & ~fitted
+    fitted = (pop.region >= 0) & (pop.region < pop.n_fitted_regions)
+    fresh = (pop.region >= pop.n_fitted_regions)
     if fitted.any():
         shift[:, fitted] = pop.region_effect[:, pop.region[fitted]]
     if fresh.any():
@@ -555,6 +593,17 @@ def implied(pop: Population) -> dict[str, np.ndarray]:
     sd = np.sqrt(var)
     m1_0, m2_0 = _moments(pop.before + region_shift, sd)
     m1_1, _ = _moments(pop.after + region_shift, sd, second=False)
+    unknown = pop.region == UNKNOWN_REGION
+    if unknown.any():
+        # a service of unknown region: the moments of the mixture over the fitted regions
+        m1_0[:, unknown] = m2_0[:, unknown] = m1_1[:, unknown] = 0.0
+        for r, weight in enumerate(pop.region_weights):
+            shift = pop.region_effect[:, r : r + 1]
+            a1, a2 = _moments(pop.before[:, unknown] + shift, sd[:, unknown])
+            b1, _ = _moments(pop.after[:, unknown] + shift, sd[:, unknown], second=False)
+            m1_0[:, unknown] += weight * a1
+            m2_0[:, unknown] += weight * a2
+            m1_1[:, unknown] += weight * b1
     p0 = m1_0.mean(axis=1)
     p1 = m1_1.mean(axis=1)
     between = np.maximum(m2_0.mean(axis=1) - p0**2, 0.0)
@@ -587,5 +636,10 @@ def describe(pop: Population, allocation: str = "the arms") -> list[str]:
         text.append(
             "Clusters of one region share its effect: the fitted effect for a fitted region, a fresh "
             "N(0, sigma_region) per simulated trial for any other region."
+        )
+    if (pop.region == UNKNOWN_REGION).any():
+        text.append(
+            "A service whose region is not given is in one of the fitted regions, drawn for each cluster in "
+            "proportion to the regions' numbers of fitted sites (as for a new site in predict)."
         )
     return text

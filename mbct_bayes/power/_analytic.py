@@ -32,7 +32,7 @@ from scipy import optimize, stats
 
 from ..errors import DataError
 from . import _checks as check
-from ._size import exact_size, size_band, size_note
+from ._size import exact_size, holds, size_band, size_note
 
 METHODS = ("donner-klar", "hayes-bennett")
 DISTS = ("t", "normal")
@@ -287,7 +287,7 @@ def analytic(
 def _exact_size_one_outcome(clusters_per_arm: int, p0: float, alpha: float) -> dict[str, Any]:
     size = {"actual_size": exact_size("t", clusters_per_arm, p0, alpha), "size_method": "exact"}
     size["size_band"] = list(size_band(alpha))
-    size["size_holds"] = bool(size["size_band"][0] <= size["actual_size"] <= size["size_band"][1])
+    size["size_holds"] = holds(size["actual_size"], alpha)
     size["size_note"] = size_note("t", clusters_per_arm, 1, size, alpha, formula=True)
     return size
 

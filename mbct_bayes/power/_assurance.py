@@ -47,7 +47,7 @@ from ._simulate import (
     simulate_counts,
     wilson_interval,
 )
-from ._size import SIZE_SIMS, size_band, size_note
+from ._size import SIZE_SIMS, holds, size_band, size_note
 
 DRAW_KEYS = ("baseline_logit", "sigma_site", "log_odds_ratio")
 DIRECTIONS = ("auto", "increase", "decrease")
@@ -434,7 +434,7 @@ def _null_size(out: dict[str, Any], null_counts, parallel: Mapping[str, Any]) ->
         "size_sims": sims,
         "size_band": list(size_band(out["alpha"])),
     }
-    size["size_holds"] = bool(size["size_band"][0] <= size["actual_size"] <= size["size_band"][1])
+    size["size_holds"] = holds(size["actual_size"], out["alpha"])
     size["size_note"] = size_note(out["analysis"], out["clusters_per_arm"], out["cluster_size"], size, out["alpha"])
     return size
 

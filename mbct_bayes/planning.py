@@ -261,6 +261,25 @@ def _group_draws(
     return group, conditional_true_scores(fit, measured, rng)[:, measured.row_site, :]
 
 
+
+def _sites_and_draws(
+    fit,
+    sites: Any,
+    kind: str,
+    source: str,
+    seed: int | None,
+    *,
+    responses: Any,
+    scores_are_true: bool,
+    region_mode: str,
+) -> tuple[pd.DataFrame, MeasuredSites | None, np.ndarray, np.ndarray | None]:
+    """The planning functions' common start: the validated sites, what was measured there, and
+    the effect (and true-score) draws that before and after share (:func:`_prepare`, :func:`_group_draws`)."""
+    check_region_mode(region_mode)
+    table, measured = _prepare(fit, sites, kind, source, responses=responses, scores_are_true=scores_are_true)
+    group, truth = _group_draws(fit, table, kind, seed, measured, region_mode)
+    return table, measured, group, truth
+
 def _fixed(fit, table: pd.DataFrame, truth: np.ndarray | None) -> np.ndarray:
     """Intercept + coefficients per draw (S, n): from the true-score draws when given, else the table."""
     if truth is None:
@@ -365,10 +384,11 @@ def what_if_draws(
 ) -> WhatIfDraws:
     """Draws of P(embedded) before and after ``change`` (see :func:`what_if`)."""
     change = _check_change(fit, change)
-    check_region_mode(region_mode)
-    table, measured = _prepare(fit, sites, kind, "sites", responses=responses, scores_are_true=scores_are_true)
+    table, measured, group, truth = _sites_and_draws(
+        fit, sites, kind, "sites", seed, responses=responses, scores_are_true=scores_are_true,
+        region_mode=region_mode,
+    )
     after, clipped, clipped_names = _apply_change(fit, table, change)
-    group, truth = _group_draws(fit, table, kind, seed, measured, region_mode)
     truth_after = None
     if truth is not None:  # the change acts on the true score, so clipping is judged on its draws
         truth_after, clipped, clipped_names = _moved_truth(fit, truth, change)
@@ -530,9 +550,10 @@ def levers(
         rank`` (1 = largest mean gain for that site), ``clipped``, ``kind``.
     """
     steps = lever_steps(fit, step, lever_names)
-    check_region_mode(region_mode)
-    table, measured = _prepare(fit, sites, kind, "sites", responses=responses, scores_are_true=scores_are_true)
-    group, truth = _group_draws(fit, table, kind, seed, measured, region_mode)
+    table, measured, group, truth = _sites_and_draws(
+        fit, sites, kind, "sites", seed, responses=responses, scores_are_true=scores_are_true,
+        region_mode=region_mode,
+    )
     p_before = _p(fit, table, group, truth)
     ids = _ids(fit, table)
     parts = []
@@ -739,9 +760,10 @@ def target(
     prob = _check_probability(prob, "prob")
     lever = _check_lever(fit, lever)
     lo, hi = _scale_of(fit, lever)
-    check_region_mode(region_mode)
-    table, measured = _prepare(fit, sites, kind, "sites", responses=responses, scores_are_true=scores_are_true)
-    group, truth = _group_draws(fit, table, kind, seed, measured, region_mode)
+    table, measured, group, truth = _sites_and_draws(
+        fit, sites, kind, "sites", seed, responses=responses, scores_are_true=scores_are_true,
+        region_mode=region_mode,
+    )
     eta_lo, slope = _affine_in_lever(fit, table, lever, lo, hi, group, truth)
     threshold = _threshold(fit, p)
     found = smallest_reaching(eta_lo - threshold, slope, lo, hi, prob)
@@ -852,9 +874,10 @@ def lever_curve(
             raise DataError(f"values must lie on the scale {lo:g}-{hi:g} of {lever}")
     if p is not None:
         p = _check_probability(p, "p")
-    check_region_mode(region_mode)
-    table, measured = _prepare(fit, sites, kind, "sites", responses=responses, scores_are_true=scores_are_true)
-    group, truth = _group_draws(fit, table, kind, seed, measured, region_mode)
+    table, _measured, group, truth = _sites_and_draws(
+        fit, sites, kind, "sites", seed, responses=responses, scores_are_true=scores_are_true,
+        region_mode=region_mode,
+    )
     eta_lo, slope = _affine_in_lever(fit, table, lever, lo, hi, group, truth)
     n_draws, n_sites = eta_lo.shape
     n_values = grid.size
@@ -929,9 +952,10 @@ def rank(
     equal ``predict(kind="typical_site")``): how good the profile is, apart from the luck of the
     site. The order always follows ``p_mean`` of ``kind``.
     """
-    check_region_mode(region_mode)
-    table, measured = _prepare(fit, candidates, kind, "candidates", responses=responses, scores_are_true=scores_are_true)
-    group, truth = _group_draws(fit, table, kind, seed, measured, region_mode)
+    table, measured, group, truth = _sites_and_draws(
+        fit, candidates, kind, "candidates", seed, responses=responses, scores_are_true=scores_are_true,
+        region_mode=region_mode,
+    )
     fixed = _fixed(fit, table, truth)
     p = p_embedded(fit, fixed + group)
     # a fresh generator of the same seed: an unknown region gets the same draws as in ``group``

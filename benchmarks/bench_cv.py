@@ -4,7 +4,7 @@ Reference workload: the bundled example (40 sites × 5 units, bernoulli E + C + 
 ways run in this one process, cold (no compiled model cached beforehand), on the same folds and
 per-fold sampler seeds:
 
-* **compiled once** — :func:`mbct_bayes.evaluate.evaluate`: one ``compile_model``, then per fold
+* **compiled once** — :func:`mbct_bayes.forecast.crossval.evaluate`: one ``compile_model``, then per fold
   ``CompiledModel.sample(rows=train_mask)``, held-out sites predicted as new sites, scored; the
   refits after the first overlap on threads (evaluate's default). Also timed with one fold at a
   time, to show what overlapping adds.
@@ -53,9 +53,9 @@ def main() -> None:
         cache = f"cold (fresh PyTensor cache {folder})"
 
     import mbct_bayes as mb
-    from mbct_bayes.predict import eta_draws, p_embedded
+    from mbct_bayes.planning.predict import eta_draws, p_embedded
 
-    ev = sys.modules["mbct_bayes.evaluate"]  # the module (mb.evaluate is the function)
+    ev = sys.modules["mbct_bayes.forecast.crossval"]  # the module (mb.evaluate is the function)
 
     warnings.simplefilter("ignore", mb.ConvergenceWarning)
     warnings.simplefilter("ignore", mb.DataWarning)  # "only 4 sites" when validating a held-out fold
@@ -131,8 +131,8 @@ def main() -> None:
 
 def _forget_compiled() -> None:
     """Empty the in-memory caches of compiled models (evaluate's and fit's), not PyTensor's."""
-    sys.modules["mbct_bayes.evaluate"].clear_cache()
-    sys.modules["mbct_bayes.fit"]._COMPILED.clear()
+    sys.modules["mbct_bayes.forecast.crossval"].clear_cache()
+    sys.modules["mbct_bayes.model.fit"]._COMPILED.clear()
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ TARGET_LARGE = 1.5
 
 # -- worker: one tool, one size, in a fresh process ----------------------------------------------
 def _data(n_sites: int, per_site: int, seed: int):
-    from mbct_bayes.simulate import simulate_observations
+    from mbct_bayes.model.simulate import simulate_observations
 
     df, _ = simulate_observations(n_sites, per_site, "bernoulli", seed=seed)
     return df
@@ -179,7 +179,7 @@ def _fast_likelihood_model(data, spec, centered: bool):
     import pymc as pm
     import pytensor.tensor as pt
 
-    from mbct_bayes.model import _group_effect, _rv, data_values
+    from mbct_bayes.model.build import _group_effect, _rv, data_values
 
     values = data_values(data, spec)
     coords = {"site": list(data.site_labels), "predictor": list(data.coef_names)}
@@ -207,7 +207,7 @@ def _ours_param_check(table, spec, args, rec) -> None:
     """
     import nutpie
 
-    from mbct_bayes.model import build_model, choose_centered, prepare_data
+    from mbct_bayes.model.build import build_model, choose_centered, prepare_data
     from mbct_bayes.schema import validate_observations
 
     table = validate_observations(table, spec, source="bench")
@@ -267,7 +267,7 @@ def worker(args) -> dict:
     import pymc as pm
 
     import mbct_bayes as mb
-    from mbct_bayes.model import build_model, data_values, prepare_data
+    from mbct_bayes.model.build import build_model, data_values, prepare_data
     from mbct_bayes.schema import validate_observations
 
     if args.tool.startswith("bambi"):

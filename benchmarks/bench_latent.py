@@ -9,7 +9,7 @@ Two fits at the package's gate settings (4 chains x 1000 draws after 1000 tuning
   ``data/codebook_orca_mbct.csv``, spec ``models/latent.toml`` (role offsets on).
 
 Reported per fit: compile seconds, sampling seconds, max R-hat, min bulk / tail ESS over every
-gated parameter (``mbct_bayes.fit.diagnostics``), divergences, and min ESS per second of sampling.
+gated parameter (``mbct_bayes.model.fit.diagnostics``), divergences, and min ESS per second of sampling.
 
 Run by hand::
 
@@ -31,8 +31,8 @@ def datasets():
     import pandas as pd
 
     import mbct_bayes as mb
-    from mbct_bayes.scoring import read_codebook, score_responses
-    from mbct_bayes.simulate_items import simulate_survey_study
+    from mbct_bayes.survey.scoring import read_codebook, score_responses
+    from mbct_bayes.survey.simulate import simulate_survey_study
 
     codebook = read_codebook(ROOT / "data" / "codebook_orca_mbct.csv")
     obs, items, _ = simulate_survey_study(
@@ -59,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import mbct_bayes as mb
-    from mbct_bayes.fit import compile_model
+    from mbct_bayes.model.fit import compile_model
 
     warnings.simplefilter("ignore", mb.ConvergenceWarning)
     rows = []

@@ -67,7 +67,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import mbct_bayes as mb
-    from mbct_bayes import planning
+    from mbct_bayes.planning import scenarios as planning
 
     obs = mb.read_observations(ROOT / "data" / "example" / "observations.csv")
     spec = mb.ModelSpec.from_toml(ROOT / "models" / "bernoulli.toml")

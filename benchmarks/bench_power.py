@@ -95,7 +95,7 @@ def machine() -> str:
 
 def bench_assurance(path: str, seed: int) -> str:
     """Assurance over the fitted sites vs all alike, from one fit: seconds and answers."""
-    from mbct_bayes.fit import load_fit
+    from mbct_bayes.model.fit import load_fit
     from mbct_bayes.power import assurance
 
     fit = load_fit(path)

@@ -4,12 +4,12 @@ Cells: bernoulli with 5 units per site; binomial with 1 row of 8 trials per site
 8 trials (40 trials) per site; each with 20 and 100 sites; no regions (so only the site effects'
 geometry is compared). Per fit, sigma_site is drawn from the spec's own prior (the shipped
 ``models/bernoulli.toml`` / ``models/binomial.toml``: HalfNormal(1)); the other parameters are
-:func:`mbct_bayes.simulate.default_truth` (intercept -0.3, beta E/C/F 0.3/0.5/0.9). Both
+:func:`mbct_bayes.model.simulate.default_truth` (intercept -0.3, beta E/C/F 0.3/0.5/0.9). Both
 parametrisations fit the *same* datasets with the same sampler seed; each (cell, parametrisation)
 model is compiled once and the datasets are swapped in (``CompiledModel.sample(table=...)``).
 
 A fit "diverges" when it has at least one divergent transition; R-hat and ESS are the package's
-gate (:func:`mbct_bayes.fit.diagnostics`, over every saved parameter including the site effects).
+gate (:func:`mbct_bayes.model.fit.diagnostics`, over every saved parameter including the site effects).
 
 Run by hand (about 15 min of CPU on 2 shared cores at the defaults)::
 
@@ -63,8 +63,8 @@ def cell_spec(family: str):
 def simulate(family: str, n_sites: int, rows: int, trials: int, seed: int):
     """One dataset of a cell; sigma_site drawn from the spec's prior with this seed."""
     from mbct_bayes.errors import DataError
+    from mbct_bayes.model.simulate import default_truth, simulate_observations
     from mbct_bayes.schema import validate_observations
-    from mbct_bayes.simulate import default_truth, simulate_observations
 
     spec = cell_spec(family)
     rng = np.random.default_rng(10_000 + seed)
@@ -84,7 +84,7 @@ def simulate(family: str, n_sites: int, rows: int, trials: int, seed: int):
 
 def run(fits: int, draws: int, tune: int, chains: int, out: Path) -> None:
     import mbct_bayes as mb
-    from mbct_bayes.fit import compile_model
+    from mbct_bayes.model.fit import compile_model
 
     warnings.simplefilter("ignore", mb.ConvergenceWarning)
     results = []
@@ -119,7 +119,7 @@ def run(fits: int, draws: int, tune: int, chains: int, out: Path) -> None:
 
 def summarise(path: Path) -> str:
     """The grid table (Markdown) with the current automatic choice's row per cell."""
-    from mbct_bayes.model import choose_centered, prepare_data
+    from mbct_bayes.model.build import choose_centered, prepare_data
 
     saved = json.loads(path.read_text())
     fits = saved["fits"]

@@ -7,18 +7,19 @@ and assurance drawn from the fitted posterior.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from mbct_bayes import _moved, power
+from mbct_bayes._version import __version__
+from mbct_bayes.errors import ConvergenceWarning, DataError, FitFileError
+from mbct_bayes.forecast.crossval import compare, evaluate, loo
+from mbct_bayes.model.calibration import Calibration, check
+from mbct_bayes.model.fit import CompiledModel, Fit, compile_model, fit, load_fit
+from mbct_bayes.model.simulate import simulate_observations
+from mbct_bayes.planning.scenarios import levers, rank, target, what_if
+from mbct_bayes.schema import DataWarning, read_observations, read_table, validate_observations
+from mbct_bayes.spec import ModelSpec
+from mbct_bayes.survey.scoring import read_codebook, read_responses, score_responses, site_scores
 
-from . import power
-from .check import Calibration, check
-from .errors import ConvergenceWarning, DataError, FitFileError
-from .evaluate import compare, evaluate, loo
-from .fit import CompiledModel, Fit, compile_model, fit, load_fit
-from .planning import levers, rank, target, what_if
-from .schema import DataWarning, read_observations, read_table, validate_observations
-from .scoring import read_codebook, read_responses, score_responses, site_scores
-from .simulate import simulate_observations
-from .spec import ModelSpec
+_moved.install()
 
 __all__ = [
     "Calibration",

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import DataError
+from mbct_bayes.errors import DataError
 
 
 def check_output_path(path: str | os.PathLike[str]) -> Path:

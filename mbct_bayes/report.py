@@ -29,9 +29,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .errors import DataError
-from .fit import ESS_MIN, R_HAT_MAX
+from mbct_bayes._version import __version__
+from mbct_bayes.errors import DataError
+from mbct_bayes.model.fit import ESS_MIN, R_HAT_MAX
+from mbct_bayes.planning import scenarios as planning
+from mbct_bayes.planning.predict import predict
+from mbct_bayes.plots.model import plain_label
+from mbct_bayes.plots.planning import lever_chart
 
 #: Resolution of embedded figures (pixels per inch).
 DPI = 100
@@ -205,7 +209,7 @@ def read_evaluation(directory: str | os.PathLike[str], spec=None) -> EvaluationF
         When the folder or ``metrics.json`` is missing, or ``metrics.json`` is not the evaluation's
         JSON (an object with ``model`` and ``baseline`` scores).
     """
-    from .schema import read_table
+    from mbct_bayes.schema import read_table
 
     folder = check_evaluation_dir(directory)
     path = folder / "metrics.json"
@@ -232,7 +236,7 @@ def _prior_text(prior: dict[str, Any]) -> str:
 
 
 def _prior_rows(fit) -> list[list[Any]]:
-    from .spec import COEF_SCALE
+    from mbct_bayes.spec import COEF_SCALE
 
     spec, md = fit.spec, fit.model_data
     sd_of = dict(zip(md.coef_names, (float(v) for v in md.x_sd), strict=True))
@@ -394,11 +398,11 @@ def section_diagnostics(diag: dict[str, Any]) -> Html:
 def typical_at_centre(fit, seed: int = 0) -> dict[str, float]:
     """P(embedded) of a typical site with every predictor at its centre and no region given.
 
-    The same definition as everywhere (:func:`mbct_bayes.predict.typical_part`: site effect 0;
+    The same definition as everywhere (:func:`mbct_bayes.planning.predict.typical_part`: site effect 0;
     an unknown region is one of the fitted regions in proportion to their sites).
     """
-    from .model import design_matrix
-    from .predict import fixed_part, p_embedded, summarise_draws, typical_part
+    from mbct_bayes.model.build import design_matrix
+    from mbct_bayes.planning.predict import fixed_part, p_embedded, summarise_draws, typical_part
 
     # built here rather than through predict(): at the centre the design row is 0 whatever the
     # measurement model, so a latent fit needs no measured scores for it
@@ -447,7 +451,7 @@ def section_coefficients(fit, summary: dict[str, Any]) -> Html:
 
 def section_prior_sensitivity(summary: dict[str, Any]) -> Html:
     """Power-scaling prior sensitivity: a table with each parameter's verdict in words."""
-    from .sensitivity import EXPLANATIONS, FLAG, FLAGGED, THRESHOLD, flagged
+    from mbct_bayes.model.sensitivity import EXPLANATIONS, FLAG, FLAGGED, THRESHOLD, flagged
 
     sens = summary["prior_sensitivity"]
     rows = [
@@ -519,44 +523,29 @@ def _id_text(value: Any) -> str:
 
 def _planning(fit, sites: pd.DataFrame, seed: int) -> tuple[Html, Html]:
     """The planning table section and the lever section."""
-    from .predict import predict
-
     spec = fit.spec
     table = _sites_with_ids(fit, sites)
     new = predict(fit, table, kind="new_site", seed=seed)
     typical = predict(fit, table, kind="typical_site", seed=seed)
-    lever_table, lever_html = None, None
-    try:
-        from . import planning
-        from .plots.planning import lever_chart
-    except ImportError as err:
-        lever_html = _unavailable(
-            f"Planning is unavailable in this installation (mbct_bayes.planning could not be imported: {err}); "
-            "the lever chart is left out."
-        )
-    else:
-        lever_table = planning.levers(fit, table, 1.0, "new_site", seed=seed)
-        shown = list(dict.fromkeys(lever_table["site"].astype(str)))[:MAX_LEVER_PANELS]
-        # labels only: a site named with '$' must not switch matplotlib into mathtext
-        from .plots.model import plain_label
-
-        labelled = lever_table.assign(site=lever_table["site"].astype(str).map(lambda s: plain_label(s, 40)))
-        chart_sites = list(dict.fromkeys(plain_label(s, 40) for s in shown))
-        note = ""
-        if len(set(lever_table["site"].astype(str))) > MAX_LEVER_PANELS:
-            note = f" The chart shows the first {MAX_LEVER_PANELS} sites; the table lists them all."
-        lever_html = Html(
-            _p("Each panel is one new site: the gain in P(embedded) from raising each of "
-               + ", ".join(spec.predictors) + " by one scale point (clipped at the top of the scale), posterior "
-               "mean and 90% interval, best lever on top; the label gives P(gain > 0)." + note)
-            + _figure_or_note(lambda: lever_chart(labelled, chart_sites), "lever chart",
-                              "Gain in P(embedded) per lever for each new site (new-site predictions).")
-        )
+    lever_table = planning.levers(fit, table, 1.0, "new_site", seed=seed)
+    shown = list(dict.fromkeys(lever_table["site"].astype(str)))[:MAX_LEVER_PANELS]
+    # labels only: a site named with '$' must not switch matplotlib into mathtext
+    labelled = lever_table.assign(site=lever_table["site"].astype(str).map(lambda s: plain_label(s, 40)))
+    chart_sites = list(dict.fromkeys(plain_label(s, 40) for s in shown))
+    note = ""
+    if len(set(lever_table["site"].astype(str))) > MAX_LEVER_PANELS:
+        note = f" The chart shows the first {MAX_LEVER_PANELS} sites; the table lists them all."
+    lever_html = Html(
+        _p("Each panel is one new site: the gain in P(embedded) from raising each of "
+           + ", ".join(spec.predictors) + " by one scale point (clipped at the top of the scale), posterior "
+           "mean and 90% interval, best lever on top; the label gives P(gain > 0)." + note)
+        + _figure_or_note(lambda: lever_chart(labelled, chart_sites), "lever chart",
+                          "Gain in P(embedded) per lever for each new site (new-site predictions).")
+    )
     best = {}
-    if lever_table is not None:
-        for r in lever_table[lever_table["rank"] == 1].itertuples(index=False):
-            best[str(r.site)] = (f"{r.lever}: {r.delta_mean:+.2f} ({r.delta_q05:+.2f} to {r.delta_q95:+.2f}), "
-                                 f"P(gain) {r.p_positive:.2f}")
+    for r in lever_table[lever_table["rank"] == 1].itertuples(index=False):
+        best[str(r.site)] = (f"{r.lever}: {r.delta_mean:+.2f} ({r.delta_q05:+.2f} to {r.delta_q95:+.2f}), "
+                             f"P(gain) {r.p_positive:.2f}")
     id_cols = [spec.group] + ([spec.region] if spec.region and spec.region in table.columns else [])
     rows = []
     for i in range(min(len(table), MAX_PLANNING_ROWS)):
@@ -587,7 +576,7 @@ def _planning(fit, sites: pd.DataFrame, seed: int) -> tuple[Html, Html]:
 
 
 def _reliability(fit, ev: EvaluationFiles) -> Html:
-    from .plots.evaluate import reliability_diagram
+    from mbct_bayes.plots.evaluate import reliability_diagram
 
     spec, pred = fit.spec, ev.predictions
     if pred is None:
@@ -683,7 +672,7 @@ def render_report(
     Parameters
     ----------
     fit
-        A :class:`~mbct_bayes.fit.Fit` (fitted or loaded with :func:`~mbct_bayes.fit.load_fit`).
+        A :class:`~mbct_bayes.fit.Fit` (fitted or loaded with :func:`~mbct_bayes.model.fit.load_fit`).
     observations
         Observations for the posterior predictive check (validated against the spec); default the
         data stored in the fit. Rows of sites the model has not seen are predicted as new sites.
@@ -712,14 +701,14 @@ def render_report(
     DataError
         Bad ``observations``, ``new_sites`` or evaluation folder.
     """
-    from .plots.model import forest_plot, posterior_predictive, ppc_plot, site_effects_plot
-    from .predict import validate_new_data
+    from mbct_bayes.planning.predict import validate_new_data
+    from mbct_bayes.plots.model import forest_plot, posterior_predictive, ppc_plot, site_effects_plot
 
     spec = fit.spec
     # inputs first, so bad ones fail before any figure is drawn
     ev = read_evaluation(evaluation_dir, spec) if evaluation_dir is not None else None
     if check_dir is not None:
-        from .check import read_check
+        from mbct_bayes.model.calibration import read_check
 
         sbc = read_check(check_dir)
     if new_sites is not None:
@@ -810,7 +799,7 @@ def write_report(
     pathlib.Path
         ``path``.
     """
-    from .io import check_output_path, write_text
+    from mbct_bayes.io import check_output_path, write_text
 
     target = check_output_path(path)
     text = render_report(

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
-from .spec import ModelSpec
+from mbct_bayes.errors import DataError
+from mbct_bayes.spec import ModelSpec
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 #: Cell values read as missing (besides empty cells), as spreadsheets and R write them.

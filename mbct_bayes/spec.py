@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError
+from mbct_bayes.errors import DataError
 
 FAMILIES = ("bernoulli", "binomial", "ordinal")
 PARIHS = ("E", "C", "F")

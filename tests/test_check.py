@@ -18,7 +18,9 @@ import pytest
 from scipy import stats
 
 import mbct_bayes as mb
-from mbct_bayes.check import (
+from mbct_bayes.cli.main import main
+from mbct_bayes.errors import DataError
+from mbct_bayes.model.calibration import (
     FAMILY_ALPHA,
     degenerate,
     parameter_draws,
@@ -28,9 +30,7 @@ from mbct_bayes.check import (
     simulate_outcomes,
     thinned_rank,
 )
-from mbct_bayes.cli.main import main
-from mbct_bayes.errors import DataError
-from mbct_bayes.sensitivity import FLAGGED, diagnosis, flagged, log_density
+from mbct_bayes.model.sensitivity import FLAGGED, diagnosis, flagged, log_density
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "data" / "example"

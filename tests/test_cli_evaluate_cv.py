@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mbct_bayes.cli import evaluate_cv
+from mbct_bayes.cli import evaluate as evaluate_cv
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "bernoulli.toml"
@@ -37,7 +37,7 @@ def run(argv: list[str]) -> int:
 @pytest.fixture(scope="module")
 def sim_csv(tmp_path_factory):
     """The simulated 60 × 8 signal data of tests/test_evaluate.py (same compiled model)."""
-    from mbct_bayes.simulate import default_truth, simulate_observations
+    from mbct_bayes.model.simulate import default_truth, simulate_observations
 
     obs, _ = simulate_observations(
         60, 8, "bernoulli", n_regions=0, seed=20260, truth=default_truth("bernoulli", n_regions=0)

@@ -9,7 +9,7 @@ import warnings
 import pytest
 
 from mbct_bayes.cli.main import main
-from mbct_bayes.evaluate import loo
+from mbct_bayes.forecast.crossval import loo
 
 
 def test_one_fit_json_equals_the_python_api(example_fit, example_fit_path, capsys):

@@ -8,9 +8,9 @@ import re
 import pandas as pd
 import pytest
 
-from mbct_bayes import planning
 from mbct_bayes.cli.main import main
-from mbct_bayes.fit import load_fit
+from mbct_bayes.model.fit import load_fit
+from mbct_bayes.planning import scenarios as planning
 
 SITES = pd.DataFrame({
     "site": ["007", "A2", "B3"],  # "007" must stay text

@@ -296,9 +296,9 @@ def test_assurance_from_draws_csv(capsys, tmp_path):
 
 def test_assurance_from_fit_file(capsys, monkeypatch, tmp_path):
     seen = {}
-    fit_module = types.ModuleType("mbct_bayes.fit")
+    fit_module = types.ModuleType("mbct_bayes.model.fit")
     fit_module.load_fit = lambda path: seen.setdefault("fit", f"fit from {path}")
-    predict_module = types.ModuleType("mbct_bayes.predict")
+    predict_module = types.ModuleType("mbct_bayes.planning.predict")
 
     def trial_inputs(fit, *, lever, delta, profile):
         seen["args"] = (fit, lever, delta, profile)
@@ -309,8 +309,8 @@ def test_assurance_from_fit_file(capsys, monkeypatch, tmp_path):
         }
 
     predict_module.trial_inputs = trial_inputs
-    monkeypatch.setitem(sys.modules, "mbct_bayes.fit", fit_module)
-    monkeypatch.setitem(sys.modules, "mbct_bayes.predict", predict_module)
+    monkeypatch.setitem(sys.modules, "mbct_bayes.model.fit", fit_module)
+    monkeypatch.setitem(sys.modules, "mbct_bayes.planning.predict", predict_module)
     result, _ = run_json(
         capsys,
         "assurance",

@@ -7,8 +7,8 @@ import pytest
 import xarray as xr
 from arviz_stats.base import array_stats
 
-from mbct_bayes import convergence as cv
-from mbct_bayes.fit import diagnostics
+from mbct_bayes.model import convergence as cv
+from mbct_bayes.model.fit import diagnostics
 
 
 def _ar1(rng, chains, draws, params, phi):

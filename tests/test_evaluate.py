@@ -21,11 +21,11 @@ import pytest
 from scipy.special import logsumexp
 
 import mbct_bayes as mb
-import mbct_bayes.evaluate
+import mbct_bayes.forecast.crossval
 from mbct_bayes.errors import DataError
 from mbct_bayes.io import dumps_json
 
-ev = sys.modules["mbct_bayes.evaluate"]
+ev = sys.modules["mbct_bayes.forecast.crossval"]
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
@@ -36,7 +36,7 @@ METRIC_KEYS = {"log_score", "brier", "auc", "calibration_slope", "calibration_in
 
 def simulated(null: bool = False, n_sites: int = 60, per_site: int = 8) -> pd.DataFrame:
     """Bernoulli data with the default E/C/F signal, or the same design with all betas 0."""
-    from mbct_bayes.simulate import default_truth, simulate_observations
+    from mbct_bayes.model.simulate import default_truth, simulate_observations
 
     truth = default_truth("bernoulli", n_regions=0)
     if null:
@@ -243,7 +243,7 @@ def two_fits(spec, signal_eval):
 
 
 def test_loo_matches_its_definition_and_counts_pareto_k(two_fits):
-    from mbct_bayes.predict import log_likelihood
+    from mbct_bayes.planning.predict import log_likelihood
 
     fit = two_fits[0]
     with warnings.catch_warnings():
@@ -301,7 +301,7 @@ def test_binomial_rows_are_scored_by_the_predictive_mixture_against_a_beta_binom
     baseline is recomputed here from its definition: BetaBinomial(k | n) at the fold's training
     rate with the ANOVA intra-row correlation of the fold's training rows.
     """
-    from mbct_bayes.scores import intra_row_correlation, log_score_beta_binomial, log_score_binomial
+    from mbct_bayes.forecast.rules import intra_row_correlation, log_score_beta_binomial, log_score_binomial
 
     obs = mb.read_observations(ROOT / "data" / "example" / "observations_binomial.csv")
     spec = mb.ModelSpec.from_toml(MODELS / "binomial.toml")

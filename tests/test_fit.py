@@ -13,10 +13,10 @@ import pytest
 import xarray as xr
 
 import mbct_bayes as mb
-from mbct_bayes.fit import SCHEMA_VERSION, compile_model, load_fit
 from mbct_bayes.io import dumps_json
-from mbct_bayes.model import prior_predictive
-from mbct_bayes.predict import log_likelihood
+from mbct_bayes.model.build import prior_predictive
+from mbct_bayes.model.fit import SCHEMA_VERSION, compile_model, load_fit
+from mbct_bayes.planning.predict import log_likelihood
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "data" / "example"
@@ -218,7 +218,7 @@ def _mixed_prior_spec():
 
 
 def test_compiled_priors_that_depend_on_the_data_are_not_reused_for_other_data():
-    fit_module = sys.modules["mbct_bayes.fit"]  # the module (mb.fit is the function)
+    fit_module = sys.modules["mbct_bayes.model.fit"]  # the module (mb.fit is the function)
     spec = _mixed_prior_spec()
     obs = pd.read_csv(EXAMPLE / "observations.csv")
     narrow = obs.assign(F=3 + (obs["F"] - 3) * 0.3)  # sd(F) / 0.3: default F prior 3.3× wider
@@ -236,7 +236,7 @@ def test_compiled_priors_that_depend_on_the_data_are_not_reused_for_other_data()
 
 
 def test_all_normal_priors_are_swapped_not_compiled_in():
-    from mbct_bayes.model import baked_coefficient_priors, data_values
+    from mbct_bayes.model.build import baked_coefficient_priors, data_values
 
     spec = mb.ModelSpec.from_toml(MODELS / "bernoulli.toml")
     compiled = compile_model(pd.read_csv(EXAMPLE / "observations.csv"), spec)
@@ -247,8 +247,8 @@ def test_all_normal_priors_are_swapped_not_compiled_in():
 
 
 def test_typical_site_keeps_a_known_regions_effect(binomial_fit):
-    from mbct_bayes.model import design_matrix
-    from mbct_bayes.predict import eta_draws, fixed_part
+    from mbct_bayes.model.build import design_matrix
+    from mbct_bayes.planning.predict import eta_draws, fixed_part
 
     region = binomial_fit.model_data.region_labels[1]
     rows = pd.DataFrame({"site": ["T1", "T2", "T3"], "region": [region, "", None],
@@ -272,8 +272,8 @@ def _grid_data(family: str, n_sites: int, rows: int, sigma_site: float, seed: in
     """A dataset like a cell of benchmarks/parametrisation_grid.py (no regions, 8 trials a row)."""
     import dataclasses
 
-    from mbct_bayes.model import prepare_data
-    from mbct_bayes.simulate import default_truth, simulate_observations
+    from mbct_bayes.model.build import prepare_data
+    from mbct_bayes.model.simulate import default_truth, simulate_observations
 
     truth = default_truth(family, n_regions=0) | {"sigma_site": sigma_site}
     table, _ = simulate_observations(n_sites, rows, family, n_regions=0, seed=seed, truth=truth, trials=8)
@@ -297,7 +297,7 @@ RULE_CELLS = [
 def test_automatic_parametrisation_at_the_grid_cells(family, n_sites, rows, sigma_site, centred):
     import dataclasses
 
-    from mbct_bayes.model import choose_centered
+    from mbct_bayes.model.build import choose_centered
 
     data, spec = _grid_data(family, n_sites, rows, sigma_site)
     assert choose_centered(data, spec) is centred
@@ -307,7 +307,7 @@ def test_automatic_parametrisation_at_the_grid_cells(family, n_sites, rows, sigm
 
 def test_site_information_recovers_n_p_q_sigma_squared():
     """At 100 sites × 40 trials the moment estimate is near the truth n·p(1−p)·sigma² (±35%)."""
-    from mbct_bayes.model import site_information
+    from mbct_bayes.model.build import site_information
 
     data, _ = _grid_data("binomial", 100, 5, 1.0)
     rate = data.y.sum() / data.trials.sum()

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from mbct_bayes.errors import DataError
-from mbct_bayes.forecasts import LOG_SCORE_OF, score_forecasts
+from mbct_bayes.forecast.rules import baseline_base_rate, brier, log_score, log_score_binomial, rps, score_table
+from mbct_bayes.forecast.saved import LOG_SCORE_OF, score_forecasts
 from mbct_bayes.io import dumps_json
-from mbct_bayes.scores import baseline_base_rate, brier, log_score, log_score_binomial, rps, score_table
 
 
 def _binary_tables(n=12, seed=0):

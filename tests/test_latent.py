@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 import mbct_bayes as mb
-from mbct_bayes.fit import load_fit
-from mbct_bayes.scoring import read_codebook, score_responses, site_scores
-from mbct_bayes.simulate_items import simulate_survey_study
+from mbct_bayes.model.fit import load_fit
+from mbct_bayes.survey.scoring import read_codebook, score_responses, site_scores
+from mbct_bayes.survey.simulate import simulate_survey_study
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "data" / "example"
@@ -153,7 +153,7 @@ def test_latent_model_undoes_the_attenuation_of_averaged_scores():
 
 
 def test_planning_a_known_site_of_a_latent_fit_is_refused_with_the_way_out(latent_fit):
-    from mbct_bayes import planning
+    from mbct_bayes.planning import scenarios as planning
 
     row = latent_fit.data.head(1)[["site", "region", "E", "C", "F"]]
     with pytest.raises(mb.DataError, match=r"kind known_site is not available for a latent-measurement fit.*new_site or typical_site"):
@@ -174,7 +174,7 @@ def test_latent_parametrisation_is_the_measurement_model_exactly(example_scores)
     import pymc as pm
     from scipy.stats import multivariate_normal
 
-    from mbct_bayes.model import build_model, prepare_data
+    from mbct_bayes.model.build import build_model, prepare_data
 
     spec = mb.ModelSpec.from_toml(ROOT / "models" / "latent.toml")
     obs = mb.read_observations(EXAMPLE / "observations.csv")
@@ -213,8 +213,8 @@ def test_latent_parametrisation_is_the_measurement_model_exactly(example_scores)
 def test_trial_population_of_a_latent_fit_uses_each_draws_latent_scores(latent_fit):
     # assurance over the fitted sites: each draw's latent (true) E, C, F of each site, so the
     # fixed part equals the model's own latent linear predictor for those sites
+    from mbct_bayes.planning.predict import latent_fixed_part
     from mbct_bayes.power import assurance, fitted_sites_population
-    from mbct_bayes.predict import latent_fixed_part
 
     pop = fitted_sites_population(latent_fit, lever="F", delta=1.0)
     md = latent_fit.model_data
@@ -229,7 +229,7 @@ def test_trial_population_of_a_latent_fit_uses_each_draws_latent_scores(latent_f
 def test_latent_candidates_are_measured_scores_through_the_measurement_model(latent_fit):
     # a latent fit's candidate services give measured means: per draw their true scores come from
     # the measurement model (as predict uses them), so services differ less than their raw means
-    from mbct_bayes.measured import true_score_draws
+    from mbct_bayes.planning.measured import true_score_draws
     from mbct_bayes.power import assurance, candidates_population
 
     sites = latent_fit.data.drop_duplicates("site").head(12)[["site", "region", "E", "C", "F"]].reset_index(drop=True)
@@ -263,8 +263,8 @@ def test_plain_scores_for_a_latent_fit_name_both_ways(latent_fit, new_sites):
 
 
 def test_scores_are_true_keeps_the_plug_in_and_says_so(latent_fit, new_sites):
-    from mbct_bayes.model import design_matrix
-    from mbct_bayes.predict import fixed_part, group_part, p_embedded, validate_new_data
+    from mbct_bayes.model.build import design_matrix
+    from mbct_bayes.planning.predict import fixed_part, group_part, p_embedded, validate_new_data
 
     plain = new_sites.drop(columns="n_respondents")
     out = latent_fit.predict(plain, scores_are_true=True, seed=4)
@@ -290,8 +290,8 @@ def test_measured_scores_are_shrunk_towards_the_population(latent_fit, new_sites
 
 
 def test_true_score_draws_are_what_predict_used(latent_fit, new_sites):
-    from mbct_bayes.measured import true_score_draws
-    from mbct_bayes.predict import group_part, validate_new_data
+    from mbct_bayes.planning.measured import true_score_draws
+    from mbct_bayes.planning.predict import group_part, validate_new_data
 
     rng = np.random.default_rng(4)
     group_part(latent_fit, validate_new_data(latent_fit, new_sites), "new_site", rng)  # predict draws these first
@@ -302,8 +302,8 @@ def test_true_score_draws_are_what_predict_used(latent_fit, new_sites):
 
 
 def test_planning_acts_on_the_true_score_draws(latent_fit, new_sites):
-    from mbct_bayes import planning
-    from mbct_bayes.predict import centred_scores, eta_and_true_scores, fixed_part_centred, p_embedded
+    from mbct_bayes.planning import scenarios as planning
+    from mbct_bayes.planning.predict import centred_scores, eta_and_true_scores, fixed_part_centred, p_embedded
 
     table, measured = planning._prepare(latent_fit, new_sites, "new_site", "sites")
     eta, truth = eta_and_true_scores(latent_fit, table, "new_site", seed=4, measured=measured)
@@ -327,8 +327,8 @@ def test_planning_acts_on_the_true_score_draws(latent_fit, new_sites):
 
 def test_target_is_a_true_score_that_reaches_the_goal(latent_fit, new_sites):
     """Checked on predict's own draws: set every draw's true F to the target, others as drawn."""
-    from mbct_bayes import planning
-    from mbct_bayes.predict import centred_scores, eta_and_true_scores, fixed_part_centred, p_embedded
+    from mbct_bayes.planning import scenarios as planning
+    from mbct_bayes.planning.predict import centred_scores, eta_and_true_scores, fixed_part_centred, p_embedded
 
     site = new_sites.head(1)
     goal = planning.target(latent_fit, site, "F", p=0.4, prob=0.5, seed=4).iloc[0]

@@ -28,10 +28,10 @@ import pytest
 from scipy.special import expit, logsumexp
 
 import mbct_bayes as mb
-from mbct_bayes.measured import prepare_sites
-from mbct_bayes.predict import eta_draws, p_embedded
-from mbct_bayes.scoring import read_codebook, score_responses, site_scores
-from mbct_bayes.simulate_items import simulate_survey_study
+from mbct_bayes.planning.measured import prepare_sites
+from mbct_bayes.planning.predict import eta_draws, p_embedded
+from mbct_bayes.survey.scoring import read_codebook, score_responses, site_scores
+from mbct_bayes.survey.simulate import simulate_survey_study
 
 ROOT = Path(__file__).resolve().parents[1]
 CODEBOOK = ROOT / "data" / "codebook_orca_mbct.csv"

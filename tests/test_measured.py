@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import mbct_bayes as mb
-from mbct_bayes.measured import conditional_true_scores, latent_population, prepare_sites
+from mbct_bayes.planning.measured import conditional_true_scores, latent_population, prepare_sites
 
 PREDICTORS = ("E", "C", "F")
 MEAN = np.array([0.2, -0.1, 0.3])  # centred latent population mean
@@ -82,7 +82,7 @@ def test_draws_follow_the_normal_normal_conditional(counts):
 def _measured_allowing_zero(fit, table):
     """prepare_sites refuses counts below 1 (a site mean needs a respondent); build the
     zero-count case (a construct nobody scored, as responses can give) directly."""
-    from mbct_bayes.measured import MeasuredSites
+    from mbct_bayes.planning.measured import MeasuredSites
 
     if (table[[f"n_{p}" for p in PREDICTORS]].to_numpy() > 0).all():
         return prepare_sites(fit, table, "new_site")

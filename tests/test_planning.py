@@ -22,11 +22,11 @@ import pytest
 from matplotlib.figure import Figure
 
 import mbct_bayes as mb
-from mbct_bayes import planning
-from mbct_bayes.fit import Fit
-from mbct_bayes.model import prepare_data
+from mbct_bayes.model.build import prepare_data
+from mbct_bayes.model.fit import Fit
+from mbct_bayes.model.simulate import default_truth, simulate_observations
+from mbct_bayes.planning import scenarios as planning
 from mbct_bayes.plots import planning as plan_plots
-from mbct_bayes.simulate import default_truth, simulate_observations
 
 SITES = pd.DataFrame({
     "site": ["N2", "N1", "N3", "N4"],  # not sorted: the effect draws follow sorted ids
@@ -600,7 +600,7 @@ REGION_SITES = pd.DataFrame({  # identical scores, different regions (one unknow
 
 
 def test_predict_levers_rank_and_report_agree_on_the_typical_value(binomial_fit):
-    from mbct_bayes.predict import predict
+    from mbct_bayes.planning.predict import predict
     from mbct_bayes.report import _planning
 
     typical = predict(binomial_fit, REGION_SITES, "typical_site", seed=5).set_index("site")["p_mean"]
@@ -623,7 +623,7 @@ def test_predict_levers_rank_and_report_agree_on_the_typical_value(binomial_fit)
 
 
 def test_the_reports_typical_site_at_the_centre_is_predicts(binomial_fit):
-    from mbct_bayes.predict import predict
+    from mbct_bayes.planning.predict import predict
     from mbct_bayes.report import typical_at_centre
 
     centre = pd.DataFrame({"site": ["c"], "region": [""], "E": [3.0], "C": [3.0], "F": [3.0]})
@@ -671,7 +671,7 @@ def region_fit(S=20_000, effects=(-3.0, 0.0, 2.0), sigma_region=3.0):
 
 
 def test_unknown_region_mixture_weighs_the_fitted_regions_by_their_sites():
-    from mbct_bayes.predict import predict
+    from mbct_bayes.planning.predict import predict
 
     fit = region_fit()
     row = pd.DataFrame({"site": ["X"], "region": [""], "E": [3.0], "C": [3.0], "F": [3.0]})
@@ -695,7 +695,7 @@ def logit_of(p):
 
 
 def predict_draws(fit, table, kind, seed, region_mode="mixture"):
-    from mbct_bayes.predict import eta_draws, p_embedded, validate_new_data
+    from mbct_bayes.planning.predict import eta_draws, p_embedded, validate_new_data
 
     return p_embedded(fit, eta_draws(fit, validate_new_data(fit, table), kind, seed=seed,
                                      region_mode=region_mode))[:, 0]

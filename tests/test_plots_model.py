@@ -15,8 +15,8 @@ from matplotlib.figure import Figure
 
 import mbct_bayes as mb
 from mbct_bayes.errors import DataError
-from mbct_bayes.fit import Fit
-from mbct_bayes.model import prepare_data
+from mbct_bayes.model.build import prepare_data
+from mbct_bayes.model.fit import Fit
 from mbct_bayes.plots import model as pm
 
 

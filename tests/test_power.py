@@ -570,7 +570,7 @@ def test_assurance_bad_draws():
 
 @pytest.fixture
 def fake_predict(monkeypatch):
-    """Stand-in for mbct_bayes.predict.trial_inputs: records its arguments, returns fixed draws."""
+    """Stand-in for mbct_bayes.planning.predict.trial_inputs: records its arguments, returns fixed draws."""
     calls = []
 
     def trial_inputs(fit, *, lever="F", delta=1.0, profile=None):
@@ -581,9 +581,9 @@ def fake_predict(monkeypatch):
             "log_odds_ratio": 0.5 + 0.3 * QUANTILES[::2],
         }
 
-    module = types.ModuleType("mbct_bayes.predict")
+    module = types.ModuleType("mbct_bayes.planning.predict")
     module.trial_inputs = trial_inputs
-    monkeypatch.setitem(sys.modules, "mbct_bayes.predict", module)
+    monkeypatch.setitem(sys.modules, "mbct_bayes.planning.predict", module)
     return calls
 
 

@@ -280,7 +280,7 @@ def test_example_fit_candidates_and_their_errors(example_fit):
 def test_ordinal_population_is_p_top_level(ordinal_fit):
     # the population-averaged control proportion is the new-site forecast of P(top level)
     # averaged over the fitted sites' profiles (mbct_bayes.predict, an independent path)
-    from mbct_bayes.predict import predict
+    from mbct_bayes.planning.predict import predict
 
     fit = ordinal_fit
     with warnings.catch_warnings():

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import mbct_bayes as mb
-from mbct_bayes.simulate import simulate_new_site_rate, simulate_observations
+from mbct_bayes.model.simulate import simulate_new_site_rate, simulate_observations
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from mbct_bayes.errors import DataError
-from mbct_bayes.reliability import (
+from mbct_bayes.survey.reliability import (
     cronbach_alpha,
     icc1_icc2,
     item_rest_correlations,
@@ -20,7 +20,7 @@ from mbct_bayes.reliability import (
     pairwise_cov,
     reliability,
 )
-from mbct_bayes.scoring import read_codebook, read_responses
+from mbct_bayes.survey.scoring import read_codebook, read_responses
 
 DATA = Path(__file__).resolve().parent / "data"
 ROOT = Path(__file__).resolve().parent.parent
@@ -239,7 +239,7 @@ def test_reliability_structure_on_example():
     # alpha is computed on reverse-keyed items: every item-rest r is positive
     assert all(r > 0 for c in "ECF" for r in out[c]["item_rest"].values())
     # the construct's alpha equals the kernel's alpha on its keyed items
-    from mbct_bayes.scoring import keyed_items
+    from mbct_bayes.survey.scoring import keyed_items
 
     x = keyed_items(resp, cb)[:, (cb["construct"] == "F").to_numpy()]
     assert out["F"]["alpha"] == pytest.approx(cronbach_alpha(x), abs=1e-15)

@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import re
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -22,8 +21,8 @@ import pytest
 import mbct_bayes as mb
 from mbct_bayes.cli.main import main
 from mbct_bayes.errors import DataError
-from mbct_bayes.fit import Fit
-from mbct_bayes.model import prepare_data
+from mbct_bayes.model.build import prepare_data
+from mbct_bayes.model.fit import Fit
 from mbct_bayes.report import read_evaluation, render_report, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -241,19 +240,6 @@ def test_passing_fit_says_pass_binomial_with_regions():
     assert 'data-verdict="PASS"' in text and 'class="banner pass"' in text
     assert "in 2 regions" in text and "Region effects" not in text  # region panel is in the figure, not text
     assert "sigma_region" in text and "(unknown)" in text  # empty region: drawn from the population
-
-
-def test_planning_unavailable_is_said_not_raised(monkeypatch):
-    import mbct_bayes.planning  # noqa: F401  (so there is an attribute to remove)
-
-    # as if planning.py were absent: the import now fails
-    monkeypatch.setitem(sys.modules, "mbct_bayes.planning", None)
-    monkeypatch.delattr(mb, "planning")
-    fit = idata_fit(ok=True)
-    sites = pd.DataFrame({"site": ["N1"], "E": [3.0], "C": [3.0], "F": [3.0]})
-    text = render_report(fit, new_sites=sites)
-    assert "Planning is unavailable" in text
-    assert "P(embedded), new site" in text  # the planning table itself still renders
 
 
 def test_without_new_sites_or_evaluation_the_sections_say_how():

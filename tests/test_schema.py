@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from mbct_bayes.errors import DataError
+from mbct_bayes.model.simulate import simulate_observations
 from mbct_bayes.schema import (
     DataWarning,
     level_codes,
@@ -17,7 +18,6 @@ from mbct_bayes.schema import (
     read_table,
     validate_observations,
 )
-from mbct_bayes.simulate import simulate_observations
 from mbct_bayes.spec import ModelSpec
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "example"

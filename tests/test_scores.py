@@ -14,8 +14,7 @@ from matplotlib.figure import Figure
 from scipy import integrate, optimize, special, stats
 
 from mbct_bayes.errors import DataError
-from mbct_bayes.plots.evaluate import reliability_diagram, site_forecast_chart
-from mbct_bayes.scores import (
+from mbct_bayes.forecast.rules import (
     auc,
     baseline_base_rate,
     baseline_fixed_rate,
@@ -39,6 +38,7 @@ from mbct_bayes.scores import (
     site_resample_counts,
     skill,
 )
+from mbct_bayes.plots.evaluate import reliability_diagram, site_forecast_chart
 
 # --------------------------------------------------------------------------------------------
 # proper scores

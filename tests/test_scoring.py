@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mbct_bayes.errors import DataError
-from mbct_bayes.scoring import (
+from mbct_bayes.survey.scoring import (
     KNOWN_ROLES,
     keyed_items,
     read_codebook,
@@ -321,7 +321,7 @@ def test_region_and_wave_pass_through(tiny_codebook):
 
 
 def test_reliability_api_importable_from_scoring():
-    from mbct_bayes import scoring
+    from mbct_bayes.survey import scoring
 
     assert callable(scoring.cronbach_alpha) and callable(scoring.icc1_icc2)
     with pytest.raises(AttributeError):
@@ -337,7 +337,7 @@ def test_python_tables_are_validated_too(tiny_codebook):
 
 # -- the file's own names for the id columns -----------------------------------------------------
 def test_id_columns_may_have_the_files_own_names(tmp_path, tiny_codebook):
-    from mbct_bayes.scoring import parse_columns
+    from mbct_bayes.survey.scoring import parse_columns
 
     renamed = TINY_RESPONSES.rename(columns={"site": "Trust", "respondent": "ID", "role": "Job"})
     columns = parse_columns(" site=Trust, respondent=ID ,role=Job")
@@ -362,7 +362,7 @@ def test_bad_id_column_maps(tiny_codebook, columns, pattern):
 
 @pytest.mark.parametrize("text", ["site", "site=", "=Trust", "site=Trust,role"])
 def test_bad_columns_option(text):
-    from mbct_bayes.scoring import parse_columns
+    from mbct_bayes.survey.scoring import parse_columns
 
     with pytest.raises(DataError, match=r"--columns: .* is not NAME=COLUMN; write e.g. site=Trust"):
         parse_columns(text)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mbct_bayes.errors import DataError
-from mbct_bayes.simulate import (
+from mbct_bayes.model.simulate import (
     UK_REGIONS,
     default_truth,
     region_names,

@@ -7,15 +7,15 @@ import pandas as pd
 import pytest
 
 from mbct_bayes.errors import DataError
-from mbct_bayes.reliability import icc1_icc2
-from mbct_bayes.scoring import (
+from mbct_bayes.survey.reliability import icc1_icc2
+from mbct_bayes.survey.scoring import (
     CONSTRUCTS,
     asked_mask,
     score_responses,
     site_scores,
     validate_responses,
 )
-from mbct_bayes.simulate_items import (
+from mbct_bayes.survey.simulate import (
     default_codebook,
     simulate_responses,
     simulate_site_table,

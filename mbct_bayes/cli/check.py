@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..io import dumps_json
+from mbct_bayes.io import dumps_json
 
 EXIT_MISCALIBRATED = 1
 
@@ -52,10 +52,10 @@ def _say(message: str) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Run the calibration check, print it (and write DIR); exit 1 when it fails."""
-    from ..check import _check_reps, check
-    from ..io import check_output_dir
-    from ..schema import read_table
-    from ..spec import ModelSpec
+    from mbct_bayes.io import check_output_dir
+    from mbct_bayes.model.calibration import _check_reps, check
+    from mbct_bayes.schema import read_table
+    from mbct_bayes.spec import ModelSpec
 
     # bad input fails before any sampling
     _check_reps(args.reps)

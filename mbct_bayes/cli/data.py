@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
-from ..io import check_output_path, dumps_json, write_json, write_table
-from ..schema import DataWarning, level_codes, read_table, validate_observations
-from ..simulate import FAMILIES, simulate_observations
-from ..spec import ModelSpec
+from mbct_bayes.errors import DataError
+from mbct_bayes.io import check_output_path, dumps_json, write_json, write_table
+from mbct_bayes.model.simulate import FAMILIES, simulate_observations
+from mbct_bayes.schema import DataWarning, level_codes, read_table, validate_observations
+from mbct_bayes.spec import ModelSpec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

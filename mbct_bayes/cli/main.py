@@ -11,14 +11,14 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from ..errors import DataError
+from mbct_bayes.errors import DataError
 
 EXIT_BAD_INPUT = 2
 EXIT_NOT_CONVERGED = 3
 
 # Each module defines ``register(subparsers)``; a module still missing is skipped so that one
 # area's absence never breaks the others.
-AREAS = ("data", "survey", "model", "plan", "evaluate", "evaluate_cv", "loo", "check", "power", "report")
+AREAS = ("data", "survey", "model", "plan", "score_forecasts", "evaluate", "loo", "check", "power", "report")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The full ``mbct-bayes`` parser with every available subcommand."""
-    from .. import __version__
+    from mbct_bayes._version import __version__
 
     parser = _Parser(
         prog="mbct-bayes",

@@ -7,8 +7,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from ..errors import ConvergenceWarning, DataError
-from ..io import check_output_path, dumps_json, write_json, write_table
+from mbct_bayes.errors import ConvergenceWarning, DataError
+from mbct_bayes.io import check_output_path, dumps_json, write_json, write_table
 
 EXIT_NOT_CONVERGED = 3
 EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "example"
@@ -97,7 +97,7 @@ def _say(message: str) -> None:
 
 def read_responses_option(args: argparse.Namespace):
     """Respondent scores for a latent fit: read as given, or scored from items with a codebook."""
-    from ..schema import read_table
+    from mbct_bayes.schema import read_table
 
     if getattr(args, "columns", None) and not args.codebook:
         raise DataError("--columns renames survey item files; it needs --responses with --codebook")
@@ -106,7 +106,7 @@ def read_responses_option(args: argparse.Namespace):
     if not args.responses:
         return None
     if args.codebook:
-        from ..scoring import parse_columns, read_codebook, read_responses, score_responses
+        from mbct_bayes.survey.scoring import parse_columns, read_codebook, read_responses, score_responses
 
         codebook = read_codebook(args.codebook)
         columns = parse_columns(args.columns) if args.columns else None
@@ -122,7 +122,7 @@ def note_scores(table) -> None:
 
 def _fit(observations, spec, args, *, quiet: bool = False, responses=None, source: str = "observations"):
     """Validate and compile (bad input fails here, before any sampling), then sample."""
-    from ..fit import compile_model
+    from mbct_bayes.model.fit import compile_model
 
     compiled = compile_model(observations, spec, responses=responses, sampler=args.sampler, source=source)
     if not quiet:
@@ -140,9 +140,9 @@ def _fit(observations, spec, args, *, quiet: bool = False, responses=None, sourc
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from ..fit import check_sampler_args
-    from ..schema import read_table
-    from ..spec import ModelSpec
+    from mbct_bayes.model.fit import check_sampler_args
+    from mbct_bayes.schema import read_table
+    from mbct_bayes.spec import ModelSpec
 
     out = check_output_path(args.out)
     check_sampler_args(args.draws, args.tune, args.chains)
@@ -163,7 +163,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from ..fit import load_fit
+    from mbct_bayes.model.fit import load_fit
 
     result = load_fit(args.fit)
     print(dumps_json(result.summary()) if args.json else result.summary_text())
@@ -171,8 +171,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from ..fit import load_fit
-    from ..schema import read_table
+    from mbct_bayes.model.fit import load_fit
+    from mbct_bayes.schema import read_table
 
     out = check_output_path(args.out)
     responses = read_responses_option(args)
@@ -194,12 +194,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def _example_tables():
     """The bundled example (observations, new sites), simulated afresh if the files are absent."""
-    from ..schema import read_table
+    from mbct_bayes.schema import read_table
 
     obs_path, new_path = EXAMPLE_DIR / "observations.csv", EXAMPLE_DIR / "new_sites.csv"
     if obs_path.exists() and new_path.exists():
         return read_table(obs_path), read_table(new_path), str(obs_path)
-    from ..simulate import simulate_observations
+    from mbct_bayes.model.simulate import simulate_observations
 
     obs, _ = simulate_observations(40, 5, "bernoulli", seed=2026)
     new = obs.drop_duplicates("site").head(5)[["region", "E", "C", "F"]].reset_index(drop=True)
@@ -208,9 +208,9 @@ def _example_tables():
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ..fit import check_sampler_args
-    from ..io import check_output_dir
-    from ..spec import ModelSpec
+    from mbct_bayes.io import check_output_dir
+    from mbct_bayes.model.fit import check_sampler_args
+    from mbct_bayes.spec import ModelSpec
 
     out_dir = check_output_dir(args.out)
     check_sampler_args(args.draws, args.tune, args.chains)
@@ -220,7 +220,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     spec = ModelSpec.from_toml(spec_path) if spec_path.exists() else ModelSpec(name="parihs-bernoulli")
     _say(f"demo: {len(obs)} observations from {obs['site'].nunique()} sites ({origin}); simulated, not real data")
 
-    from ..schema import validate_observations
+    from mbct_bayes.schema import validate_observations
 
     validate_observations(obs, spec, source="example observations")
     _say("demo: data validated against the spec")
@@ -246,7 +246,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     written = ["observations.csv", "fit.nc", "summary.json", "new_sites.csv", "predictions.csv"]
     if not args.no_report:
         try:
-            from ..report import write_report
+            from mbct_bayes.report import write_report
         except ImportError:
             pass
         else:

@@ -20,10 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError
-from ..io import check_output_path, dumps_json, write_atomic, write_json, write_table
-from .model import add_measured_args, read_responses_option
-from .power_text import (
+from mbct_bayes.cli.model import add_measured_args, read_responses_option
+from mbct_bayes.cli.power_text import (
     analytic_text,
     assurance_text,
     search_text,
@@ -31,6 +29,8 @@ from .power_text import (
     stepped_wedge_assurance_text,
     stepped_wedge_text,
 )
+from mbct_bayes.errors import DataError
+from mbct_bayes.io import check_output_path, dumps_json, write_atomic, write_json, write_table
 
 DRAW_COLUMNS = ("baseline_logit", "sigma_site", "log_odds_ratio")
 
@@ -262,7 +262,7 @@ def _output_args(p: argparse.ArgumentParser) -> None:
 
 # ---------------------------------------------------------------------------- handlers
 def cmd_analytic(args: argparse.Namespace) -> int:
-    from ..power import analytic
+    from mbct_bayes.power import analytic
 
     _check_outputs(args)
     result = analytic(
@@ -287,7 +287,7 @@ def cmd_analytic(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from ..power import simulate
+    from mbct_bayes.power import simulate
 
     _check_outputs(args)
     result = simulate(
@@ -313,8 +313,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_assurance(args: argparse.Namespace) -> int:
-    from ..power import assurance_from_draws, population_assurance
-    from ..power._assurance import assumptions
+    from mbct_bayes.power import assurance_from_draws, population_assurance
+    from mbct_bayes.power._assurance import assumptions
 
     _check_outputs(args)
     posterior, source = _load_posterior(args)
@@ -346,7 +346,7 @@ def cmd_assurance(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from ..power import search
+    from mbct_bayes.power import search
 
     _check_outputs(args, args.curve_out, args.figure_out)
     posterior, source = ({}, {})
@@ -390,7 +390,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.curve_out:
         write_table(args.curve_out, curve)
     if args.figure_out:
-        from ..plots.power import power_curve_figure
+        from mbct_bayes.plots.power import power_curve_figure
 
         chosen = (
             result["clusters_per_arm"] if args.solve_for == "clusters" else result["cluster_size"]
@@ -447,7 +447,7 @@ def _load_posterior(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str,
         import numpy as np
         import pandas as pd
 
-        from ..schema import read_table
+        from mbct_bayes.schema import read_table
 
         path = Path(args.draws)
         table = read_table(path, what="posterior draws")
@@ -466,15 +466,15 @@ def _load_posterior(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str,
                 raise DataError(f"{path}: column {c!r} rows {rows}: not a finite number; every draw needs a value")
             draws[c] = values
         return draws, {"draws_file": str(path), "population": "profile"}
-    from ..fit import load_fit  # lazy: loading a fit pulls in the model stack
+    from mbct_bayes.model.fit import load_fit  # lazy: loading a fit pulls in the model stack
 
     fit = load_fit(args.fit)
     source = {"fit": str(args.fit), "lever": args.lever, "delta": args.delta, "profile": profile}
     if profile is not None:
-        from ..power import draws_from_fit
+        from mbct_bayes.power import draws_from_fit
 
         return draws_from_fit(fit, lever=args.lever, delta=args.delta, profile=profile), source
-    from ..power import population_from_fit
+    from mbct_bayes.power import population_from_fit
 
     sites = _read_sites(args, fit)
     if args.sites:
@@ -490,7 +490,7 @@ def _read_sites(args: argparse.Namespace, fit: Any) -> Any:
     """The ``--sites`` candidates table (None without it)."""
     if not args.sites:
         return None
-    from ..schema import read_table
+    from mbct_bayes.schema import read_table
 
     spec = fit.spec
     return read_table(Path(args.sites), what="candidate sites", id_columns=(spec.group, spec.region or "region"))
@@ -530,7 +530,7 @@ def _emit(
 
 def cmd_stepped_wedge(args: argparse.Namespace) -> int:
     """``power stepped-wedge``: analytic (and with --sims simulated) power, or assurance from a fit."""
-    from ..power import stepped_wedge
+    from mbct_bayes.power import stepped_wedge
 
     _check_outputs(args)
     if args.fit:
@@ -557,8 +557,8 @@ def cmd_stepped_wedge(args: argparse.Namespace) -> int:
 
 
 def _stepped_wedge_from_fit(args: argparse.Namespace) -> int:
-    from ..fit import load_fit  # lazy: loading a fit pulls in the model stack
-    from ..power import stepped_wedge_assurance
+    from mbct_bayes.model.fit import load_fit  # lazy: loading a fit pulls in the model stack
+    from mbct_bayes.power import stepped_wedge_assurance
 
     given = [f"--{name}" for name in ("p0", "p1", "tau", "icc") if getattr(args, name) is not None]
     if given:

@@ -11,7 +11,7 @@ import argparse
 import sys
 import warnings
 
-from ..io import check_output_path
+from mbct_bayes.io import check_output_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,16 +41,16 @@ def _say(message: str) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ..fit import load_fit
-    from ..report import check_evaluation_dir, write_report
-    from ..schema import read_table
+    from mbct_bayes.model.fit import load_fit
+    from mbct_bayes.report import check_evaluation_dir, write_report
+    from mbct_bayes.schema import read_table
 
     # every cheap check before loading the fit
     out = check_output_path(args.out)
     if args.eval_dir:
         check_evaluation_dir(args.eval_dir)
     if args.check_dir:
-        from ..check import read_check
+        from mbct_bayes.model.calibration import read_check
 
         read_check(args.check_dir)
     fit = load_fit(args.fit)

@@ -6,9 +6,16 @@ import argparse
 import sys
 from typing import Any
 
-from ..io import check_output_path, dumps_json, write_table
-from ..reliability import reliability
-from ..scoring import CONSTRUCTS, parse_columns, read_codebook, read_responses, score_responses, site_scores
+from mbct_bayes.io import check_output_path, dumps_json, write_table
+from mbct_bayes.survey.reliability import reliability
+from mbct_bayes.survey.scoring import (
+    CONSTRUCTS,
+    parse_columns,
+    read_codebook,
+    read_responses,
+    score_responses,
+    site_scores,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

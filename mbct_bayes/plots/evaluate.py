@@ -12,8 +12,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
-from .. import scores
-from ..errors import DataError
+from mbct_bayes.errors import DataError
+from mbct_bayes.forecast import rules as scores
 
 
 def reliability_diagram(
@@ -41,7 +41,7 @@ def reliability_diagram(
     y
         Observed outcomes, 0 or 1.
     bins
-        Equal-width bins on [0, 1] (as in :func:`mbct_bayes.scores.reliability_bins`).
+        Equal-width bins on [0, 1] (as in :func:`mbct_bayes.forecast.rules.reliability_bins`).
     sites
         Site id per observation; when given, draws the site-bootstrap band.
     n_boot, seed

@@ -19,7 +19,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from ..errors import DataError
+from mbct_bayes.errors import DataError
 
 #: Interval levels drawn everywhere: a thick 50% bar inside a thin 90% line.
 INNER, OUTER = 0.50, 0.90
@@ -357,8 +357,8 @@ def posterior_predictive(
     -------
     PosteriorPredictive
     """
-    from ..model import outcome_array
-    from ..predict import fixed_part, latent_fixed_part, p_embedded
+    from mbct_bayes.model.build import outcome_array
+    from mbct_bayes.planning.predict import fixed_part, latent_fixed_part, p_embedded
 
     spec, md = fit.spec, fit.model_data
     n_draws = int(_draws(fit, "sigma_site").shape[0])
@@ -405,14 +405,14 @@ class _ThinFit:
 
 
 def _validated_observations(fit, observations: pd.DataFrame) -> pd.DataFrame:
-    from ..schema import validate_observations
+    from mbct_bayes.schema import validate_observations
 
     return validate_observations(observations, fit.spec, source="observations")
 
 
 def _mixed_eta(fit, table: pd.DataFrame, seed: int) -> np.ndarray:
     """Known sites with their own effects, unseen sites as new sites."""
-    from ..predict import eta_draws
+    from mbct_bayes.planning.predict import eta_draws
 
     spec = fit.spec
     known_labels = set(fit.model_data.site_labels)

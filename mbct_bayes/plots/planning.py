@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..errors import DataError
+from mbct_bayes.errors import DataError
 
 LEVER_COLUMNS = ("site", "lever", "delta_mean", "delta_q05", "delta_q95", "p_positive", "rank")
 
@@ -134,7 +134,7 @@ def lever_response(
         ``p`` (dashed horizontal), the posterior probability of reaching ``p`` (grey
         dash-dot) and the target value (solid vertical) when reachable.
     """
-    from ..planning import lever_curve, target
+    from mbct_bayes.planning.scenarios import lever_curve, target
 
     curve = lever_curve(fit, site, lever, n_grid=n_grid, p=p, kind=kind, seed=seed)
     if curve["site"].nunique() != 1:

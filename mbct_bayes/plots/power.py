@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..errors import DataError
+from mbct_bayes.errors import DataError
 
 
 def power_curve_figure(

@@ -24,9 +24,9 @@
 
 from __future__ import annotations
 
-from ._analyses import adjusted_t_test
-from ._analytic import analytic, design_effect, hayes_bennett_clusters
-from ._assurance import (
+from mbct_bayes.power._analyses import adjusted_t_test
+from mbct_bayes.power._analytic import analytic, design_effect, hayes_bennett_clusters
+from mbct_bayes.power._assurance import (
     assurance,
     assurance_curve,
     assurance_from_draws,
@@ -35,13 +35,13 @@ from ._assurance import (
     population_curve,
     population_from_fit,
 )
-from ._icc import icc_from_sigma_b, marginal_proportion, sigma_b_from_icc
-from ._kernel import binom_quantile, cluster_t_test, gee_test
-from ._population import Population, build_population, candidates_population, fitted_sites_population
-from ._search import search
-from ._simulate import power_curve, simulate, wilson_interval
-from ._size import size_check, size_grid
-from ._stepped_wedge import (
+from mbct_bayes.power._icc import icc_from_sigma_b, marginal_proportion, sigma_b_from_icc
+from mbct_bayes.power._kernel import binom_quantile, cluster_t_test, gee_test
+from mbct_bayes.power._population import Population, build_population, candidates_population, fitted_sites_population
+from mbct_bayes.power._search import search
+from mbct_bayes.power._simulate import power_curve, simulate, wilson_interval
+from mbct_bayes.power._size import size_check, size_grid
+from mbct_bayes.power._stepped_wedge import (
     stepped_wedge,
     stepped_wedge_analytic,
     stepped_wedge_assurance,

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import special, stats
 
-from ..errors import DataError
+from mbct_bayes.errors import DataError
 
 # Eigenvalues of X'X below this share of the largest count as 0 (sqrt: 1e-6 relative singular values).
 _RANK_TOLERANCE = 1e-12

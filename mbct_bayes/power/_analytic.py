@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
-from ..errors import DataError
-from . import _checks as check
-from ._size import exact_size, holds, size_band, size_note
+from mbct_bayes.errors import DataError
+from mbct_bayes.power import _checks as check
+from mbct_bayes.power._size import exact_size, holds, size_band, size_note
 
 METHODS = ("donner-klar", "hayes-bennett")
 DISTS = ("t", "normal")

@@ -26,10 +26,10 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special
 
-from ..errors import DataError
-from . import _checks as check
-from ._icc import icc_from_sigma_b, marginal_proportion
-from ._population import (
+from mbct_bayes.errors import DataError
+from mbct_bayes.power import _checks as check
+from mbct_bayes.power._icc import icc_from_sigma_b, marginal_proportion
+from mbct_bayes.power._population import (
     Population,
     candidates_population,
     check_enough_services,
@@ -39,7 +39,7 @@ from ._population import (
     population_at_means,
     trial_arrays,
 )
-from ._simulate import (
+from mbct_bayes.power._simulate import (
     DEFAULT_CHUNK,
     _common_checks,
     design_grid,
@@ -47,7 +47,7 @@ from ._simulate import (
     simulate_counts,
     wilson_interval,
 )
-from ._size import SIZE_SIMS, holds, size_band, size_note
+from mbct_bayes.power._size import SIZE_SIMS, holds, size_band, size_note
 
 DRAW_KEYS = ("baseline_logit", "sigma_site", "log_odds_ratio")
 DIRECTIONS = ("auto", "increase", "decrease")
@@ -618,8 +618,8 @@ def assumptions(result: Mapping[str, Any], population_text: list[str] | None = N
 def draws_from_fit(
     fit: Any, *, lever: str = "F", delta: float = 1.0, profile: Mapping[str, float] | None = None
 ) -> dict[str, np.ndarray]:
-    """The three posterior arrays a trial depends on (:func:`mbct_bayes.predict.trial_inputs`)."""
-    from ..predict import trial_inputs  # lazy: the model stack is heavy and power does not need it
+    """The three posterior arrays a trial depends on (:func:`mbct_bayes.planning.predict.trial_inputs`)."""
+    from mbct_bayes.planning.predict import trial_inputs  # lazy: the model stack is heavy and power does not need it
 
     inputs = trial_inputs(fit, lever=lever, delta=delta, profile=dict(profile) if profile else None)
     missing = [k for k in DRAW_KEYS if k not in inputs]
@@ -681,7 +681,7 @@ def assurance(
     Parameters
     ----------
     fit
-        A fitted model (:func:`mbct_bayes.fit.load_fit`).
+        A fitted model (:func:`mbct_bayes.model.fit.load_fit`).
     lever
         The predictor the implementation support moves (``"F"``: facilitation).
     delta

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from ..errors import DataError
+from mbct_bayes.errors import DataError
 
 # Python name -> command-line flag, for names that differ.
 FLAGS = {

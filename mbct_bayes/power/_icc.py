@@ -22,8 +22,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import optimize, special
 
-from ..errors import DataError
-from . import _checks as check
+from mbct_bayes.errors import DataError
+from mbct_bayes.power import _checks as check
 
 LOGISTIC_VARIANCE = math.pi**2 / 3.0
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(101)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
-from ..errors import DataError
-from ._analyses import adjusted_t_test, cluster_t_test, gee_test
+from mbct_bayes.errors import DataError
+from mbct_bayes.power._analyses import adjusted_t_test, cluster_t_test, gee_test
 
 ANALYSES = ("t", "welch", "gee", "adjusted")
 ADJUSTED_NEEDS_BASELINES = (

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, TextIO
 
-from ..errors import DataError
+from mbct_bayes.errors import DataError
 
 # How long to keep trying a scheduler address before giving up.
 CONNECT_TIMEOUT = "10s"

@@ -10,7 +10,7 @@ replacement for the fitted data's sites; the candidates randomised to arms, opti
 region strata), a region effect shared by the clusters of one region in one trial (the fitted
 ``u_region`` for a fitted region, a fresh ``N(0, sigma_region)`` per trial for any other; a
 service whose region is not given is in one of the fitted regions, drawn per cluster in
-proportion to their sites, as :func:`mbct_bayes.predict.predict` takes an unknown region), and
+proportion to their sites, as :func:`mbct_bayes.planning.predict.predict` takes an unknown region), and
 the kernel adds each cluster's own site effect ``N(0, sigma_site)`` from its random streams.
 
 Kinds: ``fitted_sites`` (the default from a fit), ``candidates`` (the services one plans to
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ..errors import DataError
+from mbct_bayes.errors import DataError
 
 KINDS = ("fitted_sites", "candidates", "profile")
 # spawn_key head of the population streams; the kernel uses (chunk, arm, column) with small
@@ -105,10 +105,10 @@ def fixed_logit(spec: Any, draws: Mapping[str, np.ndarray], profiles: np.ndarray
     """Fixed-part logit of P(outcome) per draw for profiles (S or 1, N, p) uncentred: (S, N).
 
     ``Intercept + X beta`` with the spec's centring and interactions (as
-    :func:`mbct_bayes.predict.fixed_part_centred`), minus the last cutpoint for ordinal fits so
+    :func:`mbct_bayes.planning.predict.fixed_part_centred`), minus the last cutpoint for ordinal fits so
     that the outcome is P(top level).
     """
-    from ..predict import fixed_part_centred  # lazy: predict pulls in the model module
+    from mbct_bayes.planning.predict import fixed_part_centred  # lazy: predict pulls in the model module
 
     centre = np.array([spec.center[p] for p in spec.predictors], dtype=float)
     eta = fixed_part_centred(draws, spec, np.asarray(profiles, float) - centre)
@@ -153,13 +153,13 @@ def build_population(
         The fit's region labels, in the order of ``u_region``'s columns (None: no region effects).
         A region not among them gets a fresh ``N(0, sigma_region)`` per simulated trial; a
         service with no region is in one of the fitted regions, drawn per cluster with
-        ``region_weights`` (as :func:`mbct_bayes.predict.predict` with ``region_mode="mixture"``).
+        ``region_weights`` (as :func:`mbct_bayes.planning.predict.predict` with ``region_mode="mixture"``).
     lever, delta
         The predictor the intervention moves and by how much (scale points; negative lowers it).
     stratify
         Randomise within region strata (candidates only).
     region_weights
-        Share of the fitted sites in each fitted region (:func:`mbct_bayes.predict.region_site_shares`);
+        Share of the fitted sites in each fitted region (:func:`mbct_bayes.planning.predict.region_site_shares`);
         default equal shares.
     """
     if kind not in ("fitted_sites", "candidates"):
@@ -288,7 +288,7 @@ def _site_regions(fit: Any, site_index: np.ndarray) -> list[str | None] | None:
 
 def _fitted_region_weights(fit: Any) -> np.ndarray | None:
     """The fitted sites' share of each fitted region (None without regions): the unknown-region mixture."""
-    from ..predict import region_site_shares
+    from mbct_bayes.planning.predict import region_site_shares
 
     md = fit.model_data
     if md.region_idx is None or md.region_labels is None:
@@ -346,11 +346,11 @@ def candidates_population(
     For a latent-measurement fit the candidates' E, C, F are measurements (site means with an
     ``n_respondents`` column, or respondent-level ``responses``): each posterior draw takes the
     services' true scores from the fitted measurement model given what was measured
-    (:func:`mbct_bayes.measured.true_score_draws`, with a fixed seed so the same input gives the
+    (:func:`mbct_bayes.planning.measured.true_score_draws`, with a fixed seed so the same input gives the
     same population), and the lever moves the true score. ``scores_are_true`` takes the table's
     scores as true scores instead.
     """
-    from ..schema import validate_observations
+    from mbct_bayes.schema import validate_observations
 
     spec = fit.spec
     if stratify not in (None, "region"):
@@ -374,7 +374,7 @@ def candidates_population(
     regions = table[region_col].tolist() if region_col in table.columns else None
     profiles = table[list(spec.predictors)].to_numpy(dtype=float)
     if spec.measurement == "latent" and not scores_are_true:
-        from ..measured import true_score_draws
+        from mbct_bayes.planning.measured import true_score_draws
 
         # per draw, the services' true scores given their measured means (not the means themselves,
         # which would make services differ ~1/reliability times too much on the logit scale)

@@ -9,13 +9,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
-from . import _checks as check
-from ._analytic import _power_dk, _power_hb, analytic
-from ._assurance import DRAW_KEYS, assurance_curve, draws_from_fit, population_curve, population_from_fit
-from ._population import Population, check_enough_services
-from ._simulate import DEFAULT_CHUNK, power_curve, resolve_seed
-from ._size import SIZE_SIMS, size_check
+from mbct_bayes.errors import DataError
+from mbct_bayes.power import _checks as check
+from mbct_bayes.power._analytic import _power_dk, _power_hb, analytic
+from mbct_bayes.power._assurance import (
+    DRAW_KEYS,
+    assurance_curve,
+    draws_from_fit,
+    population_curve,
+    population_from_fit,
+)
+from mbct_bayes.power._population import Population, check_enough_services
+from mbct_bayes.power._simulate import DEFAULT_CHUNK, power_curve, resolve_seed
+from mbct_bayes.power._size import SIZE_SIMS, size_check
 
 METHODS = ("analytic", "simulate", "assurance")
 SOLVE_FOR = ("clusters_per_arm", "cluster_size")

@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from ..errors import DataError
-from . import _checks as check
-from ._analytic import _power_dk
-from ._icc import icc_from_sigma_b, marginal_proportion, sigma_b_from_icc
-from ._kernel import ANALYSES, Task, run_task
-from ._parallel import Progress, resolve_jobs, run_tasks
+from mbct_bayes.errors import DataError
+from mbct_bayes.power import _checks as check
+from mbct_bayes.power._analytic import _power_dk
+from mbct_bayes.power._icc import icc_from_sigma_b, marginal_proportion, sigma_b_from_icc
+from mbct_bayes.power._kernel import ANALYSES, Task, run_task
+from mbct_bayes.power._parallel import Progress, resolve_jobs, run_tasks
 
 DEFAULT_CHUNK = 1000
 
@@ -278,7 +278,7 @@ def simulate(
     )
     # The size of this analysis at this design: exact with one outcome per cluster, else the same
     # simulated trials (common random numbers) with the effect removed, at least SIZE_SIMS of them.
-    from ._size import SIZE_SIMS, size_check  # _size imports this module (wilson_interval)
+    from mbct_bayes.power._size import SIZE_SIMS, size_check  # _size imports this module (wilson_interval)
 
     out.update(
         size_check(

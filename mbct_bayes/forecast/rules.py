@@ -44,7 +44,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
-from .errors import DataError
+from mbct_bayes.errors import DataError
 
 FloatArray = NDArray[np.float64]
 

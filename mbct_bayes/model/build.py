@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
-from .spec import ModelSpec
+from mbct_bayes.errors import DataError
+from mbct_bayes.spec import ModelSpec
 
 #: Centred site effects when the data say this much about each site's effect: the median site's
 #: information n·p(1−p)·sigma² (Bernoulli trials n, overall rate p, a moment estimate of the
@@ -95,7 +95,7 @@ def design_matrix(table: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
 def outcome_array(table: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
     """The outcome as integers: 0/1, successes, or ordinal level codes."""
     if spec.family == "ordinal":
-        from .schema import level_codes
+        from mbct_bayes.schema import level_codes
 
         return level_codes(table[spec.outcome], spec.levels)
     return table[spec.outcome].to_numpy(dtype=np.int64)

@@ -10,7 +10,7 @@ What is scaled
     (intercept, coefficients, ``sigma_site``, ``sigma_region``, cutpoints), as priorsense does for
     brms models. The group effects' population density ``u ~ Normal(0, sigma)`` is model
     structure and is scaled by neither. The *likelihood* is the outcome's pointwise
-    log-likelihood with each site's own effects (:func:`mbct_bayes.predict.log_likelihood`);
+    log-likelihood with each site's own effects (:func:`mbct_bayes.planning.predict.log_likelihood`);
     for latent-measurement fits the respondents' measurement model is held fixed too.
 
 Diagnosis (per parameter)
@@ -40,8 +40,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from .model import coefficient_priors
-from .spec import ModelSpec
+from mbct_bayes.model.build import coefficient_priors
+from mbct_bayes.spec import ModelSpec
 
 #: Sensitivity (CJS-distance gradient) from which a component has noticeable influence (ArviZ's rule of thumb).
 THRESHOLD = 0.05
@@ -128,8 +128,8 @@ def prior_sensitivity(fit) -> dict[str, dict[str, Any]]:
     import xarray as xr
     from arviz_stats import psense
 
-    from .check import parameter_draws
-    from .predict import log_likelihood
+    from mbct_bayes.model.calibration import parameter_draws
+    from mbct_bayes.planning.predict import log_likelihood
 
     post = fit.idata["posterior"].to_dataset()
     n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]

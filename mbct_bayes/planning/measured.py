@@ -29,7 +29,7 @@ Where the measured scores come from
   each respondent's own role offset is removed, and each construct counts the respondents
   scored on it.
 * **Site means with an ``n_respondents`` column** (per-construct ``n_E``, ``n_C``, ``n_F`` are
-  used when present, as :func:`mbct_bayes.scoring.site_scores` writes them): the roles behind a
+  used when present, as :func:`mbct_bayes.survey.scoring.site_scores` writes them): the roles behind a
   mean are unknown, so its role offset is taken as that of the **fitted respondents' role mix**
   (each fitted role weighted by its share of the fitted respondents scored on the construct).
   A site whose respondents lean to one role (e.g. all managers) is then mis-adjusted by that
@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from mbct_bayes.errors import DataError
 
 N_RESPONDENTS = "n_respondents"
 #: Draws × sites per block of the conditional draws (bounds the memory of each block).
@@ -141,12 +141,12 @@ def prepare_sites(
         new sites with neither responses nor ``n_respondents``; bad counts; responses naming
         sites not in the table, or a table site without responses; unknown roles.
     """
-    from .predict import validate_new_data
+    from mbct_bayes.planning.predict import validate_new_data
 
     if not isinstance(new, pd.DataFrame):
         raise DataError(f"{source}: expected a table (pandas DataFrame), got {type(new).__name__}")
     if isinstance(responses, str | os.PathLike):
-        from .schema import read_table
+        from mbct_bayes.schema import read_table
 
         responses = read_table(responses, what="responses")
     latent = fit.spec.measurement == "latent"
@@ -173,9 +173,9 @@ def prepare_sites(
 def _from_responses(
     fit, new: pd.DataFrame, responses: pd.DataFrame, source: str
 ) -> tuple[pd.DataFrame, MeasuredSites]:
-    from .model import attach_site_means
-    from .predict import validate_new_data
-    from .schema import _ids, validate_respondent_scores
+    from mbct_bayes.model.build import attach_site_means
+    from mbct_bayes.planning.predict import validate_new_data
+    from mbct_bayes.schema import _ids, validate_respondent_scores
 
     spec = fit.spec
     scores = validate_respondent_scores(responses, spec, source="responses")
@@ -223,7 +223,7 @@ def _from_responses(
 
 
 def _from_site_means(fit, table: pd.DataFrame, source: str) -> MeasuredSites:
-    from .schema import _check_count, _err
+    from mbct_bayes.schema import _check_count, _err
 
     spec = fit.spec
     columns = [f"n_{p}" if f"n_{p}" in table.columns else N_RESPONDENTS for p in spec.predictors]

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from .errors import DataError
+from mbct_bayes.errors import DataError
 
 __all__ = [
     "cronbach_alpha",
@@ -298,15 +298,15 @@ def reliability(
     Parameters
     ----------
     responses, codebook
-        As returned by :func:`~mbct_bayes.scoring.read_responses` and
-        :func:`~mbct_bayes.scoring.read_codebook`.
+        As returned by :func:`~mbct_bayes.survey.scoring.read_responses` and
+        :func:`~mbct_bayes.survey.scoring.read_codebook`.
     listwise
         Compute ``alpha``, ``omega`` and the item-rest correlations on respondents who answered
         every item of the block (default: pairwise-complete). ``alpha_listwise`` is always given.
         Items a role is not asked are missing by design, so listwise deletion keeps only the
         roles asked every item.
     min_answered
-        Passed to :func:`~mbct_bayes.scoring.score_responses` for the ICCs.
+        Passed to :func:`~mbct_bayes.survey.scoring.score_responses` for the ICCs.
 
     Returns
     -------
@@ -316,7 +316,7 @@ def reliability(
         "C": ..., "F": ...}``. The ICCs are of respondents' scale (subscale) scores within
         sites. Undefined values are NaN (``null`` in JSON).
     """
-    from .scoring import (
+    from mbct_bayes.survey.scoring import (
         CONSTRUCTS,
         _as_codebook,
         keyed_items,

@@ -5,7 +5,7 @@ A forecasts table holds one row per forecast id (by default ``site``) with eithe
 table holds the same ids and the observed ``embedded`` (0/1, or successes with ``trials``) or
 ``level``. The two are joined by id; ids present in only one table are reported (returned and
 warned), never dropped silently. Scores and the base-rate baseline come from
-:func:`mbct_bayes.scores.score_table`.
+:func:`mbct_bayes.forecast.rules.score_table`.
 
 Binomial outcomes (successes of ``trials``) from a saved ``p_mean`` can only be **plug-in** scored:
 one probability per row carries no spread, so the log score is ``Binomial(k | n, p_mean)``, not the
@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import scores
-from .errors import DataError
-from .spec import DEFAULT_LEVELS
+from mbct_bayes.errors import DataError
+from mbct_bayes.forecast import rules as scores
+from mbct_bayes.spec import DEFAULT_LEVELS
 
 #: Default tolerance for per-level probabilities summing to 1: loose enough for CSVs rounded to
 #: three decimals, tight enough to catch a missing level.
@@ -65,7 +65,7 @@ class ScoredForecasts:
     ----------
     scores
         ``{"model": {...}, "baseline": {...}, "skill": {...}}`` as from
-        :func:`~mbct_bayes.scores.score_table`, and ``log_score_of``: which distribution each
+        :func:`~mbct_bayes.forecast.rules.score_table`, and ``log_score_of``: which distribution each
         ``log_score`` scores (:data:`LOG_SCORE_OF`; plug-in for binomial rows).
     joined
         The matched rows: id columns, the forecast column(s) and the outcome.
@@ -240,7 +240,7 @@ def score_forecasts(
         Tolerance for per-level probabilities summing to 1; rows within it (e.g. rounded to
         three decimals) are rescaled to sum to 1 exactly before scoring.
     bins, n_boot, seed
-        Passed to :func:`~mbct_bayes.scores.score_table`.
+        Passed to :func:`~mbct_bayes.forecast.rules.score_table`.
     names
         How to call the two tables in messages (e.g. their file names).
 

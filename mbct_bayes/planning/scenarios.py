@@ -12,15 +12,15 @@ How the numbers are made
 ------------------------
 All work is numpy on the fit's draws (chains stacked, shape ``(S, ...)``), vectorised over draws
 and sites; nothing loops per draw. The linear predictor splits into a fixed part
-(:func:`~mbct_bayes.predict.fixed_part`: intercept and coefficients times the centred design
-matrix) and a group part (:func:`~mbct_bayes.predict.group_part`: site and region effects). A
+(:func:`~mbct_bayes.planning.predict.fixed_part`: intercept and coefficients times the centred design
+matrix) and a group part (:func:`~mbct_bayes.planning.predict.group_part`: site and region effects). A
 change recomputes the design matrix of the changed table with
 :func:`~mbct_bayes.model.design_matrix`, so interactions in the spec follow automatically.
 
 ``kind`` says which site effect is used (see :mod:`mbct_bayes.predict`): ``"new_site"`` (the
 default: one effect per site drawn from Normal(0, sigma_site) per posterior draw — what to
 expect of one new service), ``"typical_site"`` (site effect 0: the median service of its region
-with these scores, :func:`~mbct_bayes.predict.typical_part`) or ``"known_site"`` (a fitted
+with these scores, :func:`~mbct_bayes.planning.predict.typical_part`) or ``"known_site"`` (a fitted
 site's own effect). ``region_mode`` places a site whose region is empty (region models only):
 ``"mixture"`` (default) in one of the fitted regions in proportion to their sites, ``"new"`` in
 a region not in the data. Before and after a change use the
@@ -64,10 +64,10 @@ import numpy as np
 import pandas as pd
 from scipy.special import logit
 
-from .errors import DataError
-from .measured import MeasuredSites, conditional_true_scores, prepare_sites, scores_label
-from .model import design_matrix
-from .predict import (
+from mbct_bayes.errors import DataError
+from mbct_bayes.model.build import design_matrix
+from mbct_bayes.planning.measured import MeasuredSites, conditional_true_scores, prepare_sites, scores_label
+from mbct_bayes.planning.predict import (
     KINDS,
     QUANTILES,
     centred_scores,
@@ -128,7 +128,7 @@ def _prepare(
     """Validate the sites table (predictors on the scale, known regions), require unique ids.
 
     Returns the table and, for a latent fit's new or typical sites, what was measured there
-    (see :func:`mbct_bayes.measured.prepare_sites`).
+    (see :func:`mbct_bayes.planning.measured.prepare_sites`).
     """
     _check_kind(kind)
     if kind == "known_site" and fit.spec.measurement == "latent":
@@ -361,7 +361,7 @@ class WhatIfDraws:
         Per row, the comma-separated predictors that were clipped ("" for none).
     scores
         A latent fit's new sites: what their E, C, F were taken as (see
-        :func:`mbct_bayes.measured.scores_label`); ``None`` otherwise.
+        :func:`mbct_bayes.planning.measured.scores_label`); ``None`` otherwise.
     """
 
     before: pd.DataFrame
@@ -432,7 +432,7 @@ def what_if(
         Seed of the site-effect draws (before and after share them).
     responses, scores_are_true
         Latent fits only: the sites' measured scores as respondent scores, or the table's
-        E, C, F taken as true (see :func:`mbct_bayes.predict.predict`). Without either the
+        E, C, F taken as true (see :func:`mbct_bayes.planning.predict.predict`). Without either the
         table needs an ``n_respondents`` column. The change then acts on each posterior draw of
         the site's true score (kept on the scale; ``clipped`` then means in at least
         :data:`CLIPPED_SHARE` of the draws); ``<X>_before``/``<X>_after`` show the measured score and the measured score
@@ -948,7 +948,7 @@ def rank(
     P(embedded) of the list. For new sites each candidate's own unknown site effect dominates,
     so ``p_best`` is spread thin and tells how little the scores alone settle the choice. The
     ``typical_*`` columns rank the same scores as a typical site
-    (:func:`~mbct_bayes.predict.typical_part`: site effect 0, the site's region kept, so they
+    (:func:`~mbct_bayes.planning.predict.typical_part`: site effect 0, the site's region kept, so they
     equal ``predict(kind="typical_site")``): how good the profile is, apart from the luck of the
     site. The order always follows ``p_mean`` of ``kind``.
     """

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from mbct_bayes.errors import DataError
 
 FAMILIES = ("bernoulli", "binomial", "ordinal")
 PREDICTORS = ("E", "C", "F")

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
-from .scoring import CONSTRUCTS, KNOWN_ROLES, _as_codebook, asked_mask, normalise_role
+from mbct_bayes.errors import DataError
+from mbct_bayes.survey.scoring import CONSTRUCTS, KNOWN_ROLES, _as_codebook, asked_mask, normalise_role
 
 #: Share of respondents per role, loosely after the UK study's interviewees (teachers and
 #: managers most often, then referrers, commissioners and service users).
@@ -130,7 +130,7 @@ def simulate_responses(
         :func:`simulate_site_table`). Needs two or more sites whose values differ, because the
         within-site noise is set from the between-site variance.
     codebook
-        As returned by :func:`~mbct_bayes.scoring.read_codebook`.
+        As returned by :func:`~mbct_bayes.survey.scoring.read_codebook`.
     respondents_per_site
         A number, or an inclusive range ``(low, high)`` drawn uniformly per site.
     icc1
@@ -273,9 +273,9 @@ def default_codebook() -> pd.DataFrame:
     """The ORCA-style MBCT codebook shipped in ``data/codebook_orca_mbct.csv``."""
     from pathlib import Path
 
-    from .scoring import read_codebook
+    from mbct_bayes.survey.scoring import read_codebook
 
-    path = Path(__file__).resolve().parent.parent / "data" / "codebook_orca_mbct.csv"
+    path = Path(__file__).resolve().parents[2] / "data" / "codebook_orca_mbct.csv"
     if not path.is_file():
         raise DataError(f"{path}: shipped codebook not found; pass a codebook explicitly")
     return read_codebook(path)

@@ -19,7 +19,7 @@ What is reported, per parameter (the intercept, each coefficient, ``sigma_site``
 * **ECDF difference with simultaneous bands** (Säilynoja, Bürkner & Vehtari 2022): the ranks as
   randomised PIT values ``(rank + U) / (L + 1)``; the bands come from
   :func:`arviz_stats.ecdf_utils.ecdf_pit` (the simulation method of that paper) at the same
-  level as the test, ``1 - 0.01 / m`` (:func:`mbct_bayes.plots.check.ecdf_difference`).
+  level as the test, ``1 - 0.01 / m`` (:func:`mbct_bayes.plots.calibration.ecdf_difference`).
 * **Coverage** of the central 50% and 90% posterior intervals (from all draws, not thinned).
 
 And over all refits: the number of **divergent fits** (at least one divergent transition), fits
@@ -79,8 +79,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ConvergenceWarning, DataError
-from .spec import ModelSpec
+from mbct_bayes.errors import ConvergenceWarning, DataError
+from mbct_bayes.spec import ModelSpec
 
 #: Posterior draws each rank is taken among (after thinning): ranks run 0..RANK_DRAWS.
 RANK_DRAWS = 99
@@ -125,8 +125,8 @@ def prior_draws(table: pd.DataFrame, spec: ModelSpec, reps: int, seed: int) -> d
     """
     import pymc as pm
 
-    from .fit import posterior_arrays
-    from .model import build_model, prepare_data
+    from mbct_bayes.model.build import build_model, prepare_data
+    from mbct_bayes.model.fit import posterior_arrays
 
     model = build_model(prepare_data(table, spec), spec)
     names = [v.name for v in model.free_RVs] + [d.name for d in model.deterministics]
@@ -149,8 +149,8 @@ def simulate_outcomes(
     """
     from scipy.special import expit
 
-    from .model import prepare_data
-    from .predict import fixed_part, level_probabilities
+    from mbct_bayes.model.build import prepare_data
+    from mbct_bayes.planning.predict import fixed_part, level_probabilities
 
     data = prepare_data(table, spec)
     eta = fixed_part(draws, data.X) + draws["u_site"][:, data.site_idx]
@@ -234,7 +234,7 @@ def _outcome_column(spec: ModelSpec, codes: np.ndarray) -> np.ndarray:
 
 def _run_rep(problem: Any, task: _RepTask) -> _RepResult:
     """Refit the compiled model to one simulated data set and rank the true values."""
-    from .evaluate import _compiled_for, refit
+    from mbct_bayes.forecast.crossval import _compiled_for, refit
 
     start = time.perf_counter()
     entry, compiled_here = _compiled_for(problem)
@@ -380,14 +380,14 @@ class Calibration:
         return "\n".join(lines)
 
     def plot(self, **kwargs: Any):
-        """ECDF-difference plot of the ranks with simultaneous bands; see :func:`mbct_bayes.plots.check.ecdf_difference`."""
-        from .plots.check import ecdf_difference
+        """ECDF-difference plot of the ranks with simultaneous bands; see :func:`mbct_bayes.plots.calibration.ecdf_difference`."""
+        from mbct_bayes.plots.calibration import ecdf_difference
 
         return ecdf_difference(self, **kwargs)
 
     def save(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
         """Write ``check.json``, ``fits.csv`` and ``ecdf.png`` into ``directory`` (created if missing)."""
-        from .io import check_output_dir, write_atomic, write_json, write_table
+        from mbct_bayes.io import check_output_dir, write_atomic, write_json, write_table
 
         folder = check_output_dir(directory)
         folder.mkdir(parents=True, exist_ok=True)
@@ -471,7 +471,7 @@ def check(
     draws, tune, chains
         Sampler settings of each refit (draws × chains must be at least ``rank_draws``).
     n_jobs, scheduler, progress, sampler
-        As in :func:`mbct_bayes.evaluate.evaluate`: local processes, a Dask scheduler address
+        As in :func:`mbct_bayes.forecast.crossval.evaluate`: local processes, a Dask scheduler address
         or ``distributed.Client``, one progress line per refit, the NUTS implementation.
     rank_draws
         ``L``: each posterior is thinned to this many draws before ranking.
@@ -483,7 +483,7 @@ def check(
     -------
     Calibration
     """
-    from .evaluate import (
+    from mbct_bayes.forecast.crossval import (
         _describe,
         _Problem,
         _progress_printer,
@@ -492,9 +492,9 @@ def check(
         _run_processes,
         problem_key,
     )
-    from .fit import check_sampler_args
-    from .model import choose_centered, prepare_data
-    from .schema import DataWarning, read_table, validate_observations
+    from mbct_bayes.model.build import choose_centered, prepare_data
+    from mbct_bayes.model.fit import check_sampler_args
+    from mbct_bayes.schema import DataWarning, read_table, validate_observations
 
     started = time.perf_counter()
     if not isinstance(spec, ModelSpec):

@@ -7,7 +7,7 @@ Two questions, kept apart on purpose:
     cross-validation in which whole sites are held out (folds stratified by the sites' observed
     outcome rate), each held-out site predicted as a **new site** (its effect drawn from the
     fitted population per posterior draw), scored with proper scores against an intercept-only
-    baseline fitted to the same training folds (:func:`mbct_bayes.scores.score_table`).
+    baseline fitted to the same training folds (:func:`mbct_bayes.forecast.rules.score_table`).
 :func:`loo` and :func:`compare`
     *How well does the model predict one more observation of a site it already knows?*
     Pareto-smoothed importance-sampling leave-one-observation-out (PSIS-LOO, ArviZ) with
@@ -16,7 +16,7 @@ Two questions, kept apart on purpose:
 
 Compile once, refit many
 ------------------------
-The model is built and compiled once (:func:`mbct_bayes.fit.compile_model`) and each fold is a
+The model is built and compiled once (:func:`mbct_bayes.model.fit.compile_model`) and each fold is a
 :meth:`~mbct_bayes.fit.CompiledModel.sample` on the training rows: held-out sites keep their
 place in the model, with no data, so nothing recompiles. Compiled nutpie models do not pickle, so
 parallel workers (local processes or Dask workers) receive the validated table and the spec and
@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ConvergenceWarning, DataError
-from .spec import ModelSpec
+from mbct_bayes.errors import ConvergenceWarning, DataError
+from mbct_bayes.spec import ModelSpec
 
 #: Pareto-k above which the PSIS estimate of an observation is unreliable (Vehtari et al. 2024).
 PARETO_K_BAD = 0.7
@@ -99,7 +99,7 @@ class Evaluation:
     metrics
         ``{"folds": K, "model": {...}, "baseline": {...}, "skill": {...}, "log_score_of":
         {"model": ..., "baseline": ...}}`` exactly as the ``evaluate`` command prints it (see
-        :func:`mbct_bayes.scores.score_table`); ``log_score_of`` says in words which predictive
+        :func:`mbct_bayes.forecast.rules.score_table`); ``log_score_of`` says in words which predictive
         distribution each ``log_score`` scores (:data:`LOG_SCORE_OF`).
     folds
         One row per fold: sites and rows held out, the seeds used, the diagnostics gate of the
@@ -127,7 +127,7 @@ class Evaluation:
         DataError
             When ``directory`` is an existing file.
         """
-        from .io import check_output_path, write_json, write_table
+        from mbct_bayes.io import check_output_path, write_json, write_table
 
         paths = output_paths(directory)
         for path in paths.values():
@@ -162,7 +162,7 @@ def output_paths(directory: str | os.PathLike[str]) -> dict[str, Path]:
 # -- fold assignment -------------------------------------------------------------------------------
 def site_outcome_rate(table: pd.DataFrame, spec: ModelSpec) -> pd.Series:
     """Each site's observed outcome: mean of 0/1, successes/trials, or mean level code."""
-    from .model import outcome_array
+    from mbct_bayes.model.build import outcome_array
 
     y = outcome_array(table, spec).astype(float)
     sites = table[spec.group].astype(str)
@@ -300,7 +300,7 @@ def problem_key(table: pd.DataFrame, spec: ModelSpec, sampler: str, centered: bo
     and design matrix are swapped in at each refit, so two data sets of the same sites share one
     compiled model.
     """
-    from .model import prepare_data
+    from mbct_bayes.model.build import prepare_data
 
     data = prepare_data(table, spec)
     parts = {
@@ -322,7 +322,7 @@ def _compiled_for(problem: _Problem) -> tuple[_Entry, bool]:
             _CACHE.move_to_end(problem.key)
             return entry, False
         # compile under the lock: two threads of one Dask worker must not compile twice
-        from .fit import compile_model
+        from mbct_bayes.model.fit import compile_model
 
         compiled = compile_model(
             problem.table, problem.spec, sampler=problem.sampler, centered=problem.centered
@@ -372,8 +372,8 @@ def compiled_model(obs: pd.DataFrame, spec: ModelSpec, *, sampler: str = "nutpie
     -------
     mbct_bayes.fit.CompiledModel
     """
-    from .model import choose_centered, prepare_data
-    from .schema import validate_observations
+    from mbct_bayes.model.build import choose_centered, prepare_data
+    from mbct_bayes.schema import validate_observations
 
     table = validate_observations(obs, spec, source=spec.source or "observations")
     centered = choose_centered(prepare_data(table, spec), spec)
@@ -432,7 +432,7 @@ def refit(entry: _Entry, table: pd.DataFrame | None, **kwargs: Any) -> Any:
 
 def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
     """Refit without the held-out sites and predict them as new sites."""
-    from .predict import eta_draws, level_probabilities, p_embedded
+    from mbct_bayes.planning.predict import eta_draws, level_probabilities, p_embedded
 
     start = time.perf_counter()
     entry, compiled_here = _compiled_for(problem)
@@ -459,8 +459,8 @@ def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
     if problem.spec.family == "binomial":
         # the forecast of a binomial row is the mixture over draws, not Binomial(k | n, mean p):
         # score it here, where the draws are, and keep only one number per row
-        from .model import outcome_array
-        from .scores import log_score_binomial_mixture
+        from mbct_bayes.forecast.rules import log_score_binomial_mixture
+        from mbct_bayes.model.build import outcome_array
 
         log_density = log_score_binomial_mixture(
             p_draws,
@@ -676,10 +676,10 @@ def evaluate(
     effect, but a beta-binomial with the training rate and the training rows' intra-row
     correlation; its Brier, AUC and calibration stay per unit at the rate.
     """
-    from . import scores
-    from .fit import check_sampler_args
-    from .model import choose_centered, outcome_array, prepare_data
-    from .schema import read_table, validate_observations
+    from mbct_bayes.forecast import rules as scores
+    from mbct_bayes.model.build import choose_centered, outcome_array, prepare_data
+    from mbct_bayes.model.fit import check_sampler_args
+    from mbct_bayes.schema import read_table, validate_observations
 
     if not isinstance(spec, ModelSpec):
         raise DataError(
@@ -865,11 +865,11 @@ def _fold_baseline_log_density(
     """Binomial rows: log BetaBinomial(k | n, rate, rho) with rho from the fold's training rows.
 
     The baseline's spread between rows (the ANOVA intra-row correlation of the training rows,
-    :func:`mbct_bayes.scores.intra_row_correlation`) matches what the model's new-site mixture
+    :func:`mbct_bayes.forecast.rules.intra_row_correlation`) matches what the model's new-site mixture
     carries through its site effect, so the skill compares forecasts of the same kind and
     measures what the predictors add, not the bonus of having any spread at all.
     """
-    from .scores import intra_row_correlation, log_score_beta_binomial
+    from mbct_bayes.forecast.rules import intra_row_correlation, log_score_beta_binomial
 
     rho = np.array([
         intra_row_correlation(y[row_fold != f], trials[row_fold != f]) for f in range(k)
@@ -981,7 +981,7 @@ def loo_tree(fit) -> Any:
     """An ArviZ DataTree: the fit's posterior and its pointwise ``log_likelihood`` (``obs``)."""
     import xarray as xr
 
-    from .predict import log_likelihood
+    from mbct_bayes.planning.predict import log_likelihood
 
     posterior = fit.idata["posterior"].to_dataset()
     n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]

@@ -47,8 +47,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from .errors import DataError
-from .model import design_matrix
+from mbct_bayes.errors import DataError
+from mbct_bayes.model.build import design_matrix
 
 KINDS = ("new_site", "typical_site", "known_site")
 #: How a site with an empty region is placed (see the module docstring).
@@ -69,7 +69,7 @@ def check_region_mode(region_mode: str) -> str:
 
 def validate_new_data(fit, table: pd.DataFrame, *, source: str = "new sites") -> pd.DataFrame:
     """Check a table of sites to predict (predictors present and on the scale; regions known)."""
-    from .schema import validate_observations
+    from mbct_bayes.schema import validate_observations
 
     return validate_observations(
         table,
@@ -277,7 +277,7 @@ def eta_draws(
 
     For a latent-measurement fit, ``kind="known_site"`` uses the sites' latent scores in place
     of the table's E, C, F; new and typical sites need ``measured`` (from
-    :func:`mbct_bayes.measured.prepare_sites`): their true scores are drawn per posterior draw
+    :func:`mbct_bayes.planning.measured.prepare_sites`): their true scores are drawn per posterior draw
     given what was measured, after the site effects and from the same generator. With
     ``scores_are_true`` the table's scores go into the coefficients as they are.
     """
@@ -297,7 +297,7 @@ def eta_and_true_scores(
     region_mode: str = "mixture",
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """:func:`eta_draws` and the true-score draws (S, n, predictors) it used (``None`` if none)."""
-    from .measured import WAYS, conditional_true_scores
+    from mbct_bayes.planning.measured import WAYS, conditional_true_scores
 
     rng = np.random.default_rng(seed)
     effects = group_part(fit, table, kind, rng, region_mode)
@@ -389,7 +389,7 @@ def predict(
     drawn from their distribution given the measurements (:mod:`mbct_bayes.measured`) before
     the outcome; site scores without respondent counts are refused unless ``scores_are_true``.
     """
-    from .measured import prepare_sites, scores_label
+    from mbct_bayes.planning.measured import prepare_sites, scores_label
 
     if kind not in KINDS:
         raise DataError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
@@ -450,7 +450,7 @@ def trial_inputs(
         Predictor values of a typical control service; default the centring values (the scale
         midpoints for E, C, F). For a latent-measurement fit the profile and ``delta`` are true
         scores (a trial population of measured sites draws them with
-        :func:`mbct_bayes.measured.true_score_draws`).
+        :func:`mbct_bayes.planning.measured.true_score_draws`).
 
     Returns
     -------

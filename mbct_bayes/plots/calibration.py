@@ -44,7 +44,7 @@ def ecdf_difference(
     """
     from arviz_stats.ecdf_utils import ecdf_pit
 
-    from ..check import FAMILY_ALPHA
+    from mbct_bayes.model.calibration import FAMILY_ALPHA
 
     names = list(result.pit)
     prob = 1 - FAMILY_ALPHA / len(names) if prob is None else prob

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from mbct_bayes.errors import DataError
 
 CONSTRUCTS = ("E", "C", "F")
 KNOWN_ROLES = ("mbct_teacher", "manager", "commissioner", "referrer", "service_user", "other")
@@ -66,7 +66,7 @@ def __getattr__(name: str) -> Any:
     # The reliability API is part of this module's public surface but lives in its own module
     # (which imports this one); resolve it lazily to avoid an import cycle.
     if name in _RELIABILITY_NAMES:
-        from . import reliability as _rel
+        from mbct_bayes.survey import reliability as _rel
 
         return getattr(_rel, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -106,7 +106,7 @@ def read_csv_table(path: str | os.PathLike[str], what: str) -> pd.DataFrame:
     ``pandas.read_csv(path, encoding="utf-8-sig")``.
     """
     try:
-        from .schema import read_table
+        from mbct_bayes.schema import read_table
     except ImportError:
         read_table = None
     if read_table is not None:

@@ -29,11 +29,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .convergence import convergence
-from .errors import ConvergenceWarning, DataError, FitFileError
-from .model import ModelData, baked_coefficient_priors, build_model, choose_centered, data_values, prepare_data
-from .spec import ModelSpec
+from mbct_bayes._version import __version__
+from mbct_bayes.errors import ConvergenceWarning, DataError, FitFileError
+from mbct_bayes.model.build import (
+    ModelData,
+    baked_coefficient_priors,
+    build_model,
+    choose_centered,
+    data_values,
+    prepare_data,
+)
+from mbct_bayes.model.convergence import convergence
+from mbct_bayes.spec import ModelSpec
 
 SCHEMA_VERSION = 1
 R_HAT_MAX = 1.01
@@ -211,8 +218,8 @@ def _validated(
     table: pd.DataFrame, spec: ModelSpec, responses: pd.DataFrame | None, source: str = "observations"
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Validate observations (and, for latent models, respondent scores) at the edge."""
-    from .model import attach_site_means
-    from .schema import validate_observations, validate_respondent_scores
+    from mbct_bayes.model.build import attach_site_means
+    from mbct_bayes.schema import validate_observations, validate_respondent_scores
 
     if spec.measurement == "latent":
         if responses is None:
@@ -314,7 +321,7 @@ def fit(
         The model specification.
     responses
         Latent measurement (``spec.measurement == "latent"``) only: respondent-level E, C, F
-        scores (a DataFrame or path; e.g. from :func:`mbct_bayes.scoring.score_responses`).
+        scores (a DataFrame or path; e.g. from :func:`mbct_bayes.survey.scoring.score_responses`).
     seed
         Random seed; the same seed gives the same draws.
     draws, tune, chains
@@ -331,12 +338,12 @@ def fit(
     """
     source = "observations"
     if not isinstance(obs, pd.DataFrame):
-        from .schema import read_table
+        from mbct_bayes.schema import read_table
 
         source = str(obs)
         obs = read_table(obs, what="observations")
     if responses is not None and not isinstance(responses, pd.DataFrame):
-        from .schema import read_table
+        from mbct_bayes.schema import read_table
 
         responses = read_table(responses, what="responses")
     check_sampler_args(draws, tune, chains)
@@ -355,7 +362,7 @@ def _posterior_vars(idata) -> list[str]:
 def diagnostics(idata, table: dict[str, dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
     """R-hat, bulk/tail ESS and divergences over the model's parameters, with a verdict.
 
-    ``table`` is :func:`mbct_bayes.convergence.convergence` of the posterior when already
+    ``table`` is :func:`mbct_bayes.model.convergence.convergence` of the posterior when already
     computed (a :class:`Fit` shares one with its summary).
     """
     if table is None:
@@ -445,9 +452,9 @@ class Fit:
 
     @property
     def prior_sensitivity(self) -> dict[str, dict[str, Any]]:
-        """Power-scaling prior sensitivity per parameter; see :func:`mbct_bayes.sensitivity.prior_sensitivity`."""
+        """Power-scaling prior sensitivity per parameter; see :func:`mbct_bayes.model.sensitivity.prior_sensitivity`."""
         if self._prior_sensitivity is None:
-            from .sensitivity import prior_sensitivity
+            from mbct_bayes.model.sensitivity import prior_sensitivity
 
             self._prior_sensitivity = prior_sensitivity(self)
         return self._prior_sensitivity
@@ -558,7 +565,7 @@ class Fit:
             f"diagnostics {verdict} (max R-hat {d['max_r_hat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
             f"min tail ESS {d['min_ess_tail']:.0f}, divergences {d['divergences']})"
         )
-        from .sensitivity import sensitivity_lines
+        from mbct_bayes.model.sensitivity import sensitivity_lines
 
         lines += ["", *sensitivity_lines(s["prior_sensitivity"])]
         return "\n".join(lines)
@@ -567,18 +574,18 @@ class Fit:
     def predict(
         self, new: pd.DataFrame, kind: str = "new_site", *, seed: int = 0, region_mode: str = "mixture", **measured: Any
     ) -> pd.DataFrame:
-        """P(embedded) for rows of ``new``; see :func:`mbct_bayes.predict.predict`.
+        """P(embedded) for rows of ``new``; see :func:`mbct_bayes.planning.predict.predict`.
 
         ``measured``: ``responses=`` or ``scores_are_true=`` for a latent fit's new sites.
         """
-        from .predict import predict
+        from mbct_bayes.planning.predict import predict
 
         return predict(self, new, kind=kind, seed=seed, region_mode=region_mode, **measured)
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fit to one NetCDF file, atomically. No pickle is involved."""
-        from .io import write_atomic
+        from mbct_bayes.io import write_atomic
 
         tree = self.idata.copy()
         for group in ("warmup_posterior", "warmup_sample_stats", "fit_data"):

@@ -16,8 +16,8 @@ from mbct_bayes.errors import DataError
 EXIT_BAD_INPUT = 2
 EXIT_NOT_CONVERGED = 3
 
-# Each module defines ``register(subparsers)``; a module still missing is skipped so that one
-# area's absence never breaks the others.
+# Each module defines ``register(subparsers)``. A module that fails to import is an error, not a
+# skip: a command that silently vanished would look like a typo to the user and a pass to the tests.
 AREAS = ("data", "survey", "model", "plan", "score_forecasts", "evaluate", "loo", "check", "power", "report")
 
 
@@ -38,13 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for area in AREAS:
-        try:
-            module = importlib.import_module(f".{area}", __package__)
-        except ModuleNotFoundError as err:
-            if err.name == f"{__package__}.{area}":
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(f"mbct_bayes.cli.{area}").register(sub)
     return parser
 
 

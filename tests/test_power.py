@@ -164,6 +164,23 @@ def test_every_unknown_round_trips(dist, cv):
     assert below < 0.25
 
 
+def test_pooled_variance_by_hand():
+    # clusterPower R/cpa.binary.R, pooled = TRUE: p <- (p1 + p2) / 2;
+    # sdd <- sqrt(p * (1 - p) * 2 * DEFF / (nclusters * nsubjects)), DEFF = 1 + (m - 1) ICC
+    # (Donner & Klar 2000): the two-proportion variance with one pooled proportion in place of
+    # p0 q0 + p1 q1, inflated by the design effect. tdist = FALSE below (normal reference).
+    # p0 = .1, p1 = .2, m = 10, icc = .1: pbar = .15, 2 pbar qbar = 0.255, DE = 1.9;
+    # c = (1.959964 + 0.841621)^2 * 0.255 * 1.9 / (10 * 0.1^2) = 7.848877 * 4.845 = 38.0278
+    # (unpooled 0.25 gives 37.2822, the clusterPower help example above).
+    r = analytic(p0=0.1, p1=0.2, cluster_size=10, icc=0.1, power=0.8, dist="normal", pooled=True)
+    assert r["clusters_per_arm"] == pytest.approx(38.0278, abs=1e-3)
+    assert r["clusters_per_arm_design"] == 39
+    # power at 38 clusters per arm: var = 0.255 * 1.9 / 380 = 0.001275, |d| / sd = 2.800560,
+    # power = Phi(2.800560 - 1.959964) = Phi(0.840596) = 0.799713
+    back = analytic(p0=0.1, p1=0.2, clusters_per_arm=38, cluster_size=10, icc=0.1, dist="normal", pooled=True)
+    assert back["power"] == pytest.approx(0.799713, abs=2e-6)
+
+
 def test_odds_ratio_sets_p1_and_pooled_option():
     r = analytic(p0=0.2, odds_ratio=2.0, clusters_per_arm=10, cluster_size=20, icc=0.05)
     assert r["p1"] == pytest.approx(0.5 / 1.5)  # odds 0.25 * 2 = 0.5
@@ -521,6 +538,25 @@ def test_assurance_never_exceeds_probability_of_benefit(mean, sd, direction):
     assert r["p_effect_positive"] == pytest.approx((effect > 0).mean())
     assert r["assurance_bound"] == pytest.approx(p_direction + 0.025 * (1 - p_direction))
     assert r["assurance_mc_low"] <= r["assurance_bound"]
+
+
+def test_assurance_reaches_its_bound_from_both_sides():
+    # Where every draw's effect is either clearly in the intended direction (power ~1) or exactly 0
+    # (success = a significant result in that direction by chance, alpha/2), assurance equals its
+    # bound P(direction) + alpha/2 (1 - P(direction)) up to Monte Carlo error. Checked from both
+    # sides: counting significant results in either direction gives 0.1 + 0.9 * 0.05 = 0.145 (too
+    # high); testing at alpha/2 gives 0.1 + 0.9 * 0.0125 = 0.111 (too low); the band here is
+    # +-0.007 around 0.1225.
+    n, sims = 1000, 20000
+    effect = np.where(np.arange(n) < 100, 1.5, 0.0)  # 10 % of draws at log OR 1.5, 90 % at 0
+    r = assurance_from_draws(
+        np.full(n, -0.85), np.full(n, 0.5), effect, **DESIGN, sims=sims, seed=3, direction="increase"
+    )
+    bound = 0.1 + 0.025 * 0.9
+    assert r["assurance_bound"] == pytest.approx(bound)
+    mc_sd = math.sqrt(bound * (1 - bound) / sims)
+    assert abs(r["assurance"] - bound) < 3 * mc_sd, (r["assurance"], bound)
+    assert r["assurance_mc_low"] <= bound <= r["assurance_mc_high"]
 
 
 def test_an_effect_below_zero_is_a_decrease_not_a_failure():

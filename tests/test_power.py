@@ -43,6 +43,7 @@ from mbct_bayes.power import (
     wilson_interval,
 )
 from mbct_bayes.power._analyses import gee_wald
+from mbct_bayes.power._assurance import _draw_order
 from mbct_bayes.power._kernel import analyse, cluster_sizes, column_draws
 
 Z975, Z80 = 1.959964, 0.841621
@@ -576,6 +577,45 @@ def test_an_effect_below_zero_is_a_decrease_not_a_failure():
     assert wrong["assurance"] <= 0.025 and wrong["assurance_bound"] == pytest.approx(p_up + 0.025 * (1 - p_up))
     with pytest.raises(DataError, match="direction"):
         assurance_from_draws(np.zeros(4), np.ones(4), np.ones(4), **DESIGN, direction="up")
+
+
+def _two_chains(n: int) -> dict[str, np.ndarray]:
+    """Draws as two chains in a row: the first half with no effect, the second with log OR 2.5
+    (power ~1 at 15 x 20); a trial that took its draws in stored order would see only chain 1."""
+    return dict(
+        p0_logit_draws=np.full(n, -0.85),
+        sigma_b_draws=np.full(n, 0.5),
+        log_or_draws=np.where(np.arange(n) < n // 2, 0.0, 2.5),
+    )
+
+
+def test_draw_order_is_a_seeded_permutation_cycled():
+    # each trial's draw: a seeded random order of all draws, cycled when trials outnumber draws
+    n = 50
+    order = _draw_order(7, n, n)
+    assert sorted(order) == list(range(n))  # every draw exactly once
+    assert not np.array_equal(order, np.arange(n))  # not the stored order
+    cycled = _draw_order(7, n, 125)
+    np.testing.assert_array_equal(cycled[:n], order)
+    np.testing.assert_array_equal(cycled[n : 2 * n], order)
+    np.testing.assert_array_equal(cycled[2 * n :], order[:25])
+    np.testing.assert_array_equal(_draw_order(7, n, n), order)  # same seed, same order
+    assert not np.array_equal(_draw_order(8, n, n), order)  # another seed, another order
+
+
+def test_fewer_trials_than_draws_sample_every_chain():
+    # 200 trials from 1000 draws stored chain after chain: shuffled, about half the trials take a
+    # draw with the effect (assurance ~ 0.5 + 0.5 * 0.025; binomial SD 0.035); in stored order all
+    # 200 would come from the first chain (assurance ~ 0.025)
+    draws = _two_chains(1000)
+    r = assurance_from_draws(**draws, **DESIGN, sims=200, seed=5, direction="increase")
+    assert 0.38 < r["assurance"] < 0.64, r["assurance"]
+    assert assurance_from_draws(**draws, **DESIGN, sims=200, seed=5, direction="increase") == r
+    # assurance moves in steps of 1/200, so two seeds may tie; three seeds do not all
+    others = {assurance_from_draws(**draws, **DESIGN, sims=200, seed=s, direction="increase")["assurance"] for s in (6, 7)}
+    assert others | {r["assurance"]} != {r["assurance"]}
+    curve = assurance_curve(**draws, clusters=[15], cluster_sizes=[20], sims=200, seed=5, direction="increase")
+    assert curve["assurance"].iloc[0] == pytest.approx(r["assurance"])
 
 
 def test_assurance_cycles_draws_and_reports_inputs():

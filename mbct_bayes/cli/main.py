@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from mbct_bayes.errors import DataError
+from mbct_bayes.errors import DataError, one_line
 
 EXIT_BAD_INPUT = 2
 EXIT_NOT_CONVERGED = 3
@@ -49,20 +49,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status = args.func(args)
     except DataError as err:
-        print(f"mbct-bayes {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        print(f"mbct-bayes {args.command}: error: {one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (OSError, UnicodeError) as err:
-        print(f"mbct-bayes {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        print(f"mbct-bayes {args.command}: error: {one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"mbct-bayes {args.command}: interrupted; no output was written", file=sys.stderr)
         return 130
     return int(status or 0)
 
-
-def _one_line(err: BaseException) -> str:
-    text = str(err) or type(err).__name__
-    return " ".join(text.split())
+# kept for callers of the old private name (tests/test_cli_evaluate_cv.py)
+_one_line = one_line
 
 
 if __name__ == "__main__":  # pragma: no cover

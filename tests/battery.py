@@ -8,8 +8,9 @@ nothing on stdout, and no partial or clobbered output.
 
 To cover a new subcommand, add one :class:`Command` to :data:`COMMANDS`: its argv, the input
 files it reads (each a :class:`DataSlot`, :class:`FitSlot` or :class:`SpecSlot`) and where it
-writes. Every case for it is generated from that line. A command not registered in the parser
-yet is skipped, so an entry may be added before the command lands.
+writes. Every case for it is generated from that line. A failing case must also say the right
+thing: the message each kind of bad input must carry is in the ``*_MESSAGES`` tables (with
+per-slot and per-command overrides). A line for a command the parser lacks is a failure.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import fnmatch
 import hashlib
 import io
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +100,59 @@ DIR_OUT_KINDS: dict[str, str] = {
 }
 
 
+# -- what each failure must say -----------------------------------------------------------------
+# Regular expressions searched in the one stderr line: a distinctive part of the message that says
+# what is wrong (and, where the package says it, how to fix it). ``{file}`` is the input's file
+# name and ``{numeric}`` the slot's numeric column (both escaped); slots and commands override.
+
+#: Messages of :data:`DATA_KINDS` for a table read by ``schema.read_table`` and checked against a
+#: 1-5 scale (observations, new sites).
+DATA_MESSAGES: dict[str, str] = {
+    "empty": r"{file}: file is empty \(0 bytes\); it needs a header row and data rows",
+    "header_only": r"{file}: has a header but no data rows; add one row per",
+    "pipe_delimited": r"one column '[^']*\|[^']*'\.\.\.; looks like '\|'-separated text read as comma-separated",
+    "non_utf8": r"{file}: not UTF-8 text \(byte 0xe9 at offset \d+, line 2\); save the file as UTF-8",
+    "huge_value": r"column '{numeric}' row 1: value 1e\+308 is outside the scale 1-5; fix the value or set scale",
+    "nan": r"column '{numeric}' row 1: missing score; fill it in",
+    "inf": r"column '{numeric}' row 1: infinite value; fix the value",
+    "duplicate_columns": r"{file}: column name '{numeric}' appears 2 times in the header; rename or remove",
+    "directory": r"{file}: is a directory; give the [a-z ]+ file \(CSV or Parquet\) inside it",
+    "missing": r"{file}: [a-z ]+ file not found; check the path",
+}
+FIT_MESSAGES: dict[str, str] = {
+    "missing": r"{file}: fit file not found; create one with 'mbct-bayes fit",
+    "directory": r"{file}: is a directory, not a fit file",
+    "empty": r"{file}: not a readable NetCDF fit file .*; re-create it with 'mbct-bayes fit'",
+    "garbage": r"{file}: not a readable NetCDF fit file .*; re-create it with 'mbct-bayes fit'",
+    "csv_named_nc": r"{file}: not a readable NetCDF fit file .*; re-create it with 'mbct-bayes fit'",
+}
+SPEC_MESSAGES: dict[str, str] = {
+    "missing": r"{file}: model spec not found; see models/",
+    "directory": r"{file}: is a directory, not a TOML model spec",
+    "empty": r"{file}: the model spec is empty; state at least family",
+    "non_utf8": r"{file}: not UTF-8 text; save the spec as UTF-8",
+    "invalid_toml": r"{file}: not valid TOML \(Expected '\]' at the end of a table declaration.*\); compare with models/",
+}
+#: Output kinds (the ``out_exists_kept`` message is the command's late failure, see ``Command``).
+FILE_OUT_MESSAGES: dict[str, str] = {
+    "out_missing_folder": r"output folder \S+ does not exist; create it first",
+    "out_unwritable": (
+        r"output folder \S+a_file\.txt does not exist; create it first"
+        if IS_ROOT
+        else r"output folder \S+read_only is not writable; choose another --out"
+    ),
+    "out_is_directory": r"output path is a directory; give a file name",
+}
+DIR_OUT_MESSAGES: dict[str, str] = {
+    "out_unwritable": (
+        r"cannot create the output folder, \S+a_file\.txt is a file; choose another --out"
+        if IS_ROOT
+        else r"output folder \S+read_only is not writable; choose another --out"
+    ),
+    "out_is_file": r"exists and is a file, not a folder; give --out a folder name",
+}
+
+
 # -- inputs ------------------------------------------------------------------------------------
 
 
@@ -119,6 +174,8 @@ class DataSlot:
         same way, as a user's files would be.
     expect
         Overrides of :data:`DATA_KINDS` for this slot.
+    messages
+        Overrides of :data:`DATA_MESSAGES` for this slot (its own checks say other words).
     """
 
     key: str
@@ -127,6 +184,11 @@ class DataSlot:
     names: str | None = "site"
     expect: Mapping[str, str] = field(default_factory=dict)
     filename: str = ""
+    messages: Mapping[str, str] = field(default_factory=dict)
+
+    def message(self, kind: str) -> str:
+        """The expected message of ``kind`` (a regular expression), with the slot filled in."""
+        return _fill({**DATA_MESSAGES, **self.messages}[kind], self.file_name(), self.numeric)
 
     def kinds(self) -> dict[str, str]:
         kinds = {**DATA_KINDS, **self.expect}
@@ -148,6 +210,9 @@ class FitSlot:
     def kinds(self) -> dict[str, str]:
         return dict(FIT_KINDS)
 
+    def message(self, kind: str) -> str:
+        return _fill(FIT_MESSAGES[kind], self.file_name())
+
     def file_name(self) -> str:
         return "fit.nc"
 
@@ -165,6 +230,9 @@ class SpecSlot:
 
     def kinds(self) -> dict[str, str]:
         return {k: v for k, v in SPEC_KINDS.items() if k not in self.skip}
+
+    def message(self, kind: str) -> str:
+        return _fill(SPEC_MESSAGES[kind], self.file_name())
 
     def file_name(self) -> str:
         return "spec.toml"
@@ -201,6 +269,8 @@ class Command:
     samples
         The command fits a model: the session's example fit is made first, so that the model is
         compiled once for the whole session.
+    fail_message
+        What the command says when ``fail_args`` make it fail (a regular expression).
     """
 
     id: str
@@ -212,6 +282,7 @@ class Command:
     site_table: str | None = None
     fail_args: tuple[str, ...] = ()
     samples: bool = False
+    fail_message: str = ""
 
     @property
     def needs_fit(self) -> bool:
@@ -240,6 +311,22 @@ class Case:
     def id(self) -> str:
         middle = self.slot.key if self.slot is not None else ""
         return "-".join(p for p in (self.command.id, middle, self.kind) if p)
+
+    @property
+    def message(self) -> str | None:
+        """What the one stderr line must contain when the case fails (a regular expression)."""
+        if self.expect != FAILS:
+            return None
+        if self.slot is not None:
+            return self.slot.message(self.kind)
+        if self.kind == "out_exists_kept":  # the late failure: the first table's huge value, or fail_args
+            late = next((s for s in self.command.inputs if isinstance(s, DataSlot)), None)
+            return late.message("huge_value") if late is not None else self.command.fail_message or None
+        return (DIR_OUT_MESSAGES if self.command.out_dir else FILE_OUT_MESSAGES)[self.kind]
+
+
+def _fill(pattern: str, file: str, numeric: str = "") -> str:
+    return pattern.replace("{file}", re.escape(file)).replace("{numeric}", re.escape(numeric))
 
 
 def cases(commands: tuple[Command, ...]) -> list[Case]:

@@ -74,7 +74,7 @@ def test_simulate_out_is_a_file(tmp_path, capsys):
     target.write_text("x")
     assert main(["simulate", "--out", str(target)]) == 2
     err = capsys.readouterr().err
-    assert "--out must be a folder, but a file has that name" in err
+    assert "taken: exists and is a file, not a folder; give --out a folder name" in err
     assert target.read_text() == "x"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 
 import numpy as np
 import pandas as pd
@@ -151,14 +150,13 @@ def _write(path, text):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (None, r"f.csv: forecasts file not found"),
-        ("", r"f.csv: file is empty"),
-        ('site,p_mean\n"a,0.5\n', r"f.csv: not a readable CSV table"),
+        (None, r"f.csv: forecasts file not found; check the path"),
+        ("", r"f.csv: file is empty \(0 bytes\); it needs a header row"),
+        ('site,p_mean\n"a,0.5\n', r"f.csv: line 2 has 1 fields but the header has 2; fix that row"),
     ],
 )
-def test_plain_csv_reader_when_schema_is_absent(files, tmp_path, capsys, monkeypatch, content,
-                                                message):
-    monkeypatch.setitem(sys.modules, "mbct_bayes.schema", None)  # import now fails
+def test_tables_are_read_by_schema_read_table(files, tmp_path, capsys, content, message):
+    # one reader for every table (schema.read_table), no fallback of its own
     _, o = files
     bad = tmp_path / "f.csv"
     if content is not None:
@@ -167,8 +165,7 @@ def test_plain_csv_reader_when_schema_is_absent(files, tmp_path, capsys, monkeyp
     assert re.search(message, capsys.readouterr().err)
 
 
-def test_plain_csv_reader_reads_bom_files(files, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "mbct_bayes.schema", None)
+def test_bom_files_are_read(files, capsys):
     f, o = files
     f.write_text(f.read_text(encoding="utf-8"), encoding="utf-8-sig")
     assert main(["score-forecasts", str(f), str(o), "--json", "--n-boot", "10"]) == 0

@@ -214,7 +214,7 @@ def test_a_model_compiled_earlier_is_reused_and_the_progress_says_so(signal_eval
 
 
 def test_dask_local_cluster_gives_the_serial_numbers(signal_eval, spec):
-    distributed = pytest.importorskip("distributed")
+    import distributed  # a declared dependency (dask[distributed]): a missing one fails, never skips
     with (
         distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
         distributed.Client(cluster) as client,

@@ -43,6 +43,7 @@ from mbct_bayes.power import (
     wilson_interval,
 )
 from mbct_bayes.power._analyses import gee_wald
+from mbct_bayes.power._assurance import _draw_order
 from mbct_bayes.power._kernel import analyse, cluster_sizes, column_draws
 
 Z975, Z80 = 1.959964, 0.841621
@@ -162,6 +163,23 @@ def test_every_unknown_round_trips(dist, cv):
         "p1"
     ]
     assert below < 0.25
+
+
+def test_pooled_variance_by_hand():
+    # clusterPower R/cpa.binary.R, pooled = TRUE: p <- (p1 + p2) / 2;
+    # sdd <- sqrt(p * (1 - p) * 2 * DEFF / (nclusters * nsubjects)), DEFF = 1 + (m - 1) ICC
+    # (Donner & Klar 2000): the two-proportion variance with one pooled proportion in place of
+    # p0 q0 + p1 q1, inflated by the design effect. tdist = FALSE below (normal reference).
+    # p0 = .1, p1 = .2, m = 10, icc = .1: pbar = .15, 2 pbar qbar = 0.255, DE = 1.9;
+    # c = (1.959964 + 0.841621)^2 * 0.255 * 1.9 / (10 * 0.1^2) = 7.848877 * 4.845 = 38.0278
+    # (unpooled 0.25 gives 37.2822, the clusterPower help example above).
+    r = analytic(p0=0.1, p1=0.2, cluster_size=10, icc=0.1, power=0.8, dist="normal", pooled=True)
+    assert r["clusters_per_arm"] == pytest.approx(38.0278, abs=1e-3)
+    assert r["clusters_per_arm_design"] == 39
+    # power at 38 clusters per arm: var = 0.255 * 1.9 / 380 = 0.001275, |d| / sd = 2.800560,
+    # power = Phi(2.800560 - 1.959964) = Phi(0.840596) = 0.799713
+    back = analytic(p0=0.1, p1=0.2, clusters_per_arm=38, cluster_size=10, icc=0.1, dist="normal", pooled=True)
+    assert back["power"] == pytest.approx(0.799713, abs=2e-6)
 
 
 def test_odds_ratio_sets_p1_and_pooled_option():
@@ -294,7 +312,7 @@ def _quiet():
 
 
 def test_gee_equals_statsmodels_bias_reduced():
-    sm = pytest.importorskip("statsmodels.api")
+    import statsmodels.api as sm  # declared test dependency: imported, never skipped
     rng = np.random.default_rng(5)
     c = 6
     n_a, n_b = rng.integers(5, 30, (3, c)), rng.integers(5, 30, (3, c))
@@ -415,7 +433,7 @@ def test_parallel_processes_equal_serial():
 
 
 def test_dask_cluster_equals_serial():
-    distributed = pytest.importorskip("distributed")
+    import distributed  # a declared dependency (dask[distributed]): a missing one fails, never skips
     serial = simulate(**{**SIM, "sims": 3000}, chunk_size=500)
     with distributed.LocalCluster(
         n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None
@@ -523,6 +541,25 @@ def test_assurance_never_exceeds_probability_of_benefit(mean, sd, direction):
     assert r["assurance_mc_low"] <= r["assurance_bound"]
 
 
+def test_assurance_reaches_its_bound_from_both_sides():
+    # Where every draw's effect is either clearly in the intended direction (power ~1) or exactly 0
+    # (success = a significant result in that direction by chance, alpha/2), assurance equals its
+    # bound P(direction) + alpha/2 (1 - P(direction)) up to Monte Carlo error. Checked from both
+    # sides: counting significant results in either direction gives 0.1 + 0.9 * 0.05 = 0.145 (too
+    # high); testing at alpha/2 gives 0.1 + 0.9 * 0.0125 = 0.111 (too low); the band here is
+    # +-0.007 around 0.1225.
+    n, sims = 1000, 20000
+    effect = np.where(np.arange(n) < 100, 1.5, 0.0)  # 10 % of draws at log OR 1.5, 90 % at 0
+    r = assurance_from_draws(
+        np.full(n, -0.85), np.full(n, 0.5), effect, **DESIGN, sims=sims, seed=3, direction="increase"
+    )
+    bound = 0.1 + 0.025 * 0.9
+    assert r["assurance_bound"] == pytest.approx(bound)
+    mc_sd = math.sqrt(bound * (1 - bound) / sims)
+    assert abs(r["assurance"] - bound) < 3 * mc_sd, (r["assurance"], bound)
+    assert r["assurance_mc_low"] <= bound <= r["assurance_mc_high"]
+
+
 def test_an_effect_below_zero_is_a_decrease_not_a_failure():
     # mirror image: base logit 0 and effect -e is the trial of effect +e with the outcome's
     # labels swapped, so (default direction) assurance is the same within Monte Carlo error;
@@ -540,6 +577,45 @@ def test_an_effect_below_zero_is_a_decrease_not_a_failure():
     assert wrong["assurance"] <= 0.025 and wrong["assurance_bound"] == pytest.approx(p_up + 0.025 * (1 - p_up))
     with pytest.raises(DataError, match="direction"):
         assurance_from_draws(np.zeros(4), np.ones(4), np.ones(4), **DESIGN, direction="up")
+
+
+def _two_chains(n: int) -> dict[str, np.ndarray]:
+    """Draws as two chains in a row: the first half with no effect, the second with log OR 2.5
+    (power ~1 at 15 x 20); a trial that took its draws in stored order would see only chain 1."""
+    return dict(
+        p0_logit_draws=np.full(n, -0.85),
+        sigma_b_draws=np.full(n, 0.5),
+        log_or_draws=np.where(np.arange(n) < n // 2, 0.0, 2.5),
+    )
+
+
+def test_draw_order_is_a_seeded_permutation_cycled():
+    # each trial's draw: a seeded random order of all draws, cycled when trials outnumber draws
+    n = 50
+    order = _draw_order(7, n, n)
+    assert sorted(order) == list(range(n))  # every draw exactly once
+    assert not np.array_equal(order, np.arange(n))  # not the stored order
+    cycled = _draw_order(7, n, 125)
+    np.testing.assert_array_equal(cycled[:n], order)
+    np.testing.assert_array_equal(cycled[n : 2 * n], order)
+    np.testing.assert_array_equal(cycled[2 * n :], order[:25])
+    np.testing.assert_array_equal(_draw_order(7, n, n), order)  # same seed, same order
+    assert not np.array_equal(_draw_order(8, n, n), order)  # another seed, another order
+
+
+def test_fewer_trials_than_draws_sample_every_chain():
+    # 200 trials from 1000 draws stored chain after chain: shuffled, about half the trials take a
+    # draw with the effect (assurance ~ 0.5 + 0.5 * 0.025; binomial SD 0.035); in stored order all
+    # 200 would come from the first chain (assurance ~ 0.025)
+    draws = _two_chains(1000)
+    r = assurance_from_draws(**draws, **DESIGN, sims=200, seed=5, direction="increase")
+    assert 0.38 < r["assurance"] < 0.64, r["assurance"]
+    assert assurance_from_draws(**draws, **DESIGN, sims=200, seed=5, direction="increase") == r
+    # assurance moves in steps of 1/200, so two seeds may tie; three seeds do not all
+    others = {assurance_from_draws(**draws, **DESIGN, sims=200, seed=s, direction="increase")["assurance"] for s in (6, 7)}
+    assert others | {r["assurance"]} != {r["assurance"]}
+    curve = assurance_curve(**draws, clusters=[15], cluster_sizes=[20], sims=200, seed=5, direction="increase")
+    assert curve["assurance"].iloc[0] == pytest.approx(r["assurance"])
 
 
 def test_assurance_cycles_draws_and_reports_inputs():
@@ -786,7 +862,7 @@ def test_adjusted_equals_statsmodels_ols_per_trial():
     """Two-stage residuals equal OLS on the covariates ignoring arm (statsmodels); the stage-2 t
     equals the cluster-level ANCOVA t for arm with 2c - 2 - p df (Frisch-Waugh-Lovell), p the
     covariates of full rank — constant and collinear columns dropped per trial."""
-    sm = pytest.importorskip("statsmodels.api")
+    import statsmodels.api as sm  # declared test dependency: imported, never skipped
     c, sims = 6, 40
     prop_a, prop_b, base_a, base_b = _adjusted_trials(c=c, sims=sims)
     sig, diff = adjusted_t_test(prop_a, prop_b, base_a, base_b, [c], 0.05)
@@ -871,7 +947,7 @@ def _members(y_a, n_a, y_b, n_b):
 def test_gee_kauermann_carroll_equals_the_general_formula_and_statsmodels():
     """KC closed form = the general KC sandwich by explicit loops; the Mancl-DeRouen and
     uncorrected forms = statsmodels GEE cov_type "bias_reduced" and "robust"."""
-    sm = pytest.importorskip("statsmodels.api")
+    import statsmodels.api as sm  # declared test dependency: imported, never skipped
     rng = np.random.default_rng(8)
     c = 5
     n_a, n_b = rng.integers(3, 10, (2, 3, c))

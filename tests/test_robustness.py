@@ -18,6 +18,7 @@ a failure that says to delete the entry.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -53,14 +54,54 @@ from battery import (
 
 # -- the inputs ------------------------------------------------------------------------------
 
+# What each table's own checks say where the shared words (battery.DATA_MESSAGES) do not apply,
+# for the kinds (pipe_delimited, huge_value, nan, inf); None keeps the shared words.
+OWN_WORDS: dict[str, tuple[str | None, ...]] = {
+    "responses": (
+        r"responses\.csv: missing columns 'site', 'respondent', 'role'; responses need site",
+        r"column 'E_RE1' row 1: value '1e\+308' is outside the codebook range 1-5; fix the value",
+        None,  # a blank item is a legal non-response, and "nan" reads as blank
+        r"column 'E_RE1' row 1: value 'inf' is outside the codebook range 1-5",
+    ),
+    "codebook": (
+        r"codebook\.csv: missing columns 'item', 'construct', .*; a codebook needs the columns",
+        r"columns 'min'/'max' row 1: min 1e\+308 is not below max 5",
+        r"column 'min' row 1: value 'nan' is not a number; give the item's lowest response",
+        r"column 'min' row 1: value 'inf' is not a number; give the item's lowest response",
+    ),
+    "forecasts": (
+        r"forecasts\.csv: id column 'site' is missing; columns are site\|p_mean",
+        r"column 'p_mean' rows 1: value 1e\+308 is outside \[0, 1\]; forecasts must be probabilities",
+        r"column 'p_mean' rows 1: missing forecast; fill it in or drop the row",
+        r"column 'p_mean' rows 1: value inf is outside \[0, 1\]",
+    ),
+    "outcomes": (
+        r"outcomes\.csv: id column 'site' is missing; columns are site\|embedded",
+        r"column 'embedded' rows 1: value 1e\+308 is not 0 or 1",
+        r"column 'embedded' rows 1: missing outcome; fill it in or drop the row",
+        r"column 'embedded' rows 1: value inf is not 0 or 1",
+    ),
+    "draws": (
+        r"draws\.csv: missing column\(s\) baseline_logit, sigma_site, log_odds_ratio; give",
+        r"sigma_b_draws draw 1 is 1e\+308, beyond the plausible ±10 on the logit scale",
+        r"draws\.csv: column 'sigma_site' rows 1: not a finite number; every draw needs a value",
+        r"draws\.csv: column 'sigma_site' rows 1: not a finite number; every draw needs a value",
+    ),
+}
+
+
+def _own_words(key: str) -> dict[str, str]:
+    kinds = ("pipe_delimited", "huge_value", "nan", "inf")
+    return {k: m for k, m in zip(kinds, OWN_WORDS[key], strict=True) if m is not None}
+
+
 OBS = DataSlot("observations", observations, numeric="E")
 SITES = DataSlot("sites", new_sites, numeric="F")
-# a blank item is a legal non-response, and "nan" reads as blank
-RESPONSES = DataSlot("responses", responses, numeric="E_RE1", expect={"nan": "works"})
-CODEBOOK = DataSlot("codebook", codebook, numeric="min", names="text")
-FORECASTS = DataSlot("forecasts", forecasts_csv, numeric="p_mean")
-OUTCOMES = DataSlot("outcomes", outcomes_csv, numeric="embedded")
-DRAWS = DataSlot("draws", draws_csv, numeric="sigma_site", names=None)
+RESPONSES = DataSlot("responses", responses, numeric="E_RE1", expect={"nan": "works"}, messages=_own_words("responses"))
+CODEBOOK = DataSlot("codebook", codebook, numeric="min", names="text", messages=_own_words("codebook"))
+FORECASTS = DataSlot("forecasts", forecasts_csv, numeric="p_mean", messages=_own_words("forecasts"))
+OUTCOMES = DataSlot("outcomes", outcomes_csv, numeric="embedded", messages=_own_words("outcomes"))
+DRAWS = DataSlot("draws", draws_csv, numeric="sigma_site", names=None, messages=_own_words("draws"))
 REPORT_DATA = DataSlot("observations", observations, numeric="E", names=None)
 FIT = FitSlot()
 SPEC = SpecSlot()
@@ -77,25 +118,26 @@ def _beside(out: str | None, name: str) -> str:
 # -- the commands: one line each -------------------------------------------------------------
 
 COMMANDS: tuple[Command, ...] = (
-    Command("simulate", lambda p, o: ["simulate", "--sites", "6", "--per-site", "2", "--out", o, "--json"], out="sim", out_dir=True, results=("observations.csv", "truth.json"), fail_args=("--sites", "0")),
+    Command("simulate", lambda p, o: ["simulate", "--sites", "6", "--per-site", "2", "--out", o, "--json"], out="sim", out_dir=True, results=("observations.csv", "truth.json"), fail_args=("--sites", "0"), fail_message=r"n_sites must be a whole number >= 1, got 0"),
     Command("validate", lambda p, o: ["validate", p["observations"], "--model", p["spec"], "--json"], inputs=(OBS, SPEC)),
     Command("fit", lambda p, o: ["fit", p["observations"], "--model", p["spec"], "--out", o, *SAMPLER], inputs=(OBS, SPEC_SAMPLING), out="fit.nc", results=(), samples=True),
     Command("summary", lambda p, o: ["summary", p["fit"], "--json"], inputs=(FIT,)),
     Command("predict", lambda p, o: ["predict", p["fit"], p["sites"], "--out", o], inputs=(FIT, SITES), out="predictions.csv", site_table="predictions.csv"),
-    Command("demo", lambda p, o: ["demo", "--out", o, *SAMPLER, "--no-report"], out="demo", out_dir=True, results=("predictions.csv",), fail_args=("--draws", "0"), samples=True),
+    Command("demo", lambda p, o: ["demo", "--out", o, *SAMPLER, "--no-report"], out="demo", out_dir=True, results=("predictions.csv",), fail_args=("--draws", "0"), samples=True, fail_message=r"--draws must be a whole number ≥ 1, got 0"),
     Command("score", lambda p, o: ["score", p["responses"], "--codebook", p["codebook"], "--out", o, "--level", "site", "--json"], inputs=(RESPONSES, CODEBOOK), out="scores.csv", site_table="scores.csv"),
     Command("reliability", lambda p, o: ["reliability", p["responses"], "--codebook", p["codebook"], "--json"], inputs=(RESPONSES, CODEBOOK)),
     Command("plan", lambda p, o: ["plan", p["fit"], p["sites"], "--levers", "--out", o], inputs=(FIT, SITES), out="levers.csv", site_table="levers.csv"),
     Command("evaluate", lambda p, o: ["evaluate", p["observations"], "--model", p["spec"], "--folds", "2", *SAMPLER, "--n-boot", "10", "--out", o, "--json"], inputs=(OBS, SPEC_SAMPLING), out="eval", out_dir=True, results=("metrics.json", "predictions.csv"), samples=True),
     Command("check", lambda p, o: ["check", p["spec"], "--like", p["observations"], "--reps", "15", "--draws", "100", "--tune", "20", "--chains", "1", "--seed", "1", "--out", o, "--json"], inputs=(OBS, SPEC_SAMPLING), out="sbc", out_dir=True, results=("check.json",), samples=True),
-    Command("loo", lambda p, o: ["loo", p["fit"], "--json", "--out", o], inputs=(FIT,), out="loo.json", fail_args=("no-such-second-fit.nc",)),
+    # the fits come last, so that fail_args add a second (missing) fit
+    Command("loo", lambda p, o: ["loo", "--json", "--out", o, p["fit"]], inputs=(FIT,), out="loo.json", fail_args=("no-such-second-fit.nc",), fail_message=r"no-such-second-fit\.nc: fit file not found"),
     Command("score-forecasts", lambda p, o: ["score-forecasts", p["forecasts"], p["outcomes"], "--n-boot", "20", "--json", "--out", o], inputs=(FORECASTS, OUTCOMES), out="scores.json"),
-    Command("power-analytic", lambda p, o: ["power", "analytic", "--p0", "0.3", "--p1", "0.5", "--icc", "0.05", "--cluster-size", "20", "--power", "0.8", "--json", "--out", o], out="power.json", fail_args=("--p0", "1.5")),
-    Command("power-simulate", lambda p, o: ["power", "simulate", "--p0", "0.3", "--p1", "0.5", "--icc", "0.05", "--clusters", "10", "--cluster-size", "20", *SIMS, "--json", "--out", o], out="power.json", fail_args=("--p0", "1.5")),
-    Command("power-assurance-fit", lambda p, o: ["power", "assurance", p["fit"], "--clusters", "10", "--cluster-size", "10", *SIMS, "--json", "--out", o], inputs=(FIT,), out="assurance.json", fail_args=("--profile", "E=abc")),
+    Command("power-analytic", lambda p, o: ["power", "analytic", "--p0", "0.3", "--p1", "0.5", "--icc", "0.05", "--cluster-size", "20", "--power", "0.8", "--json", "--out", o], out="power.json", fail_args=("--p0", "1.5"), fail_message=r"p0 = 1\.5 is outside \(0, 1\)"),
+    Command("power-simulate", lambda p, o: ["power", "simulate", "--p0", "0.3", "--p1", "0.5", "--icc", "0.05", "--clusters", "10", "--cluster-size", "20", *SIMS, "--json", "--out", o], out="power.json", fail_args=("--p0", "1.5"), fail_message=r"p0 = 1\.5 is outside \(0, 1\)"),
+    Command("power-assurance-fit", lambda p, o: ["power", "assurance", p["fit"], "--clusters", "10", "--cluster-size", "10", *SIMS, "--json", "--out", o], inputs=(FIT,), out="assurance.json", fail_args=("--profile", "E=abc"), fail_message=r"--profile 'E=abc': write NAME=VALUE pairs separated by commas"),
     Command("power-assurance-draws", lambda p, o: ["power", "assurance", "--draws", p["draws"], "--clusters", "10", "--cluster-size", "10", *SIMS, "--json", "--out", o], inputs=(DRAWS,), out="assurance.json"),
     Command("power-search", lambda p, o: ["power", "search", "--method", "assurance", "--draws", p["draws"], "--target", "0.5", "--cluster-size", "10", "--max-clusters", "30", *SIMS, "--json", "--out", o, "--curve-out", _beside(o, "curve.csv")], inputs=(DRAWS,), out="search.json", results=("search.json", "curve.csv")),
-    Command("power-stepped-wedge", lambda p, o: ["power", "stepped-wedge", "--sequences", "3,3", "--cluster-size", "20", "--p0", "0.3", "--p1", "0.4", "--icc", "0.05", "--sims", "200", "--seed", "1", "--json", "--out", o], out="power.json", fail_args=("--sequences", "3,0")),
+    Command("power-stepped-wedge", lambda p, o: ["power", "stepped-wedge", "--sequences", "3,3", "--cluster-size", "20", "--p0", "0.3", "--p1", "0.4", "--icc", "0.05", "--sims", "200", "--seed", "1", "--json", "--out", o], out="power.json", fail_args=("--sequences", "3,0"), fail_message=r"sequences \(--sequences\) = '3,0': '0' is not a positive whole number"),
     Command("report", lambda p, o: ["report", p["fit"], "--data", p["observations"], "--out", o], inputs=(FIT, REPORT_DATA), out="report.html", results=()),
 )
 
@@ -139,12 +181,12 @@ def _words(argv: list[str]) -> tuple[str, ...]:
     return (argv[0], argv[1]) if REGISTERED.get(argv[0]) else (argv[0],)
 
 
-def _skip_unregistered(cmd: Command) -> None:
+def _assert_registered(cmd: Command) -> None:
+    """A battery line for a command the parser lacks is a failure, never a skip (issue 13)."""
     argv = cmd.argv({s.key: "x" for s in cmd.inputs}, "x")
-    if argv[0] not in REGISTERED:
-        pytest.skip(f"'mbct-bayes {argv[0]}' is not registered yet")
-    if REGISTERED[argv[0]] and argv[1] not in REGISTERED[argv[0]]:
-        pytest.skip(f"'mbct-bayes {argv[0]} {argv[1]}' is not registered yet")
+    assert argv[0] in REGISTERED, f"'mbct-bayes {argv[0]}' is not registered"
+    if REGISTERED[argv[0]]:
+        assert argv[1] in REGISTERED[argv[0]], f"'mbct-bayes {argv[0]} {argv[1]}' is not registered"
 
 
 def _run(case: Case, root: Path, capsys, request):
@@ -182,6 +224,7 @@ def _check_failure(case: Case, run, before, after) -> None:
     assert run.code == EXIT_BAD_INPUT, f"exit {run.code}, expected 2; stderr: {run.stderr[-2000:]!r}"
     assert len(lines) == 1, f"stderr must be one line, got {len(lines)}: {run.stderr[-2000:]!r}"
     assert lines[0].startswith("mbct-bayes"), lines[0]
+    assert case.message and re.search(case.message, lines[0]), f"expected /{case.message}/ in: {lines[0]!r}"
     shown = [f"{w.category.__name__}: {w.message}" for w in run.warnings]
     assert not shown, f"warnings would be printed on stderr too: {shown}"
     assert run.stdout == "", f"nothing on stdout on failure, got {run.stdout[:500]!r}"
@@ -215,7 +258,7 @@ def _check_success(case: Case, ws, run, before, after, baseline) -> None:
 
 @pytest.mark.parametrize("case", PARAMS)
 def test_battery(case: Case, tmp_path, tmp_path_factory, capsys, request):
-    _skip_unregistered(case.command)
+    _assert_registered(case.command)
     baseline = None
     if case.expect != FAILS and case.kind in SAME_RESULT:
         baseline = _baseline(case.command, tmp_path_factory, capsys, request)
@@ -239,6 +282,12 @@ def test_every_subcommand_is_in_the_battery():
             if key not in covered:
                 missing.append(" ".join(key))
     assert not missing, f"subcommands without a battery line: {missing}"
+
+
+def test_every_failing_case_says_what_it_must():
+    """A failure is checked for its message, not only its exit code (issue 13)."""
+    unsaid = [c.id for c in CASES if c.expect == FAILS and not c.message]
+    assert not unsaid, f"failing cases without an expected message: {unsaid}"
 
 
 def test_case_ids_are_unique():
@@ -284,17 +333,24 @@ def subprocess_runs(tmp_path_factory):
     return done, listing, root
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["validate_missing_file", "fit_non_utf8", "score_empty_file", "analytic_unwritable_out",
-     "analytic_bad_value_keeps_old_out", "usage_error"],
-)
+SUBPROCESS_MESSAGES = {
+    "validate_missing_file": r"^mbct-bayes validate: error: \S+missing\.csv: observations file not found; check the path",
+    "fit_non_utf8": r"^mbct-bayes fit: error: \S+nonutf8\.csv: not UTF-8 text \(byte 0xe9 at offset \d+, line 2\)",
+    "score_empty_file": r"^mbct-bayes score: error: \S+empty\.csv: file is empty \(0 bytes\)",
+    "analytic_unwritable_out": r"^mbct-bayes power: error: \S+p\.json: output folder \S+a_file\.txt does not exist",
+    "analytic_bad_value_keeps_old_out": r"^mbct-bayes power: error: p0 = 1\.5 is outside \(0, 1\)",
+    "usage_error": r"^mbct-bayes fit: error: argument --draws: invalid int value: 'many'",
+}
+
+
+@pytest.mark.parametrize("name", list(SUBPROCESS_MESSAGES))
 def test_subprocess_failure_is_one_line_exit_2(name, subprocess_runs):
     done, listing, root = subprocess_runs
     code, out, err = done[name]
     assert "Traceback" not in err, err
     assert code == EXIT_BAD_INPUT, (code, err)
     assert len(err.splitlines()) == 1 and err.startswith("mbct-bayes"), err
+    assert re.search(SUBPROCESS_MESSAGES[name], err), err
     assert out == ""
     # nothing was written by any of them; the old output keeps its bytes
     assert listing == ["a_file.txt", "empty.csv", "nonutf8.csv", "old.json"]

@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mbct_bayes.errors import DataError
-from mbct_bayes.io import check_output_path, dumps_json, write_json, write_table
+from mbct_bayes.io import check_output_dir, check_output_path, dumps_json, write_json, write_table
 from mbct_bayes.model.simulate import FAMILIES, simulate_observations
 from mbct_bayes.schema import DataWarning, level_codes, read_table, validate_observations
 from mbct_bayes.spec import ModelSpec
@@ -51,11 +49,7 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise DataError(
-            f"{out}: --out must be a folder, but a file has that name; choose another --out"
-        )
+    out = check_output_dir(args.out)  # the same words as every command writing a folder
     # simulate before touching the disk, so a bad argument leaves nothing behind
     obs, truth = simulate_observations(
         args.sites,
@@ -65,12 +59,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         trials=args.trials,
     )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise DataError(
-            f"{out}: cannot create the output folder ({err.strerror}); choose another --out"
-        ) from None
+    out.mkdir(parents=True, exist_ok=True)
     obs_path = check_output_path(out / "observations.csv")
     truth_path = check_output_path(out / "truth.json")
     write_table(obs_path, obs)

@@ -11,13 +11,13 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from mbct_bayes.errors import DataError
+from mbct_bayes.errors import DataError, one_line
 
 EXIT_BAD_INPUT = 2
 EXIT_NOT_CONVERGED = 3
 
-# Each module defines ``register(subparsers)``; a module still missing is skipped so that one
-# area's absence never breaks the others.
+# Each module defines ``register(subparsers)``. A module that fails to import is an error, not a
+# skip: a command that silently vanished would look like a typo to the user and a pass to the tests.
 AREAS = ("data", "survey", "model", "plan", "score_forecasts", "evaluate", "loo", "check", "power", "report")
 
 
@@ -38,13 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for area in AREAS:
-        try:
-            module = importlib.import_module(f".{area}", __package__)
-        except ModuleNotFoundError as err:
-            if err.name == f"{__package__}.{area}":
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(f"mbct_bayes.cli.{area}").register(sub)
     return parser
 
 
@@ -55,20 +49,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status = args.func(args)
     except DataError as err:
-        print(f"mbct-bayes {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        print(f"mbct-bayes {args.command}: error: {one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (OSError, UnicodeError) as err:
-        print(f"mbct-bayes {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        print(f"mbct-bayes {args.command}: error: {one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"mbct-bayes {args.command}: interrupted; no output was written", file=sys.stderr)
         return 130
     return int(status or 0)
 
-
-def _one_line(err: BaseException) -> str:
-    text = str(err) or type(err).__name__
-    return " ".join(text.split())
+# kept for callers of the old private name (tests/test_cli_evaluate_cv.py)
+_one_line = one_line
 
 
 if __name__ == "__main__":  # pragma: no cover

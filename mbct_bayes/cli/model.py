@@ -245,12 +245,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     written = ["observations.csv", "fit.nc", "summary.json", "new_sites.csv", "predictions.csv"]
     if not args.no_report:
-        try:
-            from mbct_bayes.report import write_report
-        except ImportError:
-            pass
-        else:
-            write_report(result, out_dir / "report.html", observations=obs, new_sites=new_sites)
-            written.append("report.html")
+        from mbct_bayes.report import write_report  # deferred: matplotlib, only when a report is written
+
+        write_report(result, out_dir / "report.html", observations=obs, new_sites=new_sites)
+        written.append("report.html")
     _say(f"demo: wrote {', '.join(written)} to {out_dir}/")
     return 0

@@ -15,7 +15,7 @@ import math
 import sys
 
 from mbct_bayes.cli.model import add_measured_args, add_region_mode, note_scores, read_responses_option
-from mbct_bayes.errors import DataError
+from mbct_bayes.errors import DataError, problem
 from mbct_bayes.io import check_output_path, dumps_json, write_table
 
 MAX_MESSAGES = 10  # target messages shown on stderr; the table has them all
@@ -82,20 +82,17 @@ def parse_change(items: list[str]) -> dict[str, float]:
     for item in items:
         name, sep, value = item.partition("=")
         name, value = name.strip(), value.strip()
+        where = f"--what-if {item!r}"
         if not sep or not name or not value:
-            raise DataError(f"--what-if {item!r}: write PREDICTOR=CHANGE, e.g. F=+1")
+            raise problem("not PREDICTOR=CHANGE", where=where, fix="write e.g. F=+1")
         try:
             number = float(value)
         except ValueError:
-            raise DataError(
-                f"--what-if {item!r}: {value!r} is not a number; write e.g. {name}=+1"
-            ) from None
+            raise problem(f"{value!r} is not a number", where=where, fix=f"write e.g. {name}=+1") from None
         if not math.isfinite(number):
-            raise DataError(
-                f"--what-if {item!r}: the change must be a finite number, e.g. {name}=+1"
-            )
+            raise problem("the change must be a finite number", where=where, fix=f"write e.g. {name}=+1")
         if name in change:
-            raise DataError(f"--what-if names {name!r} twice; give each predictor once")
+            raise problem(f"names {name!r} twice", where="--what-if", fix="give each predictor once")
         change[name] = number
     return change
 
@@ -107,13 +104,10 @@ def parse_step(text: str) -> float | str:
     try:
         value = float(text)
     except ValueError:
-        raise DataError(
-            f"--step {text!r}: give a number of scale points (e.g. 1) or 'sd'"
-        ) from None
+        raise problem("not a number", where=f"--step {text!r}", fix="give a number of scale points (e.g. 1) or 'sd'") from None
     if not math.isfinite(value) or value <= 0:
-        raise DataError(
-            f"--step {text!r}: the step must be a positive number of scale points or 'sd'"
-        )
+        raise problem("the step must be a positive number of scale points", where=f"--step {text!r}",
+                      fix="give e.g. 1, or 'sd'")
     return value
 
 

@@ -42,13 +42,16 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mbct_bayes.errors import ConvergenceWarning, DataError
 from mbct_bayes.spec import ModelSpec
+
+if TYPE_CHECKING:  # the model stack is imported where it is used
+    from mbct_bayes.model.fit import Fit
 
 #: Pareto-k above which the PSIS estimate of an observation is unreliable (Vehtari et al. 2024).
 PARETO_K_BAD = 0.7
@@ -448,8 +451,8 @@ def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
     table = None if entry.compiled.table is problem.table else problem.table
     fit = refit(entry, table, **kwargs)
     test = problem.table.iloc[task.test_rows]
-    eta = eta_draws(fit, test, kind="new_site", seed=task.predict_seed)
-    p_draws = p_embedded(fit, eta)
+    eta = eta_draws(fit.posterior, test, kind="new_site", seed=task.predict_seed)
+    p_draws = p_embedded(fit.posterior, eta)
     levels = None
     if problem.spec.family == "ordinal":
         levels = level_probabilities(fit.draws["cutpoints"], eta).mean(axis=0)
@@ -977,7 +980,7 @@ class LooResult:
         }
 
 
-def loo_tree(fit) -> Any:
+def loo_tree(fit: Fit) -> Any:
     """An ArviZ DataTree: the fit's posterior and its pointwise ``log_likelihood`` (``obs``)."""
     import xarray as xr
 
@@ -985,7 +988,7 @@ def loo_tree(fit) -> Any:
 
     posterior = fit.idata["posterior"].to_dataset()
     n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
-    ll = log_likelihood(fit).reshape(n_chains, n_draws, -1)
+    ll = log_likelihood(fit.posterior).reshape(n_chains, n_draws, -1)
     coords = {
         "chain": posterior["chain"].values,
         "draw": posterior["draw"].values,
@@ -995,7 +998,7 @@ def loo_tree(fit) -> Any:
     return xr.DataTree.from_dict({"posterior": posterior, "log_likelihood": log_lik})
 
 
-def loo(fit) -> LooResult:
+def loo(fit: Fit) -> LooResult:
     """PSIS-LOO (leave-one-observation-out) with Pareto-k diagnostics, via ArviZ.
 
     Each observation is predicted from the other observations *of its own site too*, so this

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,9 @@ from mbct_bayes.power._assurance import (
 from mbct_bayes.power._population import Population, check_enough_services
 from mbct_bayes.power._simulate import DEFAULT_CHUNK, power_curve, resolve_seed
 from mbct_bayes.power._size import SIZE_SIMS, size_check
+
+if TYPE_CHECKING:  # power does not import the model stack
+    from mbct_bayes.model.fit import Fit
 
 METHODS = ("analytic", "simulate", "assurance")
 SOLVE_FOR = ("clusters_per_arm", "cluster_size")
@@ -46,7 +49,7 @@ def search(
     k: float | None = None,
     dist: str | None = None,
     draws: Mapping[str, np.ndarray] | None = None,
-    fit: Any = None,
+    fit: Fit = None,
     lever: str = "F",
     delta: float = 1.0,
     profile: Mapping[str, float] | None = None,

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -44,6 +44,9 @@ from mbct_bayes.errors import DataError
 from mbct_bayes.power import _checks as check
 from mbct_bayes.power._assurance import _check_draws
 from mbct_bayes.power._simulate import resolve_seed, wilson_interval
+
+if TYPE_CHECKING:  # power does not import the model stack
+    from mbct_bayes.model.fit import Fit
 
 TIME_MODELS = ("categorical", "linear")
 REFERENCE = "Hussey & Hughes 2007 via WLS, as swCRTdesign's swPwr"
@@ -769,7 +772,7 @@ SW_ASSUMPTIONS = [
 
 
 def stepped_wedge_assurance(
-    fit: Any,
+    fit: Fit,
     *,
     lever: str = "F",
     delta: float = 1.0,

@@ -270,10 +270,11 @@ def _outcome_text(fit: Fit) -> str:
         k, n = int(np.sum(md.y)), md.n_obs
         return f"'{spec.outcome}' = 1 in {k} of {n} observations ({_pct(k / n if n else math.nan)})."
     if spec.family == "binomial":
+        assert md.trials is not None  # binomial data carry their trials (prepare_data)
         k, n = int(np.sum(md.y)), int(np.sum(md.trials))
         return f"{k} of {n} units embedded ({_pct(k / n if n else math.nan)}) over {md.n_obs} observations."
     counts = np.bincount(np.asarray(md.y, dtype=np.int64), minlength=spec.n_levels)
-    parts = ", ".join(f"{lv}: {c}" for lv, c in zip(spec.levels, counts, strict=True))
+    parts = ", ".join(f"{lv}: {c}" for lv, c in zip(spec.ordinal_levels, counts, strict=True))
     return f"Observations per level — {parts}."
 
 
@@ -581,7 +582,7 @@ def _reliability(fit: Fit, ev: EvaluationFiles) -> Html:
     spec, pred = fit.spec, ev.predictions
     if pred is None:
         return _unavailable(f"{ev.directory} has no predictions.csv, so the reliability diagram is left out.")
-    needed = ["p", spec.outcome] + ([spec.trials] if spec.family == "binomial" else [])
+    needed = ["p", spec.outcome] + ([spec.trials_column] if spec.family == "binomial" else [])
     missing = [c for c in needed if c not in pred.columns]
     if missing:
         return _unavailable(
@@ -591,7 +592,7 @@ def _reliability(fit: Fit, ev: EvaluationFiles) -> Html:
     p = pd.to_numeric(pred["p"], errors="coerce").to_numpy(float)
     sites = pred[spec.group].astype(str).to_numpy() if spec.group in pred.columns else None
     if spec.family == "ordinal":
-        y = (pred[spec.outcome].astype(str) == str(spec.levels[-1])).to_numpy(float)
+        y = (pred[spec.outcome].astype(str) == str(spec.ordinal_levels[-1])).to_numpy(float)
     elif spec.family == "binomial":
         k = pd.to_numeric(pred[spec.outcome], errors="coerce").to_numpy(float)
         n = pd.to_numeric(pred[spec.trials], errors="coerce").to_numpy(float)

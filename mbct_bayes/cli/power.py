@@ -352,7 +352,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     from mbct_bayes.power import search
 
     _check_outputs(args, args.curve_out, args.figure_out)
-    posterior, source = ({}, {})
+    posterior: dict[str, Any] = {}
+    source: dict[str, Any] = {}
     if args.method == "assurance":
         posterior, source = _load_posterior(args)
     elif args.fit or args.draws or args.sites:

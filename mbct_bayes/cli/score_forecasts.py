@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from mbct_bayes.errors import DataError
 from mbct_bayes.io import check_output_path, dumps_json, write_json
+from mbct_bayes.schema import read_table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,24 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _read(path: str, what: str, id_columns: list[str]) -> pd.DataFrame:
-    """Read a CSV/Parquet table through ``schema.read_table`` (ids kept as text) when available."""
-    try:
-        from mbct_bayes.schema import read_table  # type: ignore[attr-defined]
-    except ImportError:
-        read_table = None
-    if read_table is not None:
-        return read_table(path, what=what, id_columns=id_columns)
-    file = Path(path)
-    if not file.is_file():
-        raise DataError(f"{path}: {what} file not found; check the path")
-    try:
-        if file.suffix.lower() in {".parquet", ".pq"}:
-            return pd.read_parquet(file)
-        return pd.read_csv(file, encoding="utf-8-sig")
-    except pd.errors.EmptyDataError as err:
-        raise DataError(f"{path}: file is empty; it needs a header row and data rows") from err
-    except pd.errors.ParserError as err:
-        raise DataError(f"{path}: not a readable CSV table ({err}); check the file") from err
+    """Read a CSV/Parquet table through ``schema.read_table`` (ids kept as text)."""
+    return read_table(path, what=what, id_columns=id_columns)
 
 
 def _id_list(values: list[str] | None, default: tuple[str, ...]) -> list[str]:

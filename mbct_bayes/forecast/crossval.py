@@ -241,8 +241,8 @@ def assign_folds(site_rate: pd.Series, folds: int, seed: int = 1) -> pd.Series:
 def fold_seeds(seed: int, folds: int) -> list[tuple[int, int]]:
     """``(sampler seed, new-site seed)`` per fold from ``SeedSequence(seed).spawn(folds)``."""
     return [
-        tuple(int(v) for v in child.generate_state(2, dtype=np.uint32))
-        for child in np.random.SeedSequence(seed).spawn(folds)
+        (int(state[0]), int(state[1]))
+        for state in (child.generate_state(2, dtype=np.uint32) for child in np.random.SeedSequence(seed).spawn(folds))
     ]
 
 
@@ -465,12 +465,12 @@ def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
         from mbct_bayes.forecast.rules import log_score_binomial_mixture
         from mbct_bayes.model.build import outcome_array
 
-        log_density = log_score_binomial_mixture(
+        log_density = np.asarray(log_score_binomial_mixture(
             p_draws,
             outcome_array(test, problem.spec),
             test[problem.spec.trials].to_numpy(dtype=float),
             pointwise=True,
-        )
+        ))
     return _FoldResult(
         fold=task.fold,
         test_rows=task.test_rows,
@@ -787,7 +787,7 @@ def evaluate(
         levels if levels is not None else p,
         y,
         sites.to_numpy(),
-        family=spec.family,
+        family=spec.family,  # type: ignore[arg-type]  # a str ModelSpec has checked against FAMILIES
         baseline=baseline,
         trials=trials,
         log_density=log_density,
@@ -877,7 +877,7 @@ def _fold_baseline_log_density(
     rho = np.array([
         intra_row_correlation(y[row_fold != f], trials[row_fold != f]) for f in range(k)
     ])
-    return log_score_beta_binomial(rate, rho[row_fold], y, trials, pointwise=True)
+    return np.asarray(log_score_beta_binomial(rate, rho[row_fold], y, trials, pointwise=True))
 
 
 def _predictions_table(table, spec, row_fold, p, p_q05, p_q95, levels, baseline) -> pd.DataFrame:

@@ -377,7 +377,7 @@ def diagnostics(idata, table: dict[str, dict[str, np.ndarray]] | None = None) ->
         return float(fn(flat)) if flat.size else math.nan
 
     divergences = int(np.asarray(idata["sample_stats"]["diverging"].values).sum())
-    out = {
+    out: dict[str, Any] = {
         "max_r_hat": extreme("r_hat", np.max),
         "min_ess_bulk": extreme("ess_bulk", np.min),
         "min_ess_tail": extreme("ess_tail", np.min),
@@ -672,8 +672,9 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
             raise FitFileError(f"{path}: fit file has no '{group}' group; it is incomplete or was edited — refit the model")
     try:
         spec_json = str(attrs["spec"])
-        csv_text = str(tree["fit_data"]["csv"].values.item())
-        responses_text = str(tree["fit_data"]["responses_csv"].values.item())
+        fit_data = tree["fit_data"].to_dataset()
+        csv_text = str(fit_data["csv"].values.item())
+        responses_text = str(fit_data["responses_csv"].values.item())
     except (KeyError, ValueError) as err:
         raise FitFileError(f"{path}: fit file lacks its spec or data ({err}); refit the model") from None
     if _content_hash(spec_json, csv_text + responses_text) != attrs.get("content_hash"):

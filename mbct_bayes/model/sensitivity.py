@@ -35,12 +35,13 @@ Diagnosis (per parameter)
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
 
-from mbct_bayes.model.build import coefficient_priors
+from mbct_bayes.model.build import ModelData, coefficient_priors
 from mbct_bayes.spec import ModelSpec
 
 if TYPE_CHECKING:  # model.fit imports this module (Fit.prior_sensitivity)
@@ -91,7 +92,7 @@ def log_density(prior: dict[str, Any], x: np.ndarray) -> np.ndarray:
     raise ValueError(f"no log density for prior {d!r}")
 
 
-def log_prior(draws: dict[str, np.ndarray], spec: ModelSpec, model_data) -> np.ndarray:
+def log_prior(draws: Mapping[str, np.ndarray], spec: ModelSpec, model_data: ModelData) -> np.ndarray:
     """Joint log prior density of the top-level parameters per draw: shape (S,)."""
     total = np.zeros(next(iter(draws.values())).shape[0])
     if "Intercept" in draws:

@@ -277,12 +277,15 @@ def _more(items: list) -> str:
 
 
 def _fitted_roles(posterior: Posterior) -> tuple[str, ...]:
-    return tuple(posterior.model_data.role_labels)
+    roles = posterior.model_data.role_labels
+    assert roles is not None  # a latent model with role offsets has its roles (prepare_data)
+    return tuple(roles)
 
 
 def _fitted_role_mix(posterior: Posterior) -> np.ndarray:
     """(P, R): each fitted role's share of the fitted respondents scored on each construct."""
     md = posterior.model_data
+    assert md.role_labels is not None and md.resp_pred is not None and md.resp_role is not None  # (prepare_data)
     counts = np.zeros((len(posterior.spec.predictors), len(md.role_labels)))
     np.add.at(counts, (md.resp_pred, md.resp_role), 1.0)
     return counts / counts.sum(axis=1, keepdims=True)

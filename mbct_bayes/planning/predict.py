@@ -136,6 +136,8 @@ def group_part(
 
 def _fitted_site_regions(md: ModelData) -> np.ndarray:
     """Region index of each fitted site (sites nest in regions)."""
+    if md.region_idx is None:
+        raise ValueError("the model has no regions")
     site_region = np.zeros(len(md.site_labels), dtype=np.int64)
     site_region[md.site_idx] = md.region_idx
     return site_region
@@ -146,6 +148,8 @@ def region_site_shares(md: ModelData) -> np.ndarray:
 
     Counts sites with fitted rows only (a cross-validation fold's held-out sites do not count).
     """
+    if md.region_labels is None:
+        raise ValueError("the model has no regions")
     fitted = np.unique(md.site_idx)
     counts = np.bincount(_fitted_site_regions(md)[fitted], minlength=len(md.region_labels))
     return counts / counts.sum()
@@ -403,7 +407,7 @@ def predict(
     out = pd.concat([out, summarise_draws(p)], axis=1)
     if posterior.spec.family == "ordinal":
         probs = level_probabilities(posterior.draws["cutpoints"], eta)
-        for k, level in enumerate(posterior.spec.levels):
+        for k, level in enumerate(posterior.spec.ordinal_levels):
             out[f"p_{level}"] = probs[..., k].mean(axis=0)
     label = scores_label(posterior, kind, measured)
     if label is not None:

@@ -141,7 +141,7 @@ def forest_plot(fit: Fit | Posterior, *, show_prior: bool = True, title: str | N
             interval = _prior_interval(posterior.spec.prior_for(name, sd))
             if interval is not None:
                 ax.hlines(y[j] - 0.25, math.exp(interval[0]), math.exp(interval[1]), color="0.7", linewidth=1.5,
-                          label="prior 90%" if j == 0 else None)
+                          label="prior 90%" if j == 0 else "_nolegend_")
     ax.axvline(1.0, color="0.4", linestyle="--", linewidth=1)
     _intervals_h(ax, y, {key: np.exp(v) for key, v in s.items()}, color="C0")
     # posterior-driven limits (a wide prior line may run off the axis), always including 1

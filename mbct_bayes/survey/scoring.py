@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +38,7 @@ import pandas as pd
 
 from mbct_bayes._moved import moved_name
 from mbct_bayes.errors import DataError
+from mbct_bayes.schema import read_table
 
 CONSTRUCTS = ("E", "C", "F")
 KNOWN_ROLES = ("mbct_teacher", "manager", "commissioner", "referrer", "service_user", "other")
@@ -87,32 +87,9 @@ def _blank(series: pd.Series) -> np.ndarray:
 
 
 def read_csv_table(path: str | os.PathLike[str], what: str) -> pd.DataFrame:
-    """Read a CSV (or Parquet) table with a clear error for a missing, empty or unreadable file.
-
-    Uses :func:`mbct_bayes.schema.read_table` when that exists, so every table in the package is
-    read the same way (ids stay text, NA tokens are blank); otherwise
-    ``pandas.read_csv(path, encoding="utf-8-sig")``.
-    """
-    try:
-        from mbct_bayes.schema import read_table
-    except ImportError:
-        read_table = None
-    if read_table is not None:
-        return read_table(path, what=what)
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: {what} file not found; check the path")
-    if p.suffix.lower() in {".parquet", ".pq"}:
-        return pd.read_parquet(p)
-    try:
-        table = pd.read_csv(p, encoding="utf-8-sig")
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{p}: the {what} file is empty; give a CSV with a header row") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        first = " ".join(str(err).split())
-        raise DataError(f"{p}: cannot read the {what} file as CSV ({first}); save it as "
-                        "UTF-8 CSV with one header row") from None
-    return table
+    """Read a CSV (or Parquet) table with :func:`mbct_bayes.schema.read_table`, so every table in
+    the package is read the same way (ids stay text, NA tokens are blank, one-line errors)."""
+    return read_table(path, what=what)
 
 
 # --------------------------------------------------------------------------------------------
@@ -447,9 +424,9 @@ def validate_responses(
     if answered_unasked.any():
         r, c = np.nonzero(answered_unasked)
         item = items[int(c[0])]
-        rows = np.flatnonzero(answered_unasked[:, c[0]])
+        answered_rows = np.flatnonzero(answered_unasked[:, c[0]])
         raise DataError(
-            f"{source}: column '{item}' {_rows(rows)}: answered by role "
+            f"{source}: column '{item}' {_rows(answered_rows)}: answered by role "
             f"{out['role'].iloc[int(r[0])]!r}, which the codebook does not ask this item; add the "
             "role to the item's roles in the codebook or blank these cells"
         )

@@ -429,7 +429,7 @@ def _null_size(out: dict[str, Any], null_counts, parallel: Mapping[str, Any]) ->
     )
     hits = int(null_counts(index, common)[1, 0, 0])
     low, high = wilson_interval(hits, sims, out["ci_level"])
-    size = {
+    size: dict[str, Any] = {
         "actual_size": hits / sims,
         "size_mc_low": float(low),
         "size_mc_high": float(high),

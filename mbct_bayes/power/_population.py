@@ -132,7 +132,7 @@ def build_population(
     lever: str,
     delta: float,
     stratify: bool = False,
-    region_weights: Sequence[float] | None = None,
+    region_weights: Sequence[float] | np.ndarray | None = None,
 ) -> Population:
     """A :class:`Population` from a spec, posterior draws and the services' profiles.
 

@@ -211,6 +211,7 @@ def _variation(p0: float, p1: float, tau: float | None, icc: float | None) -> tu
         icc = check.icc(icc)
         tau = math.sqrt(bernoulli * icc / (1.0 - icc))
     else:
+        assert tau is not None  # tau or icc (checked above)
         tau = check.nonnegative("tau", tau)
         if tau**2 >= bernoulli:
             raise DataError(
@@ -809,7 +810,7 @@ def stepped_wedge_assurance(
     )
     from mbct_bayes.power._icc import icc_from_sigma_b, marginal_proportion
 
-    design_args = dict(sequences=sequences, periods=periods, design=design, cluster_size=cluster_size, alpha=alpha,
+    design_args: dict[str, Any] = dict(sequences=sequences, periods=periods, design=design, cluster_size=cluster_size, alpha=alpha,
                        sims=sims, seed=seed, time=time, ci_level=ci_level)
     if profile is not None and (sites is not None or stratify is not None):
         raise DataError("give either a profile (all services alike) or candidate sites, not both")
@@ -876,7 +877,7 @@ def stepped_wedge(
     ``power_simulated_mc_low``/``_high``, ``rejection_rate_two_sided``, ``sims``, ``seed``, ``df``,
     ``clipped_share``). Arguments as those two functions.
     """
-    common = dict(
+    common: dict[str, Any] = dict(
         p0=p0,
         p1=p1,
         cluster_size=cluster_size,

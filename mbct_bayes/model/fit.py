@@ -407,7 +407,8 @@ class Fit:
     """A fitted model: spec, the data it saw, the posterior, and how it was sampled.
 
     Use :meth:`summary` for the numbers, :meth:`predict` for new or known sites, :meth:`save`
-    to keep it. Build one with :func:`fit` or :func:`load_fit`.
+    to keep it, :attr:`posterior` for the draws as read-only arrays with named dimensions (what
+    prediction, planning and power compute on). Build one with :func:`fit` or :func:`load_fit`.
     """
 
     spec: ModelSpec

@@ -3,6 +3,9 @@
 ``import mbct_bayes.scoring`` still works, with a ``DeprecationWarning`` naming the new home;
 the aliases go in 0.3. ``mbct_bayes.fit``, ``mbct_bayes.evaluate`` and ``mbct_bayes.check`` are
 not aliased: those names are the package's functions, and an alias module would replace them.
+Names that moved between modules (:data:`MOVED_NAMES`) resolve through :func:`moved_name`, also
+with a warning; the lookup is by module path at run time, so the old home does not import the new
+one (no import cycle).
 """
 
 from __future__ import annotations
@@ -27,6 +30,14 @@ MOVED: dict[str, str] = {
     "mbct_bayes.predict": "mbct_bayes.planning.predict",
     "mbct_bayes.measured": "mbct_bayes.planning.measured",
 }
+#: ``(old module, name) -> new module`` of single names that moved out of a module.
+MOVED_NAMES: dict[tuple[str, str], str] = {
+    ("mbct_bayes.survey.scoring", name): "mbct_bayes.survey.reliability"
+    for name in (
+        "cronbach_alpha", "mcdonald_omega", "item_rest_correlations", "icc1_icc2", "reliability",
+        "pairwise_cov", "pairwise_corr",
+    )
+}
 
 
 class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -50,3 +61,15 @@ def install() -> None:
     """Add the alias finder once (at the end, so real modules always win)."""
     if not any(isinstance(finder, _MovedModules) for finder in sys.meta_path):
         sys.meta_path.append(_MovedModules())
+
+
+def moved_name(module: str, name: str) -> object:
+    """``module.name`` at its new home (with a ``DeprecationWarning``), for a module ``__getattr__``.
+
+    Raises AttributeError, as a missing attribute does, when ``name`` did not move out of ``module``.
+    """
+    new = MOVED_NAMES.get((module, name))
+    if new is None:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    warnings.warn(f"{module}.{name} is now {new}.{name}; the old path goes in mbct-bayes 0.3", DeprecationWarning, stacklevel=3)
+    return getattr(importlib.import_module(new), name)

@@ -31,7 +31,7 @@ import pandas as pd
 
 from mbct_bayes._version import __version__
 from mbct_bayes.errors import DataError
-from mbct_bayes.model.fit import ESS_MIN, R_HAT_MAX
+from mbct_bayes.model.fit import ESS_MIN, R_HAT_MAX, Fit
 from mbct_bayes.planning import scenarios as planning
 from mbct_bayes.planning.predict import predict
 from mbct_bayes.plots.model import plain_label
@@ -235,7 +235,7 @@ def _prior_text(prior: dict[str, Any]) -> str:
     return f"{prior['dist']}({params})"
 
 
-def _prior_rows(fit) -> list[list[Any]]:
+def _prior_rows(fit: Fit) -> list[list[Any]]:
     from mbct_bayes.spec import COEF_SCALE
 
     spec, md = fit.spec, fit.model_data
@@ -264,16 +264,17 @@ def _family_text(spec) -> str:
             f"P(embedded) is the probability of the top level, '{spec.levels[-1]}'.")
 
 
-def _outcome_text(fit) -> str:
+def _outcome_text(fit: Fit) -> str:
     spec, md = fit.spec, fit.model_data
     if spec.family == "bernoulli":
         k, n = int(np.sum(md.y)), md.n_obs
         return f"'{spec.outcome}' = 1 in {k} of {n} observations ({_pct(k / n if n else math.nan)})."
     if spec.family == "binomial":
+        assert md.trials is not None  # binomial data carry their trials (prepare_data)
         k, n = int(np.sum(md.y)), int(np.sum(md.trials))
         return f"{k} of {n} units embedded ({_pct(k / n if n else math.nan)}) over {md.n_obs} observations."
     counts = np.bincount(np.asarray(md.y, dtype=np.int64), minlength=spec.n_levels)
-    parts = ", ".join(f"{lv}: {c}" for lv, c in zip(spec.levels, counts, strict=True))
+    parts = ", ".join(f"{lv}: {c}" for lv, c in zip(spec.ordinal_levels, counts, strict=True))
     return f"Observations per level — {parts}."
 
 
@@ -297,7 +298,7 @@ def _formula(spec, regions: bool) -> str:
     return text
 
 
-def section_model(fit, summary: dict[str, Any]) -> Html:
+def section_model(fit: Fit, summary: dict[str, Any]) -> Html:
     spec, md, data = fit.spec, fit.model_data, fit.data
     parts: list[str] = []
     if spec.name or spec.description:
@@ -395,7 +396,7 @@ def section_diagnostics(diag: dict[str, Any]) -> Html:
     )
 
 
-def typical_at_centre(fit, seed: int = 0) -> dict[str, float]:
+def typical_at_centre(fit: Fit, seed: int = 0) -> dict[str, float]:
     """P(embedded) of a typical site with every predictor at its centre and no region given.
 
     The same definition as everywhere (:func:`mbct_bayes.planning.predict.typical_part`: site effect 0;
@@ -408,13 +409,13 @@ def typical_at_centre(fit, seed: int = 0) -> dict[str, float]:
     # measurement model, so a latent fit needs no measured scores for it
     centre = pd.DataFrame([{fit.spec.group: "typical", **{k: float(v) for k, v in fit.spec.center.items()}}])
     eta = fixed_part(fit.draws, design_matrix(centre, fit.spec)) + typical_part(
-        fit, centre, np.random.default_rng(seed)
+        fit.posterior, centre, np.random.default_rng(seed)
     )
-    row = summarise_draws(p_embedded(fit, eta)).iloc[0]
+    row = summarise_draws(p_embedded(fit.posterior, eta)).iloc[0]
     return {key: float(row[key]) for key in ("p_mean", "p_q05", "p_q50", "p_q95")}
 
 
-def section_coefficients(fit, summary: dict[str, Any]) -> Html:
+def section_coefficients(fit: Fit, summary: dict[str, Any]) -> Html:
     def rhat_cell(v: float) -> Cell:
         return Cell(_num(v), "num" + (" bad" if not v <= R_HAT_MAX else ""))
 
@@ -505,7 +506,7 @@ def section_check(result: dict[str, Any], folder: Path) -> Html:
     )
 
 
-def _sites_with_ids(fit, sites: pd.DataFrame) -> pd.DataFrame:
+def _sites_with_ids(fit: Fit, sites: pd.DataFrame) -> pd.DataFrame:
     """The new-sites table with a site id column (numbered when the table has none)."""
     group = fit.spec.group
     table = sites.reset_index(drop=True).copy()
@@ -521,7 +522,7 @@ def _id_text(value: Any) -> str:
     return str(value)
 
 
-def _planning(fit, sites: pd.DataFrame, seed: int) -> tuple[Html, Html]:
+def _planning(fit: Fit, sites: pd.DataFrame, seed: int) -> tuple[Html, Html]:
     """The planning table section and the lever section."""
     spec = fit.spec
     table = _sites_with_ids(fit, sites)
@@ -575,13 +576,13 @@ def _planning(fit, sites: pd.DataFrame, seed: int) -> tuple[Html, Html]:
     return Html("".join(parts)), lever_html
 
 
-def _reliability(fit, ev: EvaluationFiles) -> Html:
+def _reliability(fit: Fit, ev: EvaluationFiles) -> Html:
     from mbct_bayes.plots.evaluate import reliability_diagram
 
     spec, pred = fit.spec, ev.predictions
     if pred is None:
         return _unavailable(f"{ev.directory} has no predictions.csv, so the reliability diagram is left out.")
-    needed = ["p", spec.outcome] + ([spec.trials] if spec.family == "binomial" else [])
+    needed = ["p", spec.outcome] + ([spec.trials_column] if spec.family == "binomial" else [])
     missing = [c for c in needed if c not in pred.columns]
     if missing:
         return _unavailable(
@@ -591,7 +592,7 @@ def _reliability(fit, ev: EvaluationFiles) -> Html:
     p = pd.to_numeric(pred["p"], errors="coerce").to_numpy(float)
     sites = pred[spec.group].astype(str).to_numpy() if spec.group in pred.columns else None
     if spec.family == "ordinal":
-        y = (pred[spec.outcome].astype(str) == str(spec.levels[-1])).to_numpy(float)
+        y = (pred[spec.outcome].astype(str) == str(spec.ordinal_levels[-1])).to_numpy(float)
     elif spec.family == "binomial":
         k = pd.to_numeric(pred[spec.outcome], errors="coerce").to_numpy(float)
         n = pd.to_numeric(pred[spec.trials], errors="coerce").to_numpy(float)
@@ -618,7 +619,7 @@ def _score_value(value: Any) -> Cell:
     return Cell(_num(value), "num")
 
 
-def section_evaluation(fit, ev: EvaluationFiles) -> Html:
+def section_evaluation(fit: Fit, ev: EvaluationFiles) -> Html:
     m = ev.metrics
     model, base, skill = m["model"], m["baseline"], m.get("skill", {}) or {}
     keys = [k for k in SCORE_ORDER if k in model or k in base]
@@ -658,7 +659,7 @@ HOW_TO_READ = (
 
 # -- the report -------------------------------------------------------------------------------
 def render_report(
-    fit,
+    fit: Fit,
     *,
     observations: pd.DataFrame | None = None,
     new_sites: pd.DataFrame | None = None,
@@ -712,7 +713,7 @@ def render_report(
 
         sbc = read_check(check_dir)
     if new_sites is not None:
-        validate_new_data(fit, _sites_with_ids(fit, new_sites), source="new sites")
+        validate_new_data(fit.posterior, _sites_with_ids(fit, new_sites), source="new sites")
     ppc = posterior_predictive(fit, observations, seed=seed)
     summary = fit.summary()
     diag = summary["diagnostics"]
@@ -779,7 +780,7 @@ def render_report(
 
 
 def write_report(
-    fit,
+    fit: Fit,
     path: str | os.PathLike[str],
     *,
     observations: pd.DataFrame | None = None,

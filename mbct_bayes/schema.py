@@ -14,6 +14,7 @@ import csv
 import difflib
 import io
 import math
+import os
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -44,7 +45,7 @@ class DataWarning(UserWarning):
 
 
 def read_table(
-    path: str | Path, *, what: str = "observations", id_columns: Iterable[str] = ()
+    path: str | os.PathLike[str], *, what: str = "observations", id_columns: Iterable[str] = ()
 ) -> pd.DataFrame:
     """Read a CSV or Parquet table, with one-line errors for every way a file can be unreadable.
 
@@ -410,7 +411,7 @@ def _check_columns(df: pd.DataFrame, spec: ModelSpec, source: str, new_data: boo
     if not new_data:
         required.append(spec.outcome)
         if spec.family == "binomial":
-            required.append(spec.trials)
+            required.append(spec.trials_column)
     missing = [c for c in dict.fromkeys(required) if c not in df.columns]
     if missing and len(df.columns) == 1:
         only = str(df.columns[0])
@@ -551,17 +552,18 @@ def _check_count(df: pd.DataFrame, col: str, source: str, what: str) -> np.ndarr
 def _check_outcome(df: pd.DataFrame, spec: ModelSpec, source: str) -> None:
     y = spec.outcome
     if spec.family == "ordinal":
-        codes = level_codes(df[y], spec.levels, source)
+        levels = spec.ordinal_levels
+        codes = level_codes(df[y], levels, source)
         seen = np.unique(codes)
         if len(seen) < 2:
             raise _err(
                 source,
                 y,
                 np.ones(len(df), bool),
-                f"every row has the same level {spec.levels[seen[0]]!r}; an ordinal model "
+                f"every row has the same level {levels[seen[0]]!r}; an ordinal model "
                 "needs at least 2 observed levels",
             )
-        unseen = [str(lv) for i, lv in enumerate(spec.levels) if i not in seen]
+        unseen = [str(lv) for i, lv in enumerate(levels) if i not in seen]
         if unseen:
             names = ", ".join(map(repr, unseen))
             _warn(
@@ -591,14 +593,15 @@ def _check_outcome(df: pd.DataFrame, spec: ModelSpec, source: str) -> None:
             )
         return
     # binomial
-    n = _check_count(df, spec.trials, source, "trials")
+    trials = spec.trials_column
+    n = _check_count(df, trials, source, "trials")
     bad = n < 1
     if bad.any():
         raise _err(
             source,
-            spec.trials,
+            trials,
             bad,
-            f"{_values(df[spec.trials], bad)} below 1; trials must be >= 1",
+            f"{_values(df[trials], bad)} below 1; trials must be >= 1",
         )
     k = _check_count(df, y, source, "outcome")
     bad = k < 0
@@ -615,11 +618,11 @@ def _check_outcome(df: pd.DataFrame, spec: ModelSpec, source: str) -> None:
             source,
             y,
             bad,
-            f"{_values(df[y], bad)} more than {spec.trials!r} "
+            f"{_values(df[y], bad)} more than {trials!r} "
             f"({_values(pd.Series(n), bad, bare=True)}); k of n needs k <= n, fix the counts",
         )
     df[y] = k
-    df[spec.trials] = n
+    df[trials] = n
     if (k == 0).all() or (k == n).all():
         which = "0 (none embedded)" if (k == 0).all() else "equal to trials (all embedded)"
         raise _err(
@@ -672,11 +675,12 @@ def _outcome_splits(df: pd.DataFrame, spec: ModelSpec):
         k, n = y.to_numpy(), df[spec.trials].to_numpy()
         yield f"{spec.outcome} = 0 from {spec.outcome} = {spec.trials}", k < n, k > 0
     else:
-        codes = level_codes(y, spec.levels, "observations")
-        for j in range(len(spec.levels) - 1):
+        levels = spec.ordinal_levels
+        codes = level_codes(y, levels, "observations")
+        for j in range(len(levels) - 1):
             low, high = codes <= j, codes > j
             if low.any() and high.any():
-                yield f"{spec.outcome} up to {spec.levels[j]!r} from above it", low, high
+                yield f"{spec.outcome} up to {levels[j]!r} from above it", low, high
 
 
 # -- formatting helpers ----------------------------------------------------------------------
@@ -809,7 +813,9 @@ def validate_respondent_scores(
         x = num.to_numpy(dtype="float64")
         if np.isinf(x).any():
             raise _err(source, p, np.isinf(x), "infinite value; fix the value")
-        lo, hi = spec.scale[p]
+        bounds = spec.scale[p]
+        assert bounds is not None  # ModelSpec requires a scale for every predictor of a latent model
+        lo, hi = bounds
         bad = ~np.isnan(x) & ((x < lo) | (x > hi))
         if bad.any():
             raise _err(source, p, bad, f"{_values(pd.Series(x), bad)} outside the scale {_num(lo)}-{_num(hi)}; fix the value or set scale.{p} in the spec")

@@ -132,7 +132,7 @@ class ModelSpec:
     """
 
     family: str = "bernoulli"
-    outcome: str | None = None
+    outcome: str = ""  # empty: the family's default (set in __post_init__)
     trials: str | None = None
     levels: tuple[Any, ...] | None = None
     group: str = "site"
@@ -291,6 +291,20 @@ class ModelSpec:
             if self.role_offsets:
                 names.append("role_offset")
         return tuple(names)
+
+    @property
+    def ordinal_levels(self) -> tuple[Any, ...]:
+        """The outcome levels, lowest first (ordinal models; their spec always has them)."""
+        if self.levels is None:
+            raise ValueError(f"a {self.family} model has no outcome levels")
+        return self.levels
+
+    @property
+    def trials_column(self) -> str:
+        """The column with each row's number of trials (binomial models; their spec always has one)."""
+        if self.trials is None:
+            raise ValueError(f"a {self.family} model has no trials column")
+        return self.trials
 
     @property
     def n_levels(self) -> int:

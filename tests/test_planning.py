@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 import mbct_bayes as mb
 from mbct_bayes.model.build import prepare_data
 from mbct_bayes.model.fit import Fit
+from mbct_bayes.model.posterior import Posterior
 from mbct_bayes.model.simulate import default_truth, simulate_observations
 from mbct_bayes.planning import scenarios as planning
 from mbct_bayes.plots import planning as plan_plots
@@ -125,7 +126,7 @@ def synthetic_fit(beta, intercept=0.0, sigma_site=0.5, interactions=(), scale=No
         "sigma_site": np.full(S, sigma_site),
         "u_site": np.zeros((S, len(md.site_labels))),
     }
-    return Fit(spec=spec, data=data, idata=None, model_data=md, _draws=draws)
+    return Fit(spec=spec, data=data, idata=None, model_data=md, _posterior=Posterior.from_draws(spec, md, draws))
 
 
 # == exactness =================================================================================
@@ -667,7 +668,7 @@ def region_fit(S=20_000, effects=(-3.0, 0.0, 2.0), sigma_region=3.0):
         "sigma_region": np.full(S, sigma_region),
         "u_region": np.tile(np.asarray(effects, float), (S, 1)),
     }
-    return Fit(spec=spec, data=data, idata=None, model_data=md, _draws=draws)
+    return Fit(spec=spec, data=data, idata=None, model_data=md, _posterior=Posterior.from_draws(spec, md, draws))
 
 
 def test_unknown_region_mixture_weighs_the_fitted_regions_by_their_sites():

@@ -17,6 +17,7 @@ import mbct_bayes as mb
 from mbct_bayes.errors import DataError
 from mbct_bayes.model.build import prepare_data
 from mbct_bayes.model.fit import Fit
+from mbct_bayes.model.posterior import Posterior
 from mbct_bayes.plots import model as pm
 
 
@@ -52,7 +53,7 @@ def synthetic_fit(S=400, J=6, rows_per_site=4, family="bernoulli", regions=False
     if regions:
         draws["sigma_region"] = np.abs(rng.normal(0.5, 0.1, S))
         draws["u_region"] = rng.normal([-0.3, 0.3], 0.1, size=(S, 2))
-    return Fit(spec=spec, data=data, idata=None, model_data=md, _draws=draws)
+    return Fit(spec=spec, data=data, idata=None, model_data=md, _posterior=Posterior.from_draws(spec, md, draws))
 
 
 def png_bytes(fig: Figure) -> bytes:

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import mbct_bayes as mb
+from mbct_bayes.model.posterior import Posterior
 from mbct_bayes.model.simulate import simulate_new_site_rate, simulate_observations
 
 pytestmark = pytest.mark.slow
@@ -112,7 +113,9 @@ def test_new_site_kernel_matches_population_within_monte_carlo_error(example_fit
     S = 40_000
     draws = {"Intercept": np.full(S, truth["Intercept"]), "beta": np.tile([0.3, 0.5, 0.9], (S, 1)),
              "sigma_site": np.full(S, truth["sigma_site"])}
-    point_mass = dataclasses.replace(example_fit, _draws=draws)
+    point_mass = dataclasses.replace(
+        example_fit, _posterior=Posterior.from_draws(example_fit.spec, example_fit.model_data, draws)
+    )
     profiles = pd.DataFrame({"site": ["a", "b"], "E": [2.0, 4.0], "C": [3.0, 4.5], "F": [1.5, 4.5]})
     pred = point_mass.predict(profiles, kind="new_site", seed=7)
     for row, p_mean in zip(profiles.itertuples(), pred["p_mean"], strict=True):

@@ -149,8 +149,8 @@ def _outcome_counts(df: pd.DataFrame, spec: ModelSpec) -> dict[str, int]:
     if spec.family == "binomial":
         k, n = df[y].to_numpy(), df[spec.trials].to_numpy()
         return {"embedded": int(k.sum()), "not_embedded": int((n - k).sum())}
-    codes = level_codes(df[y], spec.levels)
-    return {str(level): int(np.sum(codes == i)) for i, level in enumerate(spec.levels)}
+    codes = level_codes(df[y], spec.ordinal_levels)
+    return {str(level): int(np.sum(codes == i)) for i, level in enumerate(spec.ordinal_levels)}
 
 
 def _format_report(report: dict[str, Any], spec: ModelSpec) -> str:

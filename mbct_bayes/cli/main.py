@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from mbct_bayes.errors import DataError, one_line
 
@@ -22,7 +23,7 @@ AREAS = ("data", "survey", "model", "plan", "score_forecasts", "evaluate", "loo"
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse's own code too)
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse's own code too)
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mbct_bayes.cli.model import add_measured_args, read_responses_option
 from mbct_bayes.cli.power_text import (
@@ -31,6 +31,9 @@ from mbct_bayes.cli.power_text import (
 )
 from mbct_bayes.errors import DataError
 from mbct_bayes.io import check_output_path, dumps_json, write_atomic, write_json, write_table
+
+if TYPE_CHECKING:  # a fit is loaded lazily (the model stack is heavy)
+    from mbct_bayes.model.fit import Fit
 
 DRAW_COLUMNS = ("baseline_logit", "sigma_site", "log_odds_ratio")
 
@@ -349,7 +352,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     from mbct_bayes.power import search
 
     _check_outputs(args, args.curve_out, args.figure_out)
-    posterior, source = ({}, {})
+    posterior: dict[str, Any] = {}
+    source: dict[str, Any] = {}
     if args.method == "assurance":
         posterior, source = _load_posterior(args)
     elif args.fit or args.draws or args.sites:
@@ -486,7 +490,7 @@ def _load_posterior(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str,
     return {"population": population}, source
 
 
-def _read_sites(args: argparse.Namespace, fit: Any) -> Any:
+def _read_sites(args: argparse.Namespace, fit: Fit) -> Any:
     """The ``--sites`` candidates table (None without it)."""
     if not args.sites:
         return None

@@ -42,13 +42,16 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mbct_bayes.errors import ConvergenceWarning, DataError
 from mbct_bayes.spec import ModelSpec
+
+if TYPE_CHECKING:  # the model stack is imported where it is used
+    from mbct_bayes.model.fit import Fit
 
 #: Pareto-k above which the PSIS estimate of an observation is unreliable (Vehtari et al. 2024).
 PARETO_K_BAD = 0.7
@@ -238,8 +241,8 @@ def assign_folds(site_rate: pd.Series, folds: int, seed: int = 1) -> pd.Series:
 def fold_seeds(seed: int, folds: int) -> list[tuple[int, int]]:
     """``(sampler seed, new-site seed)`` per fold from ``SeedSequence(seed).spawn(folds)``."""
     return [
-        tuple(int(v) for v in child.generate_state(2, dtype=np.uint32))
-        for child in np.random.SeedSequence(seed).spawn(folds)
+        (int(state[0]), int(state[1]))
+        for state in (child.generate_state(2, dtype=np.uint32) for child in np.random.SeedSequence(seed).spawn(folds))
     ]
 
 
@@ -448,8 +451,8 @@ def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
     table = None if entry.compiled.table is problem.table else problem.table
     fit = refit(entry, table, **kwargs)
     test = problem.table.iloc[task.test_rows]
-    eta = eta_draws(fit, test, kind="new_site", seed=task.predict_seed)
-    p_draws = p_embedded(fit, eta)
+    eta = eta_draws(fit.posterior, test, kind="new_site", seed=task.predict_seed)
+    p_draws = p_embedded(fit.posterior, eta)
     levels = None
     if problem.spec.family == "ordinal":
         levels = level_probabilities(fit.draws["cutpoints"], eta).mean(axis=0)
@@ -462,12 +465,12 @@ def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
         from mbct_bayes.forecast.rules import log_score_binomial_mixture
         from mbct_bayes.model.build import outcome_array
 
-        log_density = log_score_binomial_mixture(
+        log_density = np.asarray(log_score_binomial_mixture(
             p_draws,
             outcome_array(test, problem.spec),
             test[problem.spec.trials].to_numpy(dtype=float),
             pointwise=True,
-        )
+        ))
     return _FoldResult(
         fold=task.fold,
         test_rows=task.test_rows,
@@ -784,7 +787,7 @@ def evaluate(
         levels if levels is not None else p,
         y,
         sites.to_numpy(),
-        family=spec.family,
+        family=spec.family,  # type: ignore[arg-type]  # a str ModelSpec has checked against FAMILIES
         baseline=baseline,
         trials=trials,
         log_density=log_density,
@@ -874,7 +877,7 @@ def _fold_baseline_log_density(
     rho = np.array([
         intra_row_correlation(y[row_fold != f], trials[row_fold != f]) for f in range(k)
     ])
-    return log_score_beta_binomial(rate, rho[row_fold], y, trials, pointwise=True)
+    return np.asarray(log_score_beta_binomial(rate, rho[row_fold], y, trials, pointwise=True))
 
 
 def _predictions_table(table, spec, row_fold, p, p_q05, p_q95, levels, baseline) -> pd.DataFrame:
@@ -977,7 +980,7 @@ class LooResult:
         }
 
 
-def loo_tree(fit) -> Any:
+def loo_tree(fit: Fit) -> Any:
     """An ArviZ DataTree: the fit's posterior and its pointwise ``log_likelihood`` (``obs``)."""
     import xarray as xr
 
@@ -985,7 +988,7 @@ def loo_tree(fit) -> Any:
 
     posterior = fit.idata["posterior"].to_dataset()
     n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
-    ll = log_likelihood(fit).reshape(n_chains, n_draws, -1)
+    ll = log_likelihood(fit.posterior).reshape(n_chains, n_draws, -1)
     coords = {
         "chain": posterior["chain"].values,
         "draw": posterior["draw"].values,
@@ -995,7 +998,7 @@ def loo_tree(fit) -> Any:
     return xr.DataTree.from_dict({"posterior": posterior, "log_likelihood": log_lik})
 
 
-def loo(fit) -> LooResult:
+def loo(fit: Fit) -> LooResult:
     """PSIS-LOO (leave-one-observation-out) with Pareto-k diagnostics, via ArviZ.
 
     Each observation is predicted from the other observations *of its own site too*, so this

@@ -482,12 +482,12 @@ def calibration_intercept_slope(p: ArrayLike, y: ArrayLike) -> Calibration:
     lp = special.logit(np.clip(p, LOGIT_EPS, 1 - LOGIT_EPS))
     ones = np.ones((p.size, 1))
     a, a_cov = _logistic_newton(ones, y, offset=lp)
-    intercept, intercept_se = (a[0], np.sqrt(a_cov[0, 0])) if a is not None else (nan, nan)
+    intercept, intercept_se = (a[0], np.sqrt(a_cov[0, 0])) if a is not None and a_cov is not None else (nan, nan)
     if np.ptp(lp) > 0:
         b, b_cov = _logistic_newton(np.column_stack([ones[:, 0], lp]), y)
     else:
         b, b_cov = None, None
-    slope, slope_se = (b[1], np.sqrt(b_cov[1, 1])) if b is not None else (nan, nan)
+    slope, slope_se = (b[1], np.sqrt(b_cov[1, 1])) if b is not None and b_cov is not None else (nan, nan)
     return Calibration(float(intercept), float(slope), float(intercept_se), float(slope_se))
 
 
@@ -548,10 +548,12 @@ class ReliabilityBins(NamedTuple):
     """Binned forecasts and outcomes: one entry per bin (``count == 0`` where a bin is empty)."""
 
     edges: FloatArray  #: bin edges, length ``bins + 1``
-    count: NDArray[np.int64]  #: observations per bin
+    count: NDArray[np.int64]  # type: ignore[assignment]  # shadows tuple.count; a public field name
+    #: observations per bin
     mean_forecast: FloatArray  #: mean ``p`` in the bin (NaN if empty)
     observed: FloatArray  #: observed frequency of ``y = 1`` in the bin (NaN if empty)
-    index: NDArray[np.intp]  #: bin of each observation
+    index: NDArray[np.intp]  # type: ignore[assignment]  # shadows tuple.index; a public field name
+    #: bin of each observation
 
 
 def reliability_bins(p: ArrayLike, y: ArrayLike, bins: int = 10) -> ReliabilityBins:
@@ -934,7 +936,7 @@ def _log_density(values: ArrayLike, n: int, name: str) -> FloatArray:
 def _binary_metrics(p: FloatArray, y: FloatArray, bins: int) -> dict[str, float]:
     cal = calibration_intercept_slope(p, y)
     return {
-        "brier": brier(p, y),
+        "brier": float(brier(p, y)),
         "auc": auc(p, y),
         "calibration_slope": cal.slope,
         "calibration_intercept": cal.intercept,

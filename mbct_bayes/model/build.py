@@ -97,7 +97,7 @@ def outcome_array(table: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
     if spec.family == "ordinal":
         from mbct_bayes.schema import level_codes
 
-        return level_codes(table[spec.outcome], spec.levels)
+        return level_codes(table[spec.outcome], spec.ordinal_levels)
     return table[spec.outcome].to_numpy(dtype=np.int64)
 
 
@@ -150,7 +150,7 @@ def prepare_data(
         raise DataError("measurement = \"latent\" needs respondent-level scores (responses); pass responses=...")
     sites = table[spec.group].astype(str).to_numpy()
     if site_labels is None:
-        resp_sites = set(responses[spec.group].astype(str)) if latent else set()
+        resp_sites = set(responses[spec.group].astype(str)) if latent and responses is not None else set()
         site_labels = tuple(sorted(set(sites) | resp_sites))
     site_idx = _index_of(sites, site_labels, "site")
     region_idx = None
@@ -277,6 +277,8 @@ def data_values(data: ModelData, spec: ModelSpec) -> dict[str, np.ndarray]:
     """Values of every ``pm.Data`` container, for building or for swapping into a compiled model."""
     values: dict[str, np.ndarray] = {"y": data.y, "site_idx": data.site_idx}
     if spec.measurement == "latent":
+        # latent data always carry the respondents (prepare_data)
+        assert data.resp_value is not None and data.resp_site is not None and data.resp_pred is not None
         values.update(resp_value=data.resp_value, resp_site=data.resp_site, resp_pred=data.resp_pred)
         if data.resp_role is not None:
             values["resp_role"] = data.resp_role
@@ -322,8 +324,9 @@ def build_model(data: ModelData, spec: ModelSpec, *, centered: bool | None = Non
         if data.role_labels is not None:
             coords["role"] = list(data.role_labels)
     if spec.family == "ordinal":
-        coords["level"] = [str(v) for v in spec.levels]
-        coords["cutpoint"] = [f"{spec.levels[k]}|{spec.levels[k + 1]}" for k in range(len(spec.levels) - 1)]
+        levels = spec.ordinal_levels
+        coords["level"] = [str(v) for v in levels]
+        coords["cutpoint"] = [f"{levels[k]}|{levels[k + 1]}" for k in range(len(levels) - 1)]
 
     values = data_values(data, spec)
     with pm.Model(coords=coords) as model:
@@ -354,7 +357,7 @@ def build_model(data: ModelData, spec: ModelSpec, *, centered: bool | None = Non
         else:
             from pymc.distributions.transforms import ordered
 
-            n_cut = len(spec.levels) - 1
+            n_cut = len(spec.ordinal_levels) - 1
             cut_prior = {k: v for k, v in spec.prior_for("cutpoints").items() if k != "dist"}
             cutpoints = getattr(pm, spec.prior_for("cutpoints")["dist"])(
                 "cutpoints",

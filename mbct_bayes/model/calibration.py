@@ -71,7 +71,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,7 +95,7 @@ MIN_EXPECTED_PER_BIN = 5
 
 
 # -- parameters and their draws ----------------------------------------------------------------
-def parameter_draws(draws: dict[str, np.ndarray], spec: ModelSpec) -> dict[str, np.ndarray]:
+def parameter_draws(draws: Mapping[str, np.ndarray], spec: ModelSpec) -> dict[str, np.ndarray]:
     """The checked parameters as flat columns: ``{name: (S,)}``.
 
     Names follow :meth:`mbct_bayes.fit.Fit.summary_table`: ``Intercept``, each coefficient name
@@ -110,7 +110,7 @@ def parameter_draws(draws: dict[str, np.ndarray], spec: ModelSpec) -> dict[str, 
     if "sigma_region" in draws:
         out["sigma_region"] = np.asarray(draws["sigma_region"], dtype=float)
     if "cutpoints" in draws:
-        levels = spec.levels
+        levels = spec.ordinal_levels
         for k in range(draws["cutpoints"].shape[1]):
             out[f"cutpoint[{levels[k]}|{levels[k + 1]}]"] = np.asarray(draws["cutpoints"][:, k], dtype=float)
     return out
@@ -159,6 +159,7 @@ def simulate_outcomes(
     if spec.family == "bernoulli":
         return (rng.random(eta.shape) < expit(eta)).astype(np.int64)
     if spec.family == "binomial":
+        assert data.trials is not None  # binomial data always carry their trials (prepare_data)
         return rng.binomial(data.trials[None, :], expit(eta)).astype(np.int64)
     cumulative = np.cumsum(level_probabilities(draws["cutpoints"], eta), axis=-1)[..., :-1]
     return (rng.random(eta.shape)[..., None] > cumulative).sum(axis=-1).astype(np.int64)
@@ -170,6 +171,8 @@ def degenerate(y: np.ndarray, spec: ModelSpec, trials: np.ndarray | None = None)
     Bernoulli: all 0 or all 1; binomial: no unit or every unit embedded; ordinal: one level only.
     """
     if spec.family == "binomial":
+        if trials is None:
+            raise ValueError("degenerate: a binomial model's data sets need their trials")
         return (y == 0).all(axis=1) | (y == trials[None, :]).all(axis=1)
     return (y == y[:, :1]).all(axis=1)
 
@@ -242,7 +245,8 @@ def _run_rep(problem: Any, task: _RepTask) -> _RepResult:
     table[problem.spec.outcome] = _outcome_column(problem.spec, task.outcome)
     fit = refit(entry, table, seed=task.sample_seed, draws=problem.draws, tune=problem.tune, chains=problem.chains)
     posterior = parameter_draws(fit.draws, problem.spec)
-    ranks, inside = {}, {}
+    ranks: dict[str, Any] = {}
+    inside: dict[str, dict[float, bool]] = {}
     for name, truth in task.truth.items():
         draws = posterior[name]
         ranks[name] = thinned_rank(truth, draws, task.rank_draws)

@@ -21,6 +21,7 @@ import os
 import platform
 import warnings
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +41,7 @@ from mbct_bayes.model.build import (
     prepare_data,
 )
 from mbct_bayes.model.convergence import convergence
+from mbct_bayes.model.posterior import Posterior, stacked_draws
 from mbct_bayes.spec import ModelSpec
 
 SCHEMA_VERSION = 1
@@ -375,7 +377,7 @@ def diagnostics(idata, table: dict[str, dict[str, np.ndarray]] | None = None) ->
         return float(fn(flat)) if flat.size else math.nan
 
     divergences = int(np.asarray(idata["sample_stats"]["diverging"].values).sum())
-    out = {
+    out: dict[str, Any] = {
         "max_r_hat": extreme("r_hat", np.max),
         "min_ess_bulk": extreme("ess_bulk", np.min),
         "min_ess_tail": extreme("ess_tail", np.min),
@@ -395,14 +397,9 @@ def diagnostics(idata, table: dict[str, dict[str, np.ndarray]] | None = None) ->
     return {"ok": out.pop("ok"), **out}
 
 
-def posterior_arrays(idata) -> dict[str, np.ndarray]:
+def posterior_arrays(idata: Any) -> dict[str, np.ndarray]:
     """Posterior draws as numpy arrays with chains stacked: shape (chains * draws, ...)."""
-    post = idata["posterior"]
-    out = {}
-    for name in post.data_vars:
-        values = np.asarray(post[name].values)
-        out[str(name)] = values.reshape((-1, *values.shape[2:]))
-    return out
+    return stacked_draws(idata["posterior"])
 
 
 @dataclass
@@ -410,7 +407,8 @@ class Fit:
     """A fitted model: spec, the data it saw, the posterior, and how it was sampled.
 
     Use :meth:`summary` for the numbers, :meth:`predict` for new or known sites, :meth:`save`
-    to keep it. Build one with :func:`fit` or :func:`load_fit`.
+    to keep it, :attr:`posterior` for the draws as read-only arrays with named dimensions (what
+    prediction, planning and power compute on). Build one with :func:`fit` or :func:`load_fit`.
     """
 
     spec: ModelSpec
@@ -419,22 +417,29 @@ class Fit:
     model_data: ModelData
     meta: dict[str, Any] = field(default_factory=dict)
     responses: pd.DataFrame | None = None
-    _draws: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    _posterior: Posterior | None = field(default=None, repr=False)
     _diagnostics: dict[str, Any] | None = field(default=None, repr=False)
     _convergence: dict[str, dict[str, np.ndarray]] | None = field(default=None, repr=False)
     _prior_sensitivity: dict[str, dict[str, Any]] | None = field(default=None, repr=False)
 
     # -- numbers ------------------------------------------------------------------------------
     @property
-    def draws(self) -> dict[str, np.ndarray]:
-        """Posterior draws, chains stacked: ``{"beta": (S, p), "sigma_site": (S,), ...}``."""
-        if self._draws is None:
-            self._draws = posterior_arrays(self.idata)
-        return self._draws
+    def posterior(self) -> Posterior:
+        """The posterior as read-only arrays with named dimensions, spec and model data
+        (:class:`~mbct_bayes.model.posterior.Posterior`), built once from :attr:`idata`."""
+        if self._posterior is None:
+            self._posterior = Posterior.from_idata(self.spec, self.model_data, self.idata)
+        return self._posterior
+
+    @property
+    def draws(self) -> Mapping[str, np.ndarray]:
+        """Posterior draws, chains stacked: ``{"beta": (S, p), "sigma_site": (S,), ...}`` (read-only)."""
+        return self.posterior.draws
 
     @property
     def n_draws(self) -> int:
-        return int(next(iter(self.draws.values())).shape[0])
+        """Number of posterior draws S (all chains)."""
+        return self.posterior.n_draws
 
     @property
     def diagnostics(self) -> dict[str, Any]:
@@ -668,8 +673,9 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
             raise FitFileError(f"{path}: fit file has no '{group}' group; it is incomplete or was edited — refit the model")
     try:
         spec_json = str(attrs["spec"])
-        csv_text = str(tree["fit_data"]["csv"].values.item())
-        responses_text = str(tree["fit_data"]["responses_csv"].values.item())
+        fit_data = tree["fit_data"].to_dataset()
+        csv_text = str(fit_data["csv"].values.item())
+        responses_text = str(fit_data["responses_csv"].values.item())
     except (KeyError, ValueError) as err:
         raise FitFileError(f"{path}: fit file lacks its spec or data ({err}); refit the model") from None
     if _content_hash(spec_json, csv_text + responses_text) != attrs.get("content_hash"):

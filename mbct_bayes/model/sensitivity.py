@@ -35,13 +35,17 @@ Diagnosis (per parameter)
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
 
-from mbct_bayes.model.build import coefficient_priors
+from mbct_bayes.model.build import ModelData, coefficient_priors
 from mbct_bayes.spec import ModelSpec
+
+if TYPE_CHECKING:  # model.fit imports this module (Fit.prior_sensitivity)
+    from mbct_bayes.model.fit import Fit
 
 #: Sensitivity (CJS-distance gradient) from which a component has noticeable influence (ArviZ's rule of thumb).
 THRESHOLD = 0.05
@@ -88,7 +92,7 @@ def log_density(prior: dict[str, Any], x: np.ndarray) -> np.ndarray:
     raise ValueError(f"no log density for prior {d!r}")
 
 
-def log_prior(draws: dict[str, np.ndarray], spec: ModelSpec, model_data) -> np.ndarray:
+def log_prior(draws: Mapping[str, np.ndarray], spec: ModelSpec, model_data: ModelData) -> np.ndarray:
     """Joint log prior density of the top-level parameters per draw: shape (S,)."""
     total = np.zeros(next(iter(draws.values())).shape[0])
     if "Intercept" in draws:
@@ -112,7 +116,7 @@ def diagnosis(prior: float, likelihood: float) -> str:
     return DIAGNOSES["ok"]
 
 
-def prior_sensitivity(fit) -> dict[str, dict[str, Any]]:
+def prior_sensitivity(fit: Fit) -> dict[str, dict[str, Any]]:
     """Power-scaling sensitivity of each top-level parameter of a fit.
 
     Returns
@@ -138,7 +142,7 @@ def prior_sensitivity(fit) -> dict[str, dict[str, Any]]:
     columns = xr.Dataset({
         name: (("chain", "draw"), values.reshape(n_chains, n_draws)) for name, values in flat.items()
     })
-    loglik = log_likelihood(fit).reshape(n_chains, n_draws, -1)
+    loglik = log_likelihood(fit.posterior).reshape(n_chains, n_draws, -1)
     lprior = log_prior(fit.draws, fit.spec, fit.model_data).reshape(n_chains, n_draws)
     tree = xr.DataTree.from_dict({
         "posterior": columns,

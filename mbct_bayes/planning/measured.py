@@ -47,6 +47,8 @@ import numpy as np
 import pandas as pd
 
 from mbct_bayes.errors import DataError
+from mbct_bayes.model.posterior import Posterior
+from mbct_bayes.schema import validate_observations
 
 N_RESPONDENTS = "n_respondents"
 #: Draws × sites per block of the conditional draws (bounds the memory of each block).
@@ -88,20 +90,31 @@ class MeasuredSites:
     source: str
 
 
-def needs_measurement(fit, kind: str, scores_are_true: bool) -> bool:
+def validate_new_data(posterior: Posterior, table: pd.DataFrame, *, source: str = "new sites") -> pd.DataFrame:
+    """Check a table of sites to predict (predictors present and on the scale; regions known)."""
+    return validate_observations(
+        table,
+        posterior.spec,
+        source=source,
+        new_data=True,
+        known_regions=list(posterior.model_data.region_labels) if posterior.model_data.region_labels else None,
+    )
+
+
+def needs_measurement(posterior: Posterior, kind: str, scores_are_true: bool) -> bool:
     """Whether this prediction draws true scores from measured ones (latent fit, a new site)."""
-    return fit.spec.measurement == "latent" and kind != "known_site" and not scores_are_true
+    return posterior.spec.measurement == "latent" and kind != "known_site" and not scores_are_true
 
 
-def scores_label(fit, kind: str, measured: MeasuredSites | None) -> str | None:
+def scores_label(posterior: Posterior, kind: str, measured: MeasuredSites | None) -> str | None:
     """What a latent fit's new-site E, C, F were taken as, for the output's ``scores`` column."""
-    if fit.spec.measurement != "latent" or kind == "known_site":
+    if posterior.spec.measurement != "latent" or kind == "known_site":
         return None
     return "taken as true" if measured is None else f"measured ({measured.source})"
 
 
 def prepare_sites(
-    fit,
+    posterior: Posterior,
     new: pd.DataFrame,
     kind: str,
     *,
@@ -141,15 +154,13 @@ def prepare_sites(
         new sites with neither responses nor ``n_respondents``; bad counts; responses naming
         sites not in the table, or a table site without responses; unknown roles.
     """
-    from mbct_bayes.planning.predict import validate_new_data
-
     if not isinstance(new, pd.DataFrame):
         raise DataError(f"{source}: expected a table (pandas DataFrame), got {type(new).__name__}")
     if isinstance(responses, str | os.PathLike):
         from mbct_bayes.schema import read_table
 
         responses = read_table(responses, what="responses")
-    latent = fit.spec.measurement == "latent"
+    latent = posterior.spec.measurement == "latent"
     if responses is not None and not latent:
         raise DataError(
             "responses were given, but this fit's scores are observed (measurement = \"observed\"); "
@@ -159,31 +170,30 @@ def prepare_sites(
         raise DataError("give either responses (measured scores) or scores_are_true (true scores), not both")
     if responses is not None and kind == "known_site":
         raise DataError("responses are for new sites; a known site uses its fitted latent scores (drop responses)")
-    if not needs_measurement(fit, kind, scores_are_true):
-        return validate_new_data(fit, new, source=source), None
+    if not needs_measurement(posterior, kind, scores_are_true):
+        return validate_new_data(posterior, new, source=source), None
     if responses is not None:
-        return _from_responses(fit, new, responses, source)
-    per_construct = all(f"n_{p}" in new.columns for p in fit.spec.predictors)
+        return _from_responses(posterior, new, responses, source)
+    per_construct = all(f"n_{p}" in new.columns for p in posterior.spec.predictors)
     if N_RESPONDENTS not in new.columns and not per_construct:
         raise DataError(f"{source}: this is a latent-measurement fit, so its E, C, F are measured; {WAYS}")
-    table = validate_new_data(fit, new, source=source)
-    return table, _from_site_means(fit, table, source)
+    table = validate_new_data(posterior, new, source=source)
+    return table, _from_site_means(posterior, table, source)
 
 
 def _from_responses(
-    fit, new: pd.DataFrame, responses: pd.DataFrame, source: str
+    posterior: Posterior, new: pd.DataFrame, responses: pd.DataFrame, source: str
 ) -> tuple[pd.DataFrame, MeasuredSites]:
     from mbct_bayes.model.build import attach_site_means
-    from mbct_bayes.planning.predict import validate_new_data
     from mbct_bayes.schema import _ids, validate_respondent_scores
 
-    spec = fit.spec
+    spec = posterior.spec
     scores = validate_respondent_scores(responses, spec, source="responses")
     if spec.group not in new.columns:
         raise DataError(f"{source}: needs the site column {spec.group!r} to match the responses' sites")
     bare = new.drop(columns=[p for p in spec.predictors if p in new.columns])
     bare[spec.group] = _ids(bare[spec.group])
-    table = validate_new_data(fit, attach_site_means(bare, scores, spec), source=source)
+    table = validate_new_data(posterior, attach_site_means(bare, scores, spec), source=source)
     table_sites = set(table[spec.group])
     stray = sorted(set(scores[spec.group]) - table_sites)
     if stray:
@@ -204,7 +214,7 @@ def _from_responses(
     counts = values.count().reindex(site_ids).to_numpy(dtype=float)
     role_weights = None
     if spec.role_offsets:
-        roles = _fitted_roles(fit)
+        roles = _fitted_roles(posterior)
         unknown = sorted(set(scores["role"]) - set(roles))
         if unknown:
             raise DataError(
@@ -222,10 +232,10 @@ def _from_responses(
     return table, measured
 
 
-def _from_site_means(fit, table: pd.DataFrame, source: str) -> MeasuredSites:
+def _from_site_means(posterior: Posterior, table: pd.DataFrame, source: str) -> MeasuredSites:
     from mbct_bayes.schema import _check_count, _err
 
-    spec = fit.spec
+    spec = posterior.spec
     columns = [f"n_{p}" if f"n_{p}" in table.columns else N_RESPONDENTS for p in spec.predictors]
     counts_rows = np.empty((len(table), len(spec.predictors)))
     for j, col in enumerate(columns):
@@ -250,7 +260,7 @@ def _from_site_means(fit, table: pd.DataFrame, source: str) -> MeasuredSites:
     role_weights = None
     if spec.role_offsets:
         # the roles behind a mean are unknown: assume the fitted respondents' role mix
-        mix = _fitted_role_mix(fit)  # (P, R)
+        mix = _fitted_role_mix(posterior)  # (P, R)
         role_weights = np.broadcast_to(mix, (len(site_ids), *mix.shape)).copy()
     return MeasuredSites(row_site, site_ids, measured[first], counts_rows[first], role_weights, "site means")
 
@@ -266,19 +276,22 @@ def _more(items: list) -> str:
     return f" (and {len(items) - 1} more)" if len(items) > 1 else ""
 
 
-def _fitted_roles(fit) -> tuple[str, ...]:
-    return tuple(fit.model_data.role_labels)
+def _fitted_roles(posterior: Posterior) -> tuple[str, ...]:
+    roles = posterior.model_data.role_labels
+    assert roles is not None  # a latent model with role offsets has its roles (prepare_data)
+    return tuple(roles)
 
 
-def _fitted_role_mix(fit) -> np.ndarray:
+def _fitted_role_mix(posterior: Posterior) -> np.ndarray:
     """(P, R): each fitted role's share of the fitted respondents scored on each construct."""
-    md = fit.model_data
-    counts = np.zeros((len(fit.spec.predictors), len(md.role_labels)))
+    md = posterior.model_data
+    assert md.role_labels is not None and md.resp_pred is not None and md.resp_role is not None  # (prepare_data)
+    counts = np.zeros((len(posterior.spec.predictors), len(md.role_labels)))
     np.add.at(counts, (md.resp_pred, md.resp_role), 1.0)
     return counts / counts.sum(axis=1, keepdims=True)
 
 
-def latent_population(fit) -> tuple[np.ndarray, np.ndarray]:
+def latent_population(posterior: Posterior) -> tuple[np.ndarray, np.ndarray]:
     """Per posterior draw, the mean (S, P) and covariance (S, P, P) of true site scores (centred).
 
     From the fitted LKJ Cholesky factor (``latent_chol``, packed lower triangle by rows, as
@@ -286,7 +299,7 @@ def latent_population(fit) -> tuple[np.ndarray, np.ndarray]:
     covariance of the fitted sites' latent values within each draw (a finite-sample stand-in,
     close to the population's with many sites).
     """
-    draws = fit.draws
+    draws = posterior.draws
     # a parametrisation that stores no population mean: the mean of the fitted sites' latent values
     mean = draws["latent_mean"] if "latent_mean" in draws else draws["latent"].mean(axis=1)
     n_draws, n_pred = mean.shape
@@ -301,15 +314,15 @@ def latent_population(fit) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.einsum("snp,snq->spq", centred, centred) / max(centred.shape[1] - 1, 1)
 
 
-def conditional_true_scores(fit, measured: MeasuredSites, rng: np.random.Generator) -> np.ndarray:
+def conditional_true_scores(posterior: Posterior, measured: MeasuredSites, rng: np.random.Generator) -> np.ndarray:
     """Draws (S, m, P) of each measured site's true scores on the scale, one per posterior draw.
 
     See the module docstring for the normal-normal update. ``rng`` supplies one standard normal
     per draw, site and construct.
     """
-    draws, spec = fit.draws, fit.spec
+    draws, spec = posterior.draws, posterior.spec
     center = np.array([spec.center[p] for p in spec.predictors])
-    mean, cov = latent_population(fit)
+    mean, cov = latent_population(posterior)
     n_draws, n_pred = mean.shape
     prec_pop = np.linalg.inv(cov)  # (S, P, P)
     prior_term = np.einsum("spq,sq->sp", prec_pop, mean)  # Sigma^-1 mu
@@ -338,7 +351,7 @@ def conditional_true_scores(fit, measured: MeasuredSites, rng: np.random.Generat
 
 
 def true_score_draws(
-    fit,
+    posterior: Posterior,
     table: pd.DataFrame,
     *,
     rng: np.random.Generator,
@@ -367,9 +380,9 @@ def true_score_draws(
         True scores on the predictors' scale (not centred, not clipped), per posterior draw
         and row, predictors in ``fit.spec.predictors`` order.
     """
-    if fit.spec.measurement != "latent":
+    if posterior.spec.measurement != "latent":
         raise DataError("true_score_draws is for latent-measurement fits; an observed-score fit uses the table's scores")
-    _, measured = prepare_sites(fit, table, kind, responses=responses)
+    _, measured = prepare_sites(posterior, table, kind, responses=responses)
     if measured is None:  # known_site
         raise DataError("true_score_draws is for new sites; a known site uses its fitted latent scores")
-    return conditional_true_scores(fit, measured, rng)[:, measured.row_site, :]
+    return conditional_true_scores(posterior, measured, rng)[:, measured.row_site, :]

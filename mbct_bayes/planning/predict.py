@@ -41,14 +41,30 @@ region draws with the new site of the same seed.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit
 
 from mbct_bayes.errors import DataError
-from mbct_bayes.model.build import design_matrix
+from mbct_bayes.model.build import ModelData, design_matrix
+from mbct_bayes.model.posterior import Posterior
+from mbct_bayes.planning.measured import (
+    WAYS,
+    MeasuredSites,
+    conditional_true_scores,
+    prepare_sites,
+    scores_label,
+)
+from mbct_bayes.planning.measured import (
+    validate_new_data as validate_new_data,  # lives in measured (which reads new sites); re-exported
+)
+from mbct_bayes.spec import ModelSpec
+
+if TYPE_CHECKING:  # model.fit imports this module (in Fit.predict)
+    from mbct_bayes.model.fit import Fit
 
 KINDS = ("new_site", "typical_site", "known_site")
 #: How a site with an empty region is placed (see the module docstring).
@@ -67,20 +83,7 @@ def check_region_mode(region_mode: str) -> str:
     return region_mode
 
 
-def validate_new_data(fit, table: pd.DataFrame, *, source: str = "new sites") -> pd.DataFrame:
-    """Check a table of sites to predict (predictors present and on the scale; regions known)."""
-    from mbct_bayes.schema import validate_observations
-
-    return validate_observations(
-        table,
-        fit.spec,
-        source=source,
-        new_data=True,
-        known_regions=list(fit.model_data.region_labels) if fit.model_data.region_labels else None,
-    )
-
-
-def fixed_part(draws: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+def fixed_part(draws: Mapping[str, np.ndarray], X: np.ndarray) -> np.ndarray:
     """``Intercept + X @ beta`` per draw: shape (S, n)."""
     eta = draws["beta"] @ X.T if X.shape[1] else np.zeros((_n_draws(draws), X.shape[0]))
     if "Intercept" in draws:
@@ -88,12 +91,12 @@ def fixed_part(draws: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
     return eta
 
 
-def _n_draws(draws: dict[str, np.ndarray]) -> int:
+def _n_draws(draws: Mapping[str, np.ndarray]) -> int:
     return int(draws["sigma_site"].shape[0])
 
 
 def group_part(
-    fit, table: pd.DataFrame, kind: str, rng: np.random.Generator, region_mode: str = "mixture"
+    posterior: Posterior, table: pd.DataFrame, kind: str, rng: np.random.Generator, region_mode: str = "mixture"
 ) -> np.ndarray:
     """Site plus region effects per draw for each row of ``table``: shape (S, n).
 
@@ -103,10 +106,10 @@ def group_part(
     if kind not in KINDS:
         raise DataError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
     check_region_mode(region_mode)
-    spec, md, draws = fit.spec, fit.model_data, fit.draws
+    spec, md, draws = posterior.spec, posterior.model_data, posterior.draws
     n_draws = _n_draws(draws)
     if kind == "typical_site":
-        return typical_part(fit, table, rng, region_mode)
+        return typical_part(posterior, table, rng, region_mode)
     if spec.group not in table.columns:
         raise DataError(f"{kind} prediction needs the site column {spec.group!r}; add it")
     sites = table[spec.group].astype(str).to_numpy()
@@ -125,30 +128,34 @@ def group_part(
         return effect
     # new_site: the region part first (the draws a typical site shares), then one fresh site
     # effect per distinct site id, shared by that site's rows.
-    region = region_part(fit, table, rng, region_mode)
+    region = region_part(posterior, table, rng, region_mode)
     labels, inverse = np.unique(sites, return_inverse=True)
     z = rng.standard_normal((n_draws, len(labels)))
     return region + (z * draws["sigma_site"][:, None])[:, inverse]
 
 
-def _fitted_site_regions(md) -> np.ndarray:
+def _fitted_site_regions(md: ModelData) -> np.ndarray:
     """Region index of each fitted site (sites nest in regions)."""
+    if md.region_idx is None:
+        raise ValueError("the model has no regions")
     site_region = np.zeros(len(md.site_labels), dtype=np.int64)
     site_region[md.site_idx] = md.region_idx
     return site_region
 
 
-def region_site_shares(md) -> np.ndarray:
+def region_site_shares(md: ModelData) -> np.ndarray:
     """Share of the fitted sites in each region, shape (R,): the unknown-region mixture weights.
 
     Counts sites with fitted rows only (a cross-validation fold's held-out sites do not count).
     """
+    if md.region_labels is None:
+        raise ValueError("the model has no regions")
     fitted = np.unique(md.site_idx)
     counts = np.bincount(_fitted_site_regions(md)[fitted], minlength=len(md.region_labels))
     return counts / counts.sum()
 
 
-def _region_labels(spec, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _region_labels(spec: ModelSpec, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Each row's region label and whether it is missing (no column, NaN or blank)."""
     if spec.region in table.columns:
         regions = table[spec.region]
@@ -158,7 +165,7 @@ def _region_labels(spec, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def region_part(
-    fit, table: pd.DataFrame, rng: np.random.Generator, region_mode: str = "mixture"
+    posterior: Posterior, table: pd.DataFrame, rng: np.random.Generator, region_mode: str = "mixture"
 ) -> np.ndarray:
     """Region effect per draw for each row of ``table``, shape (S, n); zeros without regions.
 
@@ -167,30 +174,30 @@ def region_part(
     the table has no site column).
     """
     check_region_mode(region_mode)
-    md, draws = fit.model_data, fit.draws
+    md, draws = posterior.model_data, posterior.draws
     effect = np.zeros((_n_draws(draws), len(table)))
     if md.region_labels is None:
         return effect
-    regions, missing = _region_labels(fit.spec, table)
+    regions, missing = _region_labels(posterior.spec, table)
     known = ~missing
     if known.any():
         lookup = {r: i for i, r in enumerate(md.region_labels)}
         effect[:, known] = draws["u_region"][:, [lookup[r] for r in regions[known]]]
     if missing.any():
-        group = fit.spec.group
+        group = posterior.spec.group
         sites = (
             table[group].astype(str).to_numpy() if group in table.columns
             else np.array([f"row {i}" for i in range(len(table))], dtype=object)
         )
-        effect[:, missing] = _unknown_region_draws(fit, sites[missing], rng, region_mode)
+        effect[:, missing] = _unknown_region_draws(posterior, sites[missing], rng, region_mode)
     return effect
 
 
 def _unknown_region_draws(
-    fit, sites: np.ndarray, rng: np.random.Generator, region_mode: str
+    posterior: Posterior, sites: np.ndarray, rng: np.random.Generator, region_mode: str
 ) -> np.ndarray:
     """Region effects (S, len(sites)) of sites whose region is unknown, one column per site id."""
-    md, draws = fit.model_data, fit.draws
+    md, draws = posterior.model_data, posterior.draws
     n_draws = _n_draws(draws)
     labels, inverse = np.unique(sites, return_inverse=True)
     if region_mode == "new":
@@ -206,7 +213,7 @@ def _unknown_region_draws(
 
 
 def typical_part(
-    fit,
+    posterior: Posterior,
     table: pd.DataFrame,
     rng: np.random.Generator,
     region_mode: str = "mixture",
@@ -224,24 +231,24 @@ def typical_part(
     ``"new"`` of a region not in the data. With ``kind="known_site"`` (``rank``'s ``typical_*``
     columns of fitted sites) each site keeps the region it was fitted in.
     """
-    if kind == "known_site" and fit.model_data.region_labels is not None:
-        md, group = fit.model_data, fit.spec.group
+    if kind == "known_site" and posterior.model_data.region_labels is not None:
+        md, group = posterior.model_data, posterior.spec.group
         lookup = {s: i for i, s in enumerate(md.site_labels)}
         idx = np.array([lookup[s] for s in table[group].astype(str)], dtype=np.int64)
-        return fit.draws["u_region"][:, _fitted_site_regions(md)[idx]]
-    return region_part(fit, table, rng, region_mode)
+        return posterior.draws["u_region"][:, _fitted_site_regions(md)[idx]]
+    return region_part(posterior, table, rng, region_mode)
 
 
-def latent_fixed_part(fit, site_idx: np.ndarray) -> np.ndarray:
+def latent_fixed_part(posterior: Posterior, site_idx: np.ndarray) -> np.ndarray:
     """``Intercept + X @ beta`` per draw with each known site's latent (true) scores: (S, n).
 
     Latent-measurement fits only: a known site's E, C, F are the posterior draws of its latent
     values, not the noisy averages in a table.
     """
-    return fixed_part_centred(fit.draws, fit.spec, fit.draws["latent"][:, site_idx, :])
+    return fixed_part_centred(posterior.draws, posterior.spec, posterior.draws["latent"][:, site_idx, :])
 
 
-def fixed_part_centred(draws: dict[str, np.ndarray], spec, rows: np.ndarray) -> np.ndarray:
+def fixed_part_centred(draws: Mapping[str, np.ndarray], spec: ModelSpec, rows: np.ndarray) -> np.ndarray:
     """``Intercept + X @ beta`` per draw for centred predictor values ``rows`` (S or 1, n, p): (S, n).
 
     ``X`` is ``rows`` followed by the spec's interaction products, so each draw may have its own
@@ -258,18 +265,18 @@ def fixed_part_centred(draws: dict[str, np.ndarray], spec, rows: np.ndarray) -> 
     return eta
 
 
-def centred_scores(fit, scores: np.ndarray) -> np.ndarray:
+def centred_scores(posterior: Posterior, scores: np.ndarray) -> np.ndarray:
     """Scores on the scale (..., predictors) minus the spec's centring values."""
-    return scores - np.array([fit.spec.center[p] for p in fit.spec.predictors])
+    return scores - np.array([posterior.spec.center[p] for p in posterior.spec.predictors])
 
 
 def eta_draws(
-    fit,
+    posterior: Posterior,
     table: pd.DataFrame,
     kind: str = "new_site",
     *,
     seed: int = 0,
-    measured=None,
+    measured: MeasuredSites | None = None,
     scores_are_true: bool = False,
     region_mode: str = "mixture",
 ) -> np.ndarray:
@@ -282,41 +289,39 @@ def eta_draws(
     ``scores_are_true`` the table's scores go into the coefficients as they are.
     """
     return eta_and_true_scores(
-        fit, table, kind, seed=seed, measured=measured, scores_are_true=scores_are_true, region_mode=region_mode
+        posterior, table, kind, seed=seed, measured=measured, scores_are_true=scores_are_true, region_mode=region_mode
     )[0]
 
 
 def eta_and_true_scores(
-    fit,
+    posterior: Posterior,
     table: pd.DataFrame,
     kind: str = "new_site",
     *,
     seed: int = 0,
-    measured=None,
+    measured: MeasuredSites | None = None,
     scores_are_true: bool = False,
     region_mode: str = "mixture",
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """:func:`eta_draws` and the true-score draws (S, n, predictors) it used (``None`` if none)."""
-    from mbct_bayes.planning.measured import WAYS, conditional_true_scores
-
     rng = np.random.default_rng(seed)
-    effects = group_part(fit, table, kind, rng, region_mode)
-    if kind == "known_site" and fit.spec.measurement == "latent":
-        lookup = {s: i for i, s in enumerate(fit.model_data.site_labels)}
-        site_idx = np.array([lookup[s] for s in table[fit.spec.group].astype(str)], dtype=np.int64)
-        return latent_fixed_part(fit, site_idx) + effects, None
+    effects = group_part(posterior, table, kind, rng, region_mode)
+    if kind == "known_site" and posterior.spec.measurement == "latent":
+        lookup = {s: i for i, s in enumerate(posterior.model_data.site_labels)}
+        site_idx = np.array([lookup[s] for s in table[posterior.spec.group].astype(str)], dtype=np.int64)
+        return latent_fixed_part(posterior, site_idx) + effects, None
     if measured is not None:
-        truth = conditional_true_scores(fit, measured, rng)[:, measured.row_site, :]
-        return fixed_part_centred(fit.draws, fit.spec, centred_scores(fit, truth)) + effects, truth
-    if fit.spec.measurement == "latent" and not scores_are_true:
+        truth = conditional_true_scores(posterior, measured, rng)[:, measured.row_site, :]
+        return fixed_part_centred(posterior.draws, posterior.spec, centred_scores(posterior, truth)) + effects, truth
+    if posterior.spec.measurement == "latent" and not scores_are_true:
         raise DataError(f"{kind} prediction from a latent-measurement fit needs measured scores: {WAYS}")
-    return fixed_part(fit.draws, design_matrix(table, fit.spec)) + effects, None
+    return fixed_part(posterior.draws, design_matrix(table, posterior.spec)) + effects, None
 
 
-def p_embedded(fit, eta: np.ndarray) -> np.ndarray:
+def p_embedded(posterior: Posterior, eta: np.ndarray) -> np.ndarray:
     """P(embedded) from linear-predictor draws: logistic, or the top level for ordinal."""
-    if fit.spec.family == "ordinal":
-        return expit(eta - fit.draws["cutpoints"][:, -1][:, None])
+    if posterior.spec.family == "ordinal":
+        return expit(eta - posterior.draws["cutpoints"][:, -1][:, None])
     return expit(eta)
 
 
@@ -341,7 +346,7 @@ def summarise_draws(p: np.ndarray, prefix: str = "p") -> pd.DataFrame:
 
 
 def predict(
-    fit,
+    fit: Fit,
     new: pd.DataFrame,
     kind: str = "new_site",
     *,
@@ -389,52 +394,51 @@ def predict(
     drawn from their distribution given the measurements (:mod:`mbct_bayes.measured`) before
     the outcome; site scores without respondent counts are refused unless ``scores_are_true``.
     """
-    from mbct_bayes.planning.measured import prepare_sites, scores_label
-
+    posterior = fit.posterior
     if kind not in KINDS:
         raise DataError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
     check_region_mode(region_mode)
-    table, measured = prepare_sites(fit, new, kind, responses=responses, scores_are_true=scores_are_true)
+    table, measured = prepare_sites(posterior, new, kind, responses=responses, scores_are_true=scores_are_true)
     eta, truth = eta_and_true_scores(
-        fit, table, kind, seed=seed, measured=measured, scores_are_true=scores_are_true, region_mode=region_mode
+        posterior, table, kind, seed=seed, measured=measured, scores_are_true=scores_are_true, region_mode=region_mode
     )
-    p = p_embedded(fit, eta)
+    p = p_embedded(posterior, eta)
     out = (table if responses is not None else new).reset_index(drop=True).copy()
     out = pd.concat([out, summarise_draws(p)], axis=1)
-    if fit.spec.family == "ordinal":
-        probs = level_probabilities(fit.draws["cutpoints"], eta)
-        for k, level in enumerate(fit.spec.levels):
+    if posterior.spec.family == "ordinal":
+        probs = level_probabilities(posterior.draws["cutpoints"], eta)
+        for k, level in enumerate(posterior.spec.ordinal_levels):
             out[f"p_{level}"] = probs[..., k].mean(axis=0)
-    label = scores_label(fit, kind, measured)
+    label = scores_label(posterior, kind, measured)
     if label is not None:
         out["scores"] = label
     if truth is not None:
-        for j, name in enumerate(fit.spec.predictors):
+        for j, name in enumerate(posterior.spec.predictors):
             out[f"{name}_true_mean"] = truth[..., j].mean(axis=0)
     return out
 
 
-def log_likelihood(fit) -> np.ndarray:
+def log_likelihood(posterior: Posterior) -> np.ndarray:
     """Pointwise log-likelihood (S, n) of the fitted rows, with each site's own effects."""
     from scipy.stats import binom
 
-    md, draws = fit.model_data, fit.draws
-    fixed = latent_fixed_part(fit, md.site_idx) if fit.spec.measurement == "latent" else fixed_part(draws, md.X)
+    md, draws = posterior.model_data, posterior.draws
+    fixed = latent_fixed_part(posterior, md.site_idx) if posterior.spec.measurement == "latent" else fixed_part(draws, md.X)
     eta = fixed + draws["u_site"][:, md.site_idx]
     if md.region_idx is not None:
         eta = eta + draws["u_region"][:, md.region_idx]
     y = md.y
-    if fit.spec.family == "bernoulli":
+    if posterior.spec.family == "bernoulli":
         # log expit(eta) = -log1p(exp(-eta)), written stably
         return -np.logaddexp(0.0, np.where(y == 1, -eta, eta))
-    if fit.spec.family == "binomial":
+    if posterior.spec.family == "binomial":
         return binom.logpmf(y, md.trials, expit(eta))
     probs = level_probabilities(draws["cutpoints"], eta)
     return np.log(np.take_along_axis(probs, y[None, :, None], axis=-1)[..., 0])
 
 
 def trial_inputs(
-    fit, *, lever: str = "F", delta: float = 1.0, profile: dict[str, float] | None = None
+    posterior: Posterior, *, lever: str = "F", delta: float = 1.0, profile: dict[str, float] | None = None
 ) -> dict[str, Any]:
     """Posterior draws that a cluster trial of raising ``lever`` by ``delta`` depends on.
 
@@ -459,7 +463,7 @@ def trial_inputs(
         ``log_odds_ratio`` (S,): the change in that logit from the intervention;
         ``sigma_site`` (S,): between-service SD on the logit scale (site and region combined).
     """
-    spec = fit.spec
+    spec = posterior.spec
     if lever not in spec.predictors:
         raise DataError(f"lever {lever!r} is not a predictor of this model ({', '.join(spec.predictors)})")
     values = dict(spec.center)
@@ -475,10 +479,10 @@ def trial_inputs(
             f"{lever} = {values[lever]:g} + {delta:g} leaves the scale {rng_[0]:g}-{rng_[1]:g}; choose a smaller --delta"
         )
     X = design_matrix(pd.DataFrame([values, after]), spec)
-    eta = fixed_part(fit.draws, X)
+    eta = fixed_part(posterior.draws, X)
     if spec.family == "ordinal":
-        eta = eta - fit.draws["cutpoints"][:, -1][:, None]
-    sigma = fit.draws["sigma_site"]
-    if "sigma_region" in fit.draws:
-        sigma = np.sqrt(sigma**2 + fit.draws["sigma_region"] ** 2)
+        eta = eta - posterior.draws["cutpoints"][:, -1][:, None]
+    sigma = posterior.draws["sigma_site"]
+    if "sigma_region" in posterior.draws:
+        sigma = np.sqrt(sigma**2 + posterior.draws["sigma_region"] ** 2)
     return {"baseline_logit": eta[:, 0], "log_odds_ratio": eta[:, 1] - eta[:, 0], "sigma_site": sigma}

@@ -58,7 +58,7 @@ import difflib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -78,6 +78,9 @@ from mbct_bayes.planning.predict import (
     p_embedded,
     typical_part,
 )
+
+if TYPE_CHECKING:  # model.fit imports planning (Fit.predict)
+    from mbct_bayes.model.fit import Fit
 
 #: Keys of the JSON records that :func:`records` (and ``mbct-bayes plan --json``) gives per mode.
 RECORD_KEYS: dict[str, tuple[str, ...]] = {
@@ -123,7 +126,7 @@ def _check_kind(kind: str) -> None:
 
 
 def _prepare(
-    fit, sites: Any, kind: str, source: str, *, responses: Any = None, scores_are_true: bool = False
+    fit: Fit, sites: Any, kind: str, source: str, *, responses: Any = None, scores_are_true: bool = False
 ) -> tuple[pd.DataFrame, MeasuredSites | None]:
     """Validate the sites table (predictors on the scale, known regions), require unique ids.
 
@@ -140,7 +143,7 @@ def _prepare(
             "site's measured scores (respondent scores, or an n_respondents column)"
         )
     table, measured = prepare_sites(
-        fit, _as_frame(sites, source), kind, responses=responses, scores_are_true=scores_are_true, source=source
+        fit.posterior, _as_frame(sites, source), kind, responses=responses, scores_are_true=scores_are_true, source=source
     )
     group = fit.spec.group
     dup = table[group].duplicated(keep=False).to_numpy()
@@ -160,7 +163,7 @@ def _suggest(name: str, candidates: Sequence[str]) -> str:
     return f" (did you mean {lower[close[0]]!r}?)" if close else ""
 
 
-def _check_lever(fit, name: Any, what: str = "lever") -> str:
+def _check_lever(fit: Fit, name: Any, what: str = "lever") -> str:
     predictors = fit.spec.predictors
     if name not in predictors:
         hint = _suggest(str(name), predictors)
@@ -186,7 +189,7 @@ def _check_probability(value: Any, name: str) -> float:
     return float(value)
 
 
-def _check_change(fit, change: Any) -> dict[str, float]:
+def _check_change(fit: Fit, change: Any) -> dict[str, float]:
     if not isinstance(change, Mapping) or not change:
         raise DataError(
             f"change must name at least one predictor and its change in scale points, e.g. "
@@ -211,7 +214,7 @@ def _check_change(fit, change: Any) -> dict[str, float]:
     return out
 
 
-def _scale_of(fit, lever: str) -> tuple[float, float]:
+def _scale_of(fit: Fit, lever: str) -> tuple[float, float]:
     bounds = fit.spec.scale.get(lever)
     if bounds is None:
         raise DataError(
@@ -223,7 +226,7 @@ def _scale_of(fit, lever: str) -> tuple[float, float]:
 
 # -- shared kernels -----------------------------------------------------------------------------
 def _apply_change(
-    fit, table: pd.DataFrame, change: Mapping[str, float]
+    fit: Fit, table: pd.DataFrame, change: Mapping[str, float]
 ) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
     """The table after ``change`` clipped to each scale; clipped flag and names per row."""
     after = table.copy()
@@ -243,7 +246,7 @@ def _apply_change(
 
 
 def _group_draws(
-    fit,
+    fit: Fit,
     table: pd.DataFrame,
     kind: str,
     seed: int | None,
@@ -255,15 +258,15 @@ def _group_draws(
     Both from one generator (effects first): the common random numbers of before and after.
     """
     rng = np.random.default_rng(seed)
-    group = group_part(fit, table, kind, rng, region_mode)
+    group = group_part(fit.posterior, table, kind, rng, region_mode)
     if measured is None:
         return group, None
-    return group, conditional_true_scores(fit, measured, rng)[:, measured.row_site, :]
+    return group, conditional_true_scores(fit.posterior, measured, rng)[:, measured.row_site, :]
 
 
 
 def _sites_and_draws(
-    fit,
+    fit: Fit,
     sites: Any,
     kind: str,
     source: str,
@@ -280,18 +283,18 @@ def _sites_and_draws(
     group, truth = _group_draws(fit, table, kind, seed, measured, region_mode)
     return table, measured, group, truth
 
-def _fixed(fit, table: pd.DataFrame, truth: np.ndarray | None) -> np.ndarray:
+def _fixed(fit: Fit, table: pd.DataFrame, truth: np.ndarray | None) -> np.ndarray:
     """Intercept + coefficients per draw (S, n): from the true-score draws when given, else the table."""
     if truth is None:
         return fixed_part(fit.draws, design_matrix(table, fit.spec))
-    return fixed_part_centred(fit.draws, fit.spec, centred_scores(fit, truth))
+    return fixed_part_centred(fit.draws, fit.spec, centred_scores(fit.posterior, truth))
 
 
-def _p(fit, table: pd.DataFrame, group: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
-    return p_embedded(fit, _fixed(fit, table, truth) + group)
+def _p(fit: Fit, table: pd.DataFrame, group: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
+    return p_embedded(fit.posterior, _fixed(fit, table, truth) + group)
 
 
-def _change_truth(fit, truth: np.ndarray | None, change: Mapping[str, float]) -> np.ndarray | None:
+def _change_truth(fit: Fit, truth: np.ndarray | None, change: Mapping[str, float]) -> np.ndarray | None:
     """True-score draws after ``change``: each draw moved, and kept on the scale.
 
     A move cannot take a draw past the scale's end; a draw already beyond it (the fitted
@@ -301,7 +304,7 @@ def _change_truth(fit, truth: np.ndarray | None, change: Mapping[str, float]) ->
 
 
 def _moved_truth(
-    fit, truth: np.ndarray, change: Mapping[str, float]
+    fit: Fit, truth: np.ndarray, change: Mapping[str, float]
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """:func:`_change_truth`, with per site whether it was clipped (in at least
     :data:`CLIPPED_SHARE` of the draws) and which predictors were."""
@@ -340,7 +343,7 @@ def _label(out: pd.DataFrame, scores: str | None) -> None:
         out["scores"] = scores
 
 
-def _ids(fit, table: pd.DataFrame) -> np.ndarray:
+def _ids(fit: Fit, table: pd.DataFrame) -> np.ndarray:
     return table[fit.spec.group].astype(str).to_numpy()
 
 
@@ -379,7 +382,7 @@ class WhatIfDraws:
 
 
 def what_if_draws(
-    fit, sites: Any, change: Mapping[str, float], kind: str = "new_site", *, seed: int | None = 0,
+    fit: Fit, sites: Any, change: Mapping[str, float], kind: str = "new_site", *, seed: int | None = 0,
     responses: Any = None, scores_are_true: bool = False, region_mode: str = "mixture",
 ) -> WhatIfDraws:
     """Draws of P(embedded) before and after ``change`` (see :func:`what_if`)."""
@@ -399,12 +402,12 @@ def what_if_draws(
         p_after=_p(fit, after, group, truth_after),
         clipped=clipped,
         clipped_predictors=clipped_names,
-        scores=scores_label(fit, kind, measured),
+        scores=scores_label(fit.posterior, kind, measured),
     )
 
 
 def what_if(
-    fit,
+    fit: Fit,
     sites: Any,
     change: Mapping[str, float],
     kind: str = "new_site",
@@ -478,7 +481,7 @@ def what_if(
 
 # -- levers -------------------------------------------------------------------------------------
 def lever_steps(
-    fit, step: float | str = 1.0, lever_names: Iterable[str] | None = None
+    fit: Fit, step: float | str = 1.0, lever_names: Iterable[str] | None = None
 ) -> dict[str, float]:
     """The step per lever: scale points, or ``"sd"`` for each predictor's SD in ``fit.data``."""
     names = list(fit.spec.predictors if lever_names is None else lever_names)
@@ -509,7 +512,7 @@ def lever_steps(
 
 
 def levers(
-    fit,
+    fit: Fit,
     sites: Any,
     step: float | str = 1.0,
     kind: str = "new_site",
@@ -577,7 +580,7 @@ def levers(
     )
     out = out.sort_values(["_row", "rank"], kind="stable").drop(columns="_row")
     out["kind"] = kind
-    _label(out, scores_label(fit, kind, measured))
+    _label(out, scores_label(fit.posterior, kind, measured))
     columns = [
         SITE, "lever", "step", "current", "after", "delta_mean", "delta_q05", "delta_q50",
         "delta_q95", "p_positive", "rank", "clipped", "kind",
@@ -586,7 +589,7 @@ def levers(
 
 
 # -- target -------------------------------------------------------------------------------------
-def _threshold(fit, p: float) -> np.ndarray:
+def _threshold(fit: Fit, p: float) -> np.ndarray:
     """Per-draw logit threshold: P(embedded) ≥ p ⇔ eta ≥ threshold (S, 1)."""
     t = np.full((fit.n_draws, 1), logit(p))
     if fit.spec.family == "ordinal":
@@ -595,7 +598,7 @@ def _threshold(fit, p: float) -> np.ndarray:
 
 
 def _affine_in_lever(
-    fit, table: pd.DataFrame, lever: str, lo: float, hi: float, group: np.ndarray, truth: np.ndarray | None = None
+    fit: Fit, table: pd.DataFrame, lever: str, lo: float, hi: float, group: np.ndarray, truth: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``eta(x) = eta_lo + slope * (x - lo)`` per draw and site, with the other predictors fixed.
 
@@ -696,7 +699,7 @@ def smallest_reaching(
 
 
 def target(
-    fit,
+    fit: Fit,
     sites: Any,
     lever: str = "F",
     p: float = 0.8,
@@ -773,7 +776,7 @@ def target(
     value = found["value"]
     reachable = ~np.isnan(value)
     at_value = np.where(reachable, value, lo)
-    p_at = p_embedded(fit, eta_lo + slope * (at_value - lo)).mean(axis=0)
+    p_at = p_embedded(fit.posterior, eta_lo + slope * (at_value - lo)).mean(axis=0)
     prob_now = (eta_lo + slope * (now - lo) >= threshold).mean(axis=0)
     out = pd.DataFrame({
         SITE: _ids(fit, table),
@@ -793,7 +796,7 @@ def target(
         "kind": kind,
     })
     out["message"] = [_target_message(row, lo, hi) for row in out.itertuples(index=False)]
-    _label(out, scores_label(fit, kind, measured))
+    _label(out, scores_label(fit.posterior, kind, measured))
     return out
 
 
@@ -828,7 +831,7 @@ def _target_message(row, lo: float, hi: float) -> str:
 
 
 def lever_curve(
-    fit,
+    fit: Fit,
     sites: Any,
     lever: str = "F",
     *,
@@ -886,7 +889,7 @@ def lever_curve(
     for i in range(0, n_sites, block):
         # (S, sites, G): draws × sites × grid in one array operation
         eta = eta_lo[:, i:i + block, None] + slope[:, i:i + block, None] * (grid - lo)
-        p_draws = p_embedded(fit, eta.reshape(n_draws, -1))
+        p_draws = p_embedded(fit.posterior, eta.reshape(n_draws, -1))
         part = _summary(p_draws, "p")
         if p is not None:
             part["prob_reach"] = (p_draws >= p).mean(axis=0)
@@ -908,7 +911,7 @@ def _p_best(p: np.ndarray) -> np.ndarray:
 
 
 def rank(
-    fit,
+    fit: Fit,
     candidates: Any,
     kind: str = "new_site",
     *,
@@ -957,10 +960,10 @@ def rank(
         region_mode=region_mode,
     )
     fixed = _fixed(fit, table, truth)
-    p = p_embedded(fit, fixed + group)
+    p = p_embedded(fit.posterior, fixed + group)
     # a fresh generator of the same seed: an unknown region gets the same draws as in ``group``
-    typical_region = typical_part(fit, table, np.random.default_rng(seed), region_mode, kind=kind)
-    typical = p_embedded(fit, fixed + typical_region)
+    typical_region = typical_part(fit.posterior, table, np.random.default_rng(seed), region_mode, kind=kind)
+    typical = p_embedded(fit.posterior, fixed + typical_region)
     q = np.quantile(typical, (0.05, 0.95), axis=0)
     out = pd.DataFrame({
         SITE: _ids(fit, table),
@@ -975,7 +978,7 @@ def rank(
     })
     out = out.sort_values("p_mean", ascending=False, kind="stable").reset_index(drop=True)
     out.insert(1, "rank", np.arange(1, len(out) + 1))
-    _label(out, scores_label(fit, kind, measured))
+    _label(out, scores_label(fit.posterior, kind, measured))
     return out
 
 

@@ -1,8 +1,9 @@
 """Figures for a fitted model: forest plot of odds ratios, site-effect caterpillar, and a
 posterior predictive check of the embedded rate.
 
-Every figure is computed with numpy from the fit's posterior draws (``fit.draws``, chains
-stacked) and returned as a ``matplotlib.figure.Figure`` made without pyplot (save it with
+Every figure is computed with numpy from the posterior draws (chains stacked) of a
+:class:`~mbct_bayes.model.posterior.Posterior` (a fit's ``fit.posterior``; the figures take a fit
+too) and returned as a ``matplotlib.figure.Figure`` made without pyplot (save it with
 ``fig.savefig(path)``).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,10 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 from mbct_bayes.errors import DataError
+from mbct_bayes.model.posterior import Posterior, as_posterior
+
+if TYPE_CHECKING:  # only named in annotations: the figures take a fit or its posterior
+    from mbct_bayes.model.fit import Fit
 
 #: Interval levels drawn everywhere: a thick 50% bar inside a thin 90% line.
 INNER, OUTER = 0.50, 0.90
@@ -62,9 +68,9 @@ def plain_label(text: object, max_len: int = MAX_LABEL) -> str:
     return s.replace("$", r"\$")
 
 
-def _draws(fit, name: str) -> np.ndarray:
+def _draws(posterior: Posterior, name: str) -> np.ndarray:
     try:
-        return np.asarray(fit.draws[name], dtype=float)
+        return np.asarray(posterior.draws[name], dtype=float)
     except KeyError:
         raise DataError(f"the fit has no posterior draws of {name!r}; is it an mbct-bayes fit?") from None
 
@@ -92,7 +98,7 @@ def _prior_interval(prior: dict, outer: float = OUTER) -> tuple[float, float] | 
 
 
 # -- forest plot ------------------------------------------------------------------------------
-def forest_plot(fit, *, show_prior: bool = True, title: str | None = None, figsize: tuple[float, float] | None = None) -> Figure:
+def forest_plot(fit: Fit | Posterior, *, show_prior: bool = True, title: str | None = None, figsize: tuple[float, float] | None = None) -> Figure:
     """Odds ratios of the E, C, F effects (and interactions, covariates) per scale point.
 
     Each row is one coefficient: the posterior median odds ratio ``exp(beta)`` (point), its 50%
@@ -104,8 +110,8 @@ def forest_plot(fit, *, show_prior: bool = True, title: str | None = None, figsi
     Parameters
     ----------
     fit
-        A :class:`~mbct_bayes.fit.Fit` (uses ``fit.draws["beta"]``, ``fit.spec`` and
-        ``fit.model_data.x_sd`` for the default priors).
+        A :class:`~mbct_bayes.model.fit.Fit` or its posterior (uses the ``beta`` draws, the spec
+        and ``model_data.x_sd`` for the default priors).
     show_prior
         Draw the prior 90% interval (Normal, Student-t and Cauchy priors).
     title, figsize
@@ -116,8 +122,9 @@ def forest_plot(fit, *, show_prior: bool = True, title: str | None = None, figsi
     matplotlib.figure.Figure
         One axes; y tick labels are the coefficient names, top row first.
     """
-    beta = _draws(fit, "beta")
-    names = list(fit.spec.coef_names)
+    posterior = as_posterior(fit)
+    beta = _draws(posterior, "beta")
+    names = list(posterior.spec.coef_names)
     if beta.ndim != 2 or beta.shape[1] != len(names):
         raise DataError(f"forest_plot: beta draws have shape {beta.shape}, expected (draws, {len(names)})")
     s = interval_summary(beta)
@@ -128,13 +135,13 @@ def forest_plot(fit, *, show_prior: bool = True, title: str | None = None, figsi
     ax.set_xscale("log")
     lo, hi = np.exp(s["outer_lo"].min()), np.exp(s["outer_hi"].max())
     if show_prior:
-        x_sd = getattr(fit.model_data, "x_sd", None)
+        x_sd = getattr(posterior.model_data, "x_sd", None)
         for j, name in enumerate(names):
             sd = float(x_sd[j]) if x_sd is not None and j < len(x_sd) else None
-            interval = _prior_interval(fit.spec.prior_for(name, sd))
+            interval = _prior_interval(posterior.spec.prior_for(name, sd))
             if interval is not None:
                 ax.hlines(y[j] - 0.25, math.exp(interval[0]), math.exp(interval[1]), color="0.7", linewidth=1.5,
-                          label="prior 90%" if j == 0 else None)
+                          label="prior 90%" if j == 0 else "_nolegend_")
     ax.axvline(1.0, color="0.4", linestyle="--", linewidth=1)
     _intervals_h(ax, y, {key: np.exp(v) for key, v in s.items()}, color="C0")
     # posterior-driven limits (a wide prior line may run off the axis), always including 1
@@ -143,7 +150,7 @@ def forest_plot(fit, *, show_prior: bool = True, title: str | None = None, figsi
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_yticks(y, [plain_label(_coef_label(fit.spec, n)) for n in names])
+    ax.set_yticks(y, [plain_label(_coef_label(posterior.spec, n)) for n in names])
     ax.set_ylim(-0.7, k - 0.4)
     right = ax.secondary_yaxis("right")
     right.set_yticks(
@@ -168,7 +175,7 @@ def _coef_label(spec, name: str) -> str:
 
 
 # -- caterpillar ------------------------------------------------------------------------------
-def site_effects_plot(fit, *, title: str | None = None, width: float = 7.0) -> Figure:
+def site_effects_plot(fit: Fit | Posterior, *, title: str | None = None, width: float = 7.0) -> Figure:
     """Caterpillar plot of the site effects (and region effects, when fitted), sorted.
 
     Each row is one site's effect on the log-odds of embedding, beyond what its E, C and F
@@ -187,13 +194,14 @@ def site_effects_plot(fit, *, title: str | None = None, width: float = 7.0) -> F
     matplotlib.figure.Figure
         Axes ``[sites]`` or ``[sites, regions]``.
     """
-    u = _draws(fit, "u_site")
-    labels = list(fit.model_data.site_labels)
+    posterior = as_posterior(fit)
+    u = _draws(posterior, "u_site")
+    labels = list(posterior.model_data.site_labels)
     if u.ndim != 2 or u.shape[1] != len(labels):
         raise DataError(f"site_effects_plot: u_site draws have shape {u.shape}, expected (draws, {len(labels)})")
     panels = [("site", u, labels)]
-    if "u_region" in fit.draws and fit.model_data.region_labels:
-        panels.append(("region", _draws(fit, "u_region"), list(fit.model_data.region_labels)))
+    if "u_region" in posterior.draws and posterior.model_data.region_labels:
+        panels.append(("region", _draws(posterior, "u_region"), list(posterior.model_data.region_labels)))
     rows = [p[1].shape[1] for p in panels]
     row_h = 0.17 if rows[0] <= 80 else 0.09
     heights = [max(1.2, row_h * n + 0.4) for n in rows]
@@ -333,7 +341,7 @@ def replicate_rates(
 
 
 def posterior_predictive(
-    fit, observations: pd.DataFrame | None = None, *, seed: int = 0, max_draws: int = PPC_MAX_DRAWS
+    fit: Fit | Posterior, observations: pd.DataFrame | None = None, *, seed: int = 0, max_draws: int = PPC_MAX_DRAWS
 ) -> PosteriorPredictive:
     """Posterior predictive check of the embedded rate, per site and overall.
 
@@ -345,7 +353,7 @@ def posterior_predictive(
     Parameters
     ----------
     fit
-        A fitted model.
+        A fitted model or its posterior.
     observations
         Observations to check against (validated here); default the data the model was fitted to.
     seed
@@ -360,10 +368,11 @@ def posterior_predictive(
     from mbct_bayes.model.build import outcome_array
     from mbct_bayes.planning.predict import fixed_part, latent_fixed_part, p_embedded
 
-    spec, md = fit.spec, fit.model_data
-    n_draws = int(_draws(fit, "sigma_site").shape[0])
+    posterior = as_posterior(fit)
+    spec, md = posterior.spec, posterior.model_data
+    n_draws = int(_draws(posterior, "sigma_site").shape[0])
     keep = np.unique(np.linspace(0, n_draws - 1, min(n_draws, max_draws)).round().astype(np.int64))
-    sub = _ThinFit(fit, keep)
+    sub = posterior.thinned(keep)
     if observations is None:
         fixed = latent_fixed_part(sub, md.site_idx) if spec.measurement == "latent" else fixed_part(sub.draws, md.X)
         eta = fixed + sub.draws["u_site"][:, md.site_idx]
@@ -372,7 +381,7 @@ def posterior_predictive(
         y, trials, labels, site_idx = md.y, md.trials, list(md.site_labels), md.site_idx
         source = "the fitted data"
     else:
-        table = _validated_observations(fit, observations)
+        table = _validated_observations(posterior, observations)
         eta = _mixed_eta(sub, table, seed)
         y = outcome_array(table, spec)
         trials = table[spec.trials].to_numpy(dtype=np.int64) if spec.family == "binomial" else None
@@ -395,38 +404,28 @@ def posterior_predictive(
     )
 
 
-class _ThinFit:
-    """A view of a fit with a subset of its draws (same spec and data)."""
-
-    def __init__(self, fit, keep: np.ndarray) -> None:
-        self.spec, self.model_data, self.data = fit.spec, fit.model_data, fit.data
-        self.draws = {k: np.asarray(v)[keep] for k, v in fit.draws.items()}
-        self.n_draws = int(keep.size)
-
-
-def _validated_observations(fit, observations: pd.DataFrame) -> pd.DataFrame:
+def _validated_observations(posterior: Posterior, observations: pd.DataFrame) -> pd.DataFrame:
     from mbct_bayes.schema import validate_observations
 
-    return validate_observations(observations, fit.spec, source="observations")
+    return validate_observations(observations, posterior.spec, source="observations")
 
 
-def _mixed_eta(fit, table: pd.DataFrame, seed: int) -> np.ndarray:
+def _mixed_eta(posterior: Posterior, table: pd.DataFrame, seed: int) -> np.ndarray:
     """Known sites with their own effects, unseen sites as new sites."""
     from mbct_bayes.planning.predict import eta_draws
 
-    spec = fit.spec
-    known_labels = set(fit.model_data.site_labels)
-    known = table[spec.group].astype(str).isin(known_labels).to_numpy()
-    eta = np.empty((fit.n_draws, len(table)))
+    spec, md = posterior.spec, posterior.model_data
+    known = table[spec.group].astype(str).isin(set(md.site_labels)).to_numpy()
+    eta = np.empty((posterior.n_draws, len(table)))
     if known.any():
-        eta[:, known] = eta_draws(fit, table[known], "known_site", seed=seed)
+        eta[:, known] = eta_draws(posterior, table[known], "known_site", seed=seed)
     if (~known).any():
         new = table[~known].copy()
-        if fit.model_data.region_labels is not None and spec.region in new.columns:
+        if md.region_labels is not None and spec.region in new.columns:
             # a region the model never saw is drawn from the population of regions
-            seen = new[spec.region].astype(str).isin(set(fit.model_data.region_labels))
+            seen = new[spec.region].astype(str).isin(set(md.region_labels))
             new[spec.region] = new[spec.region].where(seen, None)
-        eta[:, ~known] = eta_draws(fit, new, "new_site", seed=seed)
+        eta[:, ~known] = eta_draws(posterior, new, "new_site", seed=seed)
     return eta
 
 

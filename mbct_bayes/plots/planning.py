@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from mbct_bayes.errors import DataError
+
+if TYPE_CHECKING:  # only named in annotations
+    from mbct_bayes.model.fit import Fit
 
 LEVER_COLUMNS = ("site", "lever", "delta_mean", "delta_q05", "delta_q95", "p_positive", "rank")
 
@@ -96,7 +99,7 @@ def lever_chart(
 
 
 def lever_response(
-    fit,
+    fit: Fit,
     site: Any,
     lever: str = "F",
     *,

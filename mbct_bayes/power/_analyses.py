@@ -80,7 +80,7 @@ def adjusted_df(clusters_per_arm: int, covariates: int) -> int:
     return 2 * int(clusters_per_arm) - 2 - int(covariates)
 
 
-def check_adjusted_design(clusters: Sequence[int], covariates: int) -> None:
+def check_adjusted_design(clusters: Sequence[int] | np.ndarray, covariates: int) -> None:
     """Refuse designs too small for the adjusted analysis (``2c - 2 - p < 1``)."""
     small = [int(c) for c in clusters if adjusted_df(c, covariates) < 1]
     if small:

@@ -235,22 +235,26 @@ def analytic(
 
     def fn(c: float, m: float, q1: float) -> float:
         if method == "hayes-bennett":
+            assert k is not None  # hayes-bennett needs k (checked above)
             return _power_hb(p0, q1, c, m, k, alpha)
+        assert icc is not None  # donner-klar needs icc (checked above)
         return _power_dk(p0, q1, c, m, icc, cv, alpha, dist, pooled)
 
-    values = {
+    values: dict[str, float | None] = {
         "power": power,
         "clusters_per_arm": clusters_per_arm,
         "cluster_size": cluster_size,
         "p1": p1,
     }
     if solve == "power":
+        assert clusters_per_arm is not None and cluster_size is not None and p1 is not None  # one unknown: power
         values["power"] = fn(clusters_per_arm, cluster_size, p1)
     else:
         values[solve] = _solve(
             solve, fn, values, p0, alpha, dist, method, p1_greater, max_clusters, max_cluster_size
         )
     c, m, q1 = values["clusters_per_arm"], values["cluster_size"], values["p1"]
+    assert c is not None and m is not None and q1 is not None  # every unknown is solved by now
     c_design = _ceil(c)
     m_design = _ceil(m, minimum=1)
     result: dict[str, Any] = {
@@ -273,7 +277,7 @@ def analytic(
         "p1_greater": p1_greater,
         "max_clusters": max_clusters,
         "max_cluster_size": max_cluster_size,
-        "design_effect": design_effect(m, icc, cv) if method == "donner-klar" else None,
+        "design_effect": design_effect(m, icc, cv) if method == "donner-klar" and icc is not None else None,
         "df": 2 * (c_design - 1) if dist == "t" else None,
     }
     result["power_at_design"] = fn(c_design, m_design, q1)
@@ -285,7 +289,7 @@ def analytic(
 
 
 def _exact_size_one_outcome(clusters_per_arm: int, p0: float, alpha: float) -> dict[str, Any]:
-    size = {"actual_size": exact_size("t", clusters_per_arm, p0, alpha), "size_method": "exact"}
+    size: dict[str, Any] = {"actual_size": exact_size("t", clusters_per_arm, p0, alpha), "size_method": "exact"}
     size["size_band"] = list(size_band(alpha))
     size["size_holds"] = holds(size["actual_size"], alpha)
     size["size_note"] = size_note("t", clusters_per_arm, 1, size, alpha, formula=True)

@@ -19,7 +19,7 @@ so assurance is bounded by ``P(direction) + (alpha/2) * (1 - P(direction))``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -48,6 +48,9 @@ from mbct_bayes.power._simulate import (
     wilson_interval,
 )
 from mbct_bayes.power._size import SIZE_SIMS, holds, size_band, size_note
+
+if TYPE_CHECKING:  # power does not import the model stack
+    from mbct_bayes.model.fit import Fit
 
 DRAW_KEYS = ("baseline_logit", "sigma_site", "log_odds_ratio")
 DIRECTIONS = ("auto", "increase", "decrease")
@@ -426,7 +429,7 @@ def _null_size(out: dict[str, Any], null_counts, parallel: Mapping[str, Any]) ->
     )
     hits = int(null_counts(index, common)[1, 0, 0])
     low, high = wilson_interval(hits, sims, out["ci_level"])
-    size = {
+    size: dict[str, Any] = {
         "actual_size": hits / sims,
         "size_mc_low": float(low),
         "size_mc_high": float(high),
@@ -616,12 +619,12 @@ def assumptions(result: Mapping[str, Any], population_text: list[str] | None = N
 
 
 def draws_from_fit(
-    fit: Any, *, lever: str = "F", delta: float = 1.0, profile: Mapping[str, float] | None = None
+    fit: Fit, *, lever: str = "F", delta: float = 1.0, profile: Mapping[str, float] | None = None
 ) -> dict[str, np.ndarray]:
     """The three posterior arrays a trial depends on (:func:`mbct_bayes.planning.predict.trial_inputs`)."""
     from mbct_bayes.planning.predict import trial_inputs  # lazy: the model stack is heavy and power does not need it
 
-    inputs = trial_inputs(fit, lever=lever, delta=delta, profile=dict(profile) if profile else None)
+    inputs = trial_inputs(fit.posterior, lever=lever, delta=delta, profile=dict(profile) if profile else None)
     missing = [k for k in DRAW_KEYS if k not in inputs]
     if missing:
         raise DataError(
@@ -631,7 +634,7 @@ def draws_from_fit(
 
 
 def population_from_fit(
-    fit: Any,
+    fit: Fit,
     *,
     lever: str = "F",
     delta: float = 1.0,
@@ -663,7 +666,7 @@ def population_from_fit(
 
 
 def assurance(
-    fit: Any,
+    fit: Fit,
     *,
     lever: str = "F",
     delta: float = 1.0,

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special, stats
 
 from mbct_bayes.errors import DataError
@@ -29,7 +30,7 @@ ADJUSTED_NEEDS_BASELINES = (
 _RECURSION_MAX_N = 200
 
 
-def binom_quantile(v: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
+def binom_quantile(v: ArrayLike, n: ArrayLike, p: ArrayLike) -> np.ndarray:
     """Smallest ``k`` with ``P(Bin(n, p) <= k) >= v``, elementwise (the binomial inverse CDF).
 
     Equal to ``scipy.stats.binom.ppf`` but several times faster for small ``n``: the CDF is
@@ -41,7 +42,7 @@ def binom_quantile(v: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
     q = np.where(flip, 1.0 - p, p).ravel()
     u = np.where(flip, 1.0 - v, v).ravel()
     nn = n.ravel()
-    out = np.empty(q.shape, dtype=np.int64)
+    out: np.ndarray = np.empty(q.shape, dtype=np.int64)
     small = nn <= _RECURSION_MAX_N
     if small.all():
         out[:] = _quantile_recursion(u, nn, q)
@@ -56,12 +57,13 @@ def _quantile_recursion(u: np.ndarray, n: np.ndarray, q: np.ndarray) -> np.ndarr
     out = np.zeros(u.shape, dtype=np.int64)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = q / (1.0 - q)
-    pmf = np.exp(n * np.log1p(-q))
-    cdf = pmf.copy()
+    pmf: np.ndarray = np.exp(n * np.log1p(-q))
+    cdf: np.ndarray = pmf.copy()
     # Dense updates on a working set that is compacted once half of it has stopped: fancy
     # indexing every step would cost more than the arithmetic.
-    idx = np.arange(u.size)
-    uu, nn, rr, kk = u, n, ratio, np.zeros(u.size, dtype=np.int64)
+    idx: np.ndarray = np.arange(u.size)
+    kk: np.ndarray = np.zeros(u.size, dtype=np.int64)
+    uu, nn, rr = u, n, ratio
     active = (cdf < uu) & (nn > 0)
     k = 0
     while True:

@@ -27,13 +27,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
 from mbct_bayes.errors import DataError
+
+if TYPE_CHECKING:  # power does not import the model stack
+    from mbct_bayes.model.fit import Fit
 
 KINDS = ("fitted_sites", "candidates", "profile")
 # spawn_key head of the population streams; the kernel uses (chunk, arm, column) with small
@@ -129,7 +132,7 @@ def build_population(
     lever: str,
     delta: float,
     stratify: bool = False,
-    region_weights: Sequence[float] | None = None,
+    region_weights: Sequence[float] | np.ndarray | None = None,
 ) -> Population:
     """A :class:`Population` from a spec, posterior draws and the services' profiles.
 
@@ -276,7 +279,7 @@ def population_at_means(pop: Population) -> Population:
 
 
 # ----------------------------------------------------------------------------- from a fit
-def _site_regions(fit: Any, site_index: np.ndarray) -> list[str | None] | None:
+def _site_regions(fit: Fit, site_index: np.ndarray) -> list[str | None] | None:
     """Each fitted site's region label (None when the fit has no regions)."""
     md = fit.model_data
     if md.region_idx is None or md.region_labels is None:
@@ -286,7 +289,7 @@ def _site_regions(fit: Any, site_index: np.ndarray) -> list[str | None] | None:
     return [md.region_labels[region_of[i]] for i in site_index]
 
 
-def _fitted_region_weights(fit: Any) -> np.ndarray | None:
+def _fitted_region_weights(fit: Fit) -> np.ndarray | None:
     """The fitted sites' share of each fitted region (None without regions): the unknown-region mixture."""
     from mbct_bayes.planning.predict import region_site_shares
 
@@ -296,7 +299,7 @@ def _fitted_region_weights(fit: Any) -> np.ndarray | None:
     return region_site_shares(md)
 
 
-def fitted_sites_population(fit: Any, *, lever: str = "F", delta: float = 1.0) -> Population:
+def fitted_sites_population(fit: Fit, *, lever: str = "F", delta: float = 1.0) -> Population:
     """The fitted data's sites as the population (site-level E, C, F and region).
 
     Observed E, C, F: each site's mean over its rows. Latent-measurement fits: each draw's
@@ -327,7 +330,7 @@ def fitted_sites_population(fit: Any, *, lever: str = "F", delta: float = 1.0) -
 
 
 def candidates_population(
-    fit: Any,
+    fit: Fit,
     sites: pd.DataFrame,
     *,
     lever: str = "F",
@@ -379,7 +382,7 @@ def candidates_population(
         # per draw, the services' true scores given their measured means (not the means themselves,
         # which would make services differ ~1/reliability times too much on the logit scale)
         profiles = true_score_draws(
-            fit, sites, rng=np.random.default_rng(np.random.SeedSequence(0)), responses=responses
+            fit.posterior, sites, rng=np.random.default_rng(np.random.SeedSequence(0)), responses=responses
         )
     return build_population(
         spec,

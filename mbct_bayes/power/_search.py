@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,9 @@ from mbct_bayes.power._population import Population, check_enough_services
 from mbct_bayes.power._simulate import DEFAULT_CHUNK, power_curve, resolve_seed
 from mbct_bayes.power._size import SIZE_SIMS, size_check
 
+if TYPE_CHECKING:  # power does not import the model stack
+    from mbct_bayes.model.fit import Fit
+
 METHODS = ("analytic", "simulate", "assurance")
 SOLVE_FOR = ("clusters_per_arm", "cluster_size")
 
@@ -35,8 +38,8 @@ def search(
     p0: float | None = None,
     p1: float | None = None,
     odds_ratio: float | None = None,
-    clusters_per_arm: int | None = None,
-    cluster_size: int | None = None,
+    clusters_per_arm: float | None = None,
+    cluster_size: float | None = None,
     icc: float | None = None,
     sigma_b: float | None = None,
     icc_scale: str = "proportion",
@@ -46,7 +49,7 @@ def search(
     k: float | None = None,
     dist: str | None = None,
     draws: Mapping[str, np.ndarray] | None = None,
-    fit: Any = None,
+    fit: Fit | None = None,
     lever: str = "F",
     delta: float = 1.0,
     profile: Mapping[str, float] | None = None,
@@ -195,6 +198,7 @@ def search(
         if draws is None and fit is None and population is None:
             raise DataError("assurance needs posterior draws or a fit (FIT.nc / --draws)")
         if draws is None and population is None:
+            assert fit is not None  # one of draws, fit, population (checked above)
             if profile is None:
                 population = population_from_fit(fit, lever=lever, delta=delta)
             else:
@@ -211,6 +215,7 @@ def search(
             def curve_at(clusters: list[int], sizes: list[int]) -> pd.DataFrame:
                 return population_curve(population, clusters=clusters, cluster_sizes=sizes, sims=sims, **common)
         else:
+            assert draws is not None  # given, or drawn from the fit above
             missing = [key for key in DRAW_KEYS if key not in draws]
             if missing:
                 raise DataError(f"draws lack {', '.join(missing)}; give {', '.join(DRAW_KEYS)}")
@@ -227,6 +232,7 @@ def search(
                 )
 
     if solve_for == "clusters_per_arm":
+        assert cluster_size is not None  # required when solving for clusters (checked above)
         size = check.integer("cluster_size", cluster_size, 1)
         curve = curve_at(list(range(2, max_clusters + 1)), [size])
         reached = curve.index[curve[metric] >= target]
@@ -237,6 +243,7 @@ def search(
             )
         best = curve.loc[reached[0]]
     else:
+        assert clusters_per_arm is not None  # required when solving for the size (checked above)
         curve, best = _bisect_size(
             curve_at, math.ceil(clusters_per_arm), metric, target, max_cluster_size
         )

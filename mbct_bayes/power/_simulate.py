@@ -41,7 +41,9 @@ def wilson_interval(successes: int | np.ndarray, n: int, level: float = 0.95):
 def resolve_seed(seed: int | None) -> int:
     """The seed to use: ``seed`` itself, or fresh entropy (reported, so the run can be repeated)."""
     if seed is None:
-        return int(np.random.SeedSequence().entropy)
+        entropy = np.random.SeedSequence().entropy
+        assert isinstance(entropy, int)  # fresh entropy is one int (numpy's SeedSequence)
+        return entropy
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise DataError(f"seed (--seed) = {seed!r} must be a whole number >= 0")
     return int(seed)
@@ -67,6 +69,7 @@ def model_parameters(
             "give exactly one of icc (--icc) and sigma_b (--sigma-b), the between-cluster variation"
         )
     if sigma_b is None:
+        assert icc is not None  # exactly one of icc and sigma_b (checked above)
         sigma_b = sigma_b_from_icc(check.icc(icc), p0, scale=icc_scale)
     else:
         sigma_b = check.nonnegative("sigma_b", sigma_b)
@@ -126,7 +129,9 @@ def simulate_counts(
                 seed,
                 chunk,
                 stop - start,
-                *sliced,
+                sliced[0],  # logit_p0
+                sliced[1],  # log_or
+                sliced[2],  # sigma_b
                 clusters=clusters,
                 sizes=sizes,
                 cv=float(cv),

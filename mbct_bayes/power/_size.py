@@ -205,7 +205,7 @@ def size_grid(
             for m in sizes:
                 for j, c in enumerate(clusters):
                     if m in exact_m and _enumerable(c):
-                        size = exact_size(analysis, c, marginal_proportion(p, sigma_b), alpha)
+                        size = exact_size(analysis, c, float(marginal_proportion(p, sigma_b)), alpha)
                         low = high = size
                         method, n = "exact", 0
                     else:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -44,6 +44,9 @@ from mbct_bayes.errors import DataError
 from mbct_bayes.power import _checks as check
 from mbct_bayes.power._assurance import _check_draws
 from mbct_bayes.power._simulate import resolve_seed, wilson_interval
+
+if TYPE_CHECKING:  # power does not import the model stack
+    from mbct_bayes.model.fit import Fit
 
 TIME_MODELS = ("categorical", "linear")
 REFERENCE = "Hussey & Hughes 2007 via WLS, as swCRTdesign's swPwr"
@@ -208,6 +211,7 @@ def _variation(p0: float, p1: float, tau: float | None, icc: float | None) -> tu
         icc = check.icc(icc)
         tau = math.sqrt(bernoulli * icc / (1.0 - icc))
     else:
+        assert tau is not None  # tau or icc (checked above)
         tau = check.nonnegative("tau", tau)
         if tau**2 >= bernoulli:
             raise DataError(
@@ -769,7 +773,7 @@ SW_ASSUMPTIONS = [
 
 
 def stepped_wedge_assurance(
-    fit: Any,
+    fit: Fit,
     *,
     lever: str = "F",
     delta: float = 1.0,
@@ -806,7 +810,7 @@ def stepped_wedge_assurance(
     )
     from mbct_bayes.power._icc import icc_from_sigma_b, marginal_proportion
 
-    design_args = dict(sequences=sequences, periods=periods, design=design, cluster_size=cluster_size, alpha=alpha,
+    design_args: dict[str, Any] = dict(sequences=sequences, periods=periods, design=design, cluster_size=cluster_size, alpha=alpha,
                        sims=sims, seed=seed, time=time, ci_level=ci_level)
     if profile is not None and (sites is not None or stratify is not None):
         raise DataError("give either a profile (all services alike) or candidate sites, not both")
@@ -873,7 +877,7 @@ def stepped_wedge(
     ``power_simulated_mc_low``/``_high``, ``rejection_rate_two_sided``, ``sims``, ``seed``, ``df``,
     ``clipped_share``). Arguments as those two functions.
     """
-    common = dict(
+    common: dict[str, Any] = dict(
         p0=p0,
         p1=p1,
         cluster_size=cluster_size,

@@ -27,6 +27,7 @@ import pandas as pd
 from scipy import optimize
 
 from mbct_bayes.errors import DataError
+from mbct_bayes.survey.scoring import CONSTRUCTS, _as_codebook, keyed_items, score_responses, validate_responses
 
 __all__ = [
     "cronbach_alpha",
@@ -316,14 +317,6 @@ def reliability(
         "C": ..., "F": ...}``. The ICCs are of respondents' scale (subscale) scores within
         sites. Undefined values are NaN (``null`` in JSON).
     """
-    from mbct_bayes.survey.scoring import (
-        CONSTRUCTS,
-        _as_codebook,
-        keyed_items,
-        score_responses,
-        validate_responses,
-    )
-
     codebook = _as_codebook(codebook)
     responses = validate_responses(responses, codebook)
     scores = score_responses(responses, codebook, min_answered=min_answered)

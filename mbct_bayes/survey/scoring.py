@@ -22,9 +22,9 @@ Scoring follows the ORCA convention (Helfrich et al. 2009):
 Row numbers in error messages are 1-based data rows (row 1 is the first row after the header),
 as in :mod:`mbct_bayes.schema`.
 
-The reliability functions (:func:`cronbach_alpha`, :func:`mcdonald_omega`,
-:func:`item_rest_correlations`, :func:`icc1_icc2`, :func:`reliability`) live in
-:mod:`mbct_bayes.reliability` and are importable from here too.
+The reliability functions (``cronbach_alpha``, ``mcdonald_omega``, ``item_rest_correlations``,
+``icc1_icc2``, ``reliability``) live in :mod:`mbct_bayes.survey.reliability`, which builds on this
+module; the old names here still resolve, with a ``DeprecationWarning`` (:mod:`mbct_bayes._moved`).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mbct_bayes._moved import moved_name
 from mbct_bayes.errors import DataError
 from mbct_bayes.schema import read_table
 
@@ -51,25 +52,12 @@ STATUS_NOT_ASKED = "not_asked"  # missing by design: the role is asked none of t
 
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
-_RELIABILITY_NAMES = (
-    "cronbach_alpha",
-    "mcdonald_omega",
-    "item_rest_correlations",
-    "icc1_icc2",
-    "reliability",
-    "pairwise_cov",
-    "pairwise_corr",
-)
 
 
 def __getattr__(name: str) -> Any:
-    # The reliability API is part of this module's public surface but lives in its own module
-    # (which imports this one); resolve it lazily to avoid an import cycle.
-    if name in _RELIABILITY_NAMES:
-        from mbct_bayes.survey import reliability as _rel
-
-        return getattr(_rel, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # reliability names that once lived here (deprecated): resolved by module path at run time,
+    # since mbct_bayes.survey.reliability imports this module
+    return moved_name(__name__, name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -439,9 +427,9 @@ def validate_responses(
     if answered_unasked.any():
         r, c = np.nonzero(answered_unasked)
         item = items[int(c[0])]
-        rows = np.flatnonzero(answered_unasked[:, c[0]])
+        answered_rows = np.flatnonzero(answered_unasked[:, c[0]])
         raise DataError(
-            f"{source}: column '{item}' {_rows(rows)}: answered by role "
+            f"{source}: column '{item}' {_rows(answered_rows)}: answered by role "
             f"{out['role'].iloc[int(r[0])]!r}, which the codebook does not ask this item; add the "
             "role to the item's roles in the codebook or blank these cells"
         )

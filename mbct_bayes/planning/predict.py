@@ -48,6 +48,8 @@ import pandas as pd
 from scipy.special import expit
 
 from mbct_bayes.errors import DataError
+from mbct_bayes.families import get_family
+from mbct_bayes.families.ordinal import cumulative_logit_probabilities
 from mbct_bayes.model.build import design_matrix
 
 KINDS = ("new_site", "typical_site", "known_site")
@@ -315,17 +317,11 @@ def eta_and_true_scores(
 
 def p_embedded(fit, eta: np.ndarray) -> np.ndarray:
     """P(embedded) from linear-predictor draws: logistic, or the top level for ordinal."""
-    if fit.spec.family == "ordinal":
-        return expit(eta - fit.draws["cutpoints"][:, -1][:, None])
-    return expit(eta)
+    return expit(get_family(fit.spec.family).event_logit(eta, fit.draws))
 
 
-def level_probabilities(cutpoints: np.ndarray, eta: np.ndarray) -> np.ndarray:
-    """Cumulative-logit level probabilities (S, n, K) from cutpoints (S, K-1) and eta (S, n)."""
-    cum = expit(cutpoints[:, None, :] - eta[:, :, None])  # P(y <= k), k = 0..K-2
-    lower = np.concatenate([np.zeros_like(cum[..., :1]), cum], axis=-1)
-    upper = np.concatenate([cum, np.ones_like(cum[..., :1])], axis=-1)
-    return np.clip(upper - lower, 0.0, 1.0)
+#: Cumulative-logit level probabilities (S, n, K) from cutpoints (S, K-1) and eta (S, n).
+level_probabilities = cumulative_logit_probabilities
 
 
 def summarise_draws(p: np.ndarray, prefix: str = "p") -> pd.DataFrame:
@@ -401,8 +397,8 @@ def predict(
     p = p_embedded(fit, eta)
     out = (table if responses is not None else new).reset_index(drop=True).copy()
     out = pd.concat([out, summarise_draws(p)], axis=1)
-    if fit.spec.family == "ordinal":
-        probs = level_probabilities(fit.draws["cutpoints"], eta)
+    if fit.spec.levels is not None:  # named levels: report each level's probability
+        probs = get_family(fit.spec.family).level_probabilities(eta, fit.draws)
         for k, level in enumerate(fit.spec.levels):
             out[f"p_{level}"] = probs[..., k].mean(axis=0)
     label = scores_label(fit, kind, measured)
@@ -416,21 +412,12 @@ def predict(
 
 def log_likelihood(fit) -> np.ndarray:
     """Pointwise log-likelihood (S, n) of the fitted rows, with each site's own effects."""
-    from scipy.stats import binom
-
     md, draws = fit.model_data, fit.draws
     fixed = latent_fixed_part(fit, md.site_idx) if fit.spec.measurement == "latent" else fixed_part(draws, md.X)
     eta = fixed + draws["u_site"][:, md.site_idx]
     if md.region_idx is not None:
         eta = eta + draws["u_region"][:, md.region_idx]
-    y = md.y
-    if fit.spec.family == "bernoulli":
-        # log expit(eta) = -log1p(exp(-eta)), written stably
-        return -np.logaddexp(0.0, np.where(y == 1, -eta, eta))
-    if fit.spec.family == "binomial":
-        return binom.logpmf(y, md.trials, expit(eta))
-    probs = level_probabilities(draws["cutpoints"], eta)
-    return np.log(np.take_along_axis(probs, y[None, :, None], axis=-1)[..., 0])
+    return get_family(fit.spec.family).log_likelihood(md.y, eta, md.trials, draws)
 
 
 def trial_inputs(
@@ -476,8 +463,7 @@ def trial_inputs(
         )
     X = design_matrix(pd.DataFrame([values, after]), spec)
     eta = fixed_part(fit.draws, X)
-    if spec.family == "ordinal":
-        eta = eta - fit.draws["cutpoints"][:, -1][:, None]
+    eta = get_family(spec.family).event_logit(eta, fit.draws)
     sigma = fit.draws["sigma_site"]
     if "sigma_region" in fit.draws:
         sigma = np.sqrt(sigma**2 + fit.draws["sigma_region"] ** 2)

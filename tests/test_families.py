@@ -223,7 +223,6 @@ def family_branches(source: str, filename: str, names: set[str]) -> list[str]:
     return found
 
 
-@pytest.mark.xfail(reason="the forecast, report, calibration, plots, power and CLI modules still branch", strict=True)
 def test_no_branch_on_the_family_name_outside_families():
     names = set(family_names())
     found = []

@@ -34,6 +34,25 @@ def binary_level_probabilities(eta: np.ndarray) -> np.ndarray:
     return np.stack([1.0 - p, p], axis=-1)
 
 
+def bernoulli_codes(rng: np.random.Generator, eta: np.ndarray) -> np.ndarray:
+    """One 0/1 outcome per entry of ``eta`` (logit link)."""
+    return (rng.random(eta.shape) < expit(eta)).astype(np.int64)
+
+
+#: Pseudo-count per outcome class of the intercept-only baseline (Jeffreys, Beta(½, ½)): the
+#: posterior-mean base rate of the training folds, never exactly 0 or 1.
+BASELINE_PSEUDO = 0.5
+
+
+def fold_base_rate(y: np.ndarray, row_fold: np.ndarray, k: int, trials: np.ndarray | None) -> np.ndarray:
+    """Each row's rate of events among the other folds' rows (units), with Jeffreys pseudo-counts."""
+    n = trials.astype(float) if trials is not None else np.ones(y.size)
+    k_fold = np.bincount(row_fold, weights=y.astype(float), minlength=k)
+    n_fold = np.bincount(row_fold, weights=n, minlength=k)
+    rate = (k_fold.sum() - k_fold + BASELINE_PSEUDO) / (n_fold.sum() - n_fold + 2 * BASELINE_PSEUDO)
+    return rate[row_fold]
+
+
 #: One binary split of the outcome a predictor could separate: (label, low rows, high rows).
 Split = tuple[str, np.ndarray, np.ndarray]
 
@@ -91,6 +110,25 @@ class Family:
         ``(spec) -> str``: one sentence naming the likelihood and link, for the report.
     describe_outcome
         ``(spec, data) -> str``: what the fitted outcome looks like, for the report.
+    log_score_of
+        What the log score of a forecast of this family scores: ``{"evaluate": {"model": ...,
+        "baseline": ...}, "saved": {...}}`` for cross-validation and for saved forecasts.
+    outcome_counts
+        ``(table, spec) -> {value: count}``: how often each outcome occurs in a validated table.
+    counts_trials
+        Rows are k events of n trials (a ``trials`` column; forecasts score per unit).
+    ordered_levels
+        The outcome is one of K ordered levels and its forecast a row of K level probabilities.
+    draw_codes
+        ``(rng, eta, trials, params) -> (S, n)`` int64: one simulated outcome per draw and row,
+        as encoded by ``encode_outcome`` (for the calibration check).
+    single_class
+        ``(y, trials) -> (S,)`` bool: simulated data sets the outcome check would refuse as one class.
+    decode_outcome
+        ``(codes, spec) -> values``: encoded outcomes back to the table's values.
+    fold_baseline
+        ``(y, row_fold, k, trials, n_levels) -> forecasts``: the intercept-only forecast of each
+        row from its fold's training rows (rates, or level shares for ordered levels).
     eta_label
         What the linear predictor is, on the left of the report's formula.
     formula_note
@@ -111,7 +149,11 @@ class Family:
     draw_outcome: Callable[[np.random.Generator, Mapping[str, Any], np.ndarray], dict[str, np.ndarray]]
     describe: Callable[[ModelSpec], str]
     describe_outcome: Callable[[ModelSpec, ModelData], str]
+    log_score_of: Mapping[str, Mapping[str, str]]
+    outcome_counts: Callable[[pd.DataFrame, ModelSpec], dict[str, int]]
     # defaults: a 0/1 event per trial with a logit link and an intercept
+    counts_trials: bool = False
+    ordered_levels: bool = False
     default_outcome: str = "embedded"
     intercept: bool = True
     parameters: tuple[str, ...] = ()
@@ -123,6 +165,16 @@ class Family:
     )
     eta_label: str = "logit P(embedded)"
     formula_note: Callable[[ModelSpec], str] = field(default=lambda spec: "")
+    draw_codes: Callable[[np.random.Generator, np.ndarray, np.ndarray | None, Mapping[str, Any]], np.ndarray] = field(
+        default=lambda rng, eta, trials, params: bernoulli_codes(rng, eta)
+    )
+    single_class: Callable[[np.ndarray, np.ndarray | None], np.ndarray] = field(
+        default=lambda y, trials: (y == y[:, :1]).all(axis=1)
+    )
+    decode_outcome: Callable[[np.ndarray, ModelSpec], np.ndarray] = field(default=lambda codes, spec: codes)
+    fold_baseline: Callable[[np.ndarray, np.ndarray, int, np.ndarray | None, int], np.ndarray] = field(
+        default=lambda y, row_fold, k, trials, n_levels: fold_base_rate(y, row_fold, k, trials)
+    )
 
 
 # -- small pieces shared by the families -------------------------------------------------------

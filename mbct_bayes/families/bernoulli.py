@@ -114,6 +114,11 @@ def draw_outcome(rng: np.random.Generator, params: Mapping[str, Any], eta: np.nd
     return {"embedded": (rng.random(eta.shape) < stable_expit(eta)).astype(np.int64)}
 
 
+def outcome_counts(df: pd.DataFrame, spec: ModelSpec) -> dict[str, int]:
+    k = df[spec.outcome].to_numpy()
+    return {"0": int(np.sum(k == 0)), "1": int(np.sum(k == 1))}
+
+
 def describe(spec: ModelSpec) -> str:
     return f"Bernoulli: '{spec.outcome}' is 0/1 per observation; logit link."
 
@@ -138,4 +143,16 @@ FAMILY = Family(
     draw_outcome=draw_outcome,
     describe=describe,
     describe_outcome=describe_outcome,
+    outcome_counts=outcome_counts,
+    log_score_of={
+        "evaluate": {
+            "model": "predictive distribution: Bernoulli(mean p over posterior draws), which is the "
+            "whole predictive of a 0/1 outcome",
+            "baseline": "Bernoulli(training rate)",
+        },
+        "saved": {
+            "model": "predictive distribution: Bernoulli(p_mean), the whole predictive of a 0/1 outcome",
+            "baseline": "Bernoulli(base rate)",
+        },
+    },
 )

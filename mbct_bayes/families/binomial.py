@@ -124,6 +124,20 @@ def draw_outcome(rng: np.random.Generator, params: Mapping[str, Any], eta: np.nd
     }
 
 
+def draw_codes(rng: np.random.Generator, eta: np.ndarray, trials: np.ndarray | None, params: Mapping[str, Any]):
+    return rng.binomial(trials[None, :], expit(eta)).astype(np.int64)
+
+
+def single_class(y: np.ndarray, trials: np.ndarray | None) -> np.ndarray:
+    """No unit or every unit embedded."""
+    return (y == 0).all(axis=1) | (y == trials[None, :]).all(axis=1)
+
+
+def outcome_counts(df: pd.DataFrame, spec: ModelSpec) -> dict[str, int]:
+    k, n = df[spec.outcome].to_numpy(), df[spec.trials].to_numpy()
+    return {"embedded": int(k.sum()), "not_embedded": int((n - k).sum())}
+
+
 def describe(spec: ModelSpec) -> str:
     return f"Binomial: '{spec.outcome}' successes out of '{spec.trials}' per observation; logit link."
 
@@ -148,4 +162,21 @@ FAMILY = Family(
     draw_outcome=draw_outcome,
     describe=describe,
     describe_outcome=describe_outcome,
+    outcome_counts=outcome_counts,
+    log_score_of={
+        "evaluate": {
+            "model": "predictive mixture: log mean over posterior draws of Binomial(k | n, p_draw), "
+            "each draw with its own new-site effect",
+            "baseline": "BetaBinomial(k | n) with the training rate and the training rows' "
+            "intra-row correlation (ANOVA), so both forecasts carry between-site spread",
+        },
+        "saved": {
+            "model": "plug-in: Binomial(k | n, p_mean); a saved p_mean has no spread, so this is not "
+            "the log score of the model's predictive mixture (mbct-bayes evaluate scores that)",
+            "baseline": "plug-in: Binomial(k | n, base rate)",
+        },
+    },
+    counts_trials=True,
+    draw_codes=draw_codes,
+    single_class=single_class,
 )

@@ -16,7 +16,7 @@ from scipy.special import expit
 
 from mbct_bayes._validate import _err, _plural, _warn, level_codes
 from mbct_bayes.errors import DataError
-from mbct_bayes.families._base import Family, Split, fail, refuse_trials
+from mbct_bayes.families._base import BASELINE_PSEUDO, Family, Split, fail, refuse_trials
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -154,6 +154,30 @@ def draw_outcome(rng: np.random.Generator, params: Mapping[str, Any], eta: np.nd
     return {"level": np.asarray(params["levels"], dtype=object)[code]}
 
 
+def draw_codes(rng: np.random.Generator, eta: np.ndarray, trials: np.ndarray | None, params: Mapping[str, Any]):
+    """Level codes: a uniform draw against the cumulative level probabilities."""
+    cumulative = np.cumsum(cumulative_logit_probabilities(params["cutpoints"], eta), axis=-1)[..., :-1]
+    return (rng.random(eta.shape)[..., None] > cumulative).sum(axis=-1).astype(np.int64)
+
+
+def decode_outcome(codes: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    return np.asarray(spec.levels, dtype=object)[codes]
+
+
+def fold_baseline(y: np.ndarray, row_fold: np.ndarray, k: int, trials: np.ndarray | None, n_levels: int) -> np.ndarray:
+    """Each row's level shares among the other folds' rows, with Jeffreys pseudo-counts."""
+    counts = np.zeros((k, n_levels))
+    np.add.at(counts, (row_fold, y.astype(np.int64)), 1.0)
+    train = counts.sum(axis=0)[None, :] - counts + BASELINE_PSEUDO
+    shares = train / train.sum(axis=1, keepdims=True)
+    return shares[row_fold]
+
+
+def outcome_counts(df: pd.DataFrame, spec: ModelSpec) -> dict[str, int]:
+    codes = level_codes(df[spec.outcome], spec.levels)
+    return {str(level): int(np.sum(codes == i)) for i, level in enumerate(spec.levels)}
+
+
 def describe(spec: ModelSpec) -> str:
     levels = " < ".join(str(v) for v in spec.levels)
     return (f"Ordinal (cumulative logit) on '{spec.outcome}' with levels {levels}; "
@@ -192,6 +216,22 @@ FAMILY = Family(
     draw_outcome=draw_outcome,
     describe=describe,
     describe_outcome=describe_outcome,
+    outcome_counts=outcome_counts,
     eta_label="η",
     formula_note=formula_note,
+    log_score_of={
+        "evaluate": {
+            "model": "predictive distribution: mean level probabilities over posterior draws, which "
+            "are the whole predictive of one ordinal outcome",
+            "baseline": "training level shares",
+        },
+        "saved": {
+            "model": "predictive distribution: the p_<level> columns, the whole predictive of one level",
+            "baseline": "level shares",
+        },
+    },
+    ordered_levels=True,
+    draw_codes=draw_codes,
+    decode_outcome=decode_outcome,
+    fold_baseline=fold_baseline,
 )

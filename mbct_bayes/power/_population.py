@@ -34,6 +34,7 @@ import pandas as pd
 from scipy import special
 
 from mbct_bayes.errors import DataError
+from mbct_bayes.families import get_family
 
 KINDS = ("fitted_sites", "candidates", "profile")
 # spawn_key head of the population streams; the kernel uses (chunk, arm, column) with small
@@ -112,9 +113,7 @@ def fixed_logit(spec: Any, draws: Mapping[str, np.ndarray], profiles: np.ndarray
 
     centre = np.array([spec.center[p] for p in spec.predictors], dtype=float)
     eta = fixed_part_centred(draws, spec, np.asarray(profiles, float) - centre)
-    if spec.family == "ordinal":
-        eta = eta - draws["cutpoints"][:, -1][:, None]
-    return eta
+    return get_family(spec.family).event_logit(eta, draws)
 
 
 def build_population(

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # types only: spec imports the families
     from mbct_bayes.model.build import ModelData
     from mbct_bayes.spec import ModelSpec
 
+
 def binary_level_probabilities(eta: np.ndarray) -> np.ndarray:
     """(S, n, 2): P(no event), P(event) of one trial under a logit link."""
     p = expit(eta)

@@ -31,6 +31,8 @@ import pandas as pd
 
 from mbct_bayes._version import __version__
 from mbct_bayes.errors import DataError
+from mbct_bayes.families import get_family
+from mbct_bayes.families._base import percent
 from mbct_bayes.model.fit import ESS_MIN, R_HAT_MAX, Fit
 from mbct_bayes.planning import scenarios as planning
 from mbct_bayes.planning.predict import predict
@@ -107,8 +109,7 @@ def _num(x: Any, digits: int = 3) -> str:
     return f"{v:.{digits}f}"
 
 
-def _pct(x: float) -> str:
-    return "–" if not math.isfinite(float(x)) else f"{100 * float(x):.0f}%"
+_pct = percent
 
 
 @dataclass(frozen=True)
@@ -255,31 +256,16 @@ def _prior_rows(fit: Fit) -> list[list[Any]]:
 
 
 def _family_text(spec) -> str:
-    if spec.family == "bernoulli":
-        return f"Bernoulli: '{spec.outcome}' is 0/1 per observation; logit link."
-    if spec.family == "binomial":
-        return f"Binomial: '{spec.outcome}' successes out of '{spec.trials}' per observation; logit link."
-    levels = " < ".join(str(v) for v in spec.levels)
-    return (f"Ordinal (cumulative logit) on '{spec.outcome}' with levels {levels}; "
-            f"P(embedded) is the probability of the top level, '{spec.levels[-1]}'.")
+    return get_family(spec.family).describe(spec)
 
 
 def _outcome_text(fit: Fit) -> str:
-    spec, md = fit.spec, fit.model_data
-    if spec.family == "bernoulli":
-        k, n = int(np.sum(md.y)), md.n_obs
-        return f"'{spec.outcome}' = 1 in {k} of {n} observations ({_pct(k / n if n else math.nan)})."
-    if spec.family == "binomial":
-        assert md.trials is not None  # binomial data carry their trials (prepare_data)
-        k, n = int(np.sum(md.y)), int(np.sum(md.trials))
-        return f"{k} of {n} units embedded ({_pct(k / n if n else math.nan)}) over {md.n_obs} observations."
-    counts = np.bincount(np.asarray(md.y, dtype=np.int64), minlength=spec.n_levels)
-    parts = ", ".join(f"{lv}: {c}" for lv, c in zip(spec.ordinal_levels, counts, strict=True))
-    return f"Observations per level — {parts}."
+    return get_family(fit.spec.family).describe_outcome(fit.spec, fit.model_data)
 
 
 def _formula(spec, regions: bool) -> str:
-    terms = ["Intercept"] if spec.family != "ordinal" else []
+    family = get_family(spec.family)
+    terms = ["Intercept"] if family.intercept else []
     for name in spec.coef_names:
         if ":" in name:
             a, b = name.split(":")
@@ -289,13 +275,11 @@ def _formula(spec, regions: bool) -> str:
     terms.append("u_site[s]")
     if regions:
         terms.append("u_region[r]")
-    lhs = "η" if spec.family == "ordinal" else "logit P(embedded)"
+    lhs = family.eta_label
     text = f"{lhs} = " + " + ".join(terms) + ";   u_site ~ Normal(0, sigma_site)"
     if regions:
         text += ", u_region ~ Normal(0, sigma_region)"
-    if spec.family == "ordinal":
-        text += ";   P(level ≤ k) = logit⁻¹(cutpoint_k − η)"
-    return text
+    return text + family.formula_note(spec)
 
 
 def section_model(fit: Fit, summary: dict[str, Any]) -> Html:
@@ -582,7 +566,8 @@ def _reliability(fit: Fit, ev: EvaluationFiles) -> Html:
     spec, pred = fit.spec, ev.predictions
     if pred is None:
         return _unavailable(f"{ev.directory} has no predictions.csv, so the reliability diagram is left out.")
-    needed = ["p", spec.outcome] + ([spec.trials_column] if spec.family == "binomial" else [])
+    family = get_family(spec.family)
+    needed = ["p", *family.outcome_columns(spec)]
     missing = [c for c in needed if c not in pred.columns]
     if missing:
         return _unavailable(
@@ -591,9 +576,9 @@ def _reliability(fit: Fit, ev: EvaluationFiles) -> Html:
         )
     p = pd.to_numeric(pred["p"], errors="coerce").to_numpy(float)
     sites = pred[spec.group].astype(str).to_numpy() if spec.group in pred.columns else None
-    if spec.family == "ordinal":
-        y = (pred[spec.outcome].astype(str) == str(spec.ordinal_levels[-1])).to_numpy(float)
-    elif spec.family == "binomial":
+    if family.ordered_levels:
+        y = (pred[spec.outcome].astype(str) == str(spec.levels[-1])).to_numpy(float)
+    elif family.counts_trials:
         k = pd.to_numeric(pred[spec.outcome], errors="coerce").to_numpy(float)
         n = pd.to_numeric(pred[spec.trials], errors="coerce").to_numpy(float)
         if not (np.isfinite(k).all() and np.isfinite(n).all()):

@@ -11,11 +11,9 @@ Row numbers in messages are 1-based data rows: row 1 is the first row after the 
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import math
 import os
-import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,22 +21,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mbct_bayes._validate import (
+    NA_TOKENS,
+    _err,
+    _num,
+    _plural,
+    _rows,
+    _suggest,
+    _values,
+    _warn,
+)
+from mbct_bayes._validate import DataWarning as DataWarning  # re-exported: part of this module's API
+from mbct_bayes._validate import _check_count as _check_count
+from mbct_bayes._validate import level_codes as level_codes
 from mbct_bayes.errors import DataError
+from mbct_bayes.families import get_family
 from mbct_bayes.spec import ModelSpec
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 #: Cell values read as missing (besides empty cells), as spreadsheets and R write them.
-NA_TOKENS = frozenset({"", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "#N/A", "None"})
 #: Columns never converted to numbers when reading without a spec (ids such as "007" stay text).
 DEFAULT_ID_COLUMNS = ("site", "region", "respondent", "role", "id")
 DELIMITERS = (",", ";", "\t")
 #: Predictors without a declared scale: beyond this magnitude sums of squares overflow.
 MAX_ABS_VALUE = 1e15
-MAX_ROWS_SHOWN = 5
-
-
-class DataWarning(UserWarning):
-    """Data that are legal but weak: the fit will run, but some parameter is barely identified."""
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -343,7 +349,7 @@ def validate_observations(
         out[p] = _check_predictor(out[p], p, spec.scale.get(p), source)
 
     if not new_data:
-        _check_outcome(out, spec, source)
+        get_family(spec.family).check_outcome(out, spec, source)
 
     if "wave" in out.columns:
         key = out[[group]].assign(_w=out["wave"].astype("str"))
@@ -362,45 +368,6 @@ def validate_observations(
     return out
 
 
-def level_codes(
-    values: pd.Series, levels: Sequence[Any], source: str = "observations"
-) -> np.ndarray:
-    """Ordinal outcome values as codes 0..K-1 in the order of ``levels``.
-
-    Numbers and strings are matched by value: ``"1"``, ``1`` and ``1.0`` all match a level
-    ``1``; text matches exactly after trimming spaces.
-
-    Raises
-    ------
-    DataError
-        For a missing value or a value not among ``levels`` (naming the rows, the values and the
-        declared order).
-    """
-    values = pd.Series(values).reset_index(drop=True)
-    col = values.name if values.name is not None else "level"
-    lookup: dict[Any, int] = {}
-    for i, level in enumerate(levels):
-        lookup.setdefault(_level_key(level), i)
-    keys = [_level_key(v) for v in values.tolist()]
-    missing = np.array([k is None for k in keys], dtype=bool)
-    if missing.any():
-        raise _err(source, col, missing, "missing outcome; fill it in or drop the row")
-    codes = np.array([lookup.get(k, -1) for k in keys], dtype=np.int64)
-    bad = codes < 0
-    if bad.any():
-        order = " < ".join(str(v) for v in levels)
-        found = list(dict.fromkeys(str(v) for v in values[bad]))
-        hint = _suggest(found[0], [str(v) for v in levels])
-        raise _err(
-            source,
-            col,
-            bad,
-            f"{_values(values.astype(str), bad)} not among the declared levels {order}{hint}; "
-            "fix the values or set levels in the spec",
-        )
-    return codes
-
-
 # -- validation helpers ----------------------------------------------------------------------
 
 
@@ -409,9 +376,7 @@ def _check_columns(df: pd.DataFrame, spec: ModelSpec, source: str, new_data: boo
     if spec.region and not new_data:
         required.append(spec.region)
     if not new_data:
-        required.append(spec.outcome)
-        if spec.family == "binomial":
-            required.append(spec.trials_column)
+        required.extend(get_family(spec.family).outcome_columns(spec))
     missing = [c for c in dict.fromkeys(required) if c not in df.columns]
     if missing and len(df.columns) == 1:
         only = str(df.columns[0])
@@ -524,119 +489,10 @@ def _check_predictor(col: pd.Series, name: str, scale, source: str) -> pd.Series
     return pd.Series(x, index=col.index, name=name)
 
 
-def _check_count(df: pd.DataFrame, col: str, source: str, what: str) -> np.ndarray:
-    raw = df[col]
-    if raw.dtype == bool:
-        raw = raw.astype("int64")
-    num = pd.to_numeric(raw, errors="coerce")
-    x = num.to_numpy(dtype="float64")
-    missing = raw.isna().to_numpy()
-    if missing.any():
-        raise _err(source, col, missing, f"missing {what}; fill it in or drop the row")
-    nonnum = ~np.isfinite(x)
-    if nonnum.any():
-        raise _err(
-            source,
-            col,
-            nonnum,
-            f"{_values(raw, nonnum)} not a whole number; {what} must be a count",
-        )
-    frac = x != np.round(x)
-    if frac.any():
-        raise _err(
-            source, col, frac, f"{_values(raw, frac)} not a whole number; {what} must be a count"
-        )
-    return x.astype(np.int64)
-
-
-def _check_outcome(df: pd.DataFrame, spec: ModelSpec, source: str) -> None:
-    y = spec.outcome
-    if spec.family == "ordinal":
-        levels = spec.ordinal_levels
-        codes = level_codes(df[y], levels, source)
-        seen = np.unique(codes)
-        if len(seen) < 2:
-            raise _err(
-                source,
-                y,
-                np.ones(len(df), bool),
-                f"every row has the same level {levels[seen[0]]!r}; an ordinal model "
-                "needs at least 2 observed levels",
-            )
-        unseen = [str(lv) for i, lv in enumerate(levels) if i not in seen]
-        if unseen:
-            names = ", ".join(map(repr, unseen))
-            _warn(
-                f"{source}: column {y!r}: {_plural(unseen, 'level')} {names} never observed; "
-                "its cutpoint rests on the prior"
-            )
-        return
-    if spec.family == "bernoulli":
-        k = _check_count(df, y, source, "outcome")
-        bad = (k != 0) & (k != 1)
-        if bad.any():
-            raise _err(
-                source,
-                y,
-                bad,
-                f"{_values(df[y], bad)} not 0 or 1; a bernoulli outcome is 0/1 (for k of n "
-                'use family = "binomial" with a trials column, for ordered categories '
-                'family = "ordinal")',
-            )
-        df[y] = k
-        if k.min() == k.max():
-            raise _err(
-                source,
-                y,
-                np.ones(len(df), bool),
-                f"every outcome is {k[0]}; a model of P(embedded) needs both 0s and 1s",
-            )
-        return
-    # binomial
-    trials = spec.trials_column
-    n = _check_count(df, trials, source, "trials")
-    bad = n < 1
-    if bad.any():
-        raise _err(
-            source,
-            trials,
-            bad,
-            f"{_values(df[trials], bad)} below 1; trials must be >= 1",
-        )
-    k = _check_count(df, y, source, "outcome")
-    bad = k < 0
-    if bad.any():
-        raise _err(
-            source,
-            y,
-            bad,
-            f"{_values(df[y], bad)} negative; the outcome counts embedded units (0 to trials)",
-        )
-    bad = k > n
-    if bad.any():
-        raise _err(
-            source,
-            y,
-            bad,
-            f"{_values(df[y], bad)} more than {trials!r} "
-            f"({_values(pd.Series(n), bad, bare=True)}); k of n needs k <= n, fix the counts",
-        )
-    df[y] = k
-    df[trials] = n
-    if (k == 0).all() or (k == n).all():
-        which = "0 (none embedded)" if (k == 0).all() else "equal to trials (all embedded)"
-        raise _err(
-            source,
-            y,
-            np.ones(len(df), bool),
-            f"every outcome is {which}; a model of P(embedded) needs both outcomes",
-        )
-
-
 def _warn_weak(df: pd.DataFrame, spec: ModelSpec, source: str) -> None:
     group = spec.group
     sizes = df.groupby(group, sort=False).size()
-    if spec.family == "binomial":
+    if spec.trials is not None:  # units are trials: a row of k of n counts n
         sizes = df.groupby(group, sort=False)[spec.trials].sum()
     n_sites = len(sizes)
     single = int((sizes == 1).sum())
@@ -650,7 +506,7 @@ def _warn_weak(df: pd.DataFrame, spec: ModelSpec, source: str) -> None:
             f"{source}: only {n_sites} {'site' if n_sites == 1 else 'sites'}; sigma_site is "
             "weakly identified and its prior matters"
         )
-    for split, low, high in _outcome_splits(df, spec):
+    for split, low, high in get_family(spec.family).outcome_splits(df, spec):
         for p in spec.predictors:
             x = df[p].to_numpy(dtype=float)
             x_low, x_high = x[low], x[high]
@@ -661,33 +517,7 @@ def _warn_weak(df: pd.DataFrame, spec: ModelSpec, source: str) -> None:
                 )
 
 
-def _outcome_splits(df: pd.DataFrame, spec: ModelSpec):
-    """Binary splits of the outcome a predictor could separate: (label, low rows, high rows).
-
-    Bernoulli: 0 vs 1. Binomial: rows with a failure (k < n) vs rows with a success (k > 0).
-    Ordinal: for each cutpoint, the levels at or below it vs those above.
-    """
-    y = df[spec.outcome]
-    if spec.family == "bernoulli":
-        values = y.to_numpy()
-        yield f"{spec.outcome} = 0 from 1", values == 0, values == 1
-    elif spec.family == "binomial":
-        k, n = y.to_numpy(), df[spec.trials].to_numpy()
-        yield f"{spec.outcome} = 0 from {spec.outcome} = {spec.trials}", k < n, k > 0
-    else:
-        levels = spec.ordinal_levels
-        codes = level_codes(y, levels, "observations")
-        for j in range(len(levels) - 1):
-            low, high = codes <= j, codes > j
-            if low.any() and high.any():
-                yield f"{spec.outcome} up to {levels[j]!r} from above it", low, high
-
-
 # -- formatting helpers ----------------------------------------------------------------------
-
-
-def _warn(message: str) -> None:
-    warnings.warn(DataWarning(message), stacklevel=4)
 
 
 def _ids(col: pd.Series) -> pd.Series:
@@ -702,67 +532,6 @@ def _ids(col: pd.Series) -> pd.Series:
         return np.nan if text in NA_TOKENS else text
 
     return pd.Series([one(v) for v in col.tolist()], index=col.index, dtype="str", name=col.name)
-
-
-def _rows(mask: np.ndarray) -> str:
-    idx = np.flatnonzero(mask) + 1
-    shown = ", ".join(str(i) for i in idx[:MAX_ROWS_SHOWN])
-    more = f" and {len(idx) - MAX_ROWS_SHOWN} more" if len(idx) > MAX_ROWS_SHOWN else ""
-    return f"{'row' if len(idx) == 1 else 'rows'} {shown}{more}"
-
-
-def _err(source: str, col: str, mask: np.ndarray, text: str) -> DataError:
-    return DataError(f"{source}: column {col!r} {_rows(np.asarray(mask, bool))}: {text}")
-
-
-def _num(v: float) -> str:
-    return f"{v:g}"
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, bool | np.bool_):
-        return str(v)
-    if isinstance(v, int | float | np.integer | np.floating):
-        return _num(float(v))
-    return repr(str(v))
-
-
-def _values(col: pd.Series, mask: np.ndarray, bare: bool = False) -> str:
-    """'value 7.5 is' / 'values 7.5, 0 are' for the first few distinct offending values."""
-    vals = list(dict.fromkeys(_fmt(v) for v in pd.Series(col).to_numpy()[np.asarray(mask, bool)]))
-    shown = ", ".join(vals[:3]) + (", ..." if len(vals) > 3 else "")
-    if bare:
-        return shown
-    return f"value {shown} is" if len(vals) == 1 else f"values {shown} are"
-
-
-def _plural(items: Sequence[Any], word: str) -> str:
-    return word if len(items) == 1 else word + "s"
-
-
-def _suggest(name: str, candidates: Sequence[str]) -> str:
-    """' (did you mean 'F'?)' for the closest candidate, matching case-insensitively."""
-    lower = {str(c).lower(): str(c) for c in candidates}
-    close = difflib.get_close_matches(str(name).lower(), list(lower), n=1, cutoff=0.6)
-    return f" (did you mean {lower[close[0]]!r}?)" if close else ""
-
-
-def _level_key(v: Any) -> Any:
-    """Match key for an ordinal value: numbers by value, text by trimmed string, None if missing."""
-    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
-        return None
-    if isinstance(v, bool | np.bool_):
-        return ("num", float(v))
-    if isinstance(v, int | float | np.integer | np.floating):
-        return ("num", float(v))
-    text = str(v).strip()
-    if text in NA_TOKENS:
-        return None
-    try:
-        number = float(text)
-    except ValueError:
-        return ("str", text)
-    return ("num", number) if math.isfinite(number) else ("str", text)
 
 
 # -- respondent-level scores (latent measurement model) ------------------------------------------

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from mbct_bayes.errors import DataError
+from mbct_bayes.families import family_names, get_family
+from mbct_bayes.families.ordinal import DEFAULT_LEVELS as DEFAULT_LEVELS  # re-exported: the default ordinal levels
 
-FAMILIES = ("bernoulli", "binomial", "ordinal")
+FAMILIES = family_names()  # the families registered at import (mbct_bayes.families)
 PARIHS = ("E", "C", "F")
 PARIHS_CENTER = 3.0
 PARIHS_SCALE = (1.0, 5.0)
-DEFAULT_LEVELS = ("none", "partial", "embedded")
 MEASUREMENTS = ("observed", "latent")
 PARAMETRIZATIONS = ("auto", "centered", "noncentered")
 
@@ -43,7 +44,6 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "Intercept": {"dist": "StudentT", "nu": 3.0, "mu": 0.0, "sigma": 2.5},
     "sigma_site": {"dist": "HalfStudentT", "nu": 3.0, "sigma": 2.5},
     "sigma_region": {"dist": "HalfStudentT", "nu": 3.0, "sigma": 2.5},
-    "cutpoints": {"dist": "StudentT", "nu": 3.0, "mu": 0.0, "sigma": 2.5},
     # measurement model (latent scores)
     "sigma_measure": {"dist": "HalfNormal", "sigma": 1.0},
     "latent_sd": {"dist": "HalfNormal", "sigma": 1.0},
@@ -152,29 +152,19 @@ class ModelSpec:
     def __post_init__(self) -> None:
         src = self.source
         set_ = object.__setattr__
-        if self.family not in FAMILIES:
-            raise _fail(src, f"family {self.family!r} is not one of {', '.join(FAMILIES)}")
+        if self.family not in family_names():
+            raise _fail(src, f"family {self.family!r} is not one of {', '.join(family_names())}")
+        family = get_family(self.family)
         if self.measurement not in MEASUREMENTS:
             raise _fail(src, f"measurement {self.measurement!r} is not one of {', '.join(MEASUREMENTS)}")
         if self.parametrization not in PARAMETRIZATIONS:
             raise _fail(
                 src, f"parametrization {self.parametrization!r} is not one of {', '.join(PARAMETRIZATIONS)}"
             )
-        outcome = self.outcome or ("level" if self.family == "ordinal" else "embedded")
-        set_(self, "outcome", outcome)
-        if self.family == "binomial":
-            set_(self, "trials", self.trials or "trials")
-        elif self.trials is not None:
-            raise _fail(src, f"'trials' is only for family = \"binomial\", not {self.family!r}; remove it")
-        if self.family == "ordinal":
-            levels = tuple(self.levels) if self.levels is not None else DEFAULT_LEVELS
-            if len(levels) < 3:
-                raise _fail(src, f"levels needs at least 3 ordered values (2 is bernoulli), got {list(levels)}")
-            if len(set(map(str, levels))) != len(levels):
-                raise _fail(src, f"levels has duplicates: {list(levels)}")
-            set_(self, "levels", levels)
-        elif self.levels is not None:
-            raise _fail(src, f"'levels' is only for family = \"ordinal\", not {self.family!r}; remove it")
+        set_(self, "outcome", self.outcome or family.default_outcome)
+        trials, levels = family.configure(self.trials, self.levels, self.family, src)
+        set_(self, "trials", trials)
+        set_(self, "levels", levels)
         predictors = _str_tuple(self.predictors, "predictors", src)
         if not predictors:
             raise _fail(src, "predictors is empty; name at least one column, e.g. [\"E\", \"C\", \"F\"]")
@@ -283,9 +273,10 @@ class ModelSpec:
         names = ["Intercept", *self.coef_names, "sigma_site"]
         if self.region:
             names.append("sigma_region")
-        if self.family == "ordinal":
-            names.remove("Intercept")  # the cutpoints take its place
-            names.append("cutpoints")
+        family = get_family(self.family)
+        if not family.intercept:
+            names.remove("Intercept")  # the family's own parameters (cutpoints) take its place
+        names.extend(family.parameters)
         if self.measurement == "latent":
             names += ["sigma_measure", "latent_sd", "latent_mean"]
             if self.role_offsets:
@@ -321,6 +312,9 @@ class ModelSpec:
         if name in self.coef_names:
             sd = predictor_sd if predictor_sd and math.isfinite(predictor_sd) and predictor_sd > 0 else 1.0
             return {"dist": "Normal", "mu": 0.0, "sigma": COEF_SCALE / sd}
+        family_priors = get_family(self.family).default_priors
+        if name in family_priors:
+            return dict(family_priors[name])
         if name in DEFAULT_PRIORS:
             return dict(DEFAULT_PRIORS[name])
         raise KeyError(name)

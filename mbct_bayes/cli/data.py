@@ -7,12 +7,12 @@ import sys
 import warnings
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from mbct_bayes.families import get_family
 from mbct_bayes.io import check_output_dir, check_output_path, dumps_json, write_json, write_table
 from mbct_bayes.model.simulate import FAMILIES, simulate_observations
-from mbct_bayes.schema import DataWarning, level_codes, read_table, validate_observations
+from mbct_bayes.schema import DataWarning, read_table, validate_observations
 from mbct_bayes.spec import ModelSpec
 
 
@@ -142,15 +142,7 @@ def _run_validate(args: argparse.Namespace) -> int:
 
 def _outcome_counts(df: pd.DataFrame, spec: ModelSpec) -> dict[str, int]:
     """Counts of each outcome value: 0/1, embedded/not embedded units, or each level in order."""
-    y = spec.outcome
-    if spec.family == "bernoulli":
-        k = df[y].to_numpy()
-        return {"0": int(np.sum(k == 0)), "1": int(np.sum(k == 1))}
-    if spec.family == "binomial":
-        k, n = df[y].to_numpy(), df[spec.trials].to_numpy()
-        return {"embedded": int(k.sum()), "not_embedded": int((n - k).sum())}
-    codes = level_codes(df[y], spec.ordinal_levels)
-    return {str(level): int(np.sum(codes == i)) for i, level in enumerate(spec.ordinal_levels)}
+    return get_family(spec.family).outcome_counts(df, spec)
 
 
 def _format_report(report: dict[str, Any], spec: ModelSpec) -> str:

@@ -48,6 +48,8 @@ import numpy as np
 import pandas as pd
 
 from mbct_bayes.errors import ConvergenceWarning, DataError
+from mbct_bayes.families import family_names, get_family
+from mbct_bayes.families._base import BASELINE_PSEUDO as BASELINE_PSEUDO  # re-exported
 from mbct_bayes.spec import ModelSpec
 
 if TYPE_CHECKING:  # the model stack is imported where it is used
@@ -55,31 +57,11 @@ if TYPE_CHECKING:  # the model stack is imported where it is used
 
 #: Pareto-k above which the PSIS estimate of an observation is unreliable (Vehtari et al. 2024).
 PARETO_K_BAD = 0.7
-#: Pseudo-count per outcome class of the intercept-only baseline (Jeffreys, Beta(½, ½)): the
-#: posterior-mean base rate of the training folds, never exactly 0 or 1.
-BASELINE_PSEUDO = 0.5
 LOO_LABEL = (
     "PSIS-LOO: leave-one-observation-out (each site keeps its own effect; not a new-site forecast)"
 )
 #: What the ``log_score`` of :func:`evaluate` is a score of, per family (``metrics["log_score_of"]``).
-LOG_SCORE_OF = {
-    "bernoulli": {
-        "model": "predictive distribution: Bernoulli(mean p over posterior draws), which is the "
-        "whole predictive of a 0/1 outcome",
-        "baseline": "Bernoulli(training rate)",
-    },
-    "binomial": {
-        "model": "predictive mixture: log mean over posterior draws of Binomial(k | n, p_draw), "
-        "each draw with its own new-site effect",
-        "baseline": "BetaBinomial(k | n) with the training rate and the training rows' "
-        "intra-row correlation (ANOVA), so both forecasts carry between-site spread",
-    },
-    "ordinal": {
-        "model": "predictive distribution: mean level probabilities over posterior draws, which "
-        "are the whole predictive of one ordinal outcome",
-        "baseline": "training level shares",
-    },
-}
+LOG_SCORE_OF = {name: dict(get_family(name).log_score_of["evaluate"]) for name in family_names()}
 #: Compiled models kept per process (each holds a compiled numba module).
 _CACHE_SIZE = 4
 
@@ -169,7 +151,7 @@ def site_outcome_rate(table: pd.DataFrame, spec: ModelSpec) -> pd.Series:
 
     y = outcome_array(table, spec).astype(float)
     sites = table[spec.group].astype(str)
-    if spec.family == "binomial":
+    if spec.trials is not None:
         n = table[spec.trials].to_numpy(dtype=float)
         frame = pd.DataFrame({"site": sites, "k": y, "n": n}).groupby("site", sort=True).sum()
         return frame["k"] / frame["n"]
@@ -435,7 +417,7 @@ def refit(entry: _Entry, table: pd.DataFrame | None, **kwargs: Any) -> Any:
 
 def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
     """Refit without the held-out sites and predict them as new sites."""
-    from mbct_bayes.planning.predict import eta_draws, level_probabilities, p_embedded
+    from mbct_bayes.planning.predict import eta_draws, p_embedded
 
     start = time.perf_counter()
     entry, compiled_here = _compiled_for(problem)
@@ -454,12 +436,13 @@ def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
     eta = eta_draws(fit.posterior, test, kind="new_site", seed=task.predict_seed)
     p_draws = p_embedded(fit.posterior, eta)
     levels = None
-    if problem.spec.family == "ordinal":
-        levels = level_probabilities(fit.draws["cutpoints"], eta).mean(axis=0)
+    family = get_family(problem.spec.family)
+    if family.ordered_levels:
+        levels = family.level_probabilities(eta, fit.draws).mean(axis=0)
         levels = levels / levels.sum(axis=1, keepdims=True)
     q05, q95 = np.quantile(p_draws, [0.05, 0.95], axis=0)
     log_density = None
-    if problem.spec.family == "binomial":
+    if family.counts_trials:
         # the forecast of a binomial row is the mixture over draws, not Binomial(k | n, mean p):
         # score it here, where the draws are, and keep only one number per row
         from mbct_bayes.forecast.rules import log_score_binomial_mixture
@@ -766,12 +749,13 @@ def evaluate(
 
     n = len(table)
     y = outcome_array(table, spec)
-    trials = table[spec.trials].to_numpy(dtype=np.int64) if spec.family == "binomial" else None
+    family = get_family(spec.family)
+    trials = table[spec.trials].to_numpy(dtype=np.int64) if family.counts_trials else None
     p = np.empty(n)
     p_q05 = np.empty(n)
     p_q95 = np.empty(n)
-    levels = np.empty((n, spec.n_levels)) if spec.family == "ordinal" else None
-    log_density = np.empty(n) if spec.family == "binomial" else None
+    levels = np.empty((n, spec.n_levels)) if family.ordered_levels else None
+    log_density = np.empty(n) if family.counts_trials else None
     for r in results:
         p[r.test_rows], p_q05[r.test_rows], p_q95[r.test_rows] = r.p, r.p_q05, r.p_q95
         if levels is not None:
@@ -805,7 +789,7 @@ def evaluate(
         "model": table_scores["model"],
         "baseline": table_scores["baseline"],
         "skill": table_scores["skill"],
-        "log_score_of": LOG_SCORE_OF[spec.family],
+        "log_score_of": dict(family.log_score_of["evaluate"]),
     }
 
     predictions = _predictions_table(table, spec, row_fold, p, p_q05, p_q95, levels, baseline)
@@ -843,23 +827,8 @@ def _describe(scheduler: Any) -> str:
 def _fold_baseline(
     y: np.ndarray, row_fold: np.ndarray, k: int, spec: ModelSpec, trials: np.ndarray | None
 ) -> np.ndarray:
-    """Intercept-only forecast per row from its fold's training rows (Jeffreys pseudo-counts).
-
-    ``(n,)`` rates for bernoulli/binomial, ``(n, K)`` level shares for ordinal.
-    """
-    n_rows = y.size
-    if spec.family == "ordinal":
-        n_levels = spec.n_levels
-        counts = np.zeros((k, n_levels))
-        np.add.at(counts, (row_fold, y.astype(np.int64)), 1.0)
-        train = counts.sum(axis=0)[None, :] - counts + BASELINE_PSEUDO
-        shares = train / train.sum(axis=1, keepdims=True)
-        return shares[row_fold]
-    n = trials.astype(float) if trials is not None else np.ones(n_rows)
-    k_fold = np.bincount(row_fold, weights=y.astype(float), minlength=k)
-    n_fold = np.bincount(row_fold, weights=n, minlength=k)
-    rate = (k_fold.sum() - k_fold + BASELINE_PSEUDO) / (n_fold.sum() - n_fold + 2 * BASELINE_PSEUDO)
-    return rate[row_fold]
+    """Intercept-only forecast per row from its fold's training rows (the family's baseline)."""
+    return get_family(spec.family).fold_baseline(y, row_fold, k, trials, spec.n_levels)
 
 
 def _fold_baseline_log_density(
@@ -883,7 +852,7 @@ def _fold_baseline_log_density(
 def _predictions_table(table, spec, row_fold, p, p_q05, p_q95, levels, baseline) -> pd.DataFrame:
     ids = [spec.group] + ([spec.region] if spec.region else [])
     ids += [c for c in ("wave", "unit", "id") if c in table.columns and c not in ids]
-    outcome = [spec.outcome] + ([spec.trials] if spec.family == "binomial" else [])
+    outcome = get_family(spec.family).outcome_columns(spec)
     out = table[[*ids, *spec.predictors, *outcome]].copy()
     out.insert(0, "fold", row_fold + 1)
     out["p"] = p

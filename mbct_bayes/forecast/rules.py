@@ -45,6 +45,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
 from mbct_bayes.errors import DataError
+from mbct_bayes.families import family_names, get_family
 
 FloatArray = NDArray[np.float64]
 
@@ -54,7 +55,7 @@ ROW_SUM_TOL = 1e-6
 LOGIT_EPS = 1e-10
 #: Scores where larger is better (skill = model - baseline); the others are losses.
 HIGHER_IS_BETTER = {"log_score": True, "brier": False, "rps": False}
-FAMILIES = ("bernoulli", "binomial", "ordinal")
+FAMILIES = family_names()  # the registered families (mbct_bayes.families)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1014,11 +1015,12 @@ def score_table(
     - ``ordinal``: ``rps`` scores the full distribution; Brier, AUC, calibration and ECE score
       the binary event "top level" (embedded), whose forecast is ``P[:, -1]``.
     """
-    if family not in FAMILIES:
-        raise DataError(f"family: unknown family {family!r}; use one of {', '.join(FAMILIES)}")
+    if family not in family_names():
+        raise DataError(f"family: unknown family {family!r}; use one of {', '.join(family_names())}")
+    fam = get_family(family)
     site_arr = np.asarray(sites)
     y_arr = np.asarray(y, dtype=float)
-    if family == "ordinal":
+    if fam.ordered_levels:
         P = _prob_matrix(p_or_P)
         n, K = P.shape
         codes = _codes(y_arr, n, K)
@@ -1052,21 +1054,21 @@ def score_table(
         p = _prob(p_or_P)
         n = p.size
         _sites(site_arr, n)
-        if family == "binomial":
+        if fam.counts_trials:
             if trials is None:
                 raise DataError("trials: the binomial family needs the number of trials per row")
             k_arr, n_arr = _counts(y_arr, trials, n)
         else:
             k_arr, n_arr = _binary(y_arr, n), np.ones(n)
         if isinstance(baseline, str):
-            b = baseline_base_rate(k_arr, site_arr, trials=None if family == "bernoulli" else n_arr)
+            b = baseline_base_rate(k_arr, site_arr, trials=n_arr if fam.counts_trials else None)
         else:
             b = _prob(baseline, "baseline")
             if b.shape != p.shape:
                 raise DataError(
                     f"baseline: expected shape {p.shape} like the forecasts, got {b.shape}"
                 )
-        if family == "binomial":
+        if fam.counts_trials:
             lm = log_score_binomial(p, k_arr, n_arr, pointwise=True)
             lb = log_score_binomial(b, k_arr, n_arr, pointwise=True)
             lm = lm if log_density is None else _log_density(log_density, n, "log_density")

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from mbct_bayes.errors import DataError
+from mbct_bayes.families import family_names, get_family
 from mbct_bayes.forecast import rules as scores
 from mbct_bayes.spec import DEFAULT_LEVELS
 
@@ -36,21 +37,7 @@ from mbct_bayes.spec import DEFAULT_LEVELS
 #: three decimals, tight enough to catch a missing level.
 SUM_TOL = 1e-3
 #: What the ``log_score`` of :func:`score_forecasts` is a score of, per family.
-LOG_SCORE_OF = {
-    "bernoulli": {
-        "model": "predictive distribution: Bernoulli(p_mean), the whole predictive of a 0/1 outcome",
-        "baseline": "Bernoulli(base rate)",
-    },
-    "binomial": {
-        "model": "plug-in: Binomial(k | n, p_mean); a saved p_mean has no spread, so this is not "
-        "the log score of the model's predictive mixture (mbct-bayes evaluate scores that)",
-        "baseline": "plug-in: Binomial(k | n, base rate)",
-    },
-    "ordinal": {
-        "model": "predictive distribution: the p_<level> columns, the whole predictive of one level",
-        "baseline": "level shares",
-    },
-}
+LOG_SCORE_OF = {name: dict(get_family(name).log_score_of["saved"]) for name in family_names()}
 #: ``p_*`` columns that summarise a probability rather than name a level.
 _SUMMARY_COLUMN = re.compile(
     r"^p_(mean|median|sd|se|mode|lower|upper|lo|hi|q\d+(\.\d+)?|hdi_.*|eti_.*)$"
@@ -313,7 +300,8 @@ def score_forecasts(
         level_names = None
 
     probs = _check_probs(f, prob_cols, fname)
-    if family == "ordinal":
+    fam = get_family(family)
+    if fam.ordered_levels:
         sums = probs.sum(axis=1)
         bad = np.abs(sums - 1.0) > sum_tol
         if bad.any():
@@ -328,7 +316,7 @@ def score_forecasts(
 
     _align_id_types(f, o, id_cols)
     merged = f[id_cols + prob_cols].merge(
-        o[id_cols + [outcome] + ([trials] if family == "binomial" else [])],
+        o[id_cols + [outcome] + ([trials] if fam.counts_trials else [])],
         on=id_cols, how="outer", indicator=True,
     )
     only_f = merged.loc[merged["_merge"] == "left_only", id_cols].reset_index(drop=True)
@@ -359,7 +347,7 @@ def score_forecasts(
             "rate from; give a fixed base_rate (--base-rate)"
         )
 
-    if family == "ordinal":
+    if fam.ordered_levels:
         assert level_names is not None
         codes = joined[outcome].astype(str).map({lv: i for i, lv in enumerate(level_names)})
         y = codes.to_numpy(dtype=float)
@@ -371,7 +359,7 @@ def score_forecasts(
     else:
         y = pd.to_numeric(joined[outcome]).to_numpy(dtype=float)
         p_in = joined["p_mean"].to_numpy(dtype=float)
-        t = pd.to_numeric(joined[trials]).to_numpy(dtype=float) if family == "binomial" else None
+        t = pd.to_numeric(joined[trials]).to_numpy(dtype=float) if fam.counts_trials else None
         if base_rate is not None:
             if not 0 <= base_rate <= 1:
                 raise DataError(f"base_rate: {base_rate:g} is outside [0, 1]")
@@ -402,7 +390,8 @@ def _check_outcomes(
             f"{name}: column {outcome!r} rows {_rows(missing)}: missing outcome; fill it in or "
             "drop the row"
         )
-    if family == "ordinal":
+    fam = get_family(family)
+    if fam.ordered_levels:
         assert levels is not None
         bad = ~y.astype(str).isin(levels)
         if bad.any():
@@ -412,7 +401,7 @@ def _check_outcomes(
             )
         return
     num = pd.to_numeric(y, errors="coerce")
-    if family == "binomial":
+    if fam.counts_trials:
         assert trials is not None
         n = pd.to_numeric(o[trials], errors="coerce")
         bad_n = n.isna() | (n < 1) | (n != n.round())

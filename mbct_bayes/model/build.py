@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mbct_bayes.errors import DataError
+from mbct_bayes.families import get_family
 from mbct_bayes.spec import ModelSpec
 
 #: Centred site effects when the data say this much about each site's effect: the median site's
@@ -94,11 +95,7 @@ def design_matrix(table: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
 
 def outcome_array(table: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
     """The outcome as integers: 0/1, successes, or ordinal level codes."""
-    if spec.family == "ordinal":
-        from mbct_bayes.schema import level_codes
-
-        return level_codes(table[spec.outcome], spec.ordinal_levels)
-    return table[spec.outcome].to_numpy(dtype=np.int64)
+    return get_family(spec.family).encode_outcome(table, spec)
 
 
 def attach_site_means(table: pd.DataFrame, responses: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
@@ -162,7 +159,7 @@ def prepare_data(
         region_labels = None
     X = design_matrix(table, spec)
     x_sd = X.std(axis=0, ddof=1) if X.shape[0] > 1 else np.ones(X.shape[1])
-    trials = table[spec.trials].to_numpy(dtype=np.int64) if spec.family == "binomial" else None
+    trials = table[spec.trials].to_numpy(dtype=np.int64) if spec.trials is not None else None
     measurement = _long_responses(responses, spec, site_labels) if latent else {}
     return ModelData(
         X=X,
@@ -323,10 +320,8 @@ def build_model(data: ModelData, spec: ModelSpec, *, centered: bool | None = Non
         coords["construct"] = list(spec.predictors)
         if data.role_labels is not None:
             coords["role"] = list(data.role_labels)
-    if spec.family == "ordinal":
-        levels = spec.ordinal_levels
-        coords["level"] = [str(v) for v in levels]
-        coords["cutpoint"] = [f"{levels[k]}|{levels[k + 1]}" for k in range(len(levels) - 1)]
+    family = get_family(spec.family)
+    coords.update(family.coords(spec))
 
     values = data_values(data, spec)
     with pm.Model(coords=coords) as model:
@@ -338,7 +333,7 @@ def build_model(data: ModelData, spec: ModelSpec, *, centered: bool | None = Non
             X = pm.Data("X", values["X"])
 
         eta = _coefficients(spec, data, values, X)
-        if spec.family != "ordinal":
+        if family.intercept:
             eta = eta + _rv("Intercept", spec.prior_for("Intercept"))
 
         sigma_site = _rv("sigma_site", spec.prior_for("sigma_site"))
@@ -349,44 +344,8 @@ def build_model(data: ModelData, spec: ModelSpec, *, centered: bool | None = Non
             # Few regions (the UK has four nations): non-centred is the safe geometry.
             eta = eta + _group_effect("region", sigma_region, False)[region_idx]
 
-        if spec.family == "bernoulli":
-            _bernoulli_logit("obs", eta, y)
-        elif spec.family == "binomial":
-            trials = pm.Data("trials", values["trials"])
-            pm.Binomial("obs", n=trials, logit_p=eta, observed=y)
-        else:
-            from pymc.distributions.transforms import ordered
-
-            n_cut = len(spec.ordinal_levels) - 1
-            cut_prior = {k: v for k, v in spec.prior_for("cutpoints").items() if k != "dist"}
-            cutpoints = getattr(pm, spec.prior_for("cutpoints")["dist"])(
-                "cutpoints",
-                **cut_prior,
-                dims="cutpoint",
-                transform=ordered,
-                initval=np.linspace(-1.0, 1.0, n_cut),
-            )
-            # compute_p=False: no per-observation probabilities in the trace (they also break data swaps)
-            pm.OrderedLogistic("obs", eta=eta, cutpoints=cutpoints, observed=y, compute_p=False)
+        family.likelihood(eta, y, values, spec)
     return model
-
-
-def _bernoulli_logit(name: str, eta, y):
-    """Bernoulli(logit⁻¹ eta) written as ``y·eta − softplus(eta)``.
-
-    The same density as ``pm.Bernoulli(logit_p=eta)``, with a cheaper gradient graph: about half
-    the cost per gradient at 8,000 rows (benchmarks/RESULTS_fit.md).
-    """
-    import pymc as pm
-    import pytensor.tensor as pt
-
-    def logp(value, eta):
-        return value * eta - pt.softplus(eta)
-
-    def random(eta, rng=None, size=None):
-        return rng.binomial(1, 1.0 / (1.0 + np.exp(-eta)), size=size)
-
-    return pm.CustomDist(name, eta, logp=logp, random=random, observed=y, dtype="int64")
 
 
 def _coefficients(spec: ModelSpec, data: ModelData, values: dict[str, np.ndarray], X):

@@ -80,6 +80,7 @@ import numpy as np
 import pandas as pd
 
 from mbct_bayes.errors import ConvergenceWarning, DataError
+from mbct_bayes.families import get_family
 from mbct_bayes.spec import ModelSpec
 
 #: Posterior draws each rank is taken among (after thinning): ranks run 0..RANK_DRAWS.
@@ -147,22 +148,14 @@ def simulate_outcomes(
     Bernoulli 0/1, binomial successes out of the row's trials, or ordinal level codes 0..K-1,
     from the same linear predictor and level probabilities as :mod:`mbct_bayes.predict`.
     """
-    from scipy.special import expit
-
     from mbct_bayes.model.build import prepare_data
-    from mbct_bayes.planning.predict import fixed_part, level_probabilities
+    from mbct_bayes.planning.predict import fixed_part
 
     data = prepare_data(table, spec)
     eta = fixed_part(draws, data.X) + draws["u_site"][:, data.site_idx]
     if data.region_idx is not None:
         eta = eta + draws["u_region"][:, data.region_idx]
-    if spec.family == "bernoulli":
-        return (rng.random(eta.shape) < expit(eta)).astype(np.int64)
-    if spec.family == "binomial":
-        assert data.trials is not None  # binomial data always carry their trials (prepare_data)
-        return rng.binomial(data.trials[None, :], expit(eta)).astype(np.int64)
-    cumulative = np.cumsum(level_probabilities(draws["cutpoints"], eta), axis=-1)[..., :-1]
-    return (rng.random(eta.shape)[..., None] > cumulative).sum(axis=-1).astype(np.int64)
+    return get_family(spec.family).draw_codes(rng, eta, data.trials, draws)
 
 
 def degenerate(y: np.ndarray, spec: ModelSpec, trials: np.ndarray | None = None) -> np.ndarray:
@@ -170,11 +163,7 @@ def degenerate(y: np.ndarray, spec: ModelSpec, trials: np.ndarray | None = None)
 
     Bernoulli: all 0 or all 1; binomial: no unit or every unit embedded; ordinal: one level only.
     """
-    if spec.family == "binomial":
-        if trials is None:
-            raise ValueError("degenerate: a binomial model's data sets need their trials")
-        return (y == 0).all(axis=1) | (y == trials[None, :]).all(axis=1)
-    return (y == y[:, :1]).all(axis=1)
+    return get_family(spec.family).single_class(y, trials)
 
 
 # -- rank statistics ----------------------------------------------------------------------------
@@ -230,9 +219,7 @@ class _RepResult:
 
 
 def _outcome_column(spec: ModelSpec, codes: np.ndarray) -> np.ndarray:
-    if spec.family == "ordinal":
-        return np.asarray(spec.levels, dtype=object)[codes]
-    return codes
+    return get_family(spec.family).decode_outcome(codes, spec)
 
 
 def _run_rep(problem: Any, task: _RepTask) -> _RepResult:
@@ -535,7 +522,7 @@ def check(
     truth_spec = _simulate_spec if _simulate_spec is not None else spec
     prior = prior_draws(table, truth_spec, reps, int(prior_seq.generate_state(1)[0]))
     outcomes = simulate_outcomes(spec, table, prior, np.random.default_rng(outcome_seq))
-    trials = table[spec.trials].to_numpy(dtype=np.int64) if spec.family == "binomial" else None
+    trials = table[spec.trials].to_numpy(dtype=np.int64) if spec.trials is not None else None
     is_degenerate = degenerate(outcomes, spec, trials)
     truths = parameter_draws(prior, spec)
     sample_seeds = [int(s.generate_state(1)[0]) for s in sampler_seq.spawn(reps)]

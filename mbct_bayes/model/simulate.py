@@ -19,8 +19,6 @@ share the same sites, effects and scores for a given seed.
 from __future__ import annotations
 
 import copy
-import itertools
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,13 +26,16 @@ import numpy as np
 import pandas as pd
 
 from mbct_bayes.errors import DataError
+from mbct_bayes.families import family_names, get_family
+from mbct_bayes.families._base import finite, stable_expit
+from mbct_bayes.families.ordinal import DEFAULT_LEVELS
 
-FAMILIES = ("bernoulli", "binomial", "ordinal")
+FAMILIES = family_names()  # the registered families (mbct_bayes.families)
 PREDICTORS = ("E", "C", "F")
 UK_REGIONS = ("England-North", "England-South", "Scotland", "Wales")
 #: Share of sites per UK-like region (England holds most services), used when n_regions == 4.
 UK_REGION_WEIGHTS = (0.4, 0.3, 0.15, 0.15)
-ORDINAL_LEVELS = ("none", "partial", "embedded")
+ORDINAL_LEVELS = DEFAULT_LEVELS
 SCALE = (1.0, 5.0)
 CENTER = 3.0
 
@@ -68,9 +69,10 @@ def default_truth(family: str = "bernoulli", n_regions: int = 4) -> dict[str, An
     """
     _check_family(family)
     n_regions = _check_int(n_regions, "n_regions", 0)
+    own = get_family(family).truth_defaults()  # the family's parameters (Intercept, cutpoints, trials)
     truth: dict[str, Any] = {
         "family": family,
-        "Intercept": None if family == "ordinal" else -0.3,
+        "Intercept": own.pop("Intercept"),
         "beta": {"E": 0.3, "C": 0.5, "F": 0.9},
         "sigma_site": 0.8,
         "sigma_region": 0.3 if n_regions else 0.0,
@@ -89,11 +91,7 @@ def default_truth(family: str = "bernoulli", n_regions: int = 4) -> dict[str, An
         "regions": region_names(n_regions),
         "region_weights": _region_weights(n_regions),
     }
-    if family == "ordinal":
-        truth["cutpoints"] = [-0.8, 0.9]
-        truth["levels"] = list(ORDINAL_LEVELS)
-    if family == "binomial":
-        truth["trials"] = 8
+    truth.update(own)
     return truth
 
 
@@ -254,15 +252,10 @@ def simulate_new_site_rate(
     elif params["sigma_region"] > 0:
         eta = eta + rng.normal(0.0, params["sigma_region"], size=n_sites)
     # P(embedded) is P(top level) = expit(eta - last cutpoint) for ordinal
-    top_offset = params["cutpoints"][-1] if params["family"] == "ordinal" else 0.0
-    return float(np.mean(_expit(eta - top_offset)))
+    return float(np.mean(stable_expit(get_family(params["family"]).event_logit(eta, params))))
 
 
 # -- internals ----------------------------------------------------------------------------------
-
-
-def _expit(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))  # numerically stable logistic
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
@@ -272,8 +265,8 @@ def _check_int(value: Any, name: str, minimum: int) -> int:
 
 
 def _check_family(family: Any) -> None:
-    if family not in FAMILIES:
-        raise DataError(f"family {family!r} is not one of {', '.join(FAMILIES)}")
+    if family not in family_names():
+        raise DataError(f"family {family!r} is not one of {', '.join(family_names())}")
 
 
 def _region_weights(n_regions: int) -> list[float]:
@@ -299,39 +292,22 @@ def _resolve_truth(
         n_regions = len(truth.get("regions", UK_REGIONS))
     base = default_truth(family, n_regions)
     keep = ["Intercept", "beta", "sigma_site", "sigma_region", "center", "scale", "predictors"]
-    if family == "ordinal":
-        keep += ["cutpoints", "levels"]
     for key in keep:
         if key in truth and truth[key] is not None:
             base[key] = copy.deepcopy(truth[key])
     if n_regions == 0:
         base["sigma_region"] = 0.0
-    if family == "binomial":
-        base["trials"] = int(truth.get("trials", 8)) if trials is None else trials
 
     beta = base["beta"]
     names = base["predictors"]["names"]
     if not isinstance(beta, Mapping) or sorted(beta) != sorted(names):
         raise DataError(f"truth['beta'] must give a number for each of {', '.join(names)}")
     for key in ("sigma_site", "sigma_region"):
-        if not _finite(base[key]) or base[key] < 0:
+        if not finite(base[key]) or base[key] < 0:
             raise DataError(f"truth[{key!r}] must be a finite number >= 0, got {base[key]!r}")
-    if family == "ordinal":
-        cuts = [float(c) for c in base["cutpoints"]]
-        n_cuts = len(base["levels"]) - 1
-        if len(cuts) != n_cuts or any(b <= a for a, b in itertools.pairwise(cuts)):
-            raise DataError(
-                f"truth['cutpoints'] must be {n_cuts} strictly ascending numbers, got {cuts}"
-            )
-        base["cutpoints"] = cuts
-        base["Intercept"] = None
-    elif not _finite(base["Intercept"]):
-        raise DataError(f"truth['Intercept'] must be a finite number, got {base['Intercept']!r}")
+    get_family(family).resolve_truth(base, truth, trials)
     return base
 
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _assign_regions(rng: np.random.Generator, n_sites: int, weights: Sequence[float]) -> np.ndarray:
@@ -372,18 +348,4 @@ def _linear_predictor(params: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
 def _draw_outcome(
     rng: np.random.Generator, params: Mapping[str, Any], eta: np.ndarray
 ) -> dict[str, Any]:
-    family = params["family"]
-    if family == "bernoulli":
-        return {"embedded": (rng.random(eta.shape) < _expit(eta)).astype(np.int64)}
-    if family == "binomial":
-        n = int(params["trials"])
-        return {
-            "embedded": rng.binomial(n, _expit(eta)).astype(np.int64),
-            "trials": np.full(eta.shape, n),
-        }
-    # ordinal: level = number of cutpoints the latent eta + logistic noise exceeds, which gives
-    # P(level > k) = expit(eta - c_k)
-    cuts = np.asarray(params["cutpoints"], dtype=float)
-    latent = eta + rng.logistic(0.0, 1.0, size=eta.shape)
-    code = (latent[:, None] > cuts[None, :]).sum(axis=1)
-    return {"level": np.asarray(params["levels"], dtype=object)[code]}
+    return get_family(params["family"]).draw_outcome(rng, params, eta)

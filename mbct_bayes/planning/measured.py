@@ -233,7 +233,7 @@ def _from_responses(
 
 
 def _from_site_means(posterior: Posterior, table: pd.DataFrame, source: str) -> MeasuredSites:
-    from mbct_bayes.schema import _check_count, _err
+    from mbct_bayes._validate import _check_count, _err
 
     spec = posterior.spec
     columns = [f"n_{p}" if f"n_{p}" in table.columns else N_RESPONDENTS for p in spec.predictors]

@@ -65,6 +65,8 @@ from mbct_bayes.spec import ModelSpec
 
 if TYPE_CHECKING:  # model.fit imports this module (in Fit.predict)
     from mbct_bayes.model.fit import Fit
+from mbct_bayes.families import get_family
+from mbct_bayes.families.ordinal import cumulative_logit_probabilities
 
 KINDS = ("new_site", "typical_site", "known_site")
 #: How a site with an empty region is placed (see the module docstring).
@@ -320,17 +322,11 @@ def eta_and_true_scores(
 
 def p_embedded(posterior: Posterior, eta: np.ndarray) -> np.ndarray:
     """P(embedded) from linear-predictor draws: logistic, or the top level for ordinal."""
-    if posterior.spec.family == "ordinal":
-        return expit(eta - posterior.draws["cutpoints"][:, -1][:, None])
-    return expit(eta)
+    return expit(get_family(posterior.spec.family).event_logit(eta, posterior.draws))
 
 
-def level_probabilities(cutpoints: np.ndarray, eta: np.ndarray) -> np.ndarray:
-    """Cumulative-logit level probabilities (S, n, K) from cutpoints (S, K-1) and eta (S, n)."""
-    cum = expit(cutpoints[:, None, :] - eta[:, :, None])  # P(y <= k), k = 0..K-2
-    lower = np.concatenate([np.zeros_like(cum[..., :1]), cum], axis=-1)
-    upper = np.concatenate([cum, np.ones_like(cum[..., :1])], axis=-1)
-    return np.clip(upper - lower, 0.0, 1.0)
+#: Cumulative-logit level probabilities (S, n, K) from cutpoints (S, K-1) and eta (S, n).
+level_probabilities = cumulative_logit_probabilities
 
 
 def summarise_draws(p: np.ndarray, prefix: str = "p") -> pd.DataFrame:
@@ -405,9 +401,9 @@ def predict(
     p = p_embedded(posterior, eta)
     out = (table if responses is not None else new).reset_index(drop=True).copy()
     out = pd.concat([out, summarise_draws(p)], axis=1)
-    if posterior.spec.family == "ordinal":
-        probs = level_probabilities(posterior.draws["cutpoints"], eta)
-        for k, level in enumerate(posterior.spec.ordinal_levels):
+    if posterior.spec.levels is not None:  # named levels: report each level's probability
+        probs = get_family(posterior.spec.family).level_probabilities(eta, posterior.draws)
+        for k, level in enumerate(posterior.spec.levels):
             out[f"p_{level}"] = probs[..., k].mean(axis=0)
     label = scores_label(posterior, kind, measured)
     if label is not None:
@@ -420,21 +416,12 @@ def predict(
 
 def log_likelihood(posterior: Posterior) -> np.ndarray:
     """Pointwise log-likelihood (S, n) of the fitted rows, with each site's own effects."""
-    from scipy.stats import binom
-
     md, draws = posterior.model_data, posterior.draws
     fixed = latent_fixed_part(posterior, md.site_idx) if posterior.spec.measurement == "latent" else fixed_part(draws, md.X)
     eta = fixed + draws["u_site"][:, md.site_idx]
     if md.region_idx is not None:
         eta = eta + draws["u_region"][:, md.region_idx]
-    y = md.y
-    if posterior.spec.family == "bernoulli":
-        # log expit(eta) = -log1p(exp(-eta)), written stably
-        return -np.logaddexp(0.0, np.where(y == 1, -eta, eta))
-    if posterior.spec.family == "binomial":
-        return binom.logpmf(y, md.trials, expit(eta))
-    probs = level_probabilities(draws["cutpoints"], eta)
-    return np.log(np.take_along_axis(probs, y[None, :, None], axis=-1)[..., 0])
+    return get_family(posterior.spec.family).log_likelihood(md.y, eta, md.trials, draws)
 
 
 def trial_inputs(
@@ -480,8 +467,7 @@ def trial_inputs(
         )
     X = design_matrix(pd.DataFrame([values, after]), spec)
     eta = fixed_part(posterior.draws, X)
-    if spec.family == "ordinal":
-        eta = eta - posterior.draws["cutpoints"][:, -1][:, None]
+    eta = get_family(spec.family).event_logit(eta, posterior.draws)
     sigma = posterior.draws["sigma_site"]
     if "sigma_region" in posterior.draws:
         sigma = np.sqrt(sigma**2 + posterior.draws["sigma_region"] ** 2)

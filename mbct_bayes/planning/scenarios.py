@@ -65,6 +65,7 @@ import pandas as pd
 from scipy.special import logit
 
 from mbct_bayes.errors import DataError
+from mbct_bayes.families import get_family
 from mbct_bayes.model.build import design_matrix
 from mbct_bayes.planning.measured import MeasuredSites, conditional_true_scores, prepare_sites, scores_label
 from mbct_bayes.planning.predict import (
@@ -592,9 +593,9 @@ def levers(
 def _threshold(fit: Fit, p: float) -> np.ndarray:
     """Per-draw logit threshold: P(embedded) ≥ p ⇔ eta ≥ threshold (S, 1)."""
     t = np.full((fit.n_draws, 1), logit(p))
-    if fit.spec.family == "ordinal":
-        t = t + fit.draws["cutpoints"][:, -1][:, None]  # P(top level) = expit(eta - c_top)
-    return t
+    # the family's event logit is eta minus an offset (ordinal: the top cutpoint), so the
+    # threshold on eta is the offset added back: P(top level) = expit(eta - c_top)
+    return t - get_family(fit.spec.family).event_logit(np.zeros_like(t), fit.draws)
 
 
 def _affine_in_lever(

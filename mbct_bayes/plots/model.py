@@ -26,6 +26,7 @@ from mbct_bayes.model.posterior import Posterior, as_posterior
 
 if TYPE_CHECKING:  # only named in annotations: the figures take a fit or its posterior
     from mbct_bayes.model.fit import Fit
+from mbct_bayes.families import get_family
 
 #: Interval levels drawn everywhere: a thick 50% bar inside a thin 90% line.
 INNER, OUTER = 0.50, 0.90
@@ -384,13 +385,13 @@ def posterior_predictive(
         table = _validated_observations(posterior, observations)
         eta = _mixed_eta(sub, table, seed)
         y = outcome_array(table, spec)
-        trials = table[spec.trials].to_numpy(dtype=np.int64) if spec.family == "binomial" else None
+        trials = table[spec.trials].to_numpy(dtype=np.int64) if spec.trials is not None else None
         sites = table[spec.group].astype(str).to_numpy()
         labels_arr, site_idx = np.unique(sites, return_inverse=True)
         labels = [str(s) for s in labels_arr]
         source = "the observations given"
     p = p_embedded(sub, eta)
-    event = (np.asarray(y) == spec.n_levels - 1).astype(float) if spec.family == "ordinal" else np.asarray(y, float)
+    event = get_family(spec.family).event_indicator(y, spec)
     r = replicate_rates(p, event, site_idx, len(labels), units=trials, seed=seed)
     has = r["units_site"] > 0
     return PosteriorPredictive(

@@ -34,6 +34,7 @@ import pandas as pd
 from scipy import special
 
 from mbct_bayes.errors import DataError
+from mbct_bayes.families import get_family
 
 if TYPE_CHECKING:  # power does not import the model stack
     from mbct_bayes.model.fit import Fit
@@ -115,9 +116,7 @@ def fixed_logit(spec: Any, draws: Mapping[str, np.ndarray], profiles: np.ndarray
 
     centre = np.array([spec.center[p] for p in spec.predictors], dtype=float)
     eta = fixed_part_centred(draws, spec, np.asarray(profiles, float) - centre)
-    if spec.family == "ordinal":
-        eta = eta - draws["cutpoints"][:, -1][:, None]
-    return eta
+    return get_family(spec.family).event_logit(eta, draws)
 
 
 def build_population(

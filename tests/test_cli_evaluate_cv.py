@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pandas as pd
 import pytest
 
 from mbct_bayes.cli import evaluate as evaluate_cv
+from mbct_bayes.cli.main import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "bernoulli.toml"
@@ -18,20 +18,8 @@ ARGS = ["--draws", "200", "--tune", "200", "--chains", "2", "--n-boot", "200"]
 
 
 def run(argv: list[str]) -> int:
-    """Parse with a parser holding only this area, and run through main()'s error handling."""
-    from mbct_bayes.cli.main import EXIT_BAD_INPUT, _one_line
-    from mbct_bayes.errors import DataError
-
-    parser = argparse.ArgumentParser(prog="mbct-bayes")
-    evaluate_cv.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except DataError as err:
-        import sys
-
-        print(f"mbct-bayes {args.command}: error: {_one_line(err)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    """The command line as a user runs it (main()'s one-line errors, exit 2)."""
+    return main(argv)
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +64,6 @@ def test_out_is_an_existing_file_exit_2(tmp_path, capsys):
 
 
 def test_registered_in_the_main_parser():
-    from mbct_bayes.cli.main import build_parser
-
     args = build_parser().parse_args(
         ["evaluate", "o.csv", "--model", "m.toml", "--out", "d", "--folds", "loo-site"]
     )

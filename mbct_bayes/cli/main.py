@@ -60,9 +60,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     return int(status or 0)
 
-# kept for callers of the old private name (tests/test_cli_evaluate_cv.py)
-_one_line = one_line
-
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -283,7 +283,7 @@ def cmd_analytic(args: argparse.Namespace) -> int:
         max_clusters=args.max_clusters,
         max_cluster_size=args.max_cluster_size,
     )
-    return _emit(args, result, text=analytic_text)
+    return _emit(args, result.to_dict(), text=analytic_text)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -309,7 +309,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         progress=not args.quiet,
     )
-    return _emit(args, result, text=simulate_text)
+    return _emit(args, result.to_dict(), text=simulate_text)
 
 
 def cmd_assurance(args: argparse.Namespace) -> int:
@@ -339,10 +339,10 @@ def cmd_assurance(args: argparse.Namespace) -> int:
         result = assurance_from_draws(
             posterior["baseline_logit"], posterior["sigma_site"], posterior["log_odds_ratio"], **run
         )
-    result.update(source)
+    result = result.updated(**source)
     if "population" not in posterior:  # all alike: the sentences name the lever and profile now known
-        result["assumptions"] = assumptions(result)
-    return _emit(args, result, text=assurance_text)
+        result = result.updated(assumptions=assumptions(result))
+    return _emit(args, result.to_dict(), text=assurance_text)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -385,8 +385,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         progress=not args.quiet,
     )
-    result.update(source)
-    curve = result.pop("curve")
+    result = result.updated(**source)
+    curve = result.curve
     if args.curve_out:
         write_table(args.curve_out, curve)
     if args.figure_out:
@@ -398,8 +398,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         fig = power_curve_figure(curve, target=args.target, chosen=chosen)
         fmt = Path(args.figure_out).suffix.lstrip(".").lower() or "png"
         write_atomic(args.figure_out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=150))
-    result["curve"] = curve.to_dict(orient="records")
-    return _emit(args, result, table_key="curve", text=search_text)
+    return _emit(args, result.to_dict(), table_key="curve", text=search_text)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -553,7 +552,7 @@ def cmd_stepped_wedge(args: argparse.Namespace) -> int:
         sims=args.sims,
         seed=args.seed,
     )
-    return _emit(args, result, text=stepped_wedge_text)
+    return _emit(args, result.to_dict(), text=stepped_wedge_text)
 
 
 def _stepped_wedge_from_fit(args: argparse.Namespace) -> int:
@@ -590,5 +589,5 @@ def _stepped_wedge_from_fit(args: argparse.Namespace) -> int:
         responses=read_responses_option(args),
         scores_are_true=args.scores_are_true,
     )
-    result.update(fit=str(args.fit), **({"sites_file": str(args.sites)} if args.sites else {}))
-    return _emit(args, result, text=stepped_wedge_assurance_text)
+    result = result.updated(fit=str(args.fit), **({"sites_file": str(args.sites)} if args.sites else {}))
+    return _emit(args, result.to_dict(), text=stepped_wedge_assurance_text)

@@ -300,14 +300,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         sigma_b=args.sigma_b,
         icc_scale=args.icc_scale,
         cv=args.cv,
-        alpha=args.alpha,
-        sims=args.sims,
-        seed=args.seed,
-        analysis=args.analysis,
-        chunk_size=args.chunk_size,
-        n_jobs=args.jobs,
-        scheduler=args.scheduler,
-        progress=not args.quiet,
+        **_simulation_settings(args).keywords(),
     )
     return _emit(args, result.to_dict(), text=simulate_text)
 
@@ -322,16 +315,9 @@ def cmd_assurance(args: argparse.Namespace) -> int:
         clusters_per_arm=args.clusters,
         cluster_size=args.cluster_size,
         cv=args.cv,
-        alpha=args.alpha,
-        sims=args.sims,
         sims_per_draw=args.sims_per_draw,
-        seed=args.seed,
-        analysis=args.analysis,
-        chunk_size=args.chunk_size,
-        n_jobs=args.jobs,
-        scheduler=args.scheduler,
-        progress=not args.quiet,
         direction=args.direction,
+        **_simulation_settings(args).keywords(),
     )
     if "population" in posterior:
         result = population_assurance(posterior["population"], **run)
@@ -368,22 +354,15 @@ def cmd_search(args: argparse.Namespace) -> int:
         sigma_b=args.sigma_b,
         icc_scale=args.icc_scale,
         cv=args.cv,
-        alpha=args.alpha,
         formula=args.formula,
         k=args.k,
         dist=args.dist,
         draws=posterior or None,
         population=population,
         direction=args.direction,
-        sims=args.sims,
-        seed=args.seed,
-        analysis=args.analysis,
         max_clusters=args.max_clusters,
         max_cluster_size=args.max_cluster_size,
-        chunk_size=args.chunk_size,
-        n_jobs=args.jobs,
-        scheduler=args.scheduler,
-        progress=not args.quiet,
+        **_simulation_settings(args).keywords(),
     )
     result = result.updated(**source)
     curve = result.curve
@@ -402,6 +381,16 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- helpers
+def _simulation_settings(args: argparse.Namespace) -> Any:
+    """The :class:`~mbct_bayes.power.SimulationSettings` of ``--sims/--seed/--alpha/--analysis/--jobs/...``."""
+    from mbct_bayes.power import SimulationSettings  # lazy: the power stack is not needed to parse arguments
+
+    return SimulationSettings(
+        sims=args.sims, alpha=args.alpha, seed=args.seed, analysis=args.analysis, chunk_size=args.chunk_size,
+        n_jobs=args.jobs, scheduler=args.scheduler, progress=not args.quiet,
+    )
+
+
 def _check_outputs(args: argparse.Namespace, *paths: str | None) -> None:
     for path in (getattr(args, "out", None), *paths):
         if path:

@@ -97,6 +97,10 @@ class SimulationSettings:
             chunk_size=check.integer("chunk_size", self.chunk_size, 1),
         )
 
+    def keywords(self) -> dict[str, Any]:
+        """Every setting as the public functions' keywords (``simulate(..., **settings.keywords())``)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
     def parallel(self) -> dict[str, Any]:
         """The keywords saying where chunks run: ``n_jobs``, ``scheduler``, ``progress``."""
         return {"n_jobs": self.n_jobs, "scheduler": self.scheduler, "progress": self.progress}

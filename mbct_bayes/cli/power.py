@@ -286,7 +286,7 @@ def cmd_analytic(args: argparse.Namespace) -> int:
         max_clusters=args.max_clusters,
         max_cluster_size=args.max_cluster_size,
     )
-    return _emit(args, result, text=analytic_text)
+    return _emit(args, result.to_dict(), text=analytic_text)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -303,16 +303,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         sigma_b=args.sigma_b,
         icc_scale=args.icc_scale,
         cv=args.cv,
-        alpha=args.alpha,
-        sims=args.sims,
-        seed=args.seed,
-        analysis=args.analysis,
-        chunk_size=args.chunk_size,
-        n_jobs=args.jobs,
-        scheduler=args.scheduler,
-        progress=not args.quiet,
+        **_simulation_settings(args).keywords(),
     )
-    return _emit(args, result, text=simulate_text)
+    return _emit(args, result.to_dict(), text=simulate_text)
 
 
 def cmd_assurance(args: argparse.Namespace) -> int:
@@ -325,16 +318,9 @@ def cmd_assurance(args: argparse.Namespace) -> int:
         clusters_per_arm=args.clusters,
         cluster_size=args.cluster_size,
         cv=args.cv,
-        alpha=args.alpha,
-        sims=args.sims,
         sims_per_draw=args.sims_per_draw,
-        seed=args.seed,
-        analysis=args.analysis,
-        chunk_size=args.chunk_size,
-        n_jobs=args.jobs,
-        scheduler=args.scheduler,
-        progress=not args.quiet,
         direction=args.direction,
+        **_simulation_settings(args).keywords(),
     )
     if "population" in posterior:
         result = population_assurance(posterior["population"], **run)
@@ -342,10 +328,10 @@ def cmd_assurance(args: argparse.Namespace) -> int:
         result = assurance_from_draws(
             posterior["baseline_logit"], posterior["sigma_site"], posterior["log_odds_ratio"], **run
         )
-    result.update(source)
+    result = result.updated(**source)
     if "population" not in posterior:  # all alike: the sentences name the lever and profile now known
-        result["assumptions"] = assumptions(result)
-    return _emit(args, result, text=assurance_text)
+        result = result.updated(assumptions=assumptions(result))
+    return _emit(args, result.to_dict(), text=assurance_text)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -372,25 +358,18 @@ def cmd_search(args: argparse.Namespace) -> int:
         sigma_b=args.sigma_b,
         icc_scale=args.icc_scale,
         cv=args.cv,
-        alpha=args.alpha,
         formula=args.formula,
         k=args.k,
         dist=args.dist,
         draws=posterior or None,
         population=population,
         direction=args.direction,
-        sims=args.sims,
-        seed=args.seed,
-        analysis=args.analysis,
         max_clusters=args.max_clusters,
         max_cluster_size=args.max_cluster_size,
-        chunk_size=args.chunk_size,
-        n_jobs=args.jobs,
-        scheduler=args.scheduler,
-        progress=not args.quiet,
+        **_simulation_settings(args).keywords(),
     )
-    result.update(source)
-    curve = result.pop("curve")
+    result = result.updated(**source)
+    curve = result.curve
     if args.curve_out:
         write_table(args.curve_out, curve)
     if args.figure_out:
@@ -402,11 +381,20 @@ def cmd_search(args: argparse.Namespace) -> int:
         fig = power_curve_figure(curve, target=args.target, chosen=chosen)
         fmt = Path(args.figure_out).suffix.lstrip(".").lower() or "png"
         write_atomic(args.figure_out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=150))
-    result["curve"] = curve.to_dict(orient="records")
-    return _emit(args, result, table_key="curve", text=search_text)
+    return _emit(args, result.to_dict(), table_key="curve", text=search_text)
 
 
 # ---------------------------------------------------------------------------- helpers
+def _simulation_settings(args: argparse.Namespace) -> Any:
+    """The :class:`~mbct_bayes.power.SimulationSettings` of ``--sims/--seed/--alpha/--analysis/--jobs/...``."""
+    from mbct_bayes.power import SimulationSettings  # lazy: the power stack is not needed to parse arguments
+
+    return SimulationSettings(
+        sims=args.sims, alpha=args.alpha, seed=args.seed, analysis=args.analysis, chunk_size=args.chunk_size,
+        n_jobs=args.jobs, scheduler=args.scheduler, progress=not args.quiet,
+    )
+
+
 def _check_outputs(args: argparse.Namespace, *paths: str | None) -> None:
     for path in (getattr(args, "out", None), *paths):
         if path:
@@ -557,7 +545,7 @@ def cmd_stepped_wedge(args: argparse.Namespace) -> int:
         sims=args.sims,
         seed=args.seed,
     )
-    return _emit(args, result, text=stepped_wedge_text)
+    return _emit(args, result.to_dict(), text=stepped_wedge_text)
 
 
 def _stepped_wedge_from_fit(args: argparse.Namespace) -> int:
@@ -594,5 +582,5 @@ def _stepped_wedge_from_fit(args: argparse.Namespace) -> int:
         responses=read_responses_option(args),
         scores_are_true=args.scores_are_true,
     )
-    result.update(fit=str(args.fit), **({"sites_file": str(args.sites)} if args.sites else {}))
-    return _emit(args, result, text=stepped_wedge_assurance_text)
+    result = result.updated(fit=str(args.fit), **({"sites_file": str(args.sites)} if args.sites else {}))
+    return _emit(args, result.to_dict(), text=stepped_wedge_assurance_text)

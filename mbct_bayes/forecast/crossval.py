@@ -1032,8 +1032,9 @@ def compare(fits: Mapping[str, Any], *, method: str = "stacking") -> pd.DataFram
     -------
     pandas.DataFrame
         :func:`arviz.compare`'s table (``rank``, ``elpd``, ``elpd_diff``, ``dse``, ``p``,
-        ``weight``, ...; best first) plus ``n_pareto_k_above_0.7``; ``attrs["method"]`` and the
-        ``cv`` column say that this is leave-one-observation-out, not a new-site forecast.
+        ``weight``, ...; best first) plus ``n_pareto_k_above_0.7``; the ``cv`` column says that this
+        is leave-one-observation-out (PSIS-LOO), not a new-site forecast (:data:`LOO_LABEL` in full;
+        the table carries no ``DataFrame.attrs``, which pandas drops on most operations).
     """
     check_same_observations(fits)
     with warnings.catch_warnings():
@@ -1074,5 +1075,4 @@ def compare_loo(results: Mapping[str, LooResult], *, method: str = "stacking") -
     table = pd.DataFrame(table)
     table["n_pareto_k_above_0.7"] = [results[name].n_bad_k for name in table.index]
     table["cv"] = "leave-one-observation-out (PSIS-LOO)"
-    table.attrs["method"] = LOO_LABEL
     return table

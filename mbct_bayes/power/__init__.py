@@ -13,7 +13,12 @@
   simulation with baseline, between-site SD and effect drawn from a fitted posterior; from a fit
   the trial recruits from a population of services (:func:`population_curve`,
   :func:`fitted_sites_population`, :func:`candidates_population`), or all alike (``profile``).
-* :func:`search` — fewest clusters per arm (or smallest cluster size) reaching a target.
+* :func:`search` — fewest clusters per arm (or smallest cluster size) reaching a target; split by
+  what it solves as :func:`search_clusters` / :func:`search_cluster_size`, over a :class:`Source`
+  (:func:`simulated_power`, :func:`assurance_over`), a :class:`Design`, :class:`SimulationSettings`
+  and :class:`SearchLimits`.
+* Results: :class:`PowerResult` / :class:`AssuranceResult` (read-only mappings; ``to_dict()`` is the
+  CLI's JSON); curves are DataFrames.
 * :func:`stepped_wedge` / :func:`stepped_wedge_analytic` / :func:`stepped_wedge_simulate` /
   :func:`stepped_wedge_assurance` (from a fit, over the population of services) /
   :func:`stepped_wedge_population_assurance` / :func:`stepped_wedge_assurance_from_draws` —
@@ -38,7 +43,17 @@ from mbct_bayes.power._assurance import (
 from mbct_bayes.power._icc import icc_from_sigma_b, marginal_proportion, sigma_b_from_icc
 from mbct_bayes.power._kernel import binom_quantile, cluster_t_test, gee_test
 from mbct_bayes.power._population import Population, build_population, candidates_population, fitted_sites_population
-from mbct_bayes.power._search import search
+from mbct_bayes.power._results import AssuranceResult, PowerResult
+from mbct_bayes.power._search import (
+    SearchLimits,
+    Source,
+    assurance_over,
+    search,
+    search_cluster_size,
+    search_clusters,
+    simulated_power,
+)
+from mbct_bayes.power._settings import Design, SimulationSettings
 from mbct_bayes.power._simulate import power_curve, simulate, wilson_interval
 from mbct_bayes.power._size import size_check, size_grid
 from mbct_bayes.power._stepped_wedge import (
@@ -52,12 +67,19 @@ from mbct_bayes.power._stepped_wedge import (
 )
 
 __all__ = [
+    "AssuranceResult",
+    "Design",
     "Population",
+    "PowerResult",
+    "SearchLimits",
+    "SimulationSettings",
+    "Source",
     "adjusted_t_test",
     "analytic",
     "assurance",
     "assurance_curve",
     "assurance_from_draws",
+    "assurance_over",
     "binom_quantile",
     "build_population",
     "candidates_population",
@@ -74,8 +96,11 @@ __all__ = [
     "population_from_fit",
     "power_curve",
     "search",
+    "search_cluster_size",
+    "search_clusters",
     "sigma_b_from_icc",
     "simulate",
+    "simulated_power",
     "size_check",
     "size_grid",
     "stepped_wedge",

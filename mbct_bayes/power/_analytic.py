@@ -32,6 +32,7 @@ from scipy import optimize, stats
 
 from mbct_bayes.errors import DataError
 from mbct_bayes.power import _checks as check
+from mbct_bayes.power._results import PowerResult
 from mbct_bayes.power._size import exact_size, holds, size_band, size_note
 
 METHODS = ("donner-klar", "hayes-bennett")
@@ -126,7 +127,7 @@ def analytic(
     p1_greater: bool = True,
     max_clusters: float = 1e6,
     max_cluster_size: float = 1e6,
-) -> dict[str, Any]:
+) -> PowerResult:
     """Closed-form power or sample size for a two-arm cluster trial with a binary outcome.
 
     Leave exactly one of ``power``, ``clusters_per_arm``, ``cluster_size`` and ``p1`` (with
@@ -169,8 +170,8 @@ def analytic(
 
     Returns
     -------
-    dict
-        Every input echoed and ``power``, ``clusters_per_arm`` (exact, fractional when solved),
+    PowerResult
+        A read-only mapping whose ``to_dict()`` is the CLI's JSON: every input echoed and ``power``, ``clusters_per_arm`` (exact, fractional when solved),
         ``clusters_per_arm_design`` (rounded up, at least 2), ``cluster_size`` (exact),
         ``cluster_size_design``, ``p0``, ``p1``, ``odds_ratio``, ``design_effect``, ``df`` (t
         only, at the design value), ``power_at_design`` and ``solved_for``. With one outcome per
@@ -285,7 +286,7 @@ def analytic(
         # One yes/no outcome per cluster: the exact type-I error of the pooled t-test at the design
         # (arm counts binomial at p0), which with few clusters is far from alpha.
         result.update(_exact_size_one_outcome(c_design, p0, alpha))
-    return result
+    return PowerResult.from_values(result)
 
 
 def _exact_size_one_outcome(clusters_per_arm: int, p0: float, alpha: float) -> dict[str, Any]:

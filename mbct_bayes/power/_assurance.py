@@ -19,6 +19,7 @@ so assurance is bounded by ``P(direction) + (alpha/2) * (1 - P(direction))``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,14 +40,9 @@ from mbct_bayes.power._population import (
     population_at_means,
     trial_arrays,
 )
-from mbct_bayes.power._simulate import (
-    DEFAULT_CHUNK,
-    _common_checks,
-    design_grid,
-    resolve_seed,
-    simulate_counts,
-    wilson_interval,
-)
+from mbct_bayes.power._results import AssuranceResult, Curve
+from mbct_bayes.power._settings import SimulationSettings
+from mbct_bayes.power._simulate import DEFAULT_CHUNK, design_grid, simulate_counts, wilson_interval
 from mbct_bayes.power._size import SIZE_SIMS, holds, size_band, size_note
 
 if TYPE_CHECKING:  # power does not import the model stack
@@ -183,31 +179,51 @@ def assurance_curve(
     pandas.DataFrame
         ``clusters_per_arm``, ``cluster_size``, ``assurance``, ``assurance_mc_low``,
         ``assurance_mc_high``, ``power_at_posterior_mean`` (with ``_mc_low``/``_mc_high``),
-        ``p_effect_positive``, ``sims``; inputs and posterior summaries in ``.attrs["inputs"]``.
+        ``p_effect_positive``, ``sims``. (The inputs and posterior summaries the rows share are the keys of
+        :func:`assurance_from_draws`'s result; :func:`draws_curve` returns them with the table.)
     """
-    base, sigma, log_or = _check_draws(p0_logit_draws, sigma_b_draws, log_or_draws)
-    n_draws = base.size
-    cv, alpha, _, analysis, ci_level = _common_checks(cv, alpha, 1, analysis, ci_level)
+    settings = SimulationSettings(sims=sims, alpha=alpha, seed=seed, analysis=analysis, ci_level=ci_level,
+                                  chunk_size=chunk_size, n_jobs=n_jobs, scheduler=scheduler, progress=progress)
+    draws = (p0_logit_draws, sigma_b_draws, log_or_draws)
+    return draws_curve(draws, clusters, cluster_sizes, cv=cv, settings=settings, sims_per_draw=sims_per_draw,
+                       direction=direction).table
+
+
+def _run_settings(n_draws: int, clusters, cluster_sizes, cv, settings: SimulationSettings, sims_per_draw: int):
+    """Checked run of an assurance: ``(cv, settings with sims set, sims_per_draw, clusters, sizes)``."""
+    cv = check.nonnegative("cv", cv)
+    settings = settings.checked()
     sims_per_draw = check.integer("sims_per_draw", sims_per_draw, 1)
-    sims = n_draws * sims_per_draw if sims is None else check.integer("sims", sims, 1)
+    if settings.sims is None:
+        settings = replace(settings, sims=n_draws * sims_per_draw)
     clusters, sizes = design_grid(clusters, cluster_sizes, cv=cv)
-    seed = resolve_seed(seed)
-    sign = _resolve_direction(direction, float(log_or.mean()))
-    index = _draw_order(seed, n_draws, sims)
-    common = dict(
-        sims=sims,
-        clusters=clusters,
-        sizes=sizes,
-        cv=cv,
-        alpha=alpha,
-        analysis=analysis,
-        direction=sign,
-        seed=seed,
-        chunk_size=chunk_size,
-        n_jobs=n_jobs,
-        scheduler=scheduler,
-        progress=progress,
+    return cv, settings, sims_per_draw, clusters, sizes
+
+
+def _kernel_common(settings: SimulationSettings, clusters, sizes, cv: float, sign: int) -> dict[str, Any]:
+    return dict(sims=settings.sims, clusters=clusters, sizes=sizes, cv=cv, direction=sign, **settings.kernel_keywords())
+
+
+def draws_curve(
+    draws: tuple[ArrayLike, ArrayLike, ArrayLike],
+    clusters: Iterable[int],
+    cluster_sizes: Iterable[int],
+    *,
+    cv: float,
+    settings: SimulationSettings,
+    sims_per_draw: int = 1,
+    direction: str | None = None,
+) -> Curve:
+    """:func:`assurance_curve` with its inputs: ``draws`` is (baseline logits, sigma_b, log odds ratios)."""
+    base, sigma, log_or = _check_draws(*draws)
+    n_draws = base.size
+    cv, settings, sims_per_draw, clusters, sizes = _run_settings(
+        n_draws, clusters, cluster_sizes, cv, settings, sims_per_draw
     )
+    sims = settings.sims
+    sign = _resolve_direction(direction, float(log_or.mean()))
+    index = _draw_order(settings.seed, n_draws, sims)
+    common = _kernel_common(settings, clusters, sizes, cv, sign)
     counts = simulate_counts(
         logit_p0=base[index],
         log_or=log_or[index],
@@ -223,12 +239,12 @@ def assurance_curve(
         label="power at posterior mean",
         **common,
     )
-    directed = _direction_summary(log_or, sign, alpha)
+    directed = _direction_summary(log_or, sign, settings.alpha)
     extra = {key: directed[key] for key in ("p_effect_positive", "p_effect_in_direction")}
-    table = pd.DataFrame(_rows(counts, at_mean, clusters, sizes, sims, ci_level, extra))
+    table = pd.DataFrame(_rows(counts, at_mean, clusters, sizes, sims, settings.ci_level, extra))
     p0 = float(special.expit(means["baseline_logit"]))
     p1 = float(special.expit(means["baseline_logit"] + means["log_or"]))
-    table.attrs["inputs"] = {
+    inputs = {
         "population": "profile",
         "p0": p0,
         "p1": p1,
@@ -242,26 +258,26 @@ def assurance_curve(
         "log_or_mean": float(means["log_or"]),
         "log_or_sd": float(log_or.std(ddof=1)) if n_draws > 1 else 0.0,
         **directed,
-        **_run_inputs(n_draws, sims, sims_per_draw, cv, alpha, seed, analysis, ci_level, chunk_size),
+        **_run_inputs(n_draws, sims_per_draw, cv, settings),
     }
-    table.attrs["inputs"]["assumptions"] = assumptions(table.attrs["inputs"])
-    return table
+    inputs["assumptions"] = assumptions(inputs)
+    return Curve(table, inputs)
 
 
-def _run_inputs(n_draws, sims, sims_per_draw, cv, alpha, seed, analysis, ci_level, chunk_size) -> dict[str, Any]:
+def _run_inputs(n_draws: int, sims_per_draw: int, cv: float, settings: SimulationSettings) -> dict[str, Any]:
     return {
         "draws_total": n_draws,
-        "draws_used": int(min(n_draws, sims)),
-        "sims": sims,
+        "draws_used": int(min(n_draws, settings.sims)),
+        "sims": settings.sims,
         "sims_per_draw": sims_per_draw,
         "cv": cv,
-        "alpha": alpha,
-        "seed": seed,
-        "analysis": analysis,
+        "alpha": settings.alpha,
+        "seed": settings.seed,
+        "analysis": settings.analysis,
         "dist": "t",
-        "ci_level": ci_level,
+        "ci_level": settings.ci_level,
         "ci_method": "wilson",
-        "chunk_size": chunk_size,
+        "chunk_size": settings.chunk_size,
     }
 
 
@@ -296,49 +312,53 @@ def population_curve(
     -------
     pandas.DataFrame
         As :func:`assurance_curve`, plus ``clipped_share`` per design (share of intervention
-        clusters whose move was cut at the end of the scale); ``.attrs["inputs"]`` adds
+        clusters whose move was cut at the end of the scale); the inputs the rows share
+        (:func:`services_curve` returns them with the table; keys of :func:`population_assurance`) add
         ``population``, ``p0_marginal``/``p1_marginal``/``icc`` implied by the population and the
         posterior (posterior means), ``sigma_site``, ``sigma_region``.
     """
+    settings = SimulationSettings(sims=sims, alpha=alpha, seed=seed, analysis=analysis, ci_level=ci_level,
+                                  chunk_size=chunk_size, n_jobs=n_jobs, scheduler=scheduler, progress=progress)
+    return services_curve(population, clusters, cluster_sizes, cv=cv, settings=settings, sims_per_draw=sims_per_draw,
+                          direction=direction).table
+
+
+def services_curve(
+    population: Population,
+    clusters: Iterable[int],
+    cluster_sizes: Iterable[int],
+    *,
+    cv: float = 0.0,
+    settings: SimulationSettings,
+    sims_per_draw: int = 1,
+    direction: str | None = None,
+) -> Curve:
+    """:func:`population_curve` with its inputs."""
     n_draws = population.n_draws
-    cv, alpha, _, analysis, ci_level = _common_checks(cv, alpha, 1, analysis, ci_level)
-    sims_per_draw = check.integer("sims_per_draw", sims_per_draw, 1)
-    sims = n_draws * sims_per_draw if sims is None else check.integer("sims", sims, 1)
-    clusters, sizes = design_grid(clusters, cluster_sizes, cv=cv)
+    cv, settings, sims_per_draw, clusters, sizes = _run_settings(
+        n_draws, clusters, cluster_sizes, cv, settings, sims_per_draw
+    )
+    sims = settings.sims
     check_enough_services(population, max(clusters))
-    seed = resolve_seed(seed)
     per_draw = implied(population)
     effect = per_draw["p1_marginal"] - per_draw["p0_marginal"]
     sign = _resolve_direction(direction, float(effect.mean()))
-    index = _draw_order(seed, n_draws, sims)
+    index = _draw_order(settings.seed, n_draws, sims)
     cmax = max(clusters)
-    common = dict(
-        sims=sims,
-        clusters=clusters,
-        sizes=sizes,
-        cv=cv,
-        alpha=alpha,
-        analysis=analysis,
-        direction=sign,
-        seed=seed,
-        chunk_size=chunk_size,
-        n_jobs=n_jobs,
-        scheduler=scheduler,
-        progress=progress,
-    )
+    common = _kernel_common(settings, clusters, sizes, cv, sign)
     counts, clipped = _simulate_population(population, index, cmax, common, "power assurance")
     at_mean, _ = _simulate_population(
         population_at_means(population), np.zeros(sims, dtype=np.int64), cmax, common, "power at posterior mean"
     )
-    directed = _direction_summary(effect, sign, alpha)
+    directed = _direction_summary(effect, sign, settings.alpha)
     cs = np.asarray(clusters)
     clipped_share = np.cumsum(clipped[:, 1].mean(axis=0))[cs - 1] / cs
     extra = {key: directed[key] for key in ("p_effect_positive", "p_effect_in_direction")}
     extra["clipped_share"] = clipped_share
-    table = pd.DataFrame(_rows(counts, at_mean, clusters, sizes, sims, ci_level, extra))
+    table = pd.DataFrame(_rows(counts, at_mean, clusters, sizes, sims, settings.ci_level, extra))
     p0m, p1m = float(per_draw["p0_marginal"].mean()), float(per_draw["p1_marginal"].mean())
     log_or = per_draw["log_or_mean"]
-    table.attrs["inputs"] = {
+    inputs = {
         "population": population.kind,
         "services": population.n_services,
         "lever": population.lever,
@@ -358,10 +378,10 @@ def population_curve(
         "log_or_mean": float(log_or.mean()),
         "log_or_sd": float(log_or.std(ddof=1)) if n_draws > 1 else 0.0,
         **directed,
-        **_run_inputs(n_draws, sims, sims_per_draw, cv, alpha, seed, analysis, ci_level, chunk_size),
+        **_run_inputs(n_draws, sims_per_draw, cv, settings),
     }
-    table.attrs["inputs"]["assumptions"] = assumptions(table.attrs["inputs"], describe(population))
-    return table
+    inputs["assumptions"] = assumptions(inputs, describe(population))
+    return Curve(table, inputs)
 
 
 def _simulate_population(population: Population, index: np.ndarray, cmax: int, common: dict, label: str):
@@ -387,10 +407,10 @@ RESULT_KEYS = (
 )
 
 
-def _one_design(table: pd.DataFrame) -> dict[str, Any]:
-    """The result dict of a one-design curve."""
-    row = table.iloc[0]
-    out = dict(table.attrs["inputs"])
+def _one_design(curve: Curve) -> dict[str, Any]:
+    """The values of a one-design curve's result, in the order of the JSON."""
+    row = curve.table.iloc[0]
+    out = dict(curve.inputs)
     for key in (*RESULT_KEYS, "clipped_share"):
         if key in row:
             out[key] = float(row[key])
@@ -399,7 +419,8 @@ def _one_design(table: pd.DataFrame) -> dict[str, Any]:
         clusters_per_arm_design=int(row["clusters_per_arm"]),
         cluster_size=int(row["cluster_size"]),
     )
-    # 'power' repeats the assurance for the keys every power subcommand shares (issue 13 to tidy)
+    # the JSON has always repeated the assurance as 'power' (the key every power subcommand shares);
+    # AssuranceResult keeps one name and writes this key only in to_dict()
     out["power"] = out["assurance"]
     return out
 
@@ -461,7 +482,7 @@ def assurance_from_draws(
     scheduler: Any = None,
     progress: bool = False,
     direction: str | None = None,
-) -> dict[str, Any]:
+) -> AssuranceResult:
     """Assurance of a cluster trial from posterior draws (arrays, one value per draw).
 
     Every service is alike (``population`` ``"profile"``): clusters differ only by an effect
@@ -493,8 +514,9 @@ def assurance_from_draws(
 
     Returns
     -------
-    dict
-        ``assurance``, ``assurance_mc_low``, ``assurance_mc_high``, ``direction``,
+    AssuranceResult
+        A read-only mapping whose ``to_dict()`` is the CLI's JSON (which also repeats the
+        assurance as ``power``): ``assurance``, ``assurance_mc_low``, ``assurance_mc_high``, ``direction``,
         ``p_effect_positive`` (share of draws with log OR > 0), ``p_effect_in_direction``,
         ``assurance_bound`` (``P(direction) + alpha/2 * (1 - P(direction))``),
         ``power_at_posterior_mean`` (simulated power at the posterior means of the three inputs,
@@ -506,25 +528,11 @@ def assurance_from_draws(
         ``size_mc_high``, ``size_method`` (``"simulated"``), ``size_sims``, ``size_band``,
         ``size_holds`` and ``size_note`` (as :func:`mbct_bayes.power.size_check`).
     """
-    table = assurance_curve(
-        p0_logit_draws,
-        sigma_b_draws,
-        log_or_draws,
-        clusters=[clusters_per_arm],
-        cluster_sizes=[cluster_size],
-        cv=cv,
-        alpha=alpha,
-        sims=sims,
-        sims_per_draw=sims_per_draw,
-        seed=seed,
-        analysis=analysis,
-        ci_level=ci_level,
-        chunk_size=chunk_size,
-        n_jobs=n_jobs,
-        scheduler=scheduler,
-        progress=progress,
-        direction=direction,
-    )
+    settings = SimulationSettings(sims=sims, alpha=alpha, seed=seed, analysis=analysis, ci_level=ci_level,
+                                  chunk_size=chunk_size, n_jobs=n_jobs, scheduler=scheduler, progress=progress)
+    draws = (p0_logit_draws, sigma_b_draws, log_or_draws)
+    table = draws_curve(draws, [clusters_per_arm], [cluster_size], cv=cv, settings=settings,
+                        sims_per_draw=sims_per_draw, direction=direction)
     out = _one_design(table)
 
     def null_counts(index, common):
@@ -532,27 +540,26 @@ def assurance_from_draws(
             logit_p0=base[index], log_or=0.0, sigma_b=sigma[index], label="size (no effect)", **common
         )
 
-    base, sigma, _ = _check_draws(p0_logit_draws, sigma_b_draws, log_or_draws)
-    out.update(_null_size(out, null_counts, dict(n_jobs=n_jobs, scheduler=scheduler, progress=progress)))
-    return out
+    base, sigma, _ = _check_draws(*draws)
+    out.update(_null_size(out, null_counts, settings.parallel()))
+    return AssuranceResult.from_values(out)
 
 
 def population_assurance(
     population: Population, *, clusters_per_arm: int, cluster_size: int, **kwargs: Any
-) -> dict[str, Any]:
+) -> AssuranceResult:
     """Assurance of one design over a population of services (:func:`population_curve`).
 
     Returns
     -------
-    dict
+    AssuranceResult
         As :func:`assurance_from_draws`, with ``population`` (``"fitted_sites"`` or
         ``"candidates"``), ``p0_marginal``/``p1_marginal``/``icc`` implied by the population,
         ``clipped_share``, ``lever``, ``delta``, ``assumptions`` and the size keys (``actual_size``,
         ``size_holds``, ...) for the same population with the effect removed.
     """
-    table = population_curve(
-        population, clusters=[clusters_per_arm], cluster_sizes=[cluster_size], **kwargs
-    )
+    settings, others = SimulationSettings.split(kwargs, sims=None)
+    table = services_curve(population, [clusters_per_arm], [cluster_size], settings=settings, **others)
     out = _one_design(table)
 
     def null_counts(index, common):
@@ -566,8 +573,8 @@ def population_assurance(
             **common,
         )
 
-    out.update(_null_size(out, null_counts, kwargs))
-    return out
+    out.update(_null_size(out, null_counts, settings.parallel()))
+    return AssuranceResult.from_values(out)
 
 
 def assumptions(result: Mapping[str, Any], population_text: list[str] | None = None) -> list[str]:
@@ -678,7 +685,7 @@ def assurance(
     responses: pd.DataFrame | None = None,
     scores_are_true: bool = False,
     **kwargs: Any,
-) -> dict[str, Any]:
+) -> AssuranceResult:
     """Assurance of a cluster trial whose intervention moves ``lever`` by ``delta``, from a fit.
 
     Parameters
@@ -712,7 +719,7 @@ def assurance(
 
     Returns
     -------
-    dict
+    AssuranceResult
         As :func:`assurance_from_draws`, plus ``population``, ``lever``, ``delta``, ``profile``
         and ``assumptions``.
     """
@@ -726,8 +733,7 @@ def assurance(
         out = population_assurance(
             population, clusters_per_arm=clusters_per_arm, cluster_size=cluster_size, **kwargs
         )
-        out["profile"] = None
-        return out
+        return out.updated(profile=None)
     draws = draws_from_fit(fit, lever=lever, delta=delta, profile=profile)
     out = assurance_from_draws(
         draws["baseline_logit"],
@@ -737,6 +743,5 @@ def assurance(
         cluster_size=cluster_size,
         **kwargs,
     )
-    out.update(lever=lever, delta=delta, profile=dict(profile))
-    out["assumptions"] = assumptions(out)
-    return out
+    out = out.updated(lever=lever, delta=delta, profile=dict(profile))
+    return out.updated(assumptions=assumptions(out))

@@ -12,7 +12,7 @@ Wilson Monte Carlo interval.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -23,10 +23,10 @@ from mbct_bayes.errors import DataError
 from mbct_bayes.power import _checks as check
 from mbct_bayes.power._analytic import _power_dk
 from mbct_bayes.power._icc import icc_from_sigma_b, marginal_proportion, sigma_b_from_icc
-from mbct_bayes.power._kernel import ANALYSES, Task, run_task
+from mbct_bayes.power._kernel import Task, run_task
 from mbct_bayes.power._parallel import Progress, resolve_jobs, run_tasks
-
-DEFAULT_CHUNK = 1000
+from mbct_bayes.power._results import Curve, PowerResult
+from mbct_bayes.power._settings import DEFAULT_CHUNK, SimulationSettings
 
 
 def wilson_interval(successes: int | np.ndarray, n: int, level: float = 0.95):
@@ -38,24 +38,13 @@ def wilson_interval(successes: int | np.ndarray, n: int, level: float = 0.95):
     return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
 
 
-def resolve_seed(seed: int | None) -> int:
-    """The seed to use: ``seed`` itself, or fresh entropy (reported, so the run can be repeated)."""
-    if seed is None:
-        entropy = np.random.SeedSequence().entropy
-        assert isinstance(entropy, int)  # fresh entropy is one int (numpy's SeedSequence)
-        return entropy
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise DataError(f"seed (--seed) = {seed!r} must be a whole number >= 0")
-    return int(seed)
-
-
 def model_parameters(
     *,
     p0: float,
-    p1: float | None,
-    odds_ratio: float | None,
-    icc: float | None,
-    sigma_b: float | None,
+    p1: float | None = None,
+    odds_ratio: float | None = None,
+    icc: float | None = None,
+    sigma_b: float | None = None,
     icc_scale: str = "proportion",
 ) -> dict[str, Any]:
     """Typical-cluster p0/p1, sigma_b (from ``sigma_b`` or ``icc``) and what they imply."""
@@ -158,16 +147,6 @@ def design_grid(
     return cs, ms
 
 
-def _common_checks(cv, alpha, sims, analysis, ci_level):
-    return (
-        check.nonnegative("cv", cv),
-        check.alpha(alpha),
-        check.integer("sims", sims, 1),
-        check.choice("analysis", analysis, ANALYSES),
-        check.probability("ci_level", ci_level),
-    )
-
-
 def simulate(
     *,
     p0: float,
@@ -188,7 +167,7 @@ def simulate(
     n_jobs: int = 1,
     scheduler: Any = None,
     progress: bool = False,
-) -> dict[str, Any]:
+) -> PowerResult:
     """Simulated power of a two-arm cluster-randomised trial with a binary outcome.
 
     Parameters
@@ -235,7 +214,8 @@ def simulate(
 
     Returns
     -------
-    dict
+    PowerResult
+        A read-only mapping whose ``to_dict()`` is the CLI's JSON:
         ``power`` (significant in the direction of ``p1 - p0``; the two-sided rejection rate
         when ``p1 == p0``), ``power_mc_low``, ``power_mc_high``, ``rejection_rate_two_sided``,
         ``sims``, the design, ``p0``, ``p1``, ``p0_marginal``, ``p1_marginal``, ``odds_ratio``,
@@ -249,28 +229,12 @@ def simulate(
         size does not hold and which way the power is biased). A power is never reported for an
         analysis whose size fails without ``size_holds: false``.
     """
-    curve = power_curve(
-        p0=p0,
-        p1=p1,
-        odds_ratio=odds_ratio,
-        clusters=[clusters_per_arm],
-        cluster_sizes=[cluster_size],
-        icc=icc,
-        sigma_b=sigma_b,
-        icc_scale=icc_scale,
-        cv=cv,
-        alpha=alpha,
-        sims=sims,
-        seed=seed,
-        analysis=analysis,
-        ci_level=ci_level,
-        chunk_size=chunk_size,
-        n_jobs=n_jobs,
-        scheduler=scheduler,
-        progress=progress,
-    )
-    row = curve.iloc[0]
-    out = dict(curve.attrs["inputs"])
+    settings = SimulationSettings(sims=sims, alpha=alpha, seed=seed, analysis=analysis, ci_level=ci_level,
+                                  chunk_size=chunk_size, n_jobs=n_jobs, scheduler=scheduler, progress=progress)
+    effect = {"p0": p0, "p1": p1, "odds_ratio": odds_ratio, "icc": icc, "sigma_b": sigma_b, "icc_scale": icc_scale}
+    curve = simulated_curve(effect, [clusters_per_arm], [cluster_size], cv=cv, settings=settings)
+    row = curve.table.iloc[0]
+    out = dict(curve.inputs)
     out.update(
         power=float(row["power"]),
         power_mc_low=float(row["power_mc_low"]),
@@ -299,7 +263,7 @@ def simulate(
             chunk_size=out["chunk_size"],
         )
     )
-    return out
+    return PowerResult.from_values(out)
 
 
 def power_curve(
@@ -335,15 +299,33 @@ def power_curve(
         One row per design: ``clusters_per_arm``, ``cluster_size``, ``power``, ``power_mc_low``,
         ``power_mc_high``, ``rejection_rate_two_sided``, ``sims`` and ``power_analytic`` — the
         Donner–Klar t-reference power at the *marginal* proportions with the mean of the two arms'
-        proportion-scale ICCs (a reference line, exact only in the many-cluster limit). Inputs
-        are in ``.attrs["inputs"]``.
+        proportion-scale ICCs (a reference line, exact only in the many-cluster limit). The inputs
+        the rows share are the keys of :func:`simulate`'s result.
     """
-    params = model_parameters(
-        p0=p0, p1=p1, odds_ratio=odds_ratio, icc=icc, sigma_b=sigma_b, icc_scale=icc_scale
-    )
-    cv, alpha, sims, analysis, ci_level = _common_checks(cv, alpha, sims, analysis, ci_level)
+    settings = SimulationSettings(sims=sims, alpha=alpha, seed=seed, analysis=analysis, ci_level=ci_level,
+                                  chunk_size=chunk_size, n_jobs=n_jobs, scheduler=scheduler, progress=progress)
+    effect = {"p0": p0, "p1": p1, "odds_ratio": odds_ratio, "icc": icc, "sigma_b": sigma_b, "icc_scale": icc_scale}
+    return simulated_curve(effect, clusters, cluster_sizes, cv=cv, settings=settings).table
+
+
+def simulated_curve(
+    effect: Mapping[str, Any],
+    clusters: Iterable[int],
+    cluster_sizes: Iterable[int],
+    *,
+    cv: float,
+    settings: SimulationSettings,
+) -> Curve:
+    """Simulated power for every combination of ``clusters`` and ``cluster_sizes``, with the inputs.
+
+    ``effect``: the keywords of :func:`model_parameters` (``p0``, ``p1``/``odds_ratio``,
+    ``icc``/``sigma_b``, ``icc_scale``). The table is :func:`power_curve`'s.
+    """
+    params = model_parameters(**effect)
+    cv = check.nonnegative("cv", cv)
+    settings = settings.checked()
+    sims, alpha, ci_level = check.integer("sims", settings.sims, 1), settings.alpha, settings.ci_level
     clusters, sizes = design_grid(clusters, cluster_sizes, cv=cv)
-    seed = resolve_seed(seed)
     direction = int(np.sign(params["p1"] - params["p0"]))
     counts = simulate_counts(
         logit_p0=special.logit(params["p0"]),
@@ -353,15 +335,9 @@ def power_curve(
         clusters=clusters,
         sizes=sizes,
         cv=cv,
-        alpha=alpha,
-        analysis=analysis,
         direction=direction,
-        seed=seed,
-        chunk_size=chunk_size,
-        n_jobs=n_jobs,
-        scheduler=scheduler,
-        progress=progress,
         label="power simulate",
+        **settings.kernel_keywords(),
     )
     icc_mean = (params["icc"] + params["icc_p1"]) / 2.0
     rows = []
@@ -380,20 +356,19 @@ def power_curve(
                     "power_analytic": _analytic_reference(params, c, m, icc_mean, cv, alpha),
                 }
             )
-    table = pd.DataFrame(rows)
-    table.attrs["inputs"] = {
+    inputs = {
         **params,
         "cv": cv,
         "alpha": alpha,
         "sims": sims,
-        "seed": seed,
-        "analysis": analysis,
+        "seed": settings.seed,
+        "analysis": settings.analysis,
         "dist": "t",
         "ci_level": ci_level,
         "ci_method": "wilson",
-        "chunk_size": chunk_size,
+        "chunk_size": settings.chunk_size,
     }
-    return table
+    return Curve(pd.DataFrame(rows), inputs)
 
 
 def _analytic_reference(params, c, m, icc, cv, alpha) -> float:

@@ -43,7 +43,9 @@ from scipy import special, stats
 from mbct_bayes.errors import DataError
 from mbct_bayes.power import _checks as check
 from mbct_bayes.power._assurance import _check_draws
-from mbct_bayes.power._simulate import resolve_seed, wilson_interval
+from mbct_bayes.power._results import AssuranceResult, PowerResult
+from mbct_bayes.power._settings import resolve_seed
+from mbct_bayes.power._simulate import wilson_interval
 
 if TYPE_CHECKING:  # power does not import the model stack
     from mbct_bayes.model.fit import Fit
@@ -263,7 +265,7 @@ def stepped_wedge_analytic(
     icc: float | None = None,
     alpha: float = 0.05,
     time: str = "categorical",
-) -> dict[str, Any]:
+) -> PowerResult:
     """Analytic power of a cross-sectional stepped-wedge trial (Hussey & Hughes 2007, as ``swPwr``).
 
     Parameters
@@ -288,7 +290,7 @@ def stepped_wedge_analytic(
 
     Returns
     -------
-    dict
+    PowerResult
         ``power``, ``se_theta``, ``var_theta``, ``power_closed_form`` (HH's formula; None unless
         period effects and equal sizes), the design (``sequences``, ``periods``, ``clusters``,
         ``design``), ``cluster_size``, ``p0``, ``p1``, ``theta``, ``pbar``, ``tau``, ``icc``,
@@ -309,7 +311,7 @@ def stepped_wedge_analytic(
     equal = bool((sizes == sizes.flat[0]).all())
     if time == "categorical" and equal:
         closed = two_sided_power(theta, hussey_hughes_variance(x, float(cell_variance.flat[0]), tau), alpha)
-    return {
+    return PowerResult.from_values({
         "power": two_sided_power(theta, variance, alpha),
         "power_closed_form": closed,
         "se_theta": math.sqrt(variance),
@@ -338,7 +340,7 @@ def stepped_wedge_analytic(
             "time effects: " + ("one fixed effect per period" if time == "categorical" else "a linear trend"),
             "variance components known; normal reference distribution",
         ],
-    }
+    })
 
 
 # ---------------------------------------------------------------------------- simulation kernel
@@ -489,7 +491,7 @@ def stepped_wedge_simulate(
     time: str = "categorical",
     ci_level: float = 0.95,
     period_effects: ArrayLike | None = None,
-) -> dict[str, Any]:
+) -> PowerResult:
     """Simulated power of a cross-sectional stepped-wedge trial, analysed by the HH model.
 
     Data-generating model — the one the analytic power assumes, on the proportion scale:
@@ -507,7 +509,7 @@ def stepped_wedge_simulate(
 
     Returns
     -------
-    dict
+    PowerResult
         ``power`` (significant in the direction of ``p1 - p0``; the two-sided rejection rate when
         ``p1 == p0``), ``power_mc_low``, ``power_mc_high`` (Wilson), ``rejection_rate_two_sided``,
         ``sims``, ``seed``, ``df``, ``clipped_share`` and the inputs.
@@ -531,7 +533,7 @@ def stepped_wedge_simulate(
     direction = int(np.sign(p1 - p0))
     success, rejected = _run(control_logits, shifts, x, cluster_size, time, alpha, direction, seed)
     low, high = wilson_interval(success, sims, ci_level)
-    return {
+    return PowerResult.from_values({
         "power": success / sims,
         "power_mc_low": float(low),
         "power_mc_high": float(high),
@@ -557,7 +559,7 @@ def stepped_wedge_simulate(
         + ("" if trend is None else ", plus period_effects[t]")
         + ", binomial counts",
         "analysis": SW_ANALYSIS,
-    }
+    })
 
 
 def _period_effects(values: ArrayLike | None, periods: int) -> np.ndarray | None:
@@ -590,7 +592,7 @@ def stepped_wedge_assurance_from_draws(
     time: str = "categorical",
     direction: int = 1,
     ci_level: float = 0.95,
-) -> dict[str, Any]:
+) -> AssuranceResult:
     """Assurance of a stepped-wedge trial from posterior draws (one profile for every cluster).
 
     Each simulated trial takes one draw (cycled in a seeded random order): cluster ``i`` has
@@ -601,7 +603,7 @@ def stepped_wedge_assurance_from_draws(
 
     Returns
     -------
-    dict
+    AssuranceResult
         ``assurance`` with its Wilson interval, ``rejection_rate_two_sided``,
         ``p_effect_in_direction``, ``sims``, ``seed``, design and posterior summaries.
     """
@@ -618,7 +620,7 @@ def stepped_wedge_assurance_from_draws(
     shifts = np.broadcast_to(log_or[index, None], control_logits.shape)
     success, rejected = _run(control_logits, shifts, x, cluster_size, time, alpha, direction, seed)
     low, high = wilson_interval(success, sims, ci_level)
-    return {
+    return AssuranceResult.from_values({
         "assurance": success / sims,
         "assurance_mc_low": float(low),
         "assurance_mc_high": float(high),
@@ -639,7 +641,7 @@ def stepped_wedge_assurance_from_draws(
         "time": time,
         "ci_level": ci_level,
         "ci_method": "wilson",
-    }
+    })
 
 
 def _sequence_of_clusters(design: np.ndarray) -> np.ndarray:
@@ -661,7 +663,7 @@ def stepped_wedge_population_assurance(
     time: str = "categorical",
     direction: str | None = None,
     ci_level: float = 0.95,
-) -> dict[str, Any]:
+) -> AssuranceResult:
     """Assurance of a stepped-wedge trial over a population of services (issue 11 item 5).
 
     Each simulated trial takes one posterior draw (cycled in a seeded random order, as
@@ -688,7 +690,7 @@ def stepped_wedge_population_assurance(
 
     Returns
     -------
-    dict
+    AssuranceResult
         The keys of :func:`mbct_bayes.power.assurance` where they mean the same (``assurance`` and
         ``power_at_posterior_mean`` with Wilson intervals, ``population``, ``services``,
         ``p0_marginal``/``p1_marginal``/``icc``, ``clipped_share``, ``direction``,
@@ -762,7 +764,7 @@ def stepped_wedge_population_assurance(
         "ci_method": "wilson",
     }
     out["assumptions"] = assumptions(out, describe(population, "the sequences")) + SW_ASSUMPTIONS
-    return out
+    return AssuranceResult.from_values(out)
 
 
 SW_ASSUMPTIONS = [
@@ -792,7 +794,7 @@ def stepped_wedge_assurance(
     ci_level: float = 0.95,
     responses: Any = None,
     scores_are_true: bool = False,
-) -> dict[str, Any]:
+) -> AssuranceResult:
     """Assurance of a stepped-wedge trial whose intervention moves ``lever`` by ``delta``, from a fit.
 
     The services are the fitted sites (default, resampled per trial), the candidates ``sites``
@@ -820,8 +822,7 @@ def stepped_wedge_assurance(
             scores_are_true=scores_are_true,
         )
         out = stepped_wedge_population_assurance(population, direction=direction, **design_args)
-        out["profile"] = None
-        return out
+        return out.updated(profile=None)
     draws = draws_from_fit(fit, lever=lever, delta=delta, profile=profile)
     base, sigma, log_or = draws["baseline_logit"], draws["sigma_site"], draws["log_odds_ratio"]
     sign = _resolve_direction(direction, float(log_or.mean()))
@@ -834,8 +835,8 @@ def stepped_wedge_assurance(
     )
     p0 = float(special.expit(base.mean()))
     p1 = float(special.expit(base.mean() + log_or.mean()))
-    out.update(
-        power_at_posterior_mean=at_mean["assurance"],
+    out = out.updated(
+        power_at_posterior_mean=at_mean.assurance,
         power_at_posterior_mean_mc_low=at_mean["assurance_mc_low"],
         power_at_posterior_mean_mc_high=at_mean["assurance_mc_high"],
         population="profile",
@@ -851,9 +852,8 @@ def stepped_wedge_assurance(
         analysis=SW_ANALYSIS,
         method=REFERENCE,
     )
-    out.update(_direction_summary(log_or, sign, out["alpha"]))
-    out["assumptions"] = assumptions(out) + SW_ASSUMPTIONS
-    return out
+    out = out.updated(**_direction_summary(log_or, sign, out["alpha"]))
+    return out.updated(assumptions=assumptions(out) + SW_ASSUMPTIONS)
 
 
 def stepped_wedge(
@@ -871,7 +871,7 @@ def stepped_wedge(
     sims: int | None = None,
     seed: int | None = None,
     ci_level: float = 0.95,
-) -> dict[str, Any]:
+) -> PowerResult:
     """Power of a stepped-wedge trial: analytic (:func:`stepped_wedge_analytic`), and simulated too
     when ``sims`` is given (:func:`stepped_wedge_simulate`: ``power_simulated``,
     ``power_simulated_mc_low``/``_high``, ``rejection_rate_two_sided``, ``sims``, ``seed``, ``df``,
@@ -894,8 +894,8 @@ def stepped_wedge(
         if np.ndim(cluster_size) != 0:
             raise DataError("the simulation takes one cluster_size for every cluster-period; give a single number")
         simulated = stepped_wedge_simulate(**common, sims=sims, seed=seed, ci_level=ci_level)
-        result.update(
-            power_simulated=simulated["power"],
+        result = result.updated(
+            power_simulated=simulated.power,
             power_simulated_mc_low=simulated["power_mc_low"],
             power_simulated_mc_high=simulated["power_mc_high"],
             **{

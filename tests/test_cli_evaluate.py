@@ -162,7 +162,8 @@ def test_tables_are_read_by_schema_read_table(files, tmp_path, capsys, content, 
     if content is not None:
         bad.write_text(content, encoding="utf-8")
     assert main(["score-forecasts", str(bad), str(o)]) == 2
-    assert re.search(message, capsys.readouterr().err)
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and re.search(message, err), err
 
 
 def test_bom_files_are_read(files, capsys):

@@ -298,7 +298,8 @@ def test_assurance_from_draws_csv(capsys, tmp_path):
 def test_assurance_from_fit_file(capsys, monkeypatch, tmp_path):
     seen = {}
     fit_module = types.ModuleType("mbct_bayes.model.fit")
-    fit_module.load_fit = lambda path: seen.setdefault("fit", f"fit from {path}")
+    # a stand-in fit: assurance hands its posterior to trial_inputs
+    fit_module.load_fit = lambda path: seen.setdefault("fit", types.SimpleNamespace(posterior=f"posterior from {path}"))
     predict_module = types.ModuleType("mbct_bayes.planning.predict")
 
     def trial_inputs(fit, *, lever, delta, profile):
@@ -332,7 +333,7 @@ def test_assurance_from_fit_file(capsys, monkeypatch, tmp_path):
         "2",
         "--quiet",
     )
-    assert seen["args"] == ("fit from FIT.nc", "F", 1.0, {"E": 3.0, "C": 2.5})
+    assert seen["args"] == ("posterior from FIT.nc", "F", 1.0, {"E": 3.0, "C": 2.5})
     assert (
         result["fit"] == "FIT.nc"
         and result["lever"] == "F"

@@ -664,9 +664,9 @@ def fake_predict(monkeypatch):
 
 
 def test_assurance_from_fit_uses_trial_inputs(fake_predict):
-    fit = object()
+    fit = types.SimpleNamespace(posterior=object())  # trial_inputs takes the fit's posterior
     r = assurance(fit, lever="F", delta=1.0, profile={"E": 3}, **DESIGN, sims=1000, seed=3)
-    assert fake_predict == [(fit, "F", 1.0, {"E": 3})]
+    assert fake_predict == [(fit.posterior, "F", 1.0, {"E": 3})]
     direct = assurance_from_draws(
         np.full(200, -0.8),
         np.full(200, 0.5),

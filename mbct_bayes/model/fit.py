@@ -40,6 +40,7 @@ from mbct_bayes.model.build import (
     prepare_data,
 )
 from mbct_bayes.model.convergence import convergence
+from mbct_bayes.model.design import resolve
 from mbct_bayes.spec import ModelSpec
 
 SCHEMA_VERSION = 1
@@ -286,6 +287,7 @@ def compile_model(
             warnings.warn("nutpie is not installed; falling back to PyMC's NUTS", stacklevel=2)
             sampler = "pymc"
     table, responses = _validated(table, spec, responses, source)
+    spec = resolve(spec, table)  # the fit keeps its categorical levels, so a loaded fit rebuilds the same X
     data = prepare_data(table, spec, responses=responses)
     use_centered = choose_centered(data, spec) if centered is None else centered
     cached = _COMPILED.get(_structure_key(spec, data, use_centered, sampler))
@@ -675,7 +677,7 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
     if _content_hash(spec_json, csv_text + responses_text) != attrs.get("content_hash"):
         raise FitFileError(f"{path}: spec or data in the fit file do not match its content hash (modified or corrupt); refit the model")
     spec = ModelSpec.from_dict(json.loads(spec_json), source=str(path))
-    id_cols = {c: str for c in (spec.group, spec.region) if c}
+    id_cols = {c: str for c in (spec.group, spec.region, *spec.categorical) if c}
     table = pd.read_csv(_io.StringIO(csv_text), dtype=id_cols, keep_default_na=True)
     responses = None
     if responses_text:

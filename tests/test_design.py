@@ -97,6 +97,24 @@ def test_numeric_spec_matrix_is_unchanged():
     assert spec.coef_names == (*spec.predictors, *(f"{a}:{b}" for a, b in spec.interactions))
 
 
+def test_interaction_of_two_categoricals_is_every_pair_of_levels_first_term_outer():
+    spec = ModelSpec(predictors=("setting", "sector"), interactions=(("setting", "sector"),),
+                     categorical={"setting": "a", "sector": "x"})
+    table = validate_observations(
+        _table(["a", "b", "c", "b", "c", "a"], sector=["x", "y", "z", "z", "y", "x"]).drop(columns=["E", "C", "F"]),
+        spec,
+    )
+    fitted = resolve(spec, table)
+    assert fitted.coef_names == (
+        "setting[b]", "setting[c]", "sector[y]", "sector[z]",
+        "setting[b]:sector[y]", "setting[b]:sector[z]", "setting[c]:sector[y]", "setting[c]:sector[z]",
+    )
+    b, c = np.array([0, 1, 0, 1, 0, 0.0]), np.array([0, 0, 1, 0, 1, 0.0])
+    y, z = np.array([0, 1, 0, 0, 1, 0.0]), np.array([0, 0, 1, 1, 0, 0.0])
+    hand = np.column_stack([b, c, y, z, b * y, b * z, c * y, c * z])
+    np.testing.assert_array_equal(design_matrix(table, fitted), hand)
+
+
 def test_parts_kernel_keeps_leading_axes_and_defaults_to_the_reference():
     spec = resolve(
         ModelSpec(predictors=("F", "setting"), interactions=(("F", "setting"),)),

@@ -348,3 +348,16 @@ def test_cli_fit_with_a_text_column(world, capsys, tmp_path):
     out, _ = capsys.readouterr()
     assert code == 0 and "categorical setting: reference 'primary' (the most frequent level in the fitted data)" in out
     assert "setting[tertiary]: OR vs reference" in out
+
+
+def test_report_names_the_reference_level(world):
+    from mbct_bayes.report import section_coefficients, section_model
+
+    fit = world["fit"]
+    summary = fit.summary()
+    model = str(section_model(fit, summary))
+    assert ("Categorical covariates (treatment coding: one 0/1 column per level other than the reference): "
+            "setting: reference &#x27;primary&#x27; (the most frequent level in the fitted data)") in model
+    assert "β_setting[tertiary]·[setting = tertiary]" in model
+    assert "each categorical covariate at its reference level" in model
+    assert "relative to the reference level: setting: reference &#x27;primary&#x27;" in str(section_coefficients(fit, summary))

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from mbct_bayes.errors import DataError
+from mbct_bayes.schema import category_labels
 from mbct_bayes.spec import ModelSpec
 
 
@@ -54,22 +55,15 @@ def dummy_levels(spec: ModelSpec, column: str) -> tuple[str, ...]:
     return tuple(level for level in entry["levels"] if level != entry["reference"])
 
 
-def term_columns(spec: ModelSpec, predictor: str) -> tuple[str, ...]:
-    """Names of the columns of ``X`` that one predictor contributes (itself, or its dummies)."""
-    if predictor in spec.categorical:
-        return tuple(f"{predictor}[{level}]" for level in dummy_levels(spec, predictor))
-    return (predictor,)
-
-
 def coef_names(spec: ModelSpec) -> tuple[str, ...]:
     """Names of the columns of ``X`` (the ``predictor`` coordinate of ``beta``), in order.
 
-    Needs a resolved spec (:func:`resolve`) when the spec has categorical covariates.
+    The one definition is :attr:`ModelSpec.coef_names` (a spec names its own parameters, e.g. for
+    ``[priors]``); with categorical covariates it needs a resolved spec (:func:`resolve`).
     """
-    names = [name for p in spec.predictors for name in term_columns(spec, p)]
-    for a, b in spec.interactions:
-        names += [f"{x}:{y}" for x in term_columns(spec, a) for y in term_columns(spec, b)]
-    return tuple(names)
+    for c in categorical_predictors(spec):
+        _resolved_entry(spec, c)
+    return spec.coef_names
 
 
 def default_reference(labels: pd.Series | np.ndarray | list[str]) -> str:
@@ -227,8 +221,6 @@ def _needs_resolving(spec: ModelSpec, table: pd.DataFrame) -> bool:
 
 def _labels(table: pd.DataFrame, column: str) -> np.ndarray:
     """A categorical column's values as level labels (text; whole numbers without '.0')."""
-    from mbct_bayes.schema import category_labels
-
     return category_labels(table[column]).to_numpy(dtype=object)
 
 

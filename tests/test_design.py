@@ -361,3 +361,23 @@ def test_report_names_the_reference_level(world):
     assert "β_setting[tertiary]·[setting = tertiary]" in model
     assert "each categorical covariate at its reference level" in model
     assert "relative to the reference level: setting: reference &#x27;primary&#x27;" in str(section_coefficients(fit, summary))
+
+
+def test_forest_plot_labels_a_level_against_its_reference(world):
+    from mbct_bayes.plots.model import forest_plot
+
+    fig = forest_plot(world["fit"], show_prior=False)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert "setting[secondary] (vs primary)" in labels and "setting[tertiary] (vs primary)" in labels
+
+
+def test_cli_validate_reports_a_text_column_as_levels(tmp_path, capsys):
+    obs, spec = tmp_path / "obs.csv", tmp_path / "spec.toml"
+    _simulated(n_sites=6, per_site=5).to_csv(obs, index=False)
+    spec.write_text(SPEC_TOML)
+    assert main(["validate", str(obs), "--model", str(spec), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert sum(report["predictors"]["setting"]["levels"].values()) == 30
+    assert set(report["predictors"]["setting"]["levels"]) <= {"primary", "secondary", "tertiary"}
+    assert main(["validate", str(obs), "--model", str(spec)]) == 0
+    assert "setting (categorical): primary " in capsys.readouterr().out

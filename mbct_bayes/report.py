@@ -33,6 +33,7 @@ from mbct_bayes._version import __version__
 from mbct_bayes.errors import DataError
 from mbct_bayes.families import get_family
 from mbct_bayes.families._base import percent
+from mbct_bayes.model.design import categorical_predictors, design_matrix, numeric_predictors, reference_notes
 from mbct_bayes.model.fit import ESS_MIN, R_HAT_MAX, Fit
 from mbct_bayes.planning import scenarios as planning
 from mbct_bayes.planning.predict import predict
@@ -263,15 +264,19 @@ def _outcome_text(fit: Fit) -> str:
     return get_family(fit.spec.family).describe_outcome(fit.spec, fit.model_data)
 
 
+def _column_text(spec, column: str) -> str:
+    """One factor of a design column: ``(E − 3)``, or ``[setting = secondary]`` (1 at that level, else 0)."""
+    if column.endswith("]") and "[" in column:
+        name, level = column[:-1].split("[", 1)
+        return f"[{name} = {level}]"
+    return f"({column} − {spec.center[column]:g})"
+
+
 def _formula(spec, regions: bool) -> str:
     family = get_family(spec.family)
     terms = ["Intercept"] if family.intercept else []
     for name in spec.coef_names:
-        if ":" in name:
-            a, b = name.split(":")
-            terms.append(f"β_{name}·({a} − {spec.center[a]:g})·({b} − {spec.center[b]:g})")
-        else:
-            terms.append(f"β_{name}·({name} − {spec.center[name]:g})")
+        terms.append(f"β_{name}·" + "·".join(_column_text(spec, part) for part in name.split(":")))
     terms.append("u_site[s]")
     if regions:
         terms.append("u_region[r]")
@@ -311,22 +316,35 @@ def section_model(fit: Fit, summary: dict[str, Any]) -> Html:
         ))
     parts.append(Html("<h3>Predictors and centring</h3>"))
     rows = []
-    for j, name in enumerate(spec.predictors):
+    sd_of = dict(zip(md.coef_names, (float(v) for v in md.x_sd), strict=True))
+    for name in numeric_predictors(spec):
         values = pd.to_numeric(data[name], errors="coerce") if name in data.columns else pd.Series(dtype=float)
         scale = spec.scale.get(name)
         rows.append([
             name, Cell(f"{spec.center[name]:g}", "num"),
             f"{scale[0]:g}–{scale[1]:g}" if scale else "none set",
-            Cell(_num(values.mean(), 2), "num"), Cell(_num(md.x_sd[j], 2), "num"),
+            Cell(_num(values.mean(), 2), "num"), Cell(_num(sd_of[name], 2), "num"),
         ])
     parts.append(_table(["predictor", "centred at", "scale", "mean in data", "SD in data"], rows))
+    notes = reference_notes(spec)
+    if notes:
+        counts = {c: data[c].astype(str).value_counts() for c in categorical_predictors(spec) if c in data.columns}
+        parts.append(_p(
+            "Categorical covariates (treatment coding: one 0/1 column per level other than the reference): "
+            + "; ".join(
+                note + " (rows per level: " + ", ".join(f"{lv} {int(counts[c].get(lv, 0))}"
+                                                       for lv in spec.categorical[c]["levels"]) + ")"
+                for c, note in zip(categorical_predictors(spec), notes, strict=True)
+            ) + "."
+        ))
     if spec.interactions:
         parts.append(_p("Interactions: " + ", ".join(f"{a}:{b}" for a, b in spec.interactions)
-                        + " (products of the centred predictors)."))
+                        + " (products of the centred predictors, or of a categorical level's 0/1 column)."))
     parts.append(Html(f"<p class=\"formula\">{esc(_formula(spec, bool(md.region_labels)))}</p>"))
     parts.append(_p(
         "Coefficients are log-odds per scale point; because predictors are centred, the intercept is the log-odds "
-        "of embedding for a typical site with every predictor at its centre.", "note",
+        "of embedding for a typical site with every predictor at its centre"
+        + (" and each categorical covariate at its reference level" if notes else "") + ".", "note",
     ))
     parts.append(Html("<h3>Priors in force</h3>"))
     parts.append(_table(["parameter", "prior", "where it comes from"], _prior_rows(fit)))
@@ -381,12 +399,12 @@ def section_diagnostics(diag: dict[str, Any]) -> Html:
 
 
 def typical_at_centre(fit: Fit, seed: int = 0) -> dict[str, float]:
-    """P(embedded) of a typical site with every predictor at its centre and no region given.
+    """P(embedded) of a typical site with every predictor at its centre (a categorical covariate at
+    its reference level) and no region given.
 
     The same definition as everywhere (:func:`mbct_bayes.planning.predict.typical_part`: site effect 0;
     an unknown region is one of the fitted regions in proportion to their sites).
     """
-    from mbct_bayes.model.build import design_matrix
     from mbct_bayes.planning.predict import fixed_part, p_embedded, summarise_draws, typical_part
 
     # built here rather than through predict(): at the centre the design row is 0 whatever the
@@ -419,12 +437,19 @@ def section_coefficients(fit: Fit, summary: dict[str, Any]) -> Html:
         ["parameter", "mean", "SD", "5%", "median", "95%", "odds ratio per point (90%)", "R-hat", "bulk ESS", "tail ESS"],
         rows,
     )]
+    if fit.spec.categorical:
+        parts.append(_p(
+            "A categorical level's row (e.g. setting[secondary]) is the log-odds, and its odds ratio, relative to the "
+            "reference level: " + "; ".join(reference_notes(fit.spec)) + ".", "note",
+        ))
     if "Intercept" in summary["coefficients"]:
         typical = typical_at_centre(fit)
         where = (" (region unknown: one of the fitted regions in proportion to their sites)"
                  if fit.model_data.region_labels else "")
         parts.append(_p(
-            f"A typical site{where} at the centre of every scale embeds with probability "
+            f"A typical site{where} at the centre of every scale"
+            + (" (each categorical covariate at its reference level)" if fit.spec.categorical else "")
+            + " embeds with probability "
             f"{typical['p_q50']:.2f} (90% interval {typical['p_q05']:.2f}–{typical['p_q95']:.2f}).", "note",
         ))
     parts.append(_p(
@@ -522,7 +547,7 @@ def _planning(fit: Fit, sites: pd.DataFrame, seed: int) -> tuple[Html, Html]:
         note = f" The chart shows the first {MAX_LEVER_PANELS} sites; the table lists them all."
     lever_html = Html(
         _p("Each panel is one new site: the gain in P(embedded) from raising each of "
-           + ", ".join(spec.predictors) + " by one scale point (clipped at the top of the scale), posterior "
+           + ", ".join(numeric_predictors(spec)) + " by one scale point (clipped at the top of the scale), posterior "
            "mean and 90% interval, best lever on top; the label gives P(gain > 0)." + note)
         + _figure_or_note(lambda: lever_chart(labelled, chart_sites), "lever chart",
                           "Gain in P(embedded) per lever for each new site (new-site predictions).")
@@ -536,7 +561,8 @@ def _planning(fit: Fit, sites: pd.DataFrame, seed: int) -> tuple[Html, Html]:
     for i in range(min(len(table), MAX_PLANNING_ROWS)):
         site = str(table[spec.group].iloc[i])
         row: list[Any] = [_id_text(table[c].iloc[i]) for c in id_cols]
-        row += [Cell(f"{float(table[p].iloc[i]):g}", "num") for p in spec.predictors]
+        row += [Cell(f"{float(table[p].iloc[i]):g}", "num") if p not in spec.categorical else str(table[p].iloc[i])
+                for p in spec.predictors]
         row += [
             Cell(_num(new["p_mean"].iloc[i], 2), "num"),
             Cell(f"{new['p_q05'].iloc[i]:.2f}–{new['p_q95'].iloc[i]:.2f}", "num"),

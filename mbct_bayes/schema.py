@@ -346,7 +346,10 @@ def validate_observations(
         _check_region(out, spec, source, new_data, known_regions)
 
     for p in spec.predictors:
-        out[p] = _check_predictor(out[p], p, spec.scale.get(p), source)
+        if p in spec.categorical or is_category_column(out[p], spec.scale.get(p)):
+            out[p] = _check_category(out[p], p, spec.categorical.get(p), source)
+        else:
+            out[p] = _check_predictor(out[p], p, spec.scale.get(p), source)
 
     if not new_data:
         get_family(spec.family).check_outcome(out, spec, source)
@@ -440,6 +443,43 @@ def _check_region(df, spec, source, new_data, known_regions) -> None:
             )
 
 
+def category_labels(col: pd.Series) -> pd.Series:
+    """A categorical covariate's values as level labels: text, trimmed, whole numbers without '.0'."""
+    return _ids(col)
+
+
+def is_category_column(col: pd.Series, scale: Any) -> bool:
+    """A predictor column without a scale whose every present value is text, not a number.
+
+    Such a column is a categorical covariate (default reference level) even without a
+    ``[categorical]`` entry; a column mixing numbers and text stays numeric, so a typo in a score
+    is still reported as "not a number".
+    """
+    if scale is not None or pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        return False
+    labels = _ids(col).dropna()
+    return bool(len(labels)) and bool(pd.to_numeric(labels, errors="coerce").isna().all())
+
+
+def _check_category(col: pd.Series, name: str, entry: Any, source: str) -> pd.Series:
+    """Level labels of a categorical covariate; missing values and (for a fitted spec) unseen levels refused."""
+    labels = category_labels(col)
+    missing = labels.isna().to_numpy()
+    if missing.any():
+        raise _err(source, name, missing, "missing category; fill it in or drop the row")
+    levels = entry.get("levels") if entry else None
+    if levels is not None:
+        unseen = ~labels.isin(list(levels)).to_numpy()
+        if unseen.any():
+            first = str(labels[unseen].iloc[0])
+            raise _err(
+                source, name, unseen,
+                f"level {first!r} was not in the fitted data (known levels: {', '.join(levels)}); "
+                "use one of them, or refit with data that include it",
+            )
+    return labels
+
+
 def _check_predictor(col: pd.Series, name: str, scale, source: str) -> pd.Series:
     raw = col
     if raw.dtype == bool:
@@ -508,6 +548,8 @@ def _warn_weak(df: pd.DataFrame, spec: ModelSpec, source: str) -> None:
         )
     for split, low, high in get_family(spec.family).outcome_splits(df, spec):
         for p in spec.predictors:
+            if not pd.api.types.is_numeric_dtype(df[p]):
+                continue  # a categorical covariate: no ordering to separate on
             x = df[p].to_numpy(dtype=float)
             x_low, x_high = x[low], x[high]
             if x_low.size and x_high.size and (x_low.max() < x_high.min() or x_high.max() < x_low.min()):

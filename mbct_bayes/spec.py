@@ -52,7 +52,7 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
 }
 SPEC_KEYS_DOC = (
     "name, description, family, outcome, trials, levels, group, region, predictors, center, "
-    "scale, interactions, priors, measurement, role_offsets, parametrization"
+    "scale, interactions, categorical, priors, measurement, role_offsets, parametrization"
 )
 
 
@@ -116,7 +116,14 @@ class ModelSpec:
     scale
         Allowed ``[min, max]`` per predictor; default 1-5 for E, C, F, none for others.
     interactions
-        Pairs such as ``("C", "F")``; the product of the centred predictors is added.
+        Pairs such as ``("C", "F")``; the product of the centred predictors is added (for a
+        categorical covariate, of each of its 0/1 columns).
+    categorical
+        Categorical covariates among the predictors (treatment coding; see
+        :mod:`mbct_bayes.model.design`), by column: the reference level (``setting = "primary"``
+        in TOML), or ``{}`` for the default reference (the most frequent level in the fitted
+        data). A fitted spec holds ``{"reference", "levels", "default"}`` per column. A predictor
+        column holding text is categorical without an entry.
     priors
         Overrides by parameter name: ``Intercept``, a predictor or ``"C:F"``, ``sigma_site``,
         ``sigma_region``, ``cutpoints``, and for latent models ``sigma_measure``,
@@ -141,6 +148,7 @@ class ModelSpec:
     center: Mapping[str, float] = field(default_factory=dict)
     scale: Mapping[str, tuple[float, float] | None] = field(default_factory=dict)
     interactions: tuple[tuple[str, str], ...] = ()
+    categorical: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     priors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     measurement: str = "observed"
     role_offsets: bool = False
@@ -175,10 +183,13 @@ class ModelSpec:
         clash = [p for p in predictors if p in reserved]
         if clash:
             raise _fail(src, f"predictor {clash[0]!r} is also the group, region, outcome or trials column")
+        set_(self, "categorical", self._resolve_categorical(src))
         set_(self, "center", self._resolve_center(src))
         set_(self, "scale", self._resolve_scale(src))
         set_(self, "interactions", self._resolve_interactions(src))
         if self.measurement == "latent":
+            if self.categorical:
+                raise _fail(src, "measurement = \"latent\" takes E, C, F-like scores only; remove the [categorical] entries")
             bad = [p for p in predictors if self.scale.get(p) is None]
             if bad:
                 raise _fail(src, f"latent measurement needs a scale range for every predictor; set scale.{bad[0]}")
@@ -187,13 +198,25 @@ class ModelSpec:
         set_(self, "priors", self._resolve_priors(src))
 
     # -- resolution helpers -------------------------------------------------------------------
+    def _numeric(self) -> tuple[str, ...]:
+        return tuple(p for p in self.predictors if p not in self.categorical)
+
+    def _resolve_categorical(self, src: str) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for column, entry in dict(self.categorical or {}).items():
+            if column not in self.predictors:
+                raise _fail(src, f"[categorical] names {column!r}, which is not a predictor ({', '.join(self.predictors)}); add it to predictors")
+            out[column] = _categorical_entry(column, entry, src)
+        return out
+
     def _resolve_center(self, src: str) -> dict[str, float]:
         given = dict(self.center or {})
+        _refuse_categorical(given, self.categorical, "center", src)
         unknown = sorted(set(given) - set(self.predictors))
         if unknown:
             raise _fail(src, f"center names {unknown[0]!r}, which is not a predictor ({', '.join(self.predictors)})")
         out = {}
-        for p in self.predictors:
+        for p in self._numeric():
             value = given.get(p, PARIHS_CENTER if p in PARIHS else 0.0)
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                 raise _fail(src, f"center.{p} must be a finite number, got {value!r}")
@@ -202,11 +225,12 @@ class ModelSpec:
 
     def _resolve_scale(self, src: str) -> dict[str, tuple[float, float] | None]:
         given = dict(self.scale or {})
+        _refuse_categorical(given, self.categorical, "scale", src)
         unknown = sorted(set(given) - set(self.predictors))
         if unknown:
             raise _fail(src, f"scale names {unknown[0]!r}, which is not a predictor ({', '.join(self.predictors)})")
         out: dict[str, tuple[float, float] | None] = {}
-        for p in self.predictors:
+        for p in self._numeric():
             value = given.get(p, PARIHS_SCALE if p in PARIHS else None)
             if value is None or (isinstance(value, Sequence) and len(value) == 0):
                 out[p] = None
@@ -243,7 +267,7 @@ class ModelSpec:
         known = set(self.parameter_names)
         out = {}
         for name, prior in dict(self.priors or {}).items():
-            if name not in known:
+            if name not in known and not self._is_level_coefficient(name):
                 raise _fail(src, f"[priors] names {name!r}, which is not a parameter of this model; use one of {', '.join(sorted(known))}")
             checked = check_prior(name, prior, src)
             if name.startswith("sigma") or name == "latent_sd":
@@ -262,10 +286,38 @@ class ModelSpec:
         return out
 
     # -- derived names ------------------------------------------------------------------------
+    def term_columns(self, predictor: str) -> tuple[str, ...]:
+        """Design-matrix columns of one predictor: itself, or ``col[level]`` per non-reference level.
+
+        A categorical covariate whose levels are not fixed yet (a spec not fitted) gives its bare
+        name; :func:`mbct_bayes.model.design.resolve` fixes the levels from the data.
+        """
+        entry = self.categorical.get(predictor)
+        if entry is None or entry.get("levels") is None:
+            return (predictor,)
+        return tuple(f"{predictor}[{level}]" for level in entry["levels"] if level != entry["reference"])
+
     @property
     def coef_names(self) -> tuple[str, ...]:
-        """Coefficient names in design-matrix order: predictors, then ``a:b`` interactions."""
-        return self.predictors + tuple(f"{a}:{b}" for a, b in self.interactions)
+        """Coefficient names in design-matrix order: predictors (a categorical: one per non-reference
+        level, ``setting[secondary]``), then ``a:b`` interactions (every column of ``a`` by every
+        column of ``b``). The columns themselves are built by :mod:`mbct_bayes.model.design`."""
+        names = [name for p in self.predictors for name in self.term_columns(p)]
+        for a, b in self.interactions:
+            names += [f"{x}:{y}" for x in self.term_columns(a) for y in self.term_columns(b)]
+        return tuple(names)
+
+    def _is_level_coefficient(self, name: str) -> bool:
+        """``name`` is a coefficient of a categorical level, ``col[level]`` (or a product with one),
+        of a column that may be categorical (its levels are fixed by the data)."""
+        parts = name.split(":")
+        if len(parts) > 2 or not any("[" in part for part in parts):
+            return False
+        for part in parts:
+            column = part.split("[", 1)[0] if part.endswith("]") and "[" in part else part
+            if column not in self.predictors or (part == column and column in self.categorical):
+                return False
+        return len(parts) == 1 or tuple(p.split("[", 1)[0] for p in parts) in self.interactions
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
@@ -309,7 +361,7 @@ class ModelSpec:
         """
         if name in self.priors:
             return dict(self.priors[name])
-        if name in self.coef_names:
+        if name in self.coef_names or self._is_level_coefficient(name):
             sd = predictor_sd if predictor_sd and math.isfinite(predictor_sd) and predictor_sd > 0 else 1.0
             return {"dist": "Normal", "mu": 0.0, "sigma": COEF_SCALE / sd}
         family_priors = get_family(self.family).default_priors
@@ -335,6 +387,11 @@ class ModelSpec:
                 value = [list(p) for p in value]
             elif f.name in {"center", "priors"}:
                 value = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in value.items()}
+            elif f.name == "categorical":
+                if not value:
+                    continue  # specs without categorical covariates keep their old dict (and hashes)
+                value = {k: {**v, "levels": list(v["levels"]) if v.get("levels") is not None else None}
+                         for k, v in value.items()}
             out[f.name] = value
         return out
 
@@ -357,7 +414,7 @@ class ModelSpec:
             kwargs["interactions"] = tuple(
                 tuple(p) if not isinstance(p, str) else p for p in kwargs["interactions"]
             )
-        for key in ("center", "scale", "priors"):
+        for key in ("center", "scale", "priors", "categorical"):
             if key in kwargs and not isinstance(kwargs[key], Mapping):
                 raise _fail(source, f"[{key}] must be a table, e.g. [{key}] on its own line then name = value")
         if "scale" in kwargs:
@@ -401,6 +458,10 @@ class ModelSpec:
         for table in ("center", "scale"):
             lines.append(f"\n[{table}]")
             lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in d[table].items()]
+        if d.get("categorical"):
+            lines.append("\n[categorical]")
+            lines += [f"{_toml_key(k)} = {_toml_value({key: x for key, x in v.items() if x is not None})}"
+                      for k, v in d["categorical"].items()]
         if d["priors"]:
             lines.append("\n[priors]")
             lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in d["priors"].items()]
@@ -411,6 +472,46 @@ class ModelSpec:
         d = self.to_dict()
         d.update(changes)
         return ModelSpec.from_dict(d, source=self.source)
+
+
+def _categorical_entry(column: str, entry: Any, src: str) -> dict[str, Any]:
+    """One ``[categorical]`` entry as ``{"reference", "levels", "default"}`` (levels None until fitted).
+
+    Accepted: a reference level (text or a whole number), ``{}`` (default reference), or a table
+    ``{reference = ..., levels = [...], default = ...}`` as a fitted spec stores it.
+    """
+    where = f"[categorical] {column}"
+    if isinstance(entry, Mapping):
+        unknown = sorted(set(entry) - {"reference", "levels", "default"})
+        if unknown:
+            raise _fail(src, f"{where}: unknown key {unknown[0]!r}; give the reference level, e.g. {column} = \"primary\"")
+        reference, levels, default = entry.get("reference"), entry.get("levels"), entry.get("default")
+    else:
+        reference, levels, default = entry, None, None
+    reference = None if reference is None else _level_text(reference, where, src)
+    if levels is not None:
+        if isinstance(levels, str) or not isinstance(levels, Sequence) or len(levels) < 2:
+            raise _fail(src, f"{where}: levels must be a list of at least two levels, got {levels!r}")
+        levels = tuple(_level_text(v, where, src) for v in levels)
+        if len(set(levels)) != len(levels):
+            raise _fail(src, f"{where}: levels has duplicates: {list(levels)}")
+        if reference is None or reference not in levels:
+            raise _fail(src, f"{where}: the reference level {reference!r} must be one of the levels {list(levels)}")
+    if default is not None and not isinstance(default, bool):
+        raise _fail(src, f"{where}: default must be true or false, got {default!r}")
+    return {"reference": reference, "levels": levels, "default": bool(default) if levels is not None else reference is None}
+
+
+def _level_text(value: Any, where: str, src: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int) or (isinstance(value, str) and not value.strip()):
+        raise _fail(src, f"{where}: a level is text (or a whole number), e.g. \"primary\"; got {value!r}")
+    return str(value).strip()
+
+
+def _refuse_categorical(given: Mapping[str, Any], categorical: Mapping[str, Any], table: str, src: str) -> None:
+    named = [k for k in given if k in categorical]
+    if named:
+        raise _fail(src, f"{table}.{named[0]} is set, but {named[0]!r} is categorical (no centring or scale); remove it")
 
 
 def _str_tuple(value: Any, key: str, src: str) -> tuple[str, ...]:

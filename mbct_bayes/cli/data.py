@@ -129,6 +129,8 @@ def _run_validate(args: argparse.Namespace) -> int:
         "outcome": {} if args.new_data else _outcome_counts(df, spec),
         "predictors": {
             p: {"mean": float(df[p].mean()), "min": float(df[p].min()), "max": float(df[p].max())}
+            if pd.api.types.is_numeric_dtype(df[p])
+            else {"levels": {str(k): int(v) for k, v in df[p].value_counts().sort_index().items()}}  # categorical
             for p in spec.predictors
         },
         "warnings": messages,
@@ -155,7 +157,10 @@ def _format_report(report: dict[str, Any], spec: ModelSpec) -> str:
         counts = ", ".join(f"{k}: {v}" for k, v in report["outcome"].items())
         lines.append(f"  outcome {spec.outcome!r}: {counts}")
     for p, s in report["predictors"].items():
-        lines.append(f"  {p}: mean {s['mean']:.2f}, range {s['min']:g}-{s['max']:g}")
+        if "levels" in s:
+            lines.append(f"  {p} (categorical): " + ", ".join(f"{k} {v}" for k, v in s["levels"].items()))
+        else:
+            lines.append(f"  {p}: mean {s['mean']:.2f}, range {s['min']:g}-{s['max']:g}")
     if report["warnings"]:
         lines += [f"  warning: {m}" for m in report["warnings"]]
     else:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from mbct_bayes.errors import DataError
 from mbct_bayes.families import get_family
+from mbct_bayes.model.design import design_matrix, resolve
 from mbct_bayes.spec import ModelSpec
 
 #: Centred site effects when the data say this much about each site's effect: the median site's
@@ -39,9 +40,10 @@ class ModelData:
     Attributes
     ----------
     X
-        (n, p) design matrix of centred predictors followed by interaction products.
+        (n, p) design matrix (:mod:`mbct_bayes.model.design`): centred numeric predictors and
+        0/1 columns of categorical levels, followed by interaction products.
     coef_names
-        Names of the p columns of ``X`` (predictors, then ``"a:b"``).
+        Names of the p columns of ``X`` (predictors or ``"col[level]"``, then ``"a:b"``).
     x_sd
         Standard deviation of each column of ``X`` in these data (for the default priors).
     y
@@ -80,17 +82,6 @@ class ModelData:
         """Bernoulli trials behind each site (rows, or summed binomial trials)."""
         weights = self.trials if self.trials is not None else np.ones(self.n_obs)
         return np.bincount(self.site_idx, weights=weights, minlength=len(self.site_labels))
-
-
-def design_matrix(table: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
-    """Centred predictors and interaction products, in ``spec.coef_names`` order."""
-    centred = [table[p].to_numpy(dtype=float) - spec.center[p] for p in spec.predictors]
-    columns = dict(zip(spec.predictors, centred, strict=True))
-    for a, b in spec.interactions:
-        centred.append(columns[a] * columns[b])
-    if not centred:
-        return np.zeros((len(table), 0))
-    return np.column_stack(centred)
 
 
 def outcome_array(table: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
@@ -157,6 +148,7 @@ def prepare_data(
         region_idx = _index_of(regions, region_labels, "region")
     else:
         region_labels = None
+    spec = resolve(spec, table)  # categorical levels and reference (kept as they are in a fitted spec)
     X = design_matrix(table, spec)
     x_sd = X.std(axis=0, ddof=1) if X.shape[0] > 1 else np.ones(X.shape[1])
     trials = table[spec.trials].to_numpy(dtype=np.int64) if spec.trials is not None else None

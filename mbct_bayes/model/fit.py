@@ -41,6 +41,7 @@ from mbct_bayes.model.build import (
     prepare_data,
 )
 from mbct_bayes.model.convergence import convergence
+from mbct_bayes.model.design import categorical_predictors, reference_notes, resolve
 from mbct_bayes.model.posterior import Posterior, stacked_draws
 from mbct_bayes.spec import ModelSpec
 
@@ -288,6 +289,7 @@ def compile_model(
             warnings.warn("nutpie is not installed; falling back to PyMC's NUTS", stacklevel=2)
             sampler = "pymc"
     table, responses = _validated(table, spec, responses, source)
+    spec = resolve(spec, table)  # the fit keeps its categorical levels, so a loaded fit rebuilds the same X
     data = prepare_data(table, spec, responses=responses)
     use_centered = choose_centered(data, spec) if centered is None else centered
     cached = _COMPILED.get(_structure_key(spec, data, use_centered, sampler))
@@ -397,6 +399,19 @@ def diagnostics(idata, table: dict[str, dict[str, np.ndarray]] | None = None) ->
     return {"ok": out.pop("ok"), **out}
 
 
+def _categorical_summary(spec: ModelSpec) -> dict[str, dict[str, Any]]:
+    """Each categorical covariate's reference level, levels and where the reference came from."""
+    return {
+        c: {
+            "reference": spec.categorical[c]["reference"],
+            "levels": list(spec.categorical[c]["levels"]),
+            "default": bool(spec.categorical[c]["default"]),
+            "note": note,
+        }
+        for c, note in zip(categorical_predictors(spec), reference_notes(spec), strict=True)
+    }
+
+
 def posterior_arrays(idata: Any) -> dict[str, np.ndarray]:
     """Posterior draws as numpy arrays with chains stacked: shape (chains * draws, ...)."""
     return stacked_draws(idata["posterior"])
@@ -482,8 +497,11 @@ class Fit:
         "group_sd": {"site": {...}, "region": {...}}, "cutpoints": [{...}], "diagnostics": {...},
         "prior_sensitivity": {param: {"prior", "likelihood", "diagnosis"}}}``
         where each ``{...}`` holds ``mean, sd, q05, q50, q95, r_hat, ess_bulk, ess_tail``;
-        coefficients are log-odds per unit of the centred predictor; prior sensitivity is
-        power-scaling sensitivity (:mod:`mbct_bayes.sensitivity`).
+        coefficients are log-odds per unit of the centred predictor (a categorical level,
+        ``setting[secondary]``: log-odds relative to the reference level); prior sensitivity is
+        power-scaling sensitivity (:mod:`mbct_bayes.sensitivity`). With categorical covariates,
+        ``"categorical": {col: {"reference", "levels", "default", "note"}}`` names each reference
+        level and whether it was the default (the most frequent level) or set in the spec.
         """
         post = self.idata["posterior"]
         table = self.convergence
@@ -532,6 +550,7 @@ class Fit:
             "group_sd": group_sd,
             "cutpoints": cutpoints,
             **({"measurement_model": measurement} if measurement else {}),
+            **({"categorical": _categorical_summary(self.spec)} if self.spec.categorical else {}),
             "diagnostics": {k: diag[k] for k in ("ok", "max_r_hat", "min_ess_bulk", "min_ess_tail", "divergences", "problems")},
             "prior_sensitivity": self.prior_sensitivity,
             "sampler": {k: self.meta.get(k) for k in ("sampler", "seed", "draws", "tune", "chains", "centered")},
@@ -554,13 +573,15 @@ class Fit:
             + (f", {s['n_regions']} regions" if s["n_regions"] else ""),
             f"predictors centred at {', '.join(f'{p}={c:g}' for p, c in self.spec.center.items())}"
             " (coefficients: log-odds per scale point)",
+            *(f"categorical {c['note']}" for c in s.get("categorical", {}).values()),
             "",
         ]
         shown = table[["mean", "sd", "q05", "q95", "r_hat", "ess_bulk", "ess_tail"]].copy()
         with pd.option_context("display.width", 120, "display.float_format", "{:.3f}".format):
             lines.append(shown.to_string())
         ors = [
-            f"  {name}: OR per point {math.exp(v['q50']):.2f} (90% {math.exp(v['q05']):.2f}–{math.exp(v['q95']):.2f})"
+            f"  {name}: OR {'vs reference' if '[' in name else 'per point'} {math.exp(v['q50']):.2f} "
+            f"(90% {math.exp(v['q05']):.2f}–{math.exp(v['q95']):.2f})"
             for name, v in s["coefficients"].items() if name != "Intercept"
         ]
         lines += ["", "odds ratios:", *ors, ""]
@@ -681,7 +702,7 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
     if _content_hash(spec_json, csv_text + responses_text) != attrs.get("content_hash"):
         raise FitFileError(f"{path}: spec or data in the fit file do not match its content hash (modified or corrupt); refit the model")
     spec = ModelSpec.from_dict(json.loads(spec_json), source=str(path))
-    id_cols = {c: str for c in (spec.group, spec.region) if c}
+    id_cols = {c: str for c in (spec.group, spec.region, *spec.categorical) if c}
     table = pd.read_csv(_io.StringIO(csv_text), dtype=id_cols, keep_default_na=True)
     responses = None
     if responses_text:

@@ -49,7 +49,8 @@ import pandas as pd
 from scipy.special import expit
 
 from mbct_bayes.errors import DataError
-from mbct_bayes.model.build import ModelData, design_matrix
+from mbct_bayes.model.build import ModelData
+from mbct_bayes.model.design import design_from_parts, design_matrix, numeric_predictors
 from mbct_bayes.model.posterior import Posterior
 from mbct_bayes.planning.measured import (
     WAYS,
@@ -250,16 +251,17 @@ def latent_fixed_part(posterior: Posterior, site_idx: np.ndarray) -> np.ndarray:
     return fixed_part_centred(posterior.draws, posterior.spec, posterior.draws["latent"][:, site_idx, :])
 
 
-def fixed_part_centred(draws: Mapping[str, np.ndarray], spec: ModelSpec, rows: np.ndarray) -> np.ndarray:
-    """``Intercept + X @ beta`` per draw for centred predictor values ``rows`` (S or 1, n, p): (S, n).
+def fixed_part_centred(
+    draws: Mapping[str, np.ndarray], spec: ModelSpec, rows: np.ndarray, categories: Mapping[str, Any] | None = None
+) -> np.ndarray:
+    """``Intercept + X @ beta`` per draw for centred numeric predictor values ``rows`` (S or 1, n, q): (S, n).
 
-    ``X`` is ``rows`` followed by the spec's interaction products, so each draw may have its own
-    values (latent scores) or all share one set (a leading axis of 1).
+    ``X`` is built by :func:`mbct_bayes.model.design.design_from_parts` (``rows`` in the order of
+    the spec's numeric predictors; ``categories`` the level labels of categorical covariates, each
+    (n,); one not given is at its reference level), so each draw may have its own values (latent
+    scores) or all share one set (a leading axis of 1).
     """
-    rows = np.asarray(rows, dtype=float)
-    index = {p: j for j, p in enumerate(spec.predictors)}
-    products = [rows[..., index[a]] * rows[..., index[b]] for a, b in spec.interactions]
-    X = np.concatenate([rows, np.stack(products, axis=-1)], axis=-1) if products else rows
+    X = design_from_parts(spec, rows, categories)
     beta = draws["beta"]
     eta = np.einsum("snp,sp->sn", X, beta) if X.shape[0] > 1 else np.einsum("np,sp->sn", X[0], beta)
     if "Intercept" in draws:
@@ -268,8 +270,8 @@ def fixed_part_centred(draws: Mapping[str, np.ndarray], spec: ModelSpec, rows: n
 
 
 def centred_scores(posterior: Posterior, scores: np.ndarray) -> np.ndarray:
-    """Scores on the scale (..., predictors) minus the spec's centring values."""
-    return scores - np.array([posterior.spec.center[p] for p in posterior.spec.predictors])
+    """Scores on the scale (..., numeric predictors) minus the spec's centring values."""
+    return scores - np.array([posterior.spec.center[p] for p in numeric_predictors(posterior.spec)])
 
 
 def eta_draws(
@@ -414,6 +416,18 @@ def predict(
     return out
 
 
+def check_lever(spec: ModelSpec, lever: str) -> None:
+    """A one-line DataError unless ``lever`` is a numeric predictor (a categorical covariate is no lever)."""
+    levers = numeric_predictors(spec)
+    if lever in spec.categorical:
+        raise DataError(
+            f"lever {lever!r} is a categorical covariate, which an intervention does not move; choose one of "
+            f"{', '.join(levers)}"
+        )
+    if lever not in levers:
+        raise DataError(f"lever {lever!r} is not a predictor of this model ({', '.join(levers)})")
+
+
 def log_likelihood(posterior: Posterior) -> np.ndarray:
     """Pointwise log-likelihood (S, n) of the fitted rows, with each site's own effects."""
     md, draws = posterior.model_data, posterior.draws
@@ -439,7 +453,8 @@ def trial_inputs(
         How far the intervention is expected to move it, in scale points.
     profile
         Predictor values of a typical control service; default the centring values (the scale
-        midpoints for E, C, F). For a latent-measurement fit the profile and ``delta`` are true
+        midpoints for E, C, F) and, for a categorical covariate, its reference level (a profile
+        may name another level, e.g. ``{"setting": "secondary"}``). For a latent-measurement fit the profile and ``delta`` are true
         scores (a trial population of measured sites draws them with
         :func:`mbct_bayes.planning.measured.true_score_draws`).
 
@@ -451,13 +466,12 @@ def trial_inputs(
         ``sigma_site`` (S,): between-service SD on the logit scale (site and region combined).
     """
     spec = posterior.spec
-    if lever not in spec.predictors:
-        raise DataError(f"lever {lever!r} is not a predictor of this model ({', '.join(spec.predictors)})")
-    values = dict(spec.center)
+    check_lever(spec, lever)
+    values: dict[str, Any] = dict(spec.center)
     unknown = sorted(set(profile or {}) - set(spec.predictors))
     if unknown:
         raise DataError(f"profile names {unknown[0]!r}, which is not a predictor ({', '.join(spec.predictors)})")
-    values.update({k: float(v) for k, v in (profile or {}).items()})
+    values.update({k: (str(v) if k in spec.categorical else float(v)) for k, v in (profile or {}).items()})
     after = dict(values)
     after[lever] = values[lever] + float(delta)
     rng_ = spec.scale.get(lever)

@@ -15,7 +15,9 @@ and sites; nothing loops per draw. The linear predictor splits into a fixed part
 (:func:`~mbct_bayes.planning.predict.fixed_part`: intercept and coefficients times the centred design
 matrix) and a group part (:func:`~mbct_bayes.planning.predict.group_part`: site and region effects). A
 change recomputes the design matrix of the changed table with
-:func:`~mbct_bayes.model.design_matrix`, so interactions in the spec follow automatically.
+:func:`~mbct_bayes.model.design.design_matrix`, so interactions in the spec follow automatically.
+Categorical covariates (:mod:`mbct_bayes.model.design`) stay as each site has them: they are not
+levers.
 
 ``kind`` says which site effect is used (see :mod:`mbct_bayes.predict`): ``"new_site"`` (the
 default: one effect per site drawn from Normal(0, sigma_site) per posterior draw — what to
@@ -66,7 +68,7 @@ from scipy.special import logit
 
 from mbct_bayes.errors import DataError
 from mbct_bayes.families import get_family
-from mbct_bayes.model.build import design_matrix
+from mbct_bayes.model.design import design_matrix, numeric_predictors
 from mbct_bayes.planning.measured import MeasuredSites, conditional_true_scores, prepare_sites, scores_label
 from mbct_bayes.planning.predict import (
     KINDS,
@@ -165,7 +167,12 @@ def _suggest(name: str, candidates: Sequence[str]) -> str:
 
 
 def _check_lever(fit: Fit, name: Any, what: str = "lever") -> str:
-    predictors = fit.spec.predictors
+    predictors = numeric_predictors(fit.spec)  # a categorical covariate is not a lever
+    if isinstance(name, str) and name in fit.spec.categorical:
+        raise DataError(
+            f"{what} {name!r} is a categorical covariate, which an intervention does not move; "
+            f"choose one of {', '.join(predictors)}"
+        )
     if name not in predictors:
         hint = _suggest(str(name), predictors)
         if isinstance(name, str) and ":" in name:
@@ -485,7 +492,7 @@ def lever_steps(
     fit: Fit, step: float | str = 1.0, lever_names: Iterable[str] | None = None
 ) -> dict[str, float]:
     """The step per lever: scale points, or ``"sd"`` for each predictor's SD in ``fit.data``."""
-    names = list(fit.spec.predictors if lever_names is None else lever_names)
+    names = list(numeric_predictors(fit.spec) if lever_names is None else lever_names)
     if not names:
         raise DataError("levers: name at least one predictor")
     for name in names:
@@ -970,7 +977,8 @@ def rank(
         SITE: _ids(fit, table),
         **_summary(p, "p"),
         "p_best": _p_best(p),
-        **{name: table[name].to_numpy(dtype=float) for name in fit.spec.predictors},
+        **{name: table[name].to_numpy(dtype=float if name not in fit.spec.categorical else object)
+           for name in fit.spec.predictors},
         "typical_p_mean": typical.mean(axis=0),
         "typical_p_q05": q[0],
         "typical_p_q95": q[1],

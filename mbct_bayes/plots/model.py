@@ -170,6 +170,9 @@ def forest_plot(fit: Fit | Posterior, *, show_prior: bool = True, title: str | N
 def _coef_label(spec, name: str) -> str:
     if ":" in name:
         return f"{name} (per point of each)"
+    if name.endswith("]") and "[" in name:  # a categorical level: relative to the reference level
+        column = name.split("[", 1)[0]
+        return f"{name} (vs {spec.categorical[column]['reference']})"
     if spec.scale.get(name) is None:
         return f"{name} (per unit)"
     return name

@@ -105,17 +105,24 @@ class TrialArrays:
 
 
 # ----------------------------------------------------------------------------- building
-def fixed_logit(spec: Any, draws: Mapping[str, np.ndarray], profiles: np.ndarray) -> np.ndarray:
-    """Fixed-part logit of P(outcome) per draw for profiles (S or 1, N, p) uncentred: (S, N).
+def fixed_logit(
+    spec: Any,
+    draws: Mapping[str, np.ndarray],
+    profiles: np.ndarray,
+    categories: Mapping[str, Any] | None = None,
+) -> np.ndarray:
+    """Fixed-part logit of P(outcome) per draw for profiles (S or 1, N, q) uncentred: (S, N).
 
-    ``Intercept + X beta`` with the spec's centring and interactions (as
-    :func:`mbct_bayes.planning.predict.fixed_part_centred`), minus the last cutpoint for ordinal fits so
-    that the outcome is P(top level).
+    ``profiles`` hold the spec's numeric predictors; ``categories`` each categorical covariate's
+    (N,) levels (one not given: its reference level). ``Intercept + X beta`` with ``X`` from
+    :mod:`mbct_bayes.model.design` (as :func:`mbct_bayes.planning.predict.fixed_part_centred`),
+    minus the last cutpoint for ordinal fits so that the outcome is P(top level).
     """
+    from mbct_bayes.model.design import numeric_predictors
     from mbct_bayes.planning.predict import fixed_part_centred  # lazy: predict pulls in the model module
 
-    centre = np.array([spec.center[p] for p in spec.predictors], dtype=float)
-    eta = fixed_part_centred(draws, spec, np.asarray(profiles, float) - centre)
+    centre = np.array([spec.center[p] for p in numeric_predictors(spec)], dtype=float)
+    eta = fixed_part_centred(draws, spec, np.asarray(profiles, float) - centre, categories)
     return get_family(spec.family).event_logit(eta, draws)
 
 
@@ -132,6 +139,7 @@ def build_population(
     delta: float,
     stratify: bool = False,
     region_weights: Sequence[float] | np.ndarray | None = None,
+    categories: Mapping[str, Any] | None = None,
 ) -> Population:
     """A :class:`Population` from a spec, posterior draws and the services' profiles.
 
@@ -146,7 +154,8 @@ def build_population(
     kind
         ``"fitted_sites"`` (resampled with replacement) or ``"candidates"`` (randomised).
     profiles
-        (N, p) or (S, N, p) baseline values of ``spec.predictors`` per service, uncentred.
+        (N, q) or (S, N, q) baseline values of the spec's numeric predictors
+        (:func:`mbct_bayes.model.design.numeric_predictors`) per service, uncentred.
     labels
         (N,) service ids.
     regions
@@ -163,11 +172,19 @@ def build_population(
     region_weights
         Share of the fitted sites in each fitted region (:func:`mbct_bayes.planning.predict.region_site_shares`);
         default equal shares.
+    categories
+        Each categorical covariate's (N,) level per service (not a lever: the intervention leaves
+        it); one not given is at its reference level.
     """
+    from mbct_bayes.model.design import numeric_predictors
+    from mbct_bayes.planning.predict import check_lever
+
     if kind not in ("fitted_sites", "candidates"):
         raise DataError(f"population kind {kind!r} is not one of fitted_sites, candidates")
-    if lever not in spec.predictors:
-        raise DataError(f"lever {lever!r} is not a predictor of this model ({', '.join(spec.predictors)}); choose --lever")
+    try:
+        check_lever(spec, lever)
+    except DataError as err:
+        raise DataError(f"{err} (--lever)") from None
     delta = float(delta)
     if not np.isfinite(delta) or delta == 0:
         raise DataError(f"delta (--delta) = {delta:g}: give a non-zero move of the lever in scale points")
@@ -176,7 +193,8 @@ def build_population(
         profiles = profiles[None]
     n = profiles.shape[1]
     labels = tuple(str(s) for s in labels)
-    j = spec.predictors.index(lever)
+    numeric = numeric_predictors(spec)
+    j = numeric.index(lever)
     moved = profiles[..., j] + delta
     low, high = spec.scale.get(lever, (-np.inf, np.inf))
     clipped = (moved < low) | (moved > high)
@@ -194,8 +212,8 @@ def build_population(
             f"delta (--delta) = {delta:g} takes {lever} beyond its scale {low:g}-{high:g} for every one of the "
             f"{n} services; choose a smaller --delta"
         )
-    before = fixed_logit(spec, draws, profiles)
-    after = fixed_logit(spec, draws, after_profiles)
+    before = fixed_logit(spec, draws, profiles, categories)
+    after = fixed_logit(spec, draws, after_profiles, categories)
     n_draws = before.shape[0]
     codes, names, strata = _region_codes(regions, fitted_regions, n, labels, stratify)
     if fitted_regions is not None and "u_region" in draws:
@@ -213,7 +231,7 @@ def build_population(
     return Population(
         kind=kind,
         labels=labels,
-        predictors=tuple(spec.predictors),
+        predictors=numeric,
         lever=lever,
         delta=delta,
         before=before,
@@ -304,16 +322,24 @@ def fitted_sites_population(fit: Fit, *, lever: str = "F", delta: float = 1.0) -
     Observed E, C, F: each site's mean over its rows. Latent-measurement fits: each draw's
     latent (true) site scores.
     """
+    from mbct_bayes.model.design import categorical_predictors, default_reference, numeric_predictors
+
     spec, md = fit.spec, fit.model_data
     site_index = np.unique(md.site_idx)  # sites with outcome rows (latent fits may list more)
     labels = [md.site_labels[i] for i in site_index]
+    categories = None
     if spec.measurement == "latent":
         centre = np.array([spec.center[p] for p in spec.predictors], dtype=float)
         profiles = fit.draws["latent"][:, site_index, :] + centre
     else:
         table = fit.data
-        means = table.groupby(table[spec.group].astype(str))[list(spec.predictors)].mean()
-        profiles = means.loc[labels].to_numpy(dtype=float)
+        by_site = table.groupby(table[spec.group].astype(str))
+        profiles = by_site[list(numeric_predictors(spec))].mean().loc[labels].to_numpy(dtype=float)
+        # a site's category: its rows' most frequent level (ties alphabetical), as the reference is chosen
+        categories = {
+            c: by_site[c].agg(lambda v: default_reference(v.astype(str))).loc[labels].to_numpy(dtype=object)
+            for c in categorical_predictors(spec)
+        }
     return build_population(
         spec,
         fit.draws,
@@ -325,6 +351,7 @@ def fitted_sites_population(fit: Fit, *, lever: str = "F", delta: float = 1.0) -
         lever=lever,
         delta=delta,
         region_weights=_fitted_region_weights(fit),
+        categories=categories,
     )
 
 
@@ -374,7 +401,10 @@ def candidates_population(
         )
     region_col = spec.region or "region"
     regions = table[region_col].tolist() if region_col in table.columns else None
-    profiles = table[list(spec.predictors)].to_numpy(dtype=float)
+    from mbct_bayes.model.design import categorical_predictors, numeric_predictors
+
+    profiles = table[list(numeric_predictors(spec))].to_numpy(dtype=float)
+    categories = {c: table[c].to_numpy(dtype=object) for c in categorical_predictors(spec)}
     if spec.measurement == "latent" and not scores_are_true:
         from mbct_bayes.planning.measured import true_score_draws
 
@@ -395,6 +425,7 @@ def candidates_population(
         delta=delta,
         stratify=stratify == "region",
         region_weights=_fitted_region_weights(fit),
+        categories=categories,
     )
 
 

@@ -22,6 +22,7 @@ copied into local worker processes, so a runner does not change what the user se
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import pickle
@@ -39,8 +40,10 @@ from mbct_bayes.errors import DataError
 CONNECT_TIMEOUT = "10s"
 #: The one start method of local worker processes.
 START_METHOD = "forkserver"
-#: Modules the fork server imports once, so every worker starts with them loaded.
-PRELOAD = ("numpy", "scipy.special", "pandas")
+#: Modules the fork server imports once, so every worker starts with them loaded (the package,
+#: with numpy, pandas, scipy and PyMC; importing them starts no Python threads, and nutpie and numba,
+#: which do, are imported by the workers themselves).
+PRELOAD = ("mbct_bayes",)
 #: ``shared`` not given: tasks run as ``fn(task)``.
 NOT_SHARED: Any = object()
 
@@ -67,7 +70,7 @@ class Progress:
         self.every = every
         self.unit = unit
         self.done = 0
-        self._last = 0.0
+        self._last = -math.inf  # the first line is always shown
 
     def __call__(self, result: Any = None) -> None:
         self.step()
@@ -126,6 +129,18 @@ def where(*, n_jobs: int = 1, threads: int = 1, scheduler: Any = None, n_tasks: 
     if threads > 1 and many:
         return "threads"
     return "serial"
+
+
+def describe_run(n_tasks: int, noun: str, *, n_jobs: int = 1, threads: int = 1, scheduler: Any = None) -> str:
+    """Where :func:`run` runs ``n_tasks`` tasks, in words: ``"10 folds on 2 local processes"``."""
+    runner = where(n_jobs=n_jobs, threads=threads, scheduler=scheduler, n_tasks=n_tasks)
+    if runner == "dask":
+        return f"{n_tasks} {noun} on the Dask cluster {describe(scheduler)}"
+    if runner == "processes":
+        return f"{n_tasks} {noun} on {min(resolve_jobs(n_jobs), n_tasks)} local processes"
+    if runner == "threads":
+        return f"{n_tasks} {noun} in this process, {min(threads, n_tasks)} at a time on threads"
+    return f"{n_tasks} {noun} in this process, one at a time"
 
 
 def run(

@@ -197,11 +197,11 @@ def run(
         context = multiprocessing.get_context(START_METHOD)
         context.set_forkserver_preload(list(PRELOAD))
         token = uuid.uuid4().hex
-        pool = ProcessPoolExecutor(
+        processes = ProcessPoolExecutor(
             max_workers=min(resolve_jobs(n_jobs), len(tasks)), mp_context=context,
             initializer=_init_worker, initargs=(_picklable_filters(), token, head),
         )
-        return _run_pool(pool, lambda task: pool.submit(_call, fn, token, task), tasks, report)
+        return _run_pool(processes, lambda task: processes.submit(_call, fn, token, task), tasks, report)
     if runner == "threads":
         pool = ThreadPoolExecutor(max_workers=min(threads, len(tasks)), thread_name_prefix="mbct-task")
         return _run_pool(pool, lambda task: pool.submit(fn, *head, task), tasks, report)
@@ -233,7 +233,7 @@ def _run_pool(
 _HEADS: dict[str, tuple[Any, ...]] = {}
 
 
-def _picklable_filters() -> list[tuple[Any, ...]]:
+def _picklable_filters() -> list[Any]:
     """This process's warnings filters that can travel to a worker (all but exotic categories)."""
     out = []
     for entry in warnings.filters:
@@ -245,8 +245,8 @@ def _picklable_filters() -> list[tuple[Any, ...]]:
     return out
 
 
-def _init_worker(filters: list[tuple[Any, ...]], token: str, head: tuple[Any, ...]) -> None:
-    warnings.filters[:] = filters
+def _init_worker(filters: list[Any], token: str, head: tuple[Any, ...]) -> None:
+    warnings.filters[:] = filters  # type: ignore[index]  # a list at run time
     _HEADS[token] = head
 
 

@@ -101,7 +101,8 @@ class Evaluation:
         distribution each ``log_score`` scores (:data:`LOG_SCORE_OF`).
     folds
         One row per fold: sites and rows held out, the seeds used, the diagnostics gate of the
-        fold's fit, and its wall time (folds that overlap on threads each count their own time).
+        fold's fit, and its wall time (folds that overlap on threads each count their own time;
+        waiting for another fold's compile is not counted).
     spec
         The model specification evaluated.
     """

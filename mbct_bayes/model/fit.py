@@ -100,6 +100,13 @@ class CompiledModel:
         if self._entry is None or self._entry.model is not self.model:
             self._entry = CompiledEntry(key="", model=self.model)
 
+    @property
+    def entry(self) -> CompiledEntry:
+        """Its entry in the one compiled-model cache (set when made)."""
+        if self._entry is None:  # pragma: no cover - __post_init__ sets it
+            raise RuntimeError("CompiledModel without a cache entry")
+        return self._entry
+
     def ready(self) -> bool:
         """Compile now what sampling needs (nutpie's module); ``True`` when this call compiled it."""
         return self.sampler == "nutpie" and self._nutpie_model()[1]
@@ -110,7 +117,7 @@ class CompiledModel:
         stored = [v.name for v in self.model.free_RVs] + [
             d.name for d in self.model.deterministics if d.name not in REBUILT_EFFECTS
         ]
-        return self._entry.nutpie_model(stored)
+        return self.entry.nutpie_model(stored)
 
     def sample(
         self,
@@ -179,7 +186,7 @@ class CompiledModel:
         else:
             import pymc as pm
 
-            with self._entry.lock, self.model:  # set_data swaps data into the one shared model
+            with self.entry.lock, self.model:  # set_data swaps data into the one shared model
                 pm.set_data(values)
                 idata = pm.sample(
                     draws=draws, tune=tune, chains=chains, cores=1, random_seed=seed,

@@ -193,10 +193,12 @@ def test_same_seed_same_numbers_and_save(signal_eval, spec, tmp_path):
 
 
 def test_folds_one_at_a_time_give_the_numbers_of_overlapping_folds(signal_eval, spec, monkeypatch):
-    problem = ev._Problem(table=None, spec=spec, sampler="nutpie", centered=False, key="", draws=1, tune=0, chains=4)
+    settings = mb.SamplerSettings(draws=1, tune=0, chains=4)
+    problem = ev._Problem(table=None, data=None, spec=spec, settings=settings, centered=False)
     assert ev.concurrent_folds(problem, 9) >= 2  # the default overlaps nutpie refits
     assert ev.concurrent_folds(problem, 1) == 1
-    assert ev.concurrent_folds(dataclasses.replace(problem, sampler="pymc"), 9) == 1  # one shared model
+    pymc = dataclasses.replace(problem, settings=dataclasses.replace(settings, sampler="pymc"))
+    assert ev.concurrent_folds(pymc, 9) == 1  # one shared model
     monkeypatch.setattr(ev, "concurrent_folds", lambda problem, n_tasks: 1)
     one_at_a_time = _quiet_evaluate(simulated(), spec, folds=5, seed=7)
     pd.testing.assert_frame_equal(one_at_a_time.predictions, signal_eval.predictions)
@@ -204,7 +206,6 @@ def test_folds_one_at_a_time_give_the_numbers_of_overlapping_folds(signal_eval, 
 
 
 def test_a_model_compiled_earlier_is_reused_and_the_progress_says_so(signal_eval, spec):
-    ev.clear_cache()  # evaluate's own cache; fit's compiled nutpie model of this structure stays
     lines = []
     again = _quiet_evaluate(simulated(), spec, folds=5, seed=7, progress=lines.append)
     fold_lines = [line for line in lines if line.startswith("fold ")]

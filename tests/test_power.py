@@ -470,7 +470,7 @@ def test_simulation_bad_input(kwargs, message):
 
 
 def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr("mbct_bayes.power._parallel.CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr("mbct_bayes.runtime.CONNECT_TIMEOUT", "1s")
     with pytest.raises(DataError, match="cannot reach the Dask scheduler"):
         simulate(**{**SIM, "sims": 10}, scheduler="tcp://127.0.0.1:9")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mbct_bayes.cli.model import sampler_settings_from
 from mbct_bayes.io import dumps_json
 
 EXIT_MISCALIBRATED = 1
@@ -59,13 +60,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     # bad input fails before any sampling
     _check_reps(args.reps)
+    settings = sampler_settings_from(args)
     if args.out:
         check_output_dir(args.out)
     spec = ModelSpec.from_toml(args.model)
     obs = read_table(args.like, what="observations")
     result = check(
-        spec, like=obs, reps=args.reps, seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains,
-        n_jobs=args.jobs, scheduler=args.scheduler, progress=_say, sampler=args.sampler,
+        spec, like=obs, reps=args.reps, sampler=settings, n_jobs=args.jobs, scheduler=args.scheduler, progress=_say
     )
     _say(f"check took {result.seconds:.0f} s")
     paths = result.save(args.out) if args.out else None

@@ -12,6 +12,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from mbct_bayes.cli.model import sampler_settings_from
 from mbct_bayes.cli.score_forecasts import scores_text
 from mbct_bayes.errors import ConvergenceWarning, DataError
 from mbct_bayes.io import dumps_json
@@ -90,6 +91,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     check_output_dir(args.out)
     if isinstance(args.n_boot, int) and args.n_boot < 1:
         raise DataError(f"--n-boot must be a whole number ≥ 1, got {args.n_boot}")
+    settings = sampler_settings_from(args)
     spec = ModelSpec.from_toml(args.model)
     obs = read_table(args.observations, what="observations")
     with warnings.catch_warnings(record=True) as caught:
@@ -98,14 +100,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             obs,
             spec,
             folds=args.folds,
-            seed=args.seed,
-            draws=args.draws,
-            tune=args.tune,
-            chains=args.chains,
             n_jobs=args.jobs,
             scheduler=args.scheduler,
             progress=_say,
-            sampler=args.sampler,
+            sampler=settings,
             n_boot=args.n_boot,
         )
     for w in caught:

@@ -23,6 +23,19 @@ def add_sampler_args(parser: argparse.ArgumentParser, *, draws: int = 1000, tune
     parser.add_argument("--sampler", choices=("nutpie", "pymc"), default="nutpie", help="NUTS implementation")
 
 
+def sampler_settings_from(args: argparse.Namespace):
+    """The one :class:`~mbct_bayes.model.sampling.SamplerSettings` of a command's sampler options.
+
+    Every command that samples (fit, demo, evaluate, check) makes its settings here, before
+    reading any data, so a bad ``--draws`` is a one-line error at once.
+    """
+    from mbct_bayes.model.sampling import SamplerSettings
+
+    return SamplerSettings(
+        draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler, seed=args.seed
+    )
+
+
 def add_measured_args(parser: argparse.ArgumentParser) -> None:
     """Options that give a latent fit's new sites their measured scores (predict, plan)."""
     parser.add_argument(
@@ -120,19 +133,19 @@ def note_scores(table) -> None:
         _say(f"note: the sites' E, C, F were {table['scores'].iloc[0]} (latent fit; see column 'scores')")
 
 
-def _fit(observations, spec, args, *, quiet: bool = False, responses=None, source: str = "observations"):
-    """Validate and compile (bad input fails here, before any sampling), then sample."""
+def _fit(observations, spec, settings, *, quiet: bool = False, responses=None, source: str = "observations"):
+    """Validate and compile (bad input fails here, before any sampling), then sample with ``settings``."""
     from mbct_bayes.model.fit import compile_model
 
-    compiled = compile_model(observations, spec, responses=responses, sampler=args.sampler, source=source)
+    compiled = compile_model(observations, spec, responses=responses, sampler=settings, source=source)
     if not quiet:
-        _say(f"sampling {args.chains} chains × {args.draws} draws ({args.tune} tuning) with {compiled.sampler}…")
+        _say(
+            f"sampling {settings.chains} chains × {settings.draws} draws ({settings.tune} tuning) "
+            f"with {compiled.sampler}…"
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        result = compiled.sample(
-            seed=args.seed, draws=args.draws, tune=args.tune, chains=args.chains,
-            progress=sys.stderr.isatty() and not quiet,
-        )
+        result = compiled.sample(settings=settings, progress=sys.stderr.isatty() and not quiet)
         result.warn_if_failed()
     for w in caught:
         _say(f"warning: {w.message}")
@@ -140,16 +153,15 @@ def _fit(observations, spec, args, *, quiet: bool = False, responses=None, sourc
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from mbct_bayes.model.fit import check_sampler_args
     from mbct_bayes.schema import read_table
     from mbct_bayes.spec import ModelSpec
 
     out = check_output_path(args.out)
-    check_sampler_args(args.draws, args.tune, args.chains)
+    settings = sampler_settings_from(args)
     spec = ModelSpec.from_toml(args.model)
     table = read_table(args.observations, what="observations")
     responses = read_responses_option(args)
-    result = _fit(table, spec, args, quiet=args.json, responses=responses, source=args.observations)
+    result = _fit(table, spec, settings, quiet=args.json, responses=responses, source=args.observations)
     result.save(out)
     if args.json:
         print(dumps_json(result.summary()))
@@ -209,11 +221,10 @@ def _example_tables():
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from mbct_bayes.io import check_output_dir
-    from mbct_bayes.model.fit import check_sampler_args
     from mbct_bayes.spec import ModelSpec
 
     out_dir = check_output_dir(args.out)
-    check_sampler_args(args.draws, args.tune, args.chains)
+    settings = sampler_settings_from(args)
 
     obs, new_sites, origin = _example_tables()
     spec_path = Path(__file__).resolve().parents[2] / "models" / "bernoulli.toml"
@@ -224,7 +235,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     validate_observations(obs, spec, source="example observations")
     _say("demo: data validated against the spec")
-    result = _fit(obs, spec, args)
+    result = _fit(obs, spec, settings)
     print(result.summary_text())
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -16,12 +16,13 @@ Two questions, kept apart on purpose:
 
 Compile once, refit many
 ------------------------
-The model is built and compiled once (:func:`mbct_bayes.model.fit.compile_model`) and each fold is a
-:meth:`~mbct_bayes.fit.CompiledModel.sample` on the training rows: held-out sites keep their
+The model is built and compiled once (the one compiled-model cache of
+:mod:`mbct_bayes.model.sampling`) and each fold is a
+:meth:`~mbct_bayes.model.fit.CompiledModel.sample` on the training rows: held-out sites keep their
 place in the model, with no data, so nothing recompiles. Compiled nutpie models do not pickle, so
-parallel workers (local processes or Dask workers) receive the validated table and the spec and
-compile once per process into a small cache keyed by a hash of everything the compiled graph
-depends on; every fold a worker runs after that is a refit.
+parallel workers (local processes or Dask workers, run by :func:`mbct_bayes.runtime.run`) receive
+the validated table and the spec once and compile once per process into that cache; every fold a
+worker runs after that is a refit.
 
 Same seed, same numbers: the fold assignment comes from ``np.random.default_rng(seed)`` and each
 fold's sampler and new-site seeds from ``np.random.SeedSequence(seed).spawn(K)``, so the result
@@ -30,15 +31,11 @@ does not depend on how folds are spread over processes or machines.
 
 from __future__ import annotations
 
-import hashlib
-import json
+import dataclasses
 import math
 import os
-import sys
-import threading
 import time
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,9 +44,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from mbct_bayes import runtime
 from mbct_bayes.errors import ConvergenceWarning, DataError
 from mbct_bayes.families import family_names, get_family
 from mbct_bayes.families._base import BASELINE_PSEUDO as BASELINE_PSEUDO  # re-exported
+from mbct_bayes.model.build import ModelData
+from mbct_bayes.model.sampling import SamplerSettings, sampler_settings
 from mbct_bayes.spec import ModelSpec
 
 if TYPE_CHECKING:  # the model stack is imported where it is used
@@ -62,8 +62,6 @@ LOO_LABEL = (
 )
 #: What the ``log_score`` of :func:`evaluate` is a score of, per family (``metrics["log_score_of"]``).
 LOG_SCORE_OF = {name: dict(get_family(name).log_score_of["evaluate"]) for name in family_names()}
-#: Compiled models kept per process (each holds a compiled numba module).
-_CACHE_SIZE = 4
 
 
 # -- results ---------------------------------------------------------------------------------------
@@ -88,7 +86,8 @@ class Evaluation:
         distribution each ``log_score`` scores (:data:`LOG_SCORE_OF`).
     folds
         One row per fold: sites and rows held out, the seeds used, the diagnostics gate of the
-        fold's fit, and its wall time (folds that overlap on threads each count their own time).
+        fold's fit, and its wall time (folds that overlap on threads each count their own time;
+        waiting for another fold's compile is not counted).
     spec
         The model specification evaluated.
     """
@@ -231,16 +230,16 @@ def fold_seeds(seed: int, folds: int) -> list[tuple[int, int]]:
 # -- the work one fold does (runs in any process) --------------------------------------------------
 @dataclass(frozen=True)
 class _Problem:
-    """What a worker needs to compile the model and refit it: small and picklable."""
+    """What a worker needs to compile the model and refit it: small and picklable.
+
+    ``settings.seed`` is not used: each task carries its own sampler seed.
+    """
 
     table: pd.DataFrame
+    data: ModelData
     spec: ModelSpec
-    sampler: str
+    settings: SamplerSettings
     centered: bool
-    key: str
-    draws: int
-    tune: int
-    chains: int
 
 
 @dataclass(frozen=True)
@@ -266,62 +265,15 @@ class _FoldResult:
     compiled_here: bool
 
 
-class _Entry:
-    def __init__(self, compiled: Any) -> None:
-        self.compiled = compiled
-        self.lock = threading.Lock()
+def _compiled_for(problem: _Problem) -> tuple[Any, bool]:
+    """The compiled model for ``problem`` from the one cache, and whether this call compiled it."""
+    from mbct_bayes.model.fit import compiled_for_data
 
-
-_CACHE: OrderedDict[str, _Entry] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-_PROBLEMS: dict[str, _Problem] = {}
-
-
-def problem_key(table: pd.DataFrame, spec: ModelSpec, sampler: str, centered: bool) -> str:
-    """Hash of everything a compiled model depends on.
-
-    The compiled graph depends on the spec, the site and region labels, the parametrization and
-    (for non-Normal coefficient priors, which are baked in) the predictors' spread; the outcome
-    and design matrix are swapped in at each refit, so two data sets of the same sites share one
-    compiled model.
-    """
-    from mbct_bayes.model.build import prepare_data
-
-    data = prepare_data(table, spec)
-    parts = {
-        "spec": spec.to_dict(),
-        "sampler": sampler,
-        "centered": bool(centered),
-        "sites": list(data.site_labels),
-        "regions": list(data.region_labels or ()),
-        "x_sd": [float(v).hex() for v in data.x_sd],
-    }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _compiled_for(problem: _Problem) -> tuple[_Entry, bool]:
-    """The compiled model for ``problem`` from this process's cache (compiling on a miss)."""
-    with _CACHE_LOCK:
-        entry = _CACHE.get(problem.key)
-        if entry is not None:
-            _CACHE.move_to_end(problem.key)
-            return entry, False
-        # compile under the lock: two threads of one Dask worker must not compile twice
-        from mbct_bayes.model.fit import compile_model
-
-        compiled = compile_model(
-            problem.table, problem.spec, sampler=problem.sampler, centered=problem.centered
-        )
-        _check_refittable(compiled)
-        # a model fit() compiled for data of the same structure is reused, not compiled again
-        compiled_now = compiled._compiled is None
-        if compiled.sampler == "nutpie":
-            compiled._nutpie_model()
-        entry = _Entry(compiled)
-        _CACHE[problem.key] = entry
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-        return entry, compiled_now
+    compiled = compiled_for_data(
+        problem.table, problem.data, problem.spec, sampler=problem.settings.sampler, centered=problem.centered
+    )
+    _check_refittable(compiled)
+    return compiled, compiled.ready()
 
 
 def _check_refittable(compiled: Any) -> None:
@@ -348,71 +300,27 @@ def _check_refittable(compiled: Any) -> None:
 
 
 def compiled_model(obs: pd.DataFrame, spec: ModelSpec, *, sampler: str = "nutpie") -> Any:
-    """The compiled model for ``obs`` and ``spec`` from this process's cache (compiled on a miss).
+    """The compiled model for ``obs`` and ``spec`` from the one cache (compiled on a miss).
 
     :func:`evaluate` compiles through the same cache, so fitting the full data after a
     cross-validation (``compiled_model(obs, spec).sample(seed=1)``) does not compile again.
 
     Returns
     -------
-    mbct_bayes.fit.CompiledModel
+    mbct_bayes.model.fit.CompiledModel
     """
-    from mbct_bayes.model.build import choose_centered, prepare_data
-    from mbct_bayes.schema import validate_observations
+    from mbct_bayes.model.fit import compile_model
 
-    table = validate_observations(obs, spec, source=spec.source or "observations")
-    centered = choose_centered(prepare_data(table, spec), spec)
-    problem = _Problem(
-        table=table,
-        spec=spec,
-        sampler=sampler,
-        centered=centered,
-        key=problem_key(table, spec, sampler, centered),
-        draws=1,
-        tune=0,
-        chains=1,
-    )
-    compiled = _compiled_for(problem)[0].compiled
-    if compiled.table is not table:
-        # same compiled graph, other data of the same sites: point it at these data
-        from dataclasses import replace
-
-        compiled = replace(
-            compiled,
-            table=table,
-            data=prepare_data(
-                table,
-                spec,
-                site_labels=compiled.data.site_labels,
-                region_labels=compiled.data.region_labels,
-            ),
-        )
+    compiled = compile_model(obs, spec, sampler=sampler, source=spec.source or "observations")
+    compiled.ready()
     return compiled
 
 
 def clear_cache() -> None:
     """Forget this process's compiled models (benchmarks use it to time a cold start)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
+    from mbct_bayes.model.sampling import clear
 
-
-def _init_worker(problem: _Problem) -> None:
-    """Process-pool initializer: keep the problem and compile it once for this process."""
-    warnings.simplefilter("ignore", ConvergenceWarning)
-    _PROBLEMS[problem.key] = problem
-    _compiled_for(problem)
-
-
-def _run_by_key(run: Callable[[_Problem, Any], Any], key: str, task: Any) -> Any:
-    return run(_PROBLEMS[key], task)
-
-
-def refit(entry: _Entry, table: pd.DataFrame | None, **kwargs: Any) -> Any:
-    """Sample a cached compiled model on ``table`` (``None``: its own data); see CompiledModel.sample."""
-    if entry.compiled.sampler == "pymc":
-        with entry.lock:  # PyMC's sampler swaps data into one shared model
-            return entry.compiled.sample(table, **kwargs)
-    return entry.compiled.sample(table, **kwargs)
+    clear()
 
 
 def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
@@ -420,18 +328,12 @@ def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
     from mbct_bayes.planning.predict import eta_draws, p_embedded
 
     start = time.perf_counter()
-    entry, compiled_here = _compiled_for(problem)
+    compiled, compiled_here = _compiled_for(problem)
+    if not compiled_here:
+        start = time.perf_counter()  # a fold's time: its own compile and refit, not waiting for another's compile
     train = np.ones(len(problem.table), dtype=bool)
     train[task.test_rows] = False
-    kwargs = {
-        "rows": train,
-        "seed": task.sample_seed,
-        "draws": problem.draws,
-        "tune": problem.tune,
-        "chains": problem.chains,
-    }
-    table = None if entry.compiled.table is problem.table else problem.table
-    fit = refit(entry, table, **kwargs)
+    fit = compiled.sample(rows=train, settings=dataclasses.replace(problem.settings, seed=task.sample_seed))
     test = problem.table.iloc[task.test_rows]
     eta = eta_draws(fit.posterior, test, kind="new_site", seed=task.predict_seed)
     p_draws = p_embedded(fit.posterior, eta)
@@ -468,121 +370,19 @@ def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
     )
 
 
-# -- running folds: serial, local processes, Dask --------------------------------------------------
-def _run_local(
-    problem: _Problem, tasks: list[Any], report: Callable[[Any], None], run: Callable[[_Problem, Any], Any] = _run_fold
-) -> list[Any]:
-    """Folds (or any ``run(problem, task)``) in this process: the first compiles the model, the rest refit it.
-
-    nutpie refits run a few at a time on threads: sampling releases the GIL and a fit of 4
-    chains leaves cores idle while chains start and finish and while the last fold's draws are
-    summarised, so overlapping folds is ~15-20 % faster on 2 cores. Each fold has its own
-    seeds, so the numbers are the same however many run at once.
-    """
-    if not tasks:
-        return []
-    first = run(problem, tasks[0])
-    report(first)
-    results = [first]
-    workers = concurrent_folds(problem, len(tasks) - 1)
-    if workers <= 1:
-        for task in tasks[1:]:
-            result = run(problem, task)
-            report(result)
-            results.append(result)
-        return results
-    from concurrent.futures import ThreadPoolExecutor, as_completed
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mbct-fold") as pool:
-        futures = [pool.submit(run, problem, task) for task in tasks[1:]]
-        for future in as_completed(futures):
-            result = future.result()
-            report(result)
-            results.append(result)
-    return results
-
-
+# -- running folds ---------------------------------------------------------------------------------
 def concurrent_folds(problem: _Problem, n_tasks: int) -> int:
     """How many refits to run at once in one process: enough to fill the cores, at least two.
 
-    PyMC's sampler swaps data into one shared model, so its folds run one at a time.
+    nutpie refits on threads overlap well: sampling releases the GIL and a fit of 4 chains leaves
+    cores idle while chains start and finish and while the last fold's draws are summarised
+    (~15-20 % faster on 2 cores). PyMC's sampler swaps data into one shared model, so its folds run
+    one at a time. Each fold has its own seeds, so the numbers are the same however many run at once.
     """
-    if problem.sampler != "nutpie" or n_tasks <= 1:
+    if problem.settings.sampler != "nutpie" or n_tasks <= 1:
         return 1
     cores = os.cpu_count() or 1
-    return int(min(n_tasks, max(2, cores // max(problem.chains, 1))))
-
-
-def _run_processes(
-    problem: _Problem, tasks: list[Any], n_jobs: int, report: Callable[[Any], None],
-    run: Callable[[_Problem, Any], Any] = _run_fold,
-) -> list[Any]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    # spawn, not fork: nutpie and numba start threads, and a forked copy of a threaded process
-    # can deadlock. Each worker compiles once in its initializer, then only refits.
-    context = multiprocessing.get_context("spawn")
-    results = []
-    with ProcessPoolExecutor(
-        max_workers=min(n_jobs, len(tasks)),
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(problem,),
-    ) as pool:
-        futures = [pool.submit(_run_by_key, run, problem.key, task) for task in tasks]
-        for future in as_completed(futures):
-            result = future.result()
-            report(result)
-            results.append(result)
-    return results
-
-
-def _run_dask(
-    problem: _Problem, tasks: list[Any], scheduler: Any, report: Callable[[Any], None],
-    run: Callable[[_Problem, Any], Any] = _run_fold,
-) -> list[Any]:
-    try:
-        from distributed import Client, as_completed
-    except ImportError:  # pragma: no cover - a declared dependency
-        raise DataError(
-            "a Dask scheduler was given but dask.distributed is not installed; "
-            "pip install 'dask[distributed]'"
-        ) from None
-    own_client = not isinstance(scheduler, Client)
-    if own_client:
-        try:
-            client = Client(str(scheduler), timeout="20s")
-        except (OSError, TimeoutError) as err:
-            raise DataError(
-                f"cannot reach the Dask scheduler at {scheduler} ({type(err).__name__}); "
-                "check the address "
-                "(e.g. tcp://host:8786) and that 'dask scheduler' is running"
-            ) from None
-    else:
-        client = scheduler
-    try:
-        # one copy of the data per worker; each worker compiles once into its own cache
-        shared = client.scatter(problem, broadcast=True)
-        futures = [
-            client.submit(
-                run,
-                shared,
-                task,
-                pure=False,
-                key=f"mbct-{run.__name__.strip('_')}-{i}-{os.urandom(4).hex()}",
-            )
-            for i, task in enumerate(tasks)
-        ]
-        results = []
-        for future in as_completed(futures):
-            result = future.result()
-            report(result)
-            results.append(result)
-        return results
-    finally:
-        if own_client:
-            client.close()
+    return int(min(n_tasks, max(2, cores // max(problem.settings.chains, 1))))
 
 
 # -- the public API --------------------------------------------------------------------------------
@@ -591,14 +391,14 @@ def evaluate(
     spec: ModelSpec,
     *,
     folds: int | str = 10,
-    seed: int = 1,
-    draws: int = 1000,
-    tune: int = 1000,
-    chains: int = 4,
+    seed: int | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
     n_jobs: int = 1,
     scheduler: Any = None,
     progress: bool | Callable[[str], None] = False,
-    sampler: str = "nutpie",
+    sampler: str | SamplerSettings = "nutpie",
     n_boot: int = 1000,
     bins: int = 10,
 ) -> Evaluation:
@@ -614,10 +414,10 @@ def evaluate(
         Number of folds ``K`` (``2 <= K <= number of sites``), or ``"loo-site"`` for one site
         per fold. Folds are stratified by each site's observed outcome rate.
     seed
-        Seed for the fold assignment, each fold's sampler and new-site draws, and the
+        Seed (default 1) for the fold assignment, each fold's sampler and new-site draws, and the
         site-bootstrap intervals; the same seed gives the same numbers however folds are run.
     draws, tune, chains
-        Sampler settings of every fold's fit.
+        Sampler settings of every fold's fit (default 1000, 1000, 4).
     n_jobs
         Local worker processes (each compiles the model once); 1 runs folds in this process,
         where the model compiles once and nutpie refits overlap on threads.
@@ -627,7 +427,8 @@ def evaluate(
     progress
         ``True`` prints one line per finished fold to stderr; a callable receives that line.
     sampler
-        ``"nutpie"`` (default) or ``"pymc"``.
+        ``"nutpie"`` (default) or ``"pymc"``, or a :class:`~mbct_bayes.model.sampling.SamplerSettings`
+        holding every sampler setting (keywords given beside it override its fields).
     n_boot, bins
         Site resamples for the skill intervals; equal-width bins for ECE.
 
@@ -664,7 +465,7 @@ def evaluate(
     """
     from mbct_bayes.forecast import rules as scores
     from mbct_bayes.model.build import choose_centered, outcome_array, prepare_data
-    from mbct_bayes.model.fit import check_sampler_args
+    from mbct_bayes.model.fit import available_sampler
     from mbct_bayes.schema import read_table, validate_observations
 
     if not isinstance(spec, ModelSpec):
@@ -672,17 +473,17 @@ def evaluate(
             "spec must be a ModelSpec (e.g. ModelSpec.from_toml('models/bernoulli.toml')), "
             f"got {type(spec).__name__}"
         )
+    settings = sampler_settings(sampler, seed=seed, draws=draws, tune=tune, chains=chains)
+    seed = settings.seed
     source = "observations"
     if not isinstance(obs, pd.DataFrame):
         source = Path(obs).name
         obs = read_table(obs, what="observations")
-    check_sampler_args(draws, tune, chains)
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int | np.integer) or n_jobs < 1:
         raise DataError(
             f"n_jobs={n_jobs!r} must be a whole number ≥ 1 (the number of local worker processes)"
         )
-    if sampler not in ("nutpie", "pymc"):
-        raise DataError(f"sampler {sampler!r} is not 'nutpie' or 'pymc'")
+    settings = dataclasses.replace(settings, sampler=available_sampler(settings))
     table = validate_observations(obs, spec, source=source)
     site_rate = site_outcome_rate(table, spec)
     k = _check_folds(folds, len(site_rate))
@@ -691,17 +492,7 @@ def evaluate(
     row_fold = sites.map(fold_of_site).to_numpy(dtype=np.int64)
 
     data = prepare_data(table, spec)
-    centered = choose_centered(data, spec)
-    problem = _Problem(
-        table=table,
-        spec=spec,
-        sampler=sampler,
-        centered=centered,
-        key=problem_key(table, spec, sampler, centered),
-        draws=int(draws),
-        tune=int(tune),
-        chains=int(chains),
-    )
+    problem = _Problem(table=table, data=data, spec=spec, settings=settings, centered=choose_centered(data, spec))
     seeds = fold_seeds(seed, k)
     tasks = [
         _FoldTask(
@@ -712,7 +503,7 @@ def evaluate(
         )
         for f in range(k)
     ]
-    say = _progress_printer(progress)
+    say = runtime.printer(progress)
     done: list[int] = []
 
     def report(result: _FoldResult) -> None:
@@ -728,24 +519,11 @@ def evaluate(
             f"{sites.iloc[result.test_rows].nunique()} sites, {result.seconds:.1f} s{note}{flag}"
         )
 
+    where = {"n_jobs": int(n_jobs), "threads": concurrent_folds(problem, k), "scheduler": scheduler}
+    say(f"running {runtime.describe_run(k, 'folds', **where)} (the model compiles once per process, then each fold refits)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # summarised once below
-        if scheduler is not None:
-            say(f"running {k} folds on the Dask cluster {_describe(scheduler)}")
-            results = _run_dask(problem, tasks, scheduler, report)
-        elif n_jobs > 1 and k > 1:
-            say(
-                f"running {k} folds on {min(n_jobs, k)} local processes "
-                "(each compiles the model once)"
-            )
-            results = _run_processes(problem, tasks, int(n_jobs), report)
-        else:
-            say(
-                f"running {k} folds in this process "
-                "(the model compiles once, then each fold refits)"
-            )
-            results = _run_local(problem, tasks, report)
-    results.sort(key=lambda r: r.fold)
+        results = runtime.run(_run_fold, tasks, shared=problem, progress=report, **where)
 
     n = len(table)
     y = outcome_array(table, spec)
@@ -807,21 +585,6 @@ def evaluate(
             stacklevel=2,
         )
     return Evaluation(predictions=predictions, metrics=metrics, folds=fold_table, spec=spec)
-
-
-def _progress_printer(progress: bool | Callable[[str], None]) -> Callable[[str], None]:
-    if callable(progress):
-        return progress
-    if progress:
-        return lambda line: print(line, file=sys.stderr, flush=True)
-    return lambda line: None
-
-
-def _describe(scheduler: Any) -> str:
-    try:
-        return str(scheduler.scheduler.address)  # a distributed.Client
-    except AttributeError:
-        return str(scheduler)
 
 
 def _fold_baseline(

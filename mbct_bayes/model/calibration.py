@@ -44,9 +44,10 @@ Degenerate data sets
     priors (they expect studies that cannot be analysed) and is reported, not hidden.
 
 Compile once, refit many
-    The refits reuse the cross-validation machinery of :mod:`mbct_bayes.evaluate`: the model is
-    compiled once per process (nutpie), each simulated data set is swapped into it, and refits
-    overlap on threads, run on local processes (``n_jobs``) or on a Dask cluster (``scheduler``).
+    The refits reuse the cross-validation machinery of :mod:`mbct_bayes.forecast.crossval`: the
+    model is compiled once per process (the one cache of :mod:`mbct_bayes.model.sampling`), each
+    simulated data set is swapped into it, and refits overlap on threads, run on local processes
+    (``n_jobs``) or on a Dask cluster (``scheduler``), all through :func:`mbct_bayes.runtime.run`.
 
 Why not simuk
     ``simuk`` (arviz-devs) runs SBC for PyMC models, but it calls ``pm.sample`` on a re-observed
@@ -67,6 +68,7 @@ processes or machines.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -79,8 +81,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mbct_bayes import runtime
 from mbct_bayes.errors import ConvergenceWarning, DataError
 from mbct_bayes.families import get_family
+from mbct_bayes.model.sampling import SamplerSettings, sampler_settings
 from mbct_bayes.spec import ModelSpec
 
 #: Posterior draws each rank is taken among (after thinning): ranks run 0..RANK_DRAWS.
@@ -93,6 +97,8 @@ MIN_REPS = 10
 COVERAGE_LEVELS = (0.5, 0.9)
 MAX_BINS = 20
 MIN_EXPECTED_PER_BIN = 5
+#: Sampler settings of each refit unless told otherwise (fewer draws than a fit: ranks need 99).
+CHECK_SAMPLER = SamplerSettings(draws=500, tune=500)
 
 
 # -- parameters and their draws ----------------------------------------------------------------
@@ -224,13 +230,13 @@ def _outcome_column(spec: ModelSpec, codes: np.ndarray) -> np.ndarray:
 
 def _run_rep(problem: Any, task: _RepTask) -> _RepResult:
     """Refit the compiled model to one simulated data set and rank the true values."""
-    from mbct_bayes.forecast.crossval import _compiled_for, refit
+    from mbct_bayes.forecast.crossval import _compiled_for
 
     start = time.perf_counter()
-    entry, compiled_here = _compiled_for(problem)
+    compiled, compiled_here = _compiled_for(problem)
     table = problem.table.copy()
     table[problem.spec.outcome] = _outcome_column(problem.spec, task.outcome)
-    fit = refit(entry, table, seed=task.sample_seed, draws=problem.draws, tune=problem.tune, chains=problem.chains)
+    fit = compiled.sample(table, settings=dataclasses.replace(problem.settings, seed=task.sample_seed))
     posterior = parameter_draws(fit.draws, problem.spec)
     ranks: dict[str, Any] = {}
     inside: dict[str, dict[float, bool]] = {}
@@ -435,14 +441,14 @@ def check(
     *,
     like: pd.DataFrame | str | os.PathLike[str],
     reps: int = 200,
-    seed: int = 1,
-    draws: int = 500,
-    tune: int = 500,
-    chains: int = 4,
+    seed: int | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
     n_jobs: int = 1,
     scheduler: Any = None,
     progress: bool | Callable[[str], None] = False,
-    sampler: str = "nutpie",
+    sampler: str | SamplerSettings = "nutpie",
     rank_draws: int = RANK_DRAWS,
     _simulate_spec: ModelSpec | None = None,
 ) -> Calibration:
@@ -458,12 +464,14 @@ def check(
     reps
         Data sets to simulate from the priors (≥ 10; 200 or more for a real check).
     seed
-        Seed of the prior draws, outcomes and every refit; same seed, same numbers.
+        Seed (default 1) of the prior draws, outcomes and every refit; same seed, same numbers.
     draws, tune, chains
-        Sampler settings of each refit (draws × chains must be at least ``rank_draws``).
+        Sampler settings of each refit (default 500, 500, 4; draws × chains must be at least
+        ``rank_draws``).
     n_jobs, scheduler, progress, sampler
         As in :func:`mbct_bayes.forecast.crossval.evaluate`: local processes, a Dask scheduler address
-        or ``distributed.Client``, one progress line per refit, the NUTS implementation.
+        or ``distributed.Client``, one progress line per refit, the NUTS implementation or a
+        :class:`~mbct_bayes.model.sampling.SamplerSettings` (defaults as above where it is not given).
     rank_draws
         ``L``: each posterior is thinned to this many draws before ranking.
     _simulate_spec
@@ -474,17 +482,9 @@ def check(
     -------
     Calibration
     """
-    from mbct_bayes.forecast.crossval import (
-        _describe,
-        _Problem,
-        _progress_printer,
-        _run_dask,
-        _run_local,
-        _run_processes,
-        problem_key,
-    )
+    from mbct_bayes.forecast.crossval import _Problem, concurrent_folds
     from mbct_bayes.model.build import choose_centered, prepare_data
-    from mbct_bayes.model.fit import check_sampler_args
+    from mbct_bayes.model.fit import available_sampler
     from mbct_bayes.schema import DataWarning, read_table, validate_observations
 
     started = time.perf_counter()
@@ -497,7 +497,8 @@ def check(
             "check supports measurement = \"observed\" specs only (a latent spec would need simulated respondents too)"
         )
     reps = _check_reps(reps)
-    check_sampler_args(draws, tune, chains)
+    settings = sampler_settings(sampler, CHECK_SAMPLER, seed=seed, draws=draws, tune=tune, chains=chains)
+    seed, draws, chains = settings.seed, settings.draws, settings.chains
     if isinstance(rank_draws, bool) or not isinstance(rank_draws, int | np.integer) or rank_draws < 9:
         raise DataError(f"rank_draws must be a whole number ≥ 9, got {rank_draws!r}")
     if draws * chains < rank_draws:
@@ -506,8 +507,7 @@ def check(
         )
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int | np.integer) or n_jobs < 1:
         raise DataError(f"n_jobs={n_jobs!r} must be a whole number ≥ 1 (the number of local worker processes)")
-    if sampler not in ("nutpie", "pymc"):
-        raise DataError(f"sampler {sampler!r} is not 'nutpie' or 'pymc'")
+    settings = dataclasses.replace(settings, sampler=available_sampler(settings))
     source = "observations"
     if not isinstance(like, pd.DataFrame):
         source = Path(like).name
@@ -517,7 +517,7 @@ def check(
         table = validate_observations(like, spec, source=source)
 
     prior_seq, outcome_seq, sampler_seq, pit_seq = np.random.SeedSequence(seed).spawn(4)
-    say = _progress_printer(progress)
+    say = runtime.printer(progress)
     say(f"drawing {reps} parameter sets from the priors and simulating {reps} studies of {len(table)} rows")
     truth_spec = _simulate_spec if _simulate_spec is not None else spec
     prior = prior_draws(table, truth_spec, reps, int(prior_seq.generate_state(1)[0]))
@@ -539,11 +539,9 @@ def check(
             f"{len(tasks)} to refit (< {MIN_REPS}); raise --reps or revisit the priors (they expect unanalysable studies)"
         )
 
-    centered = choose_centered(prepare_data(table, spec), spec)
-    problem = _Problem(
-        table=table, spec=spec, sampler=sampler, centered=centered,
-        key=problem_key(table, spec, sampler, centered), draws=int(draws), tune=int(tune), chains=int(chains),
-    )
+    data = prepare_data(table, spec)
+    centered = choose_centered(data, spec)
+    problem = _Problem(table=table, data=data, spec=spec, settings=settings, centered=centered)
     done: list[int] = []
 
     def report(result: _RepResult) -> None:
@@ -556,20 +554,13 @@ def check(
         # each simulated study's fit is summarised below; separation warnings of simulated data are expected
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", DataWarning)
-        if scheduler is not None:
-            say(f"refitting {len(tasks)} simulated studies on the Dask cluster {_describe(scheduler)}")
-            results = _run_dask(problem, tasks, scheduler, report, run=_run_rep)
-        elif n_jobs > 1:
-            say(f"refitting {len(tasks)} simulated studies on {min(n_jobs, len(tasks))} local processes")
-            results = _run_processes(problem, tasks, int(n_jobs), report, run=_run_rep)
-        else:
-            say(f"refitting {len(tasks)} simulated studies in this process (compiled once, then refitted)")
-            results = _run_local(problem, tasks, report, run=_run_rep)
-    results.sort(key=lambda r: r.rep)
+        where = {"n_jobs": int(n_jobs), "threads": concurrent_folds(problem, len(tasks)), "scheduler": scheduler}
+        say(f"refitting {runtime.describe_run(len(tasks), 'simulated studies', **where)} (compiled once per process)")
+        results = runtime.run(_run_rep, tasks, shared=problem, progress=report, **where)
     return _summarise(
         spec, results, reps, is_degenerate, int(rank_draws), np.random.default_rng(pit_seq),
         seconds=time.perf_counter() - started, seed=seed,
-        settings={"draws": draws, "tune": tune, "chains": chains, "sampler": sampler, "centered": centered},
+        settings={"draws": draws, "tune": settings.tune, "chains": chains, "sampler": settings.sampler, "centered": centered},
     )
 
 

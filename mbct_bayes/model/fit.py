@@ -20,7 +20,6 @@ import math
 import os
 import platform
 import warnings
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +42,13 @@ from mbct_bayes.model.build import (
 from mbct_bayes.model.convergence import convergence
 from mbct_bayes.model.design import categorical_predictors, reference_notes, resolve
 from mbct_bayes.model.posterior import Posterior, stacked_draws
+from mbct_bayes.model.sampling import (
+    CompiledEntry,
+    SamplerSettings,
+    cached_model,
+    sampler_settings,
+    structure_key,
+)
 from mbct_bayes.spec import ModelSpec
 
 SCHEMA_VERSION = 1
@@ -54,11 +60,6 @@ SUMMARY_VARS = (
     "latent_mean", "latent_sd", "sigma_measure", "role_offset", "latent",
 )
 NETCDF_ENGINE = "netcdf4"
-#: Compiled models kept per process, keyed by the model's structure (spec, number of sites,
-#: regions and coefficients, parametrization, sampler): a second fit of new data with the same
-#: structure swaps the data into the compiled model instead of compiling again.
-_COMPILED: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
-_COMPILED_MAX = 8
 #: Deterministic group effects recomputed from z and sigma after sampling instead of by nutpie.
 REBUILT_EFFECTS = {"u_site": ("z_site", "sigma_site"), "u_region": ("z_region", "sigma_region")}
 
@@ -84,6 +85,9 @@ class CompiledModel:
         ``"nutpie"`` or ``"pymc"``.
     responses
         Latent measurement only: the validated respondent scores.
+    _entry
+        Its entry in the one compiled-model cache (:mod:`mbct_bayes.model.sampling`), which holds
+        the nutpie module once compiled; a model made by hand gets an entry of its own.
     """
 
     spec: ModelSpec
@@ -93,20 +97,30 @@ class CompiledModel:
     centered: bool
     sampler: str = "nutpie"
     responses: pd.DataFrame | None = None
-    _compiled: Any = field(default=None, repr=False)
+    _entry: CompiledEntry | None = field(default=None, repr=False)
 
-    def _nutpie_model(self):
-        if self._compiled is None:
-            import nutpie
+    def __post_init__(self) -> None:
+        if self._entry is None or self._entry.model is not self.model:
+            self._entry = CompiledEntry(key="", model=self.model)
 
-            # Non-centred group effects u = z * sigma are rebuilt in numpy after sampling
-            # (_finish_posterior): leaving them out of nutpie's expansion compiles and samples faster.
-            stored = [v.name for v in self.model.free_RVs] + [
-                d.name for d in self.model.deterministics if d.name not in REBUILT_EFFECTS
-            ]
-            self._compiled = nutpie.compile_pymc_model(self.model, var_names=stored)
-            _remember(_structure_key(self.spec, self.data, self.centered, self.sampler), self.model, self._compiled)
-        return self._compiled
+    @property
+    def entry(self) -> CompiledEntry:
+        """Its entry in the one compiled-model cache (set when made)."""
+        if self._entry is None:  # pragma: no cover - __post_init__ sets it
+            raise RuntimeError("CompiledModel without a cache entry")
+        return self._entry
+
+    def ready(self) -> bool:
+        """Compile now what sampling needs (nutpie's module); ``True`` when this call compiled it."""
+        return self.sampler == "nutpie" and self._nutpie_model()[1]
+
+    def _nutpie_model(self) -> tuple[Any, bool]:
+        # Non-centred group effects u = z * sigma are rebuilt in numpy after sampling
+        # (_finish_posterior): leaving them out of nutpie's expansion compiles and samples faster.
+        stored = [v.name for v in self.model.free_RVs] + [
+            d.name for d in self.model.deterministics if d.name not in REBUILT_EFFECTS
+        ]
+        return self.entry.nutpie_model(stored)
 
     def sample(
         self,
@@ -114,10 +128,11 @@ class CompiledModel:
         *,
         responses: pd.DataFrame | None = None,
         rows: np.ndarray | None = None,
-        seed: int = 1,
-        draws: int = 1000,
-        tune: int = 1000,
-        chains: int = 4,
+        settings: SamplerSettings | None = None,
+        seed: int | None = None,
+        draws: int | None = None,
+        tune: int | None = None,
+        chains: int | None = None,
         progress: bool = False,
     ) -> Fit:
         """Sample the posterior for ``table`` (default: the compiled data), optionally a subset.
@@ -132,14 +147,20 @@ class CompiledModel:
         rows
             Boolean mask or integer positions of the rows to fit (cross-validation). Sites with
             no fitted rows keep their place; their effects are then drawn from the population.
-        seed, draws, tune, chains, progress
-            Sampler settings; the same seed gives the same draws.
+        settings
+            Seed, draws, tune and chains (default :class:`SamplerSettings()`: 1, 1000, 1000, 4);
+            the NUTS implementation is the compiled model's own (:attr:`sampler`).
+        seed, draws, tune, chains
+            Override single settings; the same seed gives the same draws.
+        progress
+            Show the sampler's progress bar.
 
         Returns
         -------
         Fit
         """
-        check_sampler_args(draws, tune, chains)
+        settings = sampler_settings(settings, seed=seed, draws=draws, tune=tune, chains=chains)
+        seed, draws, tune, chains = settings.seed, settings.draws, settings.tune, settings.chains
         if table is None:
             table, data, responses = self.table, self.data, self.responses
         else:
@@ -160,7 +181,7 @@ class CompiledModel:
         if self.sampler == "nutpie":
             import nutpie
 
-            compiled = self._nutpie_model().with_data(**values)
+            compiled = self._nutpie_model()[0].with_data(**values)
             idata = nutpie.sample(
                 compiled, draws=draws, tune=tune, chains=chains, seed=seed, progress_bar=progress,
                 save_warmup=False,
@@ -168,7 +189,7 @@ class CompiledModel:
         else:
             import pymc as pm
 
-            with self.model:
+            with self.entry.lock, self.model:  # set_data swaps data into the one shared model
                 pm.set_data(values)
                 idata = pm.sample(
                     draws=draws, tune=tune, chains=chains, cores=1, random_seed=seed,
@@ -180,21 +201,6 @@ class CompiledModel:
             "centered": self.centered, "rows_fitted": int(data.n_obs),
         }
         return Fit(spec=self.spec, data=table, idata=idata, model_data=data, meta=meta, responses=responses)
-
-
-def _structure_key(spec: ModelSpec, data: ModelData, centered: bool, sampler: str) -> str:
-    return json.dumps(
-        [spec.to_dict(), len(data.site_labels), len(data.region_labels or ()), len(data.role_labels or ()),
-         data.X.shape[1], centered, sampler, baked_coefficient_priors(spec, data)],
-        sort_keys=True, default=str,
-    )
-
-
-def _remember(key: str, model: Any, compiled: Any) -> None:
-    _COMPILED[key] = (model, compiled)
-    _COMPILED.move_to_end(key)
-    while len(_COMPILED) > _COMPILED_MAX:
-        _COMPILED.popitem(last=False)
 
 
 def _finish_posterior(idata, data: ModelData):
@@ -249,9 +255,22 @@ def _subset(data: ModelData, rows: np.ndarray) -> ModelData:
 
 
 def check_sampler_args(draws: int, tune: int, chains: int) -> None:
-    for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise DataError(f"--{name} must be a whole number ≥ {low}, got {value!r}")
+    """Refuse draws, tune or chains that :class:`SamplerSettings` refuses (one-line DataError)."""
+    SamplerSettings(draws=draws, tune=tune, chains=chains)
+
+
+def available_sampler(sampler: str | SamplerSettings) -> str:
+    """The NUTS implementation to use: ``sampler``'s, or PyMC's (with a warning) when nutpie is missing."""
+    name = sampler.sampler if isinstance(sampler, SamplerSettings) else sampler
+    if name not in ("nutpie", "pymc"):
+        raise DataError(f"sampler {name!r} is not 'nutpie' or 'pymc'")
+    if name == "nutpie":
+        try:
+            import nutpie  # noqa: F401
+        except ImportError:
+            warnings.warn("nutpie is not installed; falling back to PyMC's NUTS", stacklevel=3)
+            return "pymc"
+    return name
 
 
 def compile_model(
@@ -259,7 +278,7 @@ def compile_model(
     spec: ModelSpec,
     *,
     responses: pd.DataFrame | None = None,
-    sampler: str = "nutpie",
+    sampler: str | SamplerSettings = "nutpie",
     centered: bool | None = None,
     source: str = "observations",
 ) -> CompiledModel:
@@ -274,32 +293,40 @@ def compile_model(
     responses
         Respondent-level scores, required when ``spec.measurement == "latent"``.
     sampler
-        ``"nutpie"`` (default; compiled with numba) or ``"pymc"`` (PyMC's own NUTS).
+        ``"nutpie"`` (default; compiled with numba) or ``"pymc"`` (PyMC's own NUTS), or a
+        :class:`SamplerSettings` naming one.
     centered
         Force the site-effect parametrization; ``None`` chooses from the data.
     source
         Name of the observations in error messages (usually the file name).
     """
-    if sampler not in ("nutpie", "pymc"):
-        raise DataError(f"sampler {sampler!r} is not 'nutpie' or 'pymc'")
-    if sampler == "nutpie":
-        try:
-            import nutpie  # noqa: F401
-        except ImportError:
-            warnings.warn("nutpie is not installed; falling back to PyMC's NUTS", stacklevel=2)
-            sampler = "pymc"
+    name = available_sampler(sampler)
     table, responses = _validated(table, spec, responses, source)
     spec = resolve(spec, table)  # the fit keeps its categorical levels, so a loaded fit rebuilds the same X
     data = prepare_data(table, spec, responses=responses)
-    use_centered = choose_centered(data, spec) if centered is None else centered
-    cached = _COMPILED.get(_structure_key(spec, data, use_centered, sampler))
-    if cached is not None:
-        model, compiled = cached
-    else:
-        model, compiled = build_model(data, spec, centered=use_centered), None
+    return compiled_for_data(table, data, spec, sampler=name, centered=centered, responses=responses)
+
+
+def compiled_for_data(
+    table: pd.DataFrame,
+    data: ModelData,
+    spec: ModelSpec,
+    *,
+    sampler: str,
+    centered: bool | None = None,
+    responses: pd.DataFrame | None = None,
+) -> CompiledModel:
+    """The compiled model for observations already validated and prepared, from the one cache.
+
+    A model of the same structure (:func:`mbct_bayes.model.sampling.structure_key`) built before
+    in this process is reused: nothing is built or compiled again.
+    """
+    use_centered = choose_centered(data, spec) if centered is None else bool(centered)
+    key = structure_key(spec, data, use_centered, sampler)
+    entry = cached_model(key, lambda: build_model(data, spec, centered=use_centered))
     return CompiledModel(
-        spec=spec, table=table, data=data, model=model, centered=use_centered, sampler=sampler,
-        responses=responses, _compiled=compiled,
+        spec=spec, table=table, data=data, model=entry.model, centered=use_centered, sampler=sampler,
+        responses=responses, _entry=entry,
     )
 
 
@@ -308,12 +335,12 @@ def fit(
     spec: ModelSpec,
     *,
     responses: pd.DataFrame | str | os.PathLike[str] | None = None,
-    seed: int = 1,
-    draws: int = 1000,
-    tune: int = 1000,
-    chains: int = 4,
+    seed: int | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
     progress: bool = False,
-    sampler: str = "nutpie",
+    sampler: str | SamplerSettings = "nutpie",
 ) -> Fit:
     """Fit the hierarchical PARIHS model.
 
@@ -327,19 +354,21 @@ def fit(
         Latent measurement (``spec.measurement == "latent"``) only: respondent-level E, C, F
         scores (a DataFrame or path; e.g. from :func:`mbct_bayes.survey.scoring.score_responses`).
     seed
-        Random seed; the same seed gives the same draws.
+        Random seed (default 1); the same seed gives the same draws.
     draws, tune, chains
-        Posterior draws and tuning steps per chain; number of chains.
+        Posterior draws and tuning steps per chain (default 1000 each); number of chains (default 4).
     progress
         Show the sampler's progress bar.
     sampler
-        ``"nutpie"`` (default) or ``"pymc"``.
+        ``"nutpie"`` (default) or ``"pymc"``, or a :class:`SamplerSettings` holding every sampler
+        setting (keywords given beside it override its fields).
 
     Returns
     -------
     Fit
         With diagnostics checked; a failing gate raises a :class:`ConvergenceWarning`.
     """
+    settings = sampler_settings(sampler, seed=seed, draws=draws, tune=tune, chains=chains)
     source = "observations"
     if not isinstance(obs, pd.DataFrame):
         from mbct_bayes.schema import read_table
@@ -350,9 +379,8 @@ def fit(
         from mbct_bayes.schema import read_table
 
         responses = read_table(responses, what="responses")
-    check_sampler_args(draws, tune, chains)
-    compiled = compile_model(obs, spec, responses=responses, sampler=sampler, source=source)
-    result = compiled.sample(seed=seed, draws=draws, tune=tune, chains=chains, progress=progress)
+    compiled = compile_model(obs, spec, responses=responses, sampler=settings, source=source)
+    result = compiled.sample(settings=settings, progress=progress)
     result.warn_if_failed()
     return result
 

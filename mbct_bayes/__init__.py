@@ -11,12 +11,12 @@ from mbct_bayes import _moved, power
 from mbct_bayes._version import __version__
 from mbct_bayes.errors import ConvergenceWarning, DataError, FitFileError
 from mbct_bayes.forecast.crossval import compare, evaluate, loo
-from mbct_bayes.model.calibration import Calibration, check
 from mbct_bayes.model.fit import CompiledModel, Fit, compile_model, fit, load_fit
 from mbct_bayes.model.sampling import SamplerSettings
 from mbct_bayes.model.simulate import simulate_observations
 from mbct_bayes.planning.scenarios import levers, rank, target, what_if
 from mbct_bayes.schema import DataWarning, read_observations, read_table, validate_observations
+from mbct_bayes.selfcheck import Calibration, check
 from mbct_bayes.spec import ModelSpec
 from mbct_bayes.survey.scoring import read_codebook, read_responses, score_responses, site_scores
 

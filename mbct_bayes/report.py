@@ -720,7 +720,7 @@ def render_report(
     # inputs first, so bad ones fail before any figure is drawn
     ev = read_evaluation(evaluation_dir, spec) if evaluation_dir is not None else None
     if check_dir is not None:
-        from mbct_bayes.model.calibration import read_check
+        from mbct_bayes.selfcheck import read_check
 
         sbc = read_check(check_dir)
     if new_sites is not None:

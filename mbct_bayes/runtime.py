@@ -2,7 +2,7 @@
 
 Cross-validation folds (:func:`mbct_bayes.forecast.crossval.evaluate`), power-simulation chunks
 (:mod:`mbct_bayes.power`) and the calibration check's refits
-(:func:`mbct_bayes.model.calibration.check`) all run through :func:`run`, so they share
+(:func:`mbct_bayes.selfcheck.check`) all run through :func:`run`, so they share
 
 * **one start method** for local processes, ``forkserver`` (:data:`START_METHOD`): safe in a
   process that already runs threads (nutpie and numba start them; a forked copy of a threaded

@@ -20,7 +20,8 @@ from scipy import stats
 import mbct_bayes as mb
 from mbct_bayes.cli.main import main
 from mbct_bayes.errors import DataError
-from mbct_bayes.model.calibration import (
+from mbct_bayes.model.sensitivity import FLAGGED, diagnosis, flagged, log_density
+from mbct_bayes.selfcheck import (
     FAMILY_ALPHA,
     degenerate,
     parameter_draws,
@@ -30,7 +31,6 @@ from mbct_bayes.model.calibration import (
     simulate_outcomes,
     thinned_rank,
 )
-from mbct_bayes.model.sensitivity import FLAGGED, diagnosis, flagged, log_density
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "data" / "example"

@@ -54,8 +54,8 @@ def _say(message: str) -> None:
 def cmd_check(args: argparse.Namespace) -> int:
     """Run the calibration check, print it (and write DIR); exit 1 when it fails."""
     from mbct_bayes.io import check_output_dir
-    from mbct_bayes.model.calibration import _check_reps, check
     from mbct_bayes.schema import read_table
+    from mbct_bayes.selfcheck import _check_reps, check
     from mbct_bayes.spec import ModelSpec
 
     # bad input fails before any sampling

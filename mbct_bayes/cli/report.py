@@ -50,7 +50,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.eval_dir:
         check_evaluation_dir(args.eval_dir)
     if args.check_dir:
-        from mbct_bayes.model.calibration import read_check
+        from mbct_bayes.selfcheck import read_check
 
         read_check(args.check_dir)
     fit = load_fit(args.fit)

@@ -2,7 +2,7 @@
 
 :class:`SamplerSettings` is the one object that carries seed, draws, tune, chains and the NUTS
 implementation from the command line through :func:`mbct_bayes.model.fit.fit`,
-:func:`mbct_bayes.forecast.crossval.evaluate` and :func:`mbct_bayes.model.calibration.check`.
+:func:`mbct_bayes.forecast.crossval.evaluate` and :func:`mbct_bayes.selfcheck.check`.
 
 The compiled-model cache
 ------------------------

@@ -10,7 +10,7 @@ What is scaled
     (intercept, coefficients, ``sigma_site``, ``sigma_region``, cutpoints), as priorsense does for
     brms models. The group effects' population density ``u ~ Normal(0, sigma)`` is model
     structure and is scaled by neither. The *likelihood* is the outcome's pointwise
-    log-likelihood with each site's own effects (:func:`mbct_bayes.planning.predict.log_likelihood`);
+    log-likelihood with each site's own effects (:func:`mbct_bayes.model.predictor.log_likelihood`);
     for latent-measurement fits the respondents' measurement model is held fixed too.
 
 Diagnosis (per parameter)
@@ -132,8 +132,7 @@ def prior_sensitivity(fit: Fit) -> dict[str, dict[str, Any]]:
     import xarray as xr
     from arviz_stats import psense
 
-    from mbct_bayes.model.calibration import parameter_draws
-    from mbct_bayes.planning.predict import log_likelihood
+    from mbct_bayes.model.predictor import log_likelihood, parameter_draws
 
     post = fit.idata["posterior"].to_dataset()
     n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]

@@ -41,7 +41,6 @@ region draws with the new site of the same seed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,8 +49,14 @@ from scipy.special import expit
 
 from mbct_bayes.errors import DataError
 from mbct_bayes.model.build import ModelData
-from mbct_bayes.model.design import design_from_parts, design_matrix, numeric_predictors
+from mbct_bayes.model.design import design_matrix, numeric_predictors
 from mbct_bayes.model.posterior import Posterior
+from mbct_bayes.model.predictor import (  # defined below planning; importable from here as before
+    _n_draws,
+    fixed_part,
+    fixed_part_centred,
+    latent_fixed_part,
+)
 from mbct_bayes.planning.measured import (
     WAYS,
     MeasuredSites,
@@ -84,18 +89,6 @@ def check_region_mode(region_mode: str) -> str:
             "region not in the data)"
         )
     return region_mode
-
-
-def fixed_part(draws: Mapping[str, np.ndarray], X: np.ndarray) -> np.ndarray:
-    """``Intercept + X @ beta`` per draw: shape (S, n)."""
-    eta = draws["beta"] @ X.T if X.shape[1] else np.zeros((_n_draws(draws), X.shape[0]))
-    if "Intercept" in draws:
-        eta = eta + draws["Intercept"][:, None]
-    return eta
-
-
-def _n_draws(draws: Mapping[str, np.ndarray]) -> int:
-    return int(draws["sigma_site"].shape[0])
 
 
 def group_part(
@@ -240,33 +233,6 @@ def typical_part(
         idx = np.array([lookup[s] for s in table[group].astype(str)], dtype=np.int64)
         return posterior.draws["u_region"][:, _fitted_site_regions(md)[idx]]
     return region_part(posterior, table, rng, region_mode)
-
-
-def latent_fixed_part(posterior: Posterior, site_idx: np.ndarray) -> np.ndarray:
-    """``Intercept + X @ beta`` per draw with each known site's latent (true) scores: (S, n).
-
-    Latent-measurement fits only: a known site's E, C, F are the posterior draws of its latent
-    values, not the noisy averages in a table.
-    """
-    return fixed_part_centred(posterior.draws, posterior.spec, posterior.draws["latent"][:, site_idx, :])
-
-
-def fixed_part_centred(
-    draws: Mapping[str, np.ndarray], spec: ModelSpec, rows: np.ndarray, categories: Mapping[str, Any] | None = None
-) -> np.ndarray:
-    """``Intercept + X @ beta`` per draw for centred numeric predictor values ``rows`` (S or 1, n, q): (S, n).
-
-    ``X`` is built by :func:`mbct_bayes.model.design.design_from_parts` (``rows`` in the order of
-    the spec's numeric predictors; ``categories`` the level labels of categorical covariates, each
-    (n,); one not given is at its reference level), so each draw may have its own values (latent
-    scores) or all share one set (a leading axis of 1).
-    """
-    X = design_from_parts(spec, rows, categories)
-    beta = draws["beta"]
-    eta = np.einsum("snp,sp->sn", X, beta) if X.shape[0] > 1 else np.einsum("np,sp->sn", X[0], beta)
-    if "Intercept" in draws:
-        eta = eta + draws["Intercept"][:, None]
-    return eta
 
 
 def centred_scores(posterior: Posterior, scores: np.ndarray) -> np.ndarray:
@@ -426,16 +392,6 @@ def check_lever(spec: ModelSpec, lever: str) -> None:
         )
     if lever not in levers:
         raise DataError(f"lever {lever!r} is not a predictor of this model ({', '.join(levers)})")
-
-
-def log_likelihood(posterior: Posterior) -> np.ndarray:
-    """Pointwise log-likelihood (S, n) of the fitted rows, with each site's own effects."""
-    md, draws = posterior.model_data, posterior.draws
-    fixed = latent_fixed_part(posterior, md.site_idx) if posterior.spec.measurement == "latent" else fixed_part(draws, md.X)
-    eta = fixed + draws["u_site"][:, md.site_idx]
-    if md.region_idx is not None:
-        eta = eta + draws["u_region"][:, md.region_idx]
-    return get_family(posterior.spec.family).log_likelihood(md.y, eta, md.trials, draws)
 
 
 def trial_inputs(

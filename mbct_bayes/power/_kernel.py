@@ -203,3 +203,12 @@ def analyse(
             raise DataError(ADJUSTED_NEEDS_BASELINES)
         return adjusted_t_test(prop_a, prop_b, baseline_a, baseline_b, clusters, alpha)
     return cluster_t_test(prop_a, prop_b, clusters, alpha, welch=analysis == "welch")
+
+
+def wilson_interval(successes: int | np.ndarray, n: int, level: float = 0.95):
+    """Wilson score interval for a binomial proportion (Monte Carlo interval of a power)."""
+    z = stats.norm.ppf(0.5 + level / 2.0)
+    phat = np.asarray(successes, float) / n
+    centre = (phat + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * np.sqrt(phat * (1 - phat) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)

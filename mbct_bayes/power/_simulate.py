@@ -17,25 +17,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from mbct_bayes.errors import DataError
 from mbct_bayes.power import _checks as check
 from mbct_bayes.power._analytic import _power_dk
 from mbct_bayes.power._icc import icc_from_sigma_b, marginal_proportion, sigma_b_from_icc
-from mbct_bayes.power._kernel import Task, run_task
+from mbct_bayes.power._kernel import Task, run_task, wilson_interval
 from mbct_bayes.power._parallel import Progress, resolve_jobs, run_tasks
 from mbct_bayes.power._results import Curve, PowerResult
 from mbct_bayes.power._settings import DEFAULT_CHUNK, SimulationSettings
-
-
-def wilson_interval(successes: int | np.ndarray, n: int, level: float = 0.95):
-    """Wilson score interval for a binomial proportion (Monte Carlo interval of a power)."""
-    z = stats.norm.ppf(0.5 + level / 2.0)
-    phat = np.asarray(successes, float) / n
-    centre = (phat + z**2 / (2 * n)) / (1 + z**2 / n)
-    half = z * np.sqrt(phat * (1 - phat) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+from mbct_bayes.power._size import SIZE_SIMS, size_check
 
 
 def model_parameters(
@@ -247,7 +239,6 @@ def simulate(
     )
     # The size of this analysis at this design: exact with one outcome per cluster, else the same
     # simulated trials (common random numbers) with the effect removed, at least SIZE_SIMS of them.
-    from mbct_bayes.power._size import SIZE_SIMS, size_check  # _size imports this module (wilson_interval)
 
     out.update(
         size_check(

@@ -40,7 +40,16 @@ from scipy import special, stats
 from mbct_bayes.errors import DataError
 from mbct_bayes.power import _checks as check
 from mbct_bayes.power._icc import marginal_proportion
-from mbct_bayes.power._kernel import ANALYSES, Task, analyse, binom_quantile, cluster_sizes, column_draws, run_task
+from mbct_bayes.power._kernel import (
+    ANALYSES,
+    Task,
+    analyse,
+    binom_quantile,
+    cluster_sizes,
+    column_draws,
+    run_task,
+    wilson_interval,
+)
 
 SIZE_TOLERANCE = 0.3  # holds when |size - alpha| <= 0.3 alpha: [0.035, 0.065] at alpha = 0.05
 SIZE_SIMS = 10_000  # fewest simulated null trials behind a reported size (Wilson half-width ~0.004)
@@ -184,7 +193,6 @@ def size_grid(
         (equal to ``actual_size`` when exact), ``size_method`` (``"exact"`` | ``"simulated"``),
         ``size_holds``, ``sims`` (0 when exact) and the inputs.
     """
-    from mbct_bayes.power._simulate import wilson_interval  # _simulate imports this module for simulate()'s output
 
     analyses = [check.choice("analysis", a, ANALYSES) for a in analyses]
     clusters = tuple(sorted({check.integer("clusters_per_arm", c, 2) for c in clusters}))

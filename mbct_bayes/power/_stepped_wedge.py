@@ -43,9 +43,9 @@ from scipy import special, stats
 from mbct_bayes.errors import DataError
 from mbct_bayes.power import _checks as check
 from mbct_bayes.power._assurance import _check_draws
+from mbct_bayes.power._kernel import wilson_interval
 from mbct_bayes.power._results import AssuranceResult, PowerResult
 from mbct_bayes.power._settings import resolve_seed
-from mbct_bayes.power._simulate import wilson_interval
 
 if TYPE_CHECKING:  # power does not import the model stack
     from mbct_bayes.model.fit import Fit

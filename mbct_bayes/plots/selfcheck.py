@@ -42,12 +42,10 @@ def ecdf_difference(
     -------
     matplotlib.figure.Figure
     """
-    from arviz_stats.ecdf_utils import ecdf_pit
-
-    from mbct_bayes.model.calibration import FAMILY_ALPHA
+    from arviz_stats.ecdf_utils import ecdf_pit  # deferred: ArviZ is only needed when a figure is drawn
 
     names = list(result.pit)
-    prob = 1 - FAMILY_ALPHA / len(names) if prob is None else prob
+    prob = 1 - result.threshold if prob is None else prob
     cols = min(columns, len(names))
     rows = math.ceil(len(names) / cols)
     fig = Figure(figsize=(3.2 * cols, 2.6 * rows + 0.6), layout="constrained")

@@ -19,7 +19,7 @@ What is reported, per parameter (the intercept, each coefficient, ``sigma_site``
 * **ECDF difference with simultaneous bands** (Säilynoja, Bürkner & Vehtari 2022): the ranks as
   randomised PIT values ``(rank + U) / (L + 1)``; the bands come from
   :func:`arviz_stats.ecdf_utils.ecdf_pit` (the simulation method of that paper) at the same
-  level as the test, ``1 - 0.01 / m`` (:func:`mbct_bayes.plots.calibration.ecdf_difference`).
+  level as the test, ``1 - 0.01 / m`` (:func:`mbct_bayes.plots.selfcheck.ecdf_difference`).
 * **Coverage** of the central 50% and 90% posterior intervals (from all draws, not thinned).
 
 And over all refits: the number of **divergent fits** (at least one divergent transition), fits
@@ -73,7 +73,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,7 @@ import pandas as pd
 from mbct_bayes import runtime
 from mbct_bayes.errors import ConvergenceWarning, DataError
 from mbct_bayes.families import get_family
+from mbct_bayes.model.predictor import parameter_draws
 from mbct_bayes.model.sampling import SamplerSettings, sampler_settings
 from mbct_bayes.spec import ModelSpec
 
@@ -102,27 +103,6 @@ CHECK_SAMPLER = SamplerSettings(draws=500, tune=500)
 
 
 # -- parameters and their draws ----------------------------------------------------------------
-def parameter_draws(draws: Mapping[str, np.ndarray], spec: ModelSpec) -> dict[str, np.ndarray]:
-    """The checked parameters as flat columns: ``{name: (S,)}``.
-
-    Names follow :meth:`mbct_bayes.fit.Fit.summary_table`: ``Intercept``, each coefficient name
-    (``E``, ``C:F``), ``sigma_site``, ``sigma_region``, ``cutpoint[a|b]``.
-    """
-    out: dict[str, np.ndarray] = {}
-    if "Intercept" in draws:
-        out["Intercept"] = np.asarray(draws["Intercept"], dtype=float)
-    for j, name in enumerate(spec.coef_names):
-        out[name] = np.asarray(draws["beta"][:, j], dtype=float)
-    out["sigma_site"] = np.asarray(draws["sigma_site"], dtype=float)
-    if "sigma_region" in draws:
-        out["sigma_region"] = np.asarray(draws["sigma_region"], dtype=float)
-    if "cutpoints" in draws:
-        levels = spec.ordinal_levels
-        for k in range(draws["cutpoints"].shape[1]):
-            out[f"cutpoint[{levels[k]}|{levels[k + 1]}]"] = np.asarray(draws["cutpoints"][:, k], dtype=float)
-    return out
-
-
 def prior_draws(table: pd.DataFrame, spec: ModelSpec, reps: int, seed: int) -> dict[str, np.ndarray]:
     """``reps`` draws of every parameter and group effect from the spec's priors at this design.
 
@@ -377,8 +357,8 @@ class Calibration:
         return "\n".join(lines)
 
     def plot(self, **kwargs: Any):
-        """ECDF-difference plot of the ranks with simultaneous bands; see :func:`mbct_bayes.plots.calibration.ecdf_difference`."""
-        from mbct_bayes.plots.calibration import ecdf_difference
+        """ECDF-difference plot of the ranks with simultaneous bands; see :func:`mbct_bayes.plots.selfcheck.ecdf_difference`."""
+        from mbct_bayes.plots.selfcheck import ecdf_difference
 
         return ecdf_difference(self, **kwargs)
 

@@ -1,0 +1,90 @@
+"""The linear predictor per posterior draw, and what it gives on the fitted rows.
+
+Numpy kernels on a :class:`~mbct_bayes.model.posterior.Posterior`'s arrays: the fixed part
+``Intercept + X @ beta`` (for a table's rows, for centred predictor values, or with a latent
+fit's true scores), the pointwise log-likelihood of the fitted rows, and the checked
+parameters as flat columns. Planning, forecast evaluation, prior sensitivity and the self-check
+all use these, so each is defined once, below all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from mbct_bayes.families import get_family
+from mbct_bayes.model.design import design_from_parts
+from mbct_bayes.model.posterior import Posterior
+from mbct_bayes.spec import ModelSpec
+
+
+def fixed_part(draws: Mapping[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """``Intercept + X @ beta`` per draw: shape (S, n)."""
+    eta = draws["beta"] @ X.T if X.shape[1] else np.zeros((_n_draws(draws), X.shape[0]))
+    if "Intercept" in draws:
+        eta = eta + draws["Intercept"][:, None]
+    return eta
+
+
+def _n_draws(draws: Mapping[str, np.ndarray]) -> int:
+    return int(draws["sigma_site"].shape[0])
+
+
+def latent_fixed_part(posterior: Posterior, site_idx: np.ndarray) -> np.ndarray:
+    """``Intercept + X @ beta`` per draw with each known site's latent (true) scores: (S, n).
+
+    Latent-measurement fits only: a known site's E, C, F are the posterior draws of its latent
+    values, not the noisy averages in a table.
+    """
+    return fixed_part_centred(posterior.draws, posterior.spec, posterior.draws["latent"][:, site_idx, :])
+
+
+def fixed_part_centred(
+    draws: Mapping[str, np.ndarray], spec: ModelSpec, rows: np.ndarray, categories: Mapping[str, Any] | None = None
+) -> np.ndarray:
+    """``Intercept + X @ beta`` per draw for centred numeric predictor values ``rows`` (S or 1, n, q): (S, n).
+
+    ``X`` is built by :func:`mbct_bayes.model.design.design_from_parts` (``rows`` in the order of
+    the spec's numeric predictors; ``categories`` the level labels of categorical covariates, each
+    (n,); one not given is at its reference level), so each draw may have its own values (latent
+    scores) or all share one set (a leading axis of 1).
+    """
+    X = design_from_parts(spec, rows, categories)
+    beta = draws["beta"]
+    eta = np.einsum("snp,sp->sn", X, beta) if X.shape[0] > 1 else np.einsum("np,sp->sn", X[0], beta)
+    if "Intercept" in draws:
+        eta = eta + draws["Intercept"][:, None]
+    return eta
+
+
+def log_likelihood(posterior: Posterior) -> np.ndarray:
+    """Pointwise log-likelihood (S, n) of the fitted rows, with each site's own effects."""
+    md, draws = posterior.model_data, posterior.draws
+    fixed = latent_fixed_part(posterior, md.site_idx) if posterior.spec.measurement == "latent" else fixed_part(draws, md.X)
+    eta = fixed + draws["u_site"][:, md.site_idx]
+    if md.region_idx is not None:
+        eta = eta + draws["u_region"][:, md.region_idx]
+    return get_family(posterior.spec.family).log_likelihood(md.y, eta, md.trials, draws)
+
+
+def parameter_draws(draws: Mapping[str, np.ndarray], spec: ModelSpec) -> dict[str, np.ndarray]:
+    """The checked parameters as flat columns: ``{name: (S,)}``.
+
+    Names follow :meth:`mbct_bayes.fit.Fit.summary_table`: ``Intercept``, each coefficient name
+    (``E``, ``C:F``), ``sigma_site``, ``sigma_region``, ``cutpoint[a|b]``.
+    """
+    out: dict[str, np.ndarray] = {}
+    if "Intercept" in draws:
+        out["Intercept"] = np.asarray(draws["Intercept"], dtype=float)
+    for j, name in enumerate(spec.coef_names):
+        out[name] = np.asarray(draws["beta"][:, j], dtype=float)
+    out["sigma_site"] = np.asarray(draws["sigma_site"], dtype=float)
+    if "sigma_region" in draws:
+        out["sigma_region"] = np.asarray(draws["sigma_region"], dtype=float)
+    if "cutpoints" in draws:
+        levels = spec.ordinal_levels
+        for k in range(draws["cutpoints"].shape[1]):
+            out[f"cutpoint[{levels[k]}|{levels[k + 1]}]"] = np.asarray(draws["cutpoints"][:, k], dtype=float)
+    return out

@@ -716,7 +716,7 @@ def loo_tree(fit: Fit) -> Any:
     """An ArviZ DataTree: the fit's posterior and its pointwise ``log_likelihood`` (``obs``)."""
     import xarray as xr
 
-    from mbct_bayes.planning.predict import log_likelihood
+    from mbct_bayes.model.predictor import log_likelihood
 
     posterior = fit.idata["posterior"].to_dataset()
     n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]

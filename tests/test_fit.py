@@ -15,7 +15,7 @@ import mbct_bayes as mb
 from mbct_bayes.io import dumps_json
 from mbct_bayes.model.build import prior_predictive
 from mbct_bayes.model.fit import SCHEMA_VERSION, compile_model, load_fit
-from mbct_bayes.planning.predict import log_likelihood
+from mbct_bayes.model.predictor import log_likelihood
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "data" / "example"

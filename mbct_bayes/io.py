@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mbct_bayes.errors import DataError
@@ -124,9 +126,7 @@ def write_table(path: str | os.PathLike[str], table: pd.DataFrame) -> Path:
 
 def _jsonable(obj: Any) -> Any:
     """Turn numpy scalars, NaN and tuples into plain JSON values."""
-    import math
 
-    import numpy as np
 
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}

@@ -33,12 +33,25 @@ from mbct_bayes._version import __version__
 from mbct_bayes.errors import DataError
 from mbct_bayes.families import get_family
 from mbct_bayes.families._base import percent
+from mbct_bayes.io import check_output_path, write_text
 from mbct_bayes.model.design import categorical_predictors, design_matrix, numeric_predictors, reference_notes
 from mbct_bayes.model.fit import ESS_MIN, R_HAT_MAX, Fit
+from mbct_bayes.model.sensitivity import EXPLANATIONS, FLAG, FLAGGED, THRESHOLD, flagged
 from mbct_bayes.planning import scenarios as planning
-from mbct_bayes.planning.predict import predict
-from mbct_bayes.plots.model import plain_label
+from mbct_bayes.planning.predict import (
+    fixed_part,
+    p_embedded,
+    predict,
+    summarise_draws,
+    typical_part,
+    validate_new_data,
+)
+from mbct_bayes.plots.evaluate import reliability_diagram
+from mbct_bayes.plots.model import forest_plot, plain_label, posterior_predictive, ppc_plot, site_effects_plot
 from mbct_bayes.plots.planning import lever_chart
+from mbct_bayes.schema import read_table
+from mbct_bayes.selfcheck import read_check
+from mbct_bayes.spec import COEF_SCALE
 
 #: Resolution of embedded figures (pixels per inch).
 DPI = 100
@@ -211,7 +224,6 @@ def read_evaluation(directory: str | os.PathLike[str], spec=None) -> EvaluationF
         When the folder or ``metrics.json`` is missing, or ``metrics.json`` is not the evaluation's
         JSON (an object with ``model`` and ``baseline`` scores).
     """
-    from mbct_bayes.schema import read_table
 
     folder = check_evaluation_dir(directory)
     path = folder / "metrics.json"
@@ -238,8 +250,6 @@ def _prior_text(prior: dict[str, Any]) -> str:
 
 
 def _prior_rows(fit: Fit) -> list[list[Any]]:
-    from mbct_bayes.spec import COEF_SCALE
-
     spec, md = fit.spec, fit.model_data
     sd_of = dict(zip(md.coef_names, (float(v) for v in md.x_sd), strict=True))
     rows = []
@@ -405,7 +415,6 @@ def typical_at_centre(fit: Fit, seed: int = 0) -> dict[str, float]:
     The same definition as everywhere (:func:`mbct_bayes.planning.predict.typical_part`: site effect 0;
     an unknown region is one of the fitted regions in proportion to their sites).
     """
-    from mbct_bayes.planning.predict import fixed_part, p_embedded, summarise_draws, typical_part
 
     # built here rather than through predict(): at the centre the design row is 0 whatever the
     # measurement model, so a latent fit needs no measured scores for it
@@ -461,7 +470,6 @@ def section_coefficients(fit: Fit, summary: dict[str, Any]) -> Html:
 
 def section_prior_sensitivity(summary: dict[str, Any]) -> Html:
     """Power-scaling prior sensitivity: a table with each parameter's verdict in words."""
-    from mbct_bayes.model.sensitivity import EXPLANATIONS, FLAG, FLAGGED, THRESHOLD, flagged
 
     sens = summary["prior_sensitivity"]
     rows = [
@@ -587,8 +595,6 @@ def _planning(fit: Fit, sites: pd.DataFrame, seed: int) -> tuple[Html, Html]:
 
 
 def _reliability(fit: Fit, ev: EvaluationFiles) -> Html:
-    from mbct_bayes.plots.evaluate import reliability_diagram
-
     spec, pred = fit.spec, ev.predictions
     if pred is None:
         return _unavailable(f"{ev.directory} has no predictions.csv, so the reliability diagram is left out.")
@@ -713,15 +719,11 @@ def render_report(
     DataError
         Bad ``observations``, ``new_sites`` or evaluation folder.
     """
-    from mbct_bayes.planning.predict import validate_new_data
-    from mbct_bayes.plots.model import forest_plot, posterior_predictive, ppc_plot, site_effects_plot
 
     spec = fit.spec
     # inputs first, so bad ones fail before any figure is drawn
     ev = read_evaluation(evaluation_dir, spec) if evaluation_dir is not None else None
     if check_dir is not None:
-        from mbct_bayes.selfcheck import read_check
-
         sbc = read_check(check_dir)
     if new_sites is not None:
         validate_new_data(fit.posterior, _sites_with_ids(fit, new_sites), source="new sites")
@@ -811,7 +813,6 @@ def write_report(
     pathlib.Path
         ``path``.
     """
-    from mbct_bayes.io import check_output_path, write_text
 
     target = check_output_path(path)
     text = render_report(

@@ -258,7 +258,7 @@ def _call(fn: Callable[..., Any], token: str, task: Any) -> Any:
 def _connect(scheduler: Any) -> tuple[Any, bool]:
     """A ``distributed.Client`` for ``scheduler`` and whether this call opened it (and must close it)."""
     try:
-        from distributed import Client
+        from distributed import Client  # deferred: Dask is only needed when a scheduler is asked for
     except ImportError as err:  # pragma: no cover - distributed is a dependency
         raise DataError(
             "a Dask scheduler needs the 'distributed' package; pip install 'dask[distributed]'"
@@ -282,7 +282,9 @@ def _connect(scheduler: Any) -> tuple[Any, bool]:
 def _run_dask(
     fn: Callable[..., Any], tasks: list[Any], head: tuple[Any, ...], scheduler: Any, report: Callable[[Any], None]
 ) -> list[Any]:
-    from distributed import as_completed as dask_completed
+    from distributed import (
+        as_completed as dask_completed,  # deferred: Dask is only needed when a scheduler is asked for
+    )
 
     client, own = _connect(scheduler)
     try:

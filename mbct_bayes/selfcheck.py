@@ -69,6 +69,7 @@ processes or machines.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import time
@@ -80,12 +81,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import chisquare
 
 from mbct_bayes import runtime
 from mbct_bayes.errors import ConvergenceWarning, DataError
 from mbct_bayes.families import get_family
-from mbct_bayes.model.predictor import parameter_draws
+from mbct_bayes.forecast.crossval import _compiled_for, _Problem, concurrent_folds
+from mbct_bayes.io import check_output_dir, write_atomic, write_json, write_table
+from mbct_bayes.model.build import build_model, choose_centered, prepare_data
+from mbct_bayes.model.fit import available_sampler, posterior_arrays
+from mbct_bayes.model.predictor import fixed_part, parameter_draws
 from mbct_bayes.model.sampling import SamplerSettings, sampler_settings
+from mbct_bayes.schema import DataWarning, read_table, validate_observations
 from mbct_bayes.spec import ModelSpec
 
 #: Posterior draws each rank is taken among (after thinning): ranks run 0..RANK_DRAWS.
@@ -110,10 +117,8 @@ def prior_draws(table: pd.DataFrame, spec: ModelSpec, reps: int, seed: int) -> d
     including the default coefficient scales from the design's predictor spread); ordinal
     cutpoints are sorted, which turns forward sampling's i.i.d. draws into the ordered prior.
     """
-    import pymc as pm
+    import pymc as pm  # deferred: PyMC takes seconds to import; only model building needs it
 
-    from mbct_bayes.model.build import build_model, prepare_data
-    from mbct_bayes.model.fit import posterior_arrays
 
     model = build_model(prepare_data(table, spec), spec)
     names = [v.name for v in model.free_RVs] + [d.name for d in model.deterministics]
@@ -134,8 +139,6 @@ def simulate_outcomes(
     Bernoulli 0/1, binomial successes out of the row's trials, or ordinal level codes 0..K-1,
     from the same linear predictor and level probabilities as :mod:`mbct_bayes.predict`.
     """
-    from mbct_bayes.model.build import prepare_data
-    from mbct_bayes.planning.predict import fixed_part
 
     data = prepare_data(table, spec)
     eta = fixed_part(draws, data.X) + draws["u_site"][:, data.site_idx]
@@ -167,7 +170,6 @@ def rank_bins(n_ranks: int, rank_draws: int = RANK_DRAWS) -> int:
 
 def rank_uniformity_p(ranks: np.ndarray, rank_draws: int = RANK_DRAWS, bins: int | None = None) -> float:
     """Chi-square p-value of the hypothesis that ``ranks`` (0..L) are uniform, in equal bins."""
-    from scipy.stats import chisquare
 
     ranks = np.asarray(ranks, dtype=np.int64)
     bins = rank_bins(ranks.size, rank_draws) if bins is None else bins
@@ -210,7 +212,6 @@ def _outcome_column(spec: ModelSpec, codes: np.ndarray) -> np.ndarray:
 
 def _run_rep(problem: Any, task: _RepTask) -> _RepResult:
     """Refit the compiled model to one simulated data set and rank the true values."""
-    from mbct_bayes.forecast.crossval import _compiled_for
 
     start = time.perf_counter()
     compiled, compiled_here = _compiled_for(problem)
@@ -358,13 +359,14 @@ class Calibration:
 
     def plot(self, **kwargs: Any):
         """ECDF-difference plot of the ranks with simultaneous bands; see :func:`mbct_bayes.plots.selfcheck.ecdf_difference`."""
-        from mbct_bayes.plots.selfcheck import ecdf_difference
 
+        from mbct_bayes.plots.selfcheck import (
+            ecdf_difference,  # deferred: it draws figures, and matplotlib takes over a second to import
+        )
         return ecdf_difference(self, **kwargs)
 
     def save(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
         """Write ``check.json``, ``fits.csv`` and ``ecdf.png`` into ``directory`` (created if missing)."""
-        from mbct_bayes.io import check_output_dir, write_atomic, write_json, write_table
 
         folder = check_output_dir(directory)
         folder.mkdir(parents=True, exist_ok=True)
@@ -384,7 +386,6 @@ def read_check(directory: str | os.PathLike[str]) -> dict[str, Any]:
     DataError
         When the folder or ``check.json`` is missing or is not a check result.
     """
-    import json
 
     folder = Path(directory)
     hint = f"make one with 'mbct-bayes check MODEL.toml --like OBS.csv --out {folder}'"
@@ -462,10 +463,6 @@ def check(
     -------
     Calibration
     """
-    from mbct_bayes.forecast.crossval import _Problem, concurrent_folds
-    from mbct_bayes.model.build import choose_centered, prepare_data
-    from mbct_bayes.model.fit import available_sampler
-    from mbct_bayes.schema import DataWarning, read_table, validate_observations
 
     started = time.perf_counter()
     if not isinstance(spec, ModelSpec):

@@ -7,6 +7,7 @@ plain dict (stored inside a saved fit). The default priors live here, in one pla
 
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -526,8 +527,6 @@ def _toml_key(key: str) -> str:
 
 
 def _toml_value(value: Any) -> str:
-    import json
-
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

@@ -244,7 +244,7 @@ def two_fits(spec, signal_eval):
 
 
 def test_loo_matches_its_definition_and_counts_pareto_k(two_fits):
-    from mbct_bayes.model.predictor import log_likelihood
+    from mbct_bayes.planning.predict import log_likelihood
 
     fit = two_fits[0]
     with warnings.catch_warnings():

@@ -13,7 +13,10 @@ import argparse
 import sys
 
 from mbct_bayes.cli.model import sampler_settings_from
-from mbct_bayes.io import dumps_json
+from mbct_bayes.io import check_output_dir, dumps_json
+from mbct_bayes.schema import read_table
+from mbct_bayes.selfcheck import _check_reps, check
+from mbct_bayes.spec import ModelSpec
 
 EXIT_MISCALIBRATED = 1
 
@@ -53,10 +56,6 @@ def _say(message: str) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Run the calibration check, print it (and write DIR); exit 1 when it fails."""
-    from mbct_bayes.io import check_output_dir
-    from mbct_bayes.schema import read_table
-    from mbct_bayes.selfcheck import _check_reps, check
-    from mbct_bayes.spec import ModelSpec
 
     # bad input fails before any sampling
     _check_reps(args.reps)

@@ -15,7 +15,10 @@ from pathlib import Path
 from mbct_bayes.cli.model import sampler_settings_from
 from mbct_bayes.cli.score_forecasts import scores_text
 from mbct_bayes.errors import ConvergenceWarning, DataError
-from mbct_bayes.io import dumps_json
+from mbct_bayes.forecast.crossval import evaluate
+from mbct_bayes.io import check_output_dir, dumps_json
+from mbct_bayes.schema import read_table
+from mbct_bayes.spec import ModelSpec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -82,10 +85,6 @@ def _say(message: str) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Run the cross-validation, write EVAL_DIR, print the scores."""
-    from mbct_bayes.forecast.crossval import evaluate
-    from mbct_bayes.io import check_output_dir
-    from mbct_bayes.schema import read_table
-    from mbct_bayes.spec import ModelSpec
 
     # fail on a bad --out before any sampling, and create nothing until results exist
     check_output_dir(args.out)

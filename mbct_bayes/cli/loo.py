@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from mbct_bayes.errors import DataError
+from mbct_bayes.forecast.crossval import check_same_observations, compare_loo, loo
 from mbct_bayes.io import check_output_path, dumps_json, write_json
+from mbct_bayes.model.fit import load_fit
 
 NOTE = (
     "leave-one-observation-out: each observation is predicted with its own site's other data, "
@@ -48,8 +50,6 @@ def _names(paths: list[str]) -> list[str]:
 
 def loo_report(paths: list[str]) -> tuple[dict[str, Any], list[str]]:
     """PSIS-LOO of each fit (and their comparison): the JSON object and the warnings raised."""
-    from mbct_bayes.forecast.crossval import check_same_observations, compare_loo, loo
-    from mbct_bayes.model.fit import load_fit
 
     if len(set(map(str, paths))) != len(paths):
         raise DataError("the same fit file is given twice; give each fit once")

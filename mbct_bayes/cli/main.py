@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from mbct_bayes._version import __version__
 from mbct_bayes.errors import DataError, one_line
 
 EXIT_BAD_INPUT = 2
@@ -29,7 +30,6 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The full ``mbct-bayes`` parser with every available subcommand."""
-    from mbct_bayes._version import __version__
 
     parser = _Parser(
         prog="mbct-bayes",

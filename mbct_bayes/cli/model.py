@@ -8,7 +8,13 @@ import warnings
 from pathlib import Path
 
 from mbct_bayes.errors import ConvergenceWarning, DataError
-from mbct_bayes.io import check_output_path, dumps_json, write_json, write_table
+from mbct_bayes.io import check_output_dir, check_output_path, dumps_json, write_json, write_table
+from mbct_bayes.model.fit import compile_model, load_fit
+from mbct_bayes.model.sampling import SamplerSettings
+from mbct_bayes.model.simulate import simulate_observations
+from mbct_bayes.schema import read_table, validate_observations
+from mbct_bayes.spec import ModelSpec
+from mbct_bayes.survey.scoring import parse_columns, read_codebook, read_responses, score_responses
 
 EXIT_NOT_CONVERGED = 3
 EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "example"
@@ -29,7 +35,6 @@ def sampler_settings_from(args: argparse.Namespace):
     Every command that samples (fit, demo, evaluate, check) makes its settings here, before
     reading any data, so a bad ``--draws`` is a one-line error at once.
     """
-    from mbct_bayes.model.sampling import SamplerSettings
 
     return SamplerSettings(
         draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler, seed=args.seed
@@ -110,7 +115,6 @@ def _say(message: str) -> None:
 
 def read_responses_option(args: argparse.Namespace):
     """Respondent scores for a latent fit: read as given, or scored from items with a codebook."""
-    from mbct_bayes.schema import read_table
 
     if getattr(args, "columns", None) and not args.codebook:
         raise DataError("--columns renames survey item files; it needs --responses with --codebook")
@@ -119,8 +123,6 @@ def read_responses_option(args: argparse.Namespace):
     if not args.responses:
         return None
     if args.codebook:
-        from mbct_bayes.survey.scoring import parse_columns, read_codebook, read_responses, score_responses
-
         codebook = read_codebook(args.codebook)
         columns = parse_columns(args.columns) if args.columns else None
         return score_responses(read_responses(args.responses, codebook, columns=columns), codebook)
@@ -135,7 +137,6 @@ def note_scores(table) -> None:
 
 def _fit(observations, spec, settings, *, quiet: bool = False, responses=None, source: str = "observations"):
     """Validate and compile (bad input fails here, before any sampling), then sample with ``settings``."""
-    from mbct_bayes.model.fit import compile_model
 
     compiled = compile_model(observations, spec, responses=responses, sampler=settings, source=source)
     if not quiet:
@@ -153,9 +154,6 @@ def _fit(observations, spec, settings, *, quiet: bool = False, responses=None, s
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from mbct_bayes.schema import read_table
-    from mbct_bayes.spec import ModelSpec
-
     out = check_output_path(args.out)
     settings = sampler_settings_from(args)
     spec = ModelSpec.from_toml(args.model)
@@ -175,17 +173,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from mbct_bayes.model.fit import load_fit
-
     result = load_fit(args.fit)
     print(dumps_json(result.summary()) if args.json else result.summary_text())
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from mbct_bayes.model.fit import load_fit
-    from mbct_bayes.schema import read_table
-
     out = check_output_path(args.out)
     responses = read_responses_option(args)
     result = load_fit(args.fit)
@@ -206,12 +199,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def _example_tables():
     """The bundled example (observations, new sites), simulated afresh if the files are absent."""
-    from mbct_bayes.schema import read_table
 
     obs_path, new_path = EXAMPLE_DIR / "observations.csv", EXAMPLE_DIR / "new_sites.csv"
     if obs_path.exists() and new_path.exists():
         return read_table(obs_path), read_table(new_path), str(obs_path)
-    from mbct_bayes.model.simulate import simulate_observations
 
     obs, _ = simulate_observations(40, 5, "bernoulli", seed=2026)
     new = obs.drop_duplicates("site").head(5)[["region", "E", "C", "F"]].reset_index(drop=True)
@@ -220,9 +211,6 @@ def _example_tables():
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from mbct_bayes.io import check_output_dir
-    from mbct_bayes.spec import ModelSpec
-
     out_dir = check_output_dir(args.out)
     settings = sampler_settings_from(args)
 
@@ -231,7 +219,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     spec = ModelSpec.from_toml(spec_path) if spec_path.exists() else ModelSpec(name="parihs-bernoulli")
     _say(f"demo: {len(obs)} observations from {obs['site'].nunique()} sites ({origin}); simulated, not real data")
 
-    from mbct_bayes.schema import validate_observations
 
     validate_observations(obs, spec, source="example observations")
     _say("demo: data validated against the spec")
@@ -256,8 +243,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     written = ["observations.csv", "fit.nc", "summary.json", "new_sites.csv", "predictions.csv"]
     if not args.no_report:
-        from mbct_bayes.report import write_report  # deferred: matplotlib, only when a report is written
-
+        from mbct_bayes.report import (
+            write_report,  # deferred: it draws figures, and matplotlib takes over a second to import
+        )
         write_report(result, out_dir / "report.html", observations=obs, new_sites=new_sites)
         written.append("report.html")
     _say(f"demo: wrote {', '.join(written)} to {out_dir}/")

@@ -17,6 +17,9 @@ import sys
 from mbct_bayes.cli.model import add_measured_args, add_region_mode, note_scores, read_responses_option
 from mbct_bayes.errors import DataError, problem
 from mbct_bayes.io import check_output_path, dumps_json, write_table
+from mbct_bayes.model.fit import load_fit
+from mbct_bayes.planning import scenarios as planning
+from mbct_bayes.schema import read_table
 
 MAX_MESSAGES = 10  # target messages shown on stderr; the table has them all
 
@@ -112,10 +115,6 @@ def parse_step(text: str) -> float | str:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from mbct_bayes.model.fit import load_fit
-    from mbct_bayes.planning import scenarios as planning
-    from mbct_bayes.schema import read_table
-
     if not args.out and not args.json:
         raise DataError("give --out FILE to write the table, or --json to print the records")
     out = check_output_path(args.out) if args.out else None

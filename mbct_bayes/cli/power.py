@@ -20,6 +20,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
+
 from mbct_bayes.cli.model import add_measured_args, read_responses_option
 from mbct_bayes.cli.power_text import (
     analytic_text,
@@ -31,6 +34,21 @@ from mbct_bayes.cli.power_text import (
 )
 from mbct_bayes.errors import DataError
 from mbct_bayes.io import check_output_path, dumps_json, write_atomic, write_json, write_table
+from mbct_bayes.model.fit import load_fit
+from mbct_bayes.power import (
+    SimulationSettings,
+    analytic,
+    assurance_from_draws,
+    draws_from_fit,
+    population_assurance,
+    population_from_fit,
+    search,
+    simulate,
+    stepped_wedge,
+    stepped_wedge_assurance,
+)
+from mbct_bayes.power._assurance import assumptions
+from mbct_bayes.schema import read_table
 
 if TYPE_CHECKING:  # a fit is loaded lazily (the model stack is heavy)
     from mbct_bayes.model.fit import Fit
@@ -265,8 +283,6 @@ def _output_args(p: argparse.ArgumentParser) -> None:
 
 # ---------------------------------------------------------------------------- handlers
 def cmd_analytic(args: argparse.Namespace) -> int:
-    from mbct_bayes.power import analytic
-
     _check_outputs(args)
     result = analytic(
         p0=args.p0,
@@ -290,8 +306,6 @@ def cmd_analytic(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from mbct_bayes.power import simulate
-
     _check_outputs(args)
     result = simulate(
         p0=args.p0,
@@ -309,9 +323,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_assurance(args: argparse.Namespace) -> int:
-    from mbct_bayes.power import assurance_from_draws, population_assurance
-    from mbct_bayes.power._assurance import assumptions
-
     _check_outputs(args)
     posterior, source = _load_posterior(args)
     run = dict(
@@ -335,8 +346,6 @@ def cmd_assurance(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from mbct_bayes.power import search
-
     _check_outputs(args, args.curve_out, args.figure_out)
     posterior: dict[str, Any] = {}
     source: dict[str, Any] = {}
@@ -373,10 +382,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.curve_out:
         write_table(args.curve_out, curve)
     if args.figure_out:
-        from mbct_bayes.plots.power import power_curve_figure
-
         chosen = (
             result["clusters_per_arm"] if args.solve_for == "clusters" else result["cluster_size"]
+        )
+        from mbct_bayes.plots.power import (
+            power_curve_figure,  # deferred: it draws figures, and matplotlib takes over a second to import
         )
         fig = power_curve_figure(curve, target=args.target, chosen=chosen)
         fmt = Path(args.figure_out).suffix.lstrip(".").lower() or "png"
@@ -387,7 +397,6 @@ def cmd_search(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- helpers
 def _simulation_settings(args: argparse.Namespace) -> Any:
     """The :class:`~mbct_bayes.power.SimulationSettings` of ``--sims/--seed/--alpha/--analysis/--jobs/...``."""
-    from mbct_bayes.power import SimulationSettings  # lazy: the power stack is not needed to parse arguments
 
     return SimulationSettings(
         sims=args.sims, alpha=args.alpha, seed=args.seed, analysis=args.analysis, chunk_size=args.chunk_size,
@@ -436,10 +445,7 @@ def _load_posterior(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str,
     if args.stratify and not args.sites:
         raise DataError("--stratify region randomises candidate services; give them with --sites")
     if args.draws:
-        import numpy as np
-        import pandas as pd
 
-        from mbct_bayes.schema import read_table
 
         path = Path(args.draws)
         table = read_table(path, what="posterior draws")
@@ -458,15 +464,11 @@ def _load_posterior(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str,
                 raise DataError(f"{path}: column {c!r} rows {rows}: not a finite number; every draw needs a value")
             draws[c] = values
         return draws, {"draws_file": str(path), "population": "profile"}
-    from mbct_bayes.model.fit import load_fit  # lazy: loading a fit pulls in the model stack
 
     fit = load_fit(args.fit)
     source = {"fit": str(args.fit), "lever": args.lever, "delta": args.delta, "profile": profile}
     if profile is not None:
-        from mbct_bayes.power import draws_from_fit
-
         return draws_from_fit(fit, lever=args.lever, delta=args.delta, profile=profile), source
-    from mbct_bayes.power import population_from_fit
 
     sites = _read_sites(args, fit)
     if args.sites:
@@ -482,7 +484,6 @@ def _read_sites(args: argparse.Namespace, fit: Fit) -> Any:
     """The ``--sites`` candidates table (None without it)."""
     if not args.sites:
         return None
-    from mbct_bayes.schema import read_table
 
     spec = fit.spec
     return read_table(Path(args.sites), what="candidate sites", id_columns=(spec.group, spec.region or "region"))
@@ -507,8 +508,6 @@ def _emit(
                 value = f"{value:.6g}"
             print(f"{key}: {value}")
     if table_key and result.get(table_key):
-        import pandas as pd
-
         print(
             pd.DataFrame(result[table_key]).to_string(
                 index=False, float_format=lambda v: f"{v:.3f}"
@@ -522,7 +521,6 @@ def _emit(
 
 def cmd_stepped_wedge(args: argparse.Namespace) -> int:
     """``power stepped-wedge``: analytic (and with --sims simulated) power, or assurance from a fit."""
-    from mbct_bayes.power import stepped_wedge
 
     _check_outputs(args)
     if args.fit:
@@ -549,9 +547,6 @@ def cmd_stepped_wedge(args: argparse.Namespace) -> int:
 
 
 def _stepped_wedge_from_fit(args: argparse.Namespace) -> int:
-    from mbct_bayes.model.fit import load_fit  # lazy: loading a fit pulls in the model stack
-    from mbct_bayes.power import stepped_wedge_assurance
-
     given = [f"--{name}" for name in ("p0", "p1", "tau", "icc") if getattr(args, name) is not None]
     if given:
         raise DataError(

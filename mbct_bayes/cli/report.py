@@ -12,6 +12,9 @@ import sys
 import warnings
 
 from mbct_bayes.io import check_output_path
+from mbct_bayes.model.fit import load_fit
+from mbct_bayes.schema import read_table
+from mbct_bayes.selfcheck import read_check
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,17 +44,16 @@ def _say(message: str) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from mbct_bayes.model.fit import load_fit
-    from mbct_bayes.report import check_evaluation_dir, write_report
-    from mbct_bayes.schema import read_table
+    from mbct_bayes.report import (  # deferred: it draws figures, and matplotlib takes over a second to import
+        check_evaluation_dir,
+        write_report,
+    )
 
     # every cheap check before loading the fit
     out = check_output_path(args.out)
     if args.eval_dir:
         check_evaluation_dir(args.eval_dir)
     if args.check_dir:
-        from mbct_bayes.selfcheck import read_check
-
         read_check(args.check_dir)
     fit = load_fit(args.fit)
     ids = [c for c in (fit.spec.group, fit.spec.region) if c]

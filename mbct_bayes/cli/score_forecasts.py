@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from mbct_bayes.forecast.saved import score_forecasts
 from mbct_bayes.io import check_output_path, dumps_json, write_json
 from mbct_bayes.schema import read_table
 
@@ -108,8 +109,6 @@ def _add_score_forecasts(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_score_forecasts(args: argparse.Namespace) -> int:
-    from mbct_bayes.forecast.saved import score_forecasts
-
     if args.out:
         check_output_path(args.out)
     id_cols = _id_list(args.id, ("site",))

@@ -81,7 +81,7 @@ def bernoulli_logit(name: str, eta, y):
     the cost per gradient at 8,000 rows (benchmarks/RESULTS_fit.md).
     """
     import pymc as pm  # deferred: PyMC is slow to import and only model building needs it
-    import pytensor.tensor as pt
+    import pytensor.tensor as pt  # deferred: pytensor compiles on import; only model building needs it
 
     def logp(value, eta):
         return value * eta - pt.softplus(eta)

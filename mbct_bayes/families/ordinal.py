@@ -87,7 +87,9 @@ def coords(spec: ModelSpec) -> dict[str, list[str]]:
 
 def likelihood(eta, y, values: Mapping[str, np.ndarray], spec: ModelSpec) -> None:
     import pymc as pm  # deferred: PyMC is slow to import and only model building needs it
-    from pymc.distributions.transforms import ordered
+    from pymc.distributions.transforms import (
+        ordered,  # deferred: PyMC takes seconds to import; only model building needs it
+    )
 
     n_cut = len(spec.ordinal_levels) - 1
     cut_prior = {k: v for k, v in spec.prior_for("cutpoints").items() if k != "dist"}

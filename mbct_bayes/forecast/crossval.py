@@ -43,13 +43,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from mbct_bayes import runtime
 from mbct_bayes.errors import ConvergenceWarning, DataError
 from mbct_bayes.families import family_names, get_family
 from mbct_bayes.families._base import BASELINE_PSEUDO as BASELINE_PSEUDO  # re-exported
-from mbct_bayes.model.build import ModelData
-from mbct_bayes.model.sampling import SamplerSettings, sampler_settings
+from mbct_bayes.forecast import rules as scores
+from mbct_bayes.forecast.rules import intra_row_correlation, log_score_beta_binomial, log_score_binomial_mixture
+from mbct_bayes.io import check_output_path, write_json, write_table
+from mbct_bayes.model.build import ModelData, choose_centered, outcome_array, prepare_data
+from mbct_bayes.model.fit import available_sampler, compile_model, compiled_for_data
+from mbct_bayes.model.predictor import log_likelihood
+from mbct_bayes.model.sampling import SamplerSettings, clear, sampler_settings
+from mbct_bayes.planning.predict import eta_draws, p_embedded
+from mbct_bayes.schema import read_table, validate_observations
 from mbct_bayes.spec import ModelSpec
 
 if TYPE_CHECKING:  # the model stack is imported where it is used
@@ -111,7 +119,6 @@ class Evaluation:
         DataError
             When ``directory`` is an existing file.
         """
-        from mbct_bayes.io import check_output_path, write_json, write_table
 
         paths = output_paths(directory)
         for path in paths.values():
@@ -146,7 +153,6 @@ def output_paths(directory: str | os.PathLike[str]) -> dict[str, Path]:
 # -- fold assignment -------------------------------------------------------------------------------
 def site_outcome_rate(table: pd.DataFrame, spec: ModelSpec) -> pd.Series:
     """Each site's observed outcome: mean of 0/1, successes/trials, or mean level code."""
-    from mbct_bayes.model.build import outcome_array
 
     y = outcome_array(table, spec).astype(float)
     sites = table[spec.group].astype(str)
@@ -267,7 +273,6 @@ class _FoldResult:
 
 def _compiled_for(problem: _Problem) -> tuple[Any, bool]:
     """The compiled model for ``problem`` from the one cache, and whether this call compiled it."""
-    from mbct_bayes.model.fit import compiled_for_data
 
     compiled = compiled_for_data(
         problem.table, problem.data, problem.spec, sampler=problem.settings.sampler, centered=problem.centered
@@ -309,7 +314,6 @@ def compiled_model(obs: pd.DataFrame, spec: ModelSpec, *, sampler: str = "nutpie
     -------
     mbct_bayes.model.fit.CompiledModel
     """
-    from mbct_bayes.model.fit import compile_model
 
     compiled = compile_model(obs, spec, sampler=sampler, source=spec.source or "observations")
     compiled.ready()
@@ -318,14 +322,12 @@ def compiled_model(obs: pd.DataFrame, spec: ModelSpec, *, sampler: str = "nutpie
 
 def clear_cache() -> None:
     """Forget this process's compiled models (benchmarks use it to time a cold start)."""
-    from mbct_bayes.model.sampling import clear
 
     clear()
 
 
 def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
     """Refit without the held-out sites and predict them as new sites."""
-    from mbct_bayes.planning.predict import eta_draws, p_embedded
 
     start = time.perf_counter()
     compiled, compiled_here = _compiled_for(problem)
@@ -347,8 +349,6 @@ def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
     if family.counts_trials:
         # the forecast of a binomial row is the mixture over draws, not Binomial(k | n, mean p):
         # score it here, where the draws are, and keep only one number per row
-        from mbct_bayes.forecast.rules import log_score_binomial_mixture
-        from mbct_bayes.model.build import outcome_array
 
         log_density = np.asarray(log_score_binomial_mixture(
             p_draws,
@@ -463,10 +463,6 @@ def evaluate(
     effect, but a beta-binomial with the training rate and the training rows' intra-row
     correlation; its Brier, AUC and calibration stay per unit at the rate.
     """
-    from mbct_bayes.forecast import rules as scores
-    from mbct_bayes.model.build import choose_centered, outcome_array, prepare_data
-    from mbct_bayes.model.fit import available_sampler
-    from mbct_bayes.schema import read_table, validate_observations
 
     if not isinstance(spec, ModelSpec):
         raise DataError(
@@ -604,7 +600,6 @@ def _fold_baseline_log_density(
     carries through its site effect, so the skill compares forecasts of the same kind and
     measures what the predictors add, not the bonus of having any spread at all.
     """
-    from mbct_bayes.forecast.rules import intra_row_correlation, log_score_beta_binomial
 
     rho = np.array([
         intra_row_correlation(y[row_fold != f], trials[row_fold != f]) for f in range(k)
@@ -714,9 +709,7 @@ class LooResult:
 
 def loo_tree(fit: Fit) -> Any:
     """An ArviZ DataTree: the fit's posterior and its pointwise ``log_likelihood`` (``obs``)."""
-    import xarray as xr
 
-    from mbct_bayes.model.predictor import log_likelihood
 
     posterior = fit.idata["posterior"].to_dataset()
     n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
@@ -751,7 +744,7 @@ def loo(fit: Fit) -> LooResult:
         When Pareto-k of some observations exceeds 0.7 (the estimate is then unreliable; use
         :func:`evaluate` or refit without those observations).
     """
-    import arviz as az
+    import arviz as az  # deferred: ArviZ is only needed for its diagnostics and LOO
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # our own message below says what to do
@@ -828,7 +821,7 @@ def check_same_observations(fits: Mapping[str, Any]) -> None:
 
 def compare_loo(results: Mapping[str, LooResult], *, method: str = "stacking") -> pd.DataFrame:
     """:func:`compare`'s table from PSIS-LOO results already computed (``{name: loo(fit)}``)."""
-    import arviz as az
+    import arviz as az  # deferred: ArviZ is only needed for its diagnostics and LOO
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

@@ -256,7 +256,7 @@ def baked_coefficient_priors(spec: ModelSpec, data: ModelData) -> list[dict[str,
 
 
 def _rv(name: str, prior: dict[str, Any], **kwargs: Any):
-    import pymc as pm
+    import pymc as pm  # deferred: PyMC takes seconds to import; only model building needs it
 
     params = {k: v for k, v in prior.items() if k != "dist"}
     return getattr(pm, prior["dist"])(name, **params, **kwargs)
@@ -301,7 +301,7 @@ def build_model(data: ModelData, spec: ModelSpec, *, centered: bool | None = Non
     pymc.Model
         Named dims: ``site``, ``region``, ``predictor``, ``cutpoint``, ``level``.
     """
-    import pymc as pm
+    import pymc as pm  # deferred: PyMC takes seconds to import; only model building needs it
 
     if centered is None:
         centered = choose_centered(data, spec)
@@ -342,8 +342,8 @@ def build_model(data: ModelData, spec: ModelSpec, *, centered: bool | None = Non
 
 def _coefficients(spec: ModelSpec, data: ModelData, values: dict[str, np.ndarray], X):
     """``X @ beta`` with ``beta`` on the ``predictor`` dim (vectorised when all priors are Normal)."""
-    import pymc as pm
-    import pytensor.tensor as pt
+    import pymc as pm  # deferred: PyMC takes seconds to import; only model building needs it
+    import pytensor.tensor as pt  # deferred: pytensor compiles on import; only model building needs it
 
     if data.X.shape[1] == 0:
         return pt.zeros(X.shape[0])
@@ -385,8 +385,8 @@ def _latent_design(spec: ModelSpec, values: dict[str, np.ndarray], site_idx, n_s
     ``w_s = K_s⁻¹ Lᵀ P_s (rbar_s − latent_mean)``, and
     ``log p(x_s | ·) = Σ_i log N(x_i | latent_mean_j + offset, sigma_measure_j) − ½ log|B_s| + ½ |w_s|²``.
     """
-    import pymc as pm
-    import pytensor.tensor as pt
+    import pymc as pm  # deferred: PyMC takes seconds to import; only model building needs it
+    import pytensor.tensor as pt  # deferred: pytensor compiles on import; only model building needs it
 
     n_constructs = len(spec.predictors)
     mean = _rv("latent_mean", spec.prior_for("latent_mean"), dims="construct")
@@ -438,7 +438,7 @@ def _latent_design(spec: ModelSpec, values: dict[str, np.ndarray], site_idx, n_s
 # vectors over sites: it fuses into elementwise loops, where batched LAPACK calls would not.
 def _cholesky_unrolled(b: list[list[Any]]) -> list[list[Any]]:
     """Lower Cholesky factor of symmetric positive-definite matrices given entrywise."""
-    import pytensor.tensor as pt
+    import pytensor.tensor as pt  # deferred: pytensor compiles on import; only model building needs it
 
     n = len(b)
     k: list[list[Any]] = [[None] * n for _ in range(n)]
@@ -468,7 +468,7 @@ def _solve_upper(k: list[list[Any]], v: list[Any]) -> list[Any]:
 
 def _group_effect(level: str, sigma, centered: bool):
     """Group effects ``u_<level>`` ~ Normal(0, sigma), centred or non-centred."""
-    import pymc as pm
+    import pymc as pm  # deferred: PyMC takes seconds to import; only model building needs it
 
     if centered:
         return pm.Normal(f"u_{level}", mu=0.0, sigma=sigma, dims=level)
@@ -483,7 +483,7 @@ def prior_predictive(
 
     Use it to check that a spec's priors imply plausible embedding rates before fitting.
     """
-    import pymc as pm
+    import pymc as pm  # deferred: PyMC takes seconds to import; only model building needs it
 
     data = prepare_data(table, spec, responses=responses)
     with build_model(data, spec):

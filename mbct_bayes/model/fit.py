@@ -28,11 +28,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from mbct_bayes._version import __version__
 from mbct_bayes.errors import ConvergenceWarning, DataError, FitFileError
+from mbct_bayes.io import write_atomic
 from mbct_bayes.model.build import (
     ModelData,
+    attach_site_means,
     baked_coefficient_priors,
     build_model,
     choose_centered,
@@ -49,6 +52,9 @@ from mbct_bayes.model.sampling import (
     sampler_settings,
     structure_key,
 )
+from mbct_bayes.model.sensitivity import prior_sensitivity, sensitivity_lines
+from mbct_bayes.planning.predict import predict
+from mbct_bayes.schema import read_table, validate_observations, validate_respondent_scores
 from mbct_bayes.spec import ModelSpec
 
 SCHEMA_VERSION = 1
@@ -179,7 +185,7 @@ class CompiledModel:
             data = _subset(data, rows)
         values = data_values(data, self.spec)
         if self.sampler == "nutpie":
-            import nutpie
+            import nutpie  # deferred: the sampler loads its compiled backend on import
 
             compiled = self._nutpie_model()[0].with_data(**values)
             idata = nutpie.sample(
@@ -187,7 +193,7 @@ class CompiledModel:
                 save_warmup=False,
             )
         else:
-            import pymc as pm
+            import pymc as pm  # deferred: PyMC takes seconds to import; only model building needs it
 
             with self.entry.lock, self.model:  # set_data swaps data into the one shared model
                 pm.set_data(values)
@@ -217,7 +223,6 @@ def _finish_posterior(idata, data: ModelData):
     if data.region_labels is not None:
         labels["region"] = list(data.region_labels)
     labels = {dim: values for dim, values in labels.items() if dim in post.dims}
-    import xarray as xr
 
     idata["posterior"] = xr.DataTree(post.assign_coords(labels) if labels else post)
     return idata
@@ -227,8 +232,6 @@ def _validated(
     table: pd.DataFrame, spec: ModelSpec, responses: pd.DataFrame | None, source: str = "observations"
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Validate observations (and, for latent models, respondent scores) at the edge."""
-    from mbct_bayes.model.build import attach_site_means
-    from mbct_bayes.schema import validate_observations, validate_respondent_scores
 
     if spec.measurement == "latent":
         if responses is None:
@@ -371,13 +374,9 @@ def fit(
     settings = sampler_settings(sampler, seed=seed, draws=draws, tune=tune, chains=chains)
     source = "observations"
     if not isinstance(obs, pd.DataFrame):
-        from mbct_bayes.schema import read_table
-
         source = str(obs)
         obs = read_table(obs, what="observations")
     if responses is not None and not isinstance(responses, pd.DataFrame):
-        from mbct_bayes.schema import read_table
-
         responses = read_table(responses, what="responses")
     compiled = compile_model(obs, spec, responses=responses, sampler=settings, source=source)
     result = compiled.sample(settings=settings, progress=progress)
@@ -502,8 +501,6 @@ class Fit:
     def prior_sensitivity(self) -> dict[str, dict[str, Any]]:
         """Power-scaling prior sensitivity per parameter; see :func:`mbct_bayes.model.sensitivity.prior_sensitivity`."""
         if self._prior_sensitivity is None:
-            from mbct_bayes.model.sensitivity import prior_sensitivity
-
             self._prior_sensitivity = prior_sensitivity(self)
         return self._prior_sensitivity
 
@@ -619,7 +616,6 @@ class Fit:
             f"diagnostics {verdict} (max R-hat {d['max_r_hat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
             f"min tail ESS {d['min_ess_tail']:.0f}, divergences {d['divergences']})"
         )
-        from mbct_bayes.model.sensitivity import sensitivity_lines
 
         lines += ["", *sensitivity_lines(s["prior_sensitivity"])]
         return "\n".join(lines)
@@ -632,14 +628,12 @@ class Fit:
 
         ``measured``: ``responses=`` or ``scores_are_true=`` for a latent fit's new sites.
         """
-        from mbct_bayes.planning.predict import predict
 
         return predict(self, new, kind=kind, seed=seed, region_mode=region_mode, **measured)
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fit to one NetCDF file, atomically. No pickle is involved."""
-        from mbct_bayes.io import write_atomic
 
         tree = self.idata.copy()
         for group in ("warmup_posterior", "warmup_sample_stats", "fit_data"):
@@ -648,7 +642,6 @@ class Fit:
         csv_text = _data_csv(self.data)
         responses_text = _data_csv(self.responses) if self.responses is not None else ""
         spec_json = json.dumps(self.spec.to_dict(), sort_keys=True)
-        import xarray as xr
 
         tree["fit_data"] = xr.DataTree(xr.Dataset({
             "csv": ((), np.array(csv_text, dtype=object)),
@@ -693,7 +686,6 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
         When the file is missing, not NetCDF, not an mbct-bayes fit, from an incompatible
         schema version, or its spec/data no longer match the hash written at save time.
     """
-    import xarray as xr
 
     path = Path(path)
     if not path.exists():

@@ -127,7 +127,7 @@ class CompiledEntry:
         with self.lock:
             if self.nutpie is not None:
                 return self.nutpie, False
-            import nutpie
+            import nutpie  # deferred: the sampler loads its compiled backend on import
 
             self.nutpie = nutpie.compile_pymc_model(self.model, var_names=var_names)
             return self.nutpie, True

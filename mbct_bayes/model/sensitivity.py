@@ -34,14 +34,17 @@ Diagnosis (per parameter)
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import xarray as xr
 from scipy import stats
 
 from mbct_bayes.model.build import ModelData, coefficient_priors
+from mbct_bayes.model.predictor import log_likelihood, parameter_draws
 from mbct_bayes.spec import ModelSpec
 
 if TYPE_CHECKING:  # model.fit imports this module (Fit.prior_sensitivity)
@@ -127,12 +130,9 @@ def prior_sensitivity(fit: Fit) -> dict[str, dict[str, Any]]:
         ``"ok"``, ``"some prior influence"``, ``"prior-data conflict"``, ``"prior dominates"``
         (see the module docstring).
     """
-    import logging
 
-    import xarray as xr
-    from arviz_stats import psense
+    from arviz_stats import psense  # deferred: ArviZ is only needed for its diagnostics and LOO
 
-    from mbct_bayes.model.predictor import log_likelihood, parameter_draws
 
     post = fit.idata["posterior"].to_dataset()
     n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]

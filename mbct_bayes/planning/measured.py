@@ -46,9 +46,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mbct_bayes._validate import _check_count, _err
 from mbct_bayes.errors import DataError
+from mbct_bayes.model.build import attach_site_means
 from mbct_bayes.model.posterior import Posterior
-from mbct_bayes.schema import validate_observations
+from mbct_bayes.schema import _ids, read_table, validate_observations, validate_respondent_scores
 
 N_RESPONDENTS = "n_respondents"
 #: Draws × sites per block of the conditional draws (bounds the memory of each block).
@@ -157,8 +159,6 @@ def prepare_sites(
     if not isinstance(new, pd.DataFrame):
         raise DataError(f"{source}: expected a table (pandas DataFrame), got {type(new).__name__}")
     if isinstance(responses, str | os.PathLike):
-        from mbct_bayes.schema import read_table
-
         responses = read_table(responses, what="responses")
     latent = posterior.spec.measurement == "latent"
     if responses is not None and not latent:
@@ -184,8 +184,6 @@ def prepare_sites(
 def _from_responses(
     posterior: Posterior, new: pd.DataFrame, responses: pd.DataFrame, source: str
 ) -> tuple[pd.DataFrame, MeasuredSites]:
-    from mbct_bayes.model.build import attach_site_means
-    from mbct_bayes.schema import _ids, validate_respondent_scores
 
     spec = posterior.spec
     scores = validate_respondent_scores(responses, spec, source="responses")
@@ -233,8 +231,6 @@ def _from_responses(
 
 
 def _from_site_means(posterior: Posterior, table: pd.DataFrame, source: str) -> MeasuredSites:
-    from mbct_bayes._validate import _check_count, _err
-
     spec = posterior.spec
     columns = [f"n_{p}" if f"n_{p}" in table.columns else N_RESPONDENTS for p in spec.predictors]
     counts_rows = np.empty((len(table), len(spec.predictors)))

@@ -51,12 +51,13 @@ from mbct_bayes.errors import DataError
 from mbct_bayes.model.build import ModelData
 from mbct_bayes.model.design import design_matrix, numeric_predictors
 from mbct_bayes.model.posterior import Posterior
-from mbct_bayes.model.predictor import (  # defined below planning; importable from here as before
+from mbct_bayes.model.predictor import (  # defined below planning; still importable from here
     _n_draws,
     fixed_part,
     fixed_part_centred,
     latent_fixed_part,
 )
+from mbct_bayes.model.predictor import log_likelihood as log_likelihood
 from mbct_bayes.planning.measured import (
     WAYS,
     MeasuredSites,

@@ -27,6 +27,9 @@ from mbct_bayes.model.posterior import Posterior, as_posterior
 if TYPE_CHECKING:  # only named in annotations: the figures take a fit or its posterior
     from mbct_bayes.model.fit import Fit
 from mbct_bayes.families import get_family
+from mbct_bayes.model.build import outcome_array
+from mbct_bayes.planning.predict import eta_draws, fixed_part, latent_fixed_part, p_embedded
+from mbct_bayes.schema import validate_observations
 
 #: Interval levels drawn everywhere: a thick 50% bar inside a thin 90% line.
 INNER, OUTER = 0.50, 0.90
@@ -369,8 +372,6 @@ def posterior_predictive(
     -------
     PosteriorPredictive
     """
-    from mbct_bayes.model.build import outcome_array
-    from mbct_bayes.planning.predict import fixed_part, latent_fixed_part, p_embedded
 
     posterior = as_posterior(fit)
     spec, md = posterior.spec, posterior.model_data
@@ -409,14 +410,11 @@ def posterior_predictive(
 
 
 def _validated_observations(posterior: Posterior, observations: pd.DataFrame) -> pd.DataFrame:
-    from mbct_bayes.schema import validate_observations
-
     return validate_observations(observations, posterior.spec, source="observations")
 
 
 def _mixed_eta(posterior: Posterior, table: pd.DataFrame, seed: int) -> np.ndarray:
     """Known sites with their own effects, unseen sites as new sites."""
-    from mbct_bayes.planning.predict import eta_draws
 
     spec, md = posterior.spec, posterior.model_data
     known = table[spec.group].astype(str).isin(set(md.site_labels)).to_numpy()

@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mbct_bayes.errors import DataError
+from mbct_bayes.planning.scenarios import lever_curve, target
 
 if TYPE_CHECKING:  # only named in annotations
     from mbct_bayes.model.fit import Fit
@@ -137,7 +138,6 @@ def lever_response(
         ``p`` (dashed horizontal), the posterior probability of reaching ``p`` (grey
         dash-dot) and the target value (solid vertical) when reachable.
     """
-    from mbct_bayes.planning.scenarios import lever_curve, target
 
     curve = lever_curve(fit, site, lever, n_grid=n_grid, p=p, kind=kind, seed=seed)
     if curve["site"].nunique() != 1:

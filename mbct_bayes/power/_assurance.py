@@ -28,6 +28,7 @@ from numpy.typing import ArrayLike
 from scipy import special
 
 from mbct_bayes.errors import DataError
+from mbct_bayes.planning.predict import trial_inputs
 from mbct_bayes.power import _checks as check
 from mbct_bayes.power._icc import icc_from_sigma_b, marginal_proportion
 from mbct_bayes.power._population import (
@@ -629,7 +630,6 @@ def draws_from_fit(
     fit: Fit, *, lever: str = "F", delta: float = 1.0, profile: Mapping[str, float] | None = None
 ) -> dict[str, np.ndarray]:
     """The three posterior arrays a trial depends on (:func:`mbct_bayes.planning.predict.trial_inputs`)."""
-    from mbct_bayes.planning.predict import trial_inputs  # lazy: the model stack is heavy and power does not need it
 
     inputs = trial_inputs(fit.posterior, lever=lever, delta=delta, profile=dict(profile) if profile else None)
     missing = [k for k in DRAW_KEYS if k not in inputs]

@@ -35,6 +35,10 @@ from scipy import special
 
 from mbct_bayes.errors import DataError
 from mbct_bayes.families import get_family
+from mbct_bayes.model.design import categorical_predictors, default_reference, numeric_predictors
+from mbct_bayes.planning.measured import true_score_draws
+from mbct_bayes.planning.predict import check_lever, fixed_part_centred, region_site_shares
+from mbct_bayes.schema import validate_observations
 
 if TYPE_CHECKING:  # power does not import the model stack
     from mbct_bayes.model.fit import Fit
@@ -118,8 +122,6 @@ def fixed_logit(
     :mod:`mbct_bayes.model.design` (as :func:`mbct_bayes.planning.predict.fixed_part_centred`),
     minus the last cutpoint for ordinal fits so that the outcome is P(top level).
     """
-    from mbct_bayes.model.design import numeric_predictors
-    from mbct_bayes.planning.predict import fixed_part_centred  # lazy: predict pulls in the model module
 
     centre = np.array([spec.center[p] for p in numeric_predictors(spec)], dtype=float)
     eta = fixed_part_centred(draws, spec, np.asarray(profiles, float) - centre, categories)
@@ -176,8 +178,6 @@ def build_population(
         Each categorical covariate's (N,) level per service (not a lever: the intervention leaves
         it); one not given is at its reference level.
     """
-    from mbct_bayes.model.design import numeric_predictors
-    from mbct_bayes.planning.predict import check_lever
 
     if kind not in ("fitted_sites", "candidates"):
         raise DataError(f"population kind {kind!r} is not one of fitted_sites, candidates")
@@ -308,7 +308,6 @@ def _site_regions(fit: Fit, site_index: np.ndarray) -> list[str | None] | None:
 
 def _fitted_region_weights(fit: Fit) -> np.ndarray | None:
     """The fitted sites' share of each fitted region (None without regions): the unknown-region mixture."""
-    from mbct_bayes.planning.predict import region_site_shares
 
     md = fit.model_data
     if md.region_idx is None or md.region_labels is None:
@@ -322,7 +321,6 @@ def fitted_sites_population(fit: Fit, *, lever: str = "F", delta: float = 1.0) -
     Observed E, C, F: each site's mean over its rows. Latent-measurement fits: each draw's
     latent (true) site scores.
     """
-    from mbct_bayes.model.design import categorical_predictors, default_reference, numeric_predictors
 
     spec, md = fit.spec, fit.model_data
     site_index = np.unique(md.site_idx)  # sites with outcome rows (latent fits may list more)
@@ -379,7 +377,6 @@ def candidates_population(
     same population), and the lever moves the true score. ``scores_are_true`` takes the table's
     scores as true scores instead.
     """
-    from mbct_bayes.schema import validate_observations
 
     spec = fit.spec
     if stratify not in (None, "region"):
@@ -401,13 +398,10 @@ def candidates_population(
         )
     region_col = spec.region or "region"
     regions = table[region_col].tolist() if region_col in table.columns else None
-    from mbct_bayes.model.design import categorical_predictors, numeric_predictors
 
     profiles = table[list(numeric_predictors(spec))].to_numpy(dtype=float)
     categories = {c: table[c].to_numpy(dtype=object) for c in categorical_predictors(spec)}
     if spec.measurement == "latent" and not scores_are_true:
-        from mbct_bayes.planning.measured import true_score_draws
-
         # per draw, the services' true scores given their measured means (not the means themselves,
         # which would make services differ ~1/reliability times too much on the logit scale)
         profiles = true_score_draws(

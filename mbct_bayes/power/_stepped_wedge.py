@@ -42,8 +42,18 @@ from scipy import special, stats
 
 from mbct_bayes.errors import DataError
 from mbct_bayes.power import _checks as check
-from mbct_bayes.power._assurance import _check_draws
+from mbct_bayes.power._assurance import (
+    _check_draws,
+    _direction_summary,
+    _draw_order,
+    _resolve_direction,
+    assumptions,
+    draws_from_fit,
+    population_from_fit,
+)
+from mbct_bayes.power._icc import icc_from_sigma_b, marginal_proportion
 from mbct_bayes.power._kernel import wilson_interval
+from mbct_bayes.power._population import cluster_arrays, describe, implied, population_at_means, sequence_services
 from mbct_bayes.power._results import AssuranceResult, PowerResult
 from mbct_bayes.power._settings import resolve_seed
 
@@ -698,8 +708,6 @@ def stepped_wedge_population_assurance(
         stepped-wedge design (``sequences``, ``periods``, ``clusters``, ``cluster_size``, ``time``,
         ``df``, ``method``).
     """
-    from mbct_bayes.power._assurance import _direction_summary, _draw_order, _resolve_direction, assumptions
-    from mbct_bayes.power._population import cluster_arrays, describe, implied, population_at_means, sequence_services
 
     x, counts = _resolve_design(sequences, design, periods)
     n_draws = population.n_draws
@@ -803,14 +811,6 @@ def stepped_wedge_assurance(
     Arguments (``responses``/``scores_are_true`` for a latent fit's candidates too) and keys as
     :func:`mbct_bayes.power.assurance` and :func:`stepped_wedge_population_assurance`.
     """
-    from mbct_bayes.power._assurance import (
-        _direction_summary,
-        _resolve_direction,
-        assumptions,
-        draws_from_fit,
-        population_from_fit,
-    )
-    from mbct_bayes.power._icc import icc_from_sigma_b, marginal_proportion
 
     design_args: dict[str, Any] = dict(sequences=sequences, periods=periods, design=design, cluster_size=cluster_size, alpha=alpha,
                        sims=sims, seed=seed, time=time, ci_level=ci_level)

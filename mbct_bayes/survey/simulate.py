@@ -29,13 +29,14 @@ All draws come from one ``np.random.default_rng(seed)``: the same seed gives the
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mbct_bayes.errors import DataError
-from mbct_bayes.survey.scoring import CONSTRUCTS, KNOWN_ROLES, _as_codebook, asked_mask, normalise_role
+from mbct_bayes.survey.scoring import CONSTRUCTS, KNOWN_ROLES, _as_codebook, asked_mask, normalise_role, read_codebook
 
 #: Share of respondents per role, loosely after the UK study's interviewees (teachers and
 #: managers most often, then referrers, commissioners and service users).
@@ -271,9 +272,7 @@ def simulate_survey(
 
 def default_codebook() -> pd.DataFrame:
     """The ORCA-style MBCT codebook shipped in ``data/codebook_orca_mbct.csv``."""
-    from pathlib import Path
 
-    from mbct_bayes.survey.scoring import read_codebook
 
     path = Path(__file__).resolve().parents[2] / "data" / "codebook_orca_mbct.csv"
     if not path.is_file():

@@ -609,10 +609,10 @@ def _reliability(fit: Fit, ev: EvaluationFiles) -> Html:
     p = pd.to_numeric(pred["p"], errors="coerce").to_numpy(float)
     sites = pred[spec.group].astype(str).to_numpy() if spec.group in pred.columns else None
     if family.ordered_levels:
-        y = (pred[spec.outcome].astype(str) == str(spec.levels[-1])).to_numpy(float)
+        y = (pred[spec.outcome].astype(str) == str(spec.ordinal_levels[-1])).to_numpy(float)
     elif family.counts_trials:
         k = pd.to_numeric(pred[spec.outcome], errors="coerce").to_numpy(float)
-        n = pd.to_numeric(pred[spec.trials], errors="coerce").to_numpy(float)
+        n = pd.to_numeric(pred[spec.trials_column], errors="coerce").to_numpy(float)
         if not (np.isfinite(k).all() and np.isfinite(n).all()):
             return _unavailable("predictions.csv has missing outcome or trials values; reliability diagram left out.")
         reps = n.astype(np.intp)

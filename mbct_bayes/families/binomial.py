@@ -30,25 +30,32 @@ NAME = "binomial"
 DEFAULT_TRIALS = 8
 
 
+def _trials(trials: np.ndarray | None) -> np.ndarray:
+    """The per-row trials array; a binomial model's data always carry one (the spec has a trials column)."""
+    if trials is None:
+        raise ValueError("a binomial model needs the trials of each row, got none")
+    return trials
+
+
 def configure(trials: str | None, levels: tuple[Any, ...] | None, family: str, source: str):
     refuse_levels(levels, family, source)
     return trials or "trials", None
 
 
 def outcome_columns(spec: ModelSpec) -> list[str]:
-    return [spec.outcome, spec.trials]
+    return [spec.outcome, spec.trials_column]
 
 
 def check_outcome(df: pd.DataFrame, spec: ModelSpec, source: str) -> None:
     y = spec.outcome
-    n = _check_count(df, spec.trials, source, "trials")
+    n = _check_count(df, spec.trials_column, source, "trials")
     bad = n < 1
     if bad.any():
         raise _err(
             source,
-            spec.trials,
+            spec.trials_column,
             bad,
-            f"{_values(df[spec.trials], bad)} below 1; trials must be >= 1",
+            f"{_values(df[spec.trials_column], bad)} below 1; trials must be >= 1",
         )
     k = _check_count(df, y, source, "outcome")
     bad = k < 0
@@ -65,11 +72,11 @@ def check_outcome(df: pd.DataFrame, spec: ModelSpec, source: str) -> None:
             source,
             y,
             bad,
-            f"{_values(df[y], bad)} more than {spec.trials!r} "
+            f"{_values(df[y], bad)} more than {spec.trials_column!r} "
             f"({_values(pd.Series(n), bad, bare=True)}); k of n needs k <= n, fix the counts",
         )
     df[y] = k
-    df[spec.trials] = n
+    df[spec.trials_column] = n
     if (k == 0).all() or (k == n).all():
         which = "0 (none embedded)" if (k == 0).all() else "equal to trials (all embedded)"
         raise _err(
@@ -82,8 +89,8 @@ def check_outcome(df: pd.DataFrame, spec: ModelSpec, source: str) -> None:
 
 def outcome_splits(df: pd.DataFrame, spec: ModelSpec) -> Iterator[Split]:
     """Rows with a failure (k < n) vs rows with a success (k > 0)."""
-    k, n = df[spec.outcome].to_numpy(), df[spec.trials].to_numpy()
-    yield f"{spec.outcome} = 0 from {spec.outcome} = {spec.trials}", k < n, k > 0
+    k, n = df[spec.outcome].to_numpy(), df[spec.trials_column].to_numpy()
+    yield f"{spec.outcome} = 0 from {spec.outcome} = {spec.trials_column}", k < n, k > 0
 
 
 def encode_outcome(table: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
@@ -125,25 +132,25 @@ def draw_outcome(rng: np.random.Generator, params: Mapping[str, Any], eta: np.nd
 
 
 def draw_codes(rng: np.random.Generator, eta: np.ndarray, trials: np.ndarray | None, params: Mapping[str, Any]):
-    return rng.binomial(trials[None, :], expit(eta)).astype(np.int64)
+    return rng.binomial(_trials(trials)[None, :], expit(eta)).astype(np.int64)
 
 
 def single_class(y: np.ndarray, trials: np.ndarray | None) -> np.ndarray:
     """No unit or every unit embedded."""
-    return (y == 0).all(axis=1) | (y == trials[None, :]).all(axis=1)
+    return (y == 0).all(axis=1) | (y == _trials(trials)[None, :]).all(axis=1)
 
 
 def outcome_counts(df: pd.DataFrame, spec: ModelSpec) -> dict[str, int]:
-    k, n = df[spec.outcome].to_numpy(), df[spec.trials].to_numpy()
+    k, n = df[spec.outcome].to_numpy(), df[spec.trials_column].to_numpy()
     return {"embedded": int(k.sum()), "not_embedded": int((n - k).sum())}
 
 
 def describe(spec: ModelSpec) -> str:
-    return f"Binomial: '{spec.outcome}' successes out of '{spec.trials}' per observation; logit link."
+    return f"Binomial: '{spec.outcome}' successes out of '{spec.trials_column}' per observation; logit link."
 
 
 def describe_outcome(spec: ModelSpec, data: ModelData) -> str:
-    k, n = int(np.sum(data.y)), int(np.sum(data.trials))
+    k, n = int(np.sum(data.y)), int(np.sum(_trials(data.trials)))
     return f"{k} of {n} units embedded ({percent(k / n if n else float('nan'))}) over {data.n_obs} observations."
 
 

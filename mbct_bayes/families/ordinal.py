@@ -46,17 +46,17 @@ def outcome_columns(spec: ModelSpec) -> list[str]:
 
 def check_outcome(df: pd.DataFrame, spec: ModelSpec, source: str) -> None:
     y = spec.outcome
-    codes = level_codes(df[y], spec.levels, source)
+    codes = level_codes(df[y], spec.ordinal_levels, source)
     seen = np.unique(codes)
     if len(seen) < 2:
         raise _err(
             source,
             y,
             np.ones(len(df), bool),
-            f"every row has the same level {spec.levels[seen[0]]!r}; an ordinal model "
+            f"every row has the same level {spec.ordinal_levels[seen[0]]!r}; an ordinal model "
             "needs at least 2 observed levels",
         )
-    unseen = [str(lv) for i, lv in enumerate(spec.levels) if i not in seen]
+    unseen = [str(lv) for i, lv in enumerate(spec.ordinal_levels) if i not in seen]
     if unseen:
         names = ", ".join(map(repr, unseen))
         _warn(
@@ -67,21 +67,21 @@ def check_outcome(df: pd.DataFrame, spec: ModelSpec, source: str) -> None:
 
 def outcome_splits(df: pd.DataFrame, spec: ModelSpec) -> Iterator[Split]:
     """For each cutpoint, the levels at or below it vs those above."""
-    codes = level_codes(df[spec.outcome], spec.levels, "observations")
-    for j in range(len(spec.levels) - 1):
+    codes = level_codes(df[spec.outcome], spec.ordinal_levels, "observations")
+    for j in range(len(spec.ordinal_levels) - 1):
         low, high = codes <= j, codes > j
         if low.any() and high.any():
-            yield f"{spec.outcome} up to {spec.levels[j]!r} from above it", low, high
+            yield f"{spec.outcome} up to {spec.ordinal_levels[j]!r} from above it", low, high
 
 
 def encode_outcome(table: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
-    return level_codes(table[spec.outcome], spec.levels)
+    return level_codes(table[spec.outcome], spec.ordinal_levels)
 
 
 def coords(spec: ModelSpec) -> dict[str, list[str]]:
     return {
-        "level": [str(v) for v in spec.levels],
-        "cutpoint": [f"{spec.levels[k]}|{spec.levels[k + 1]}" for k in range(len(spec.levels) - 1)],
+        "level": [str(v) for v in spec.ordinal_levels],
+        "cutpoint": [f"{spec.ordinal_levels[k]}|{spec.ordinal_levels[k + 1]}" for k in range(len(spec.ordinal_levels) - 1)],
     }
 
 
@@ -91,7 +91,7 @@ def likelihood(eta, y, values: Mapping[str, np.ndarray], spec: ModelSpec) -> Non
         ordered,  # deferred: PyMC takes seconds to import; only model building needs it
     )
 
-    n_cut = len(spec.levels) - 1
+    n_cut = len(spec.ordinal_levels) - 1
     cut_prior = {k: v for k, v in spec.prior_for("cutpoints").items() if k != "dist"}
     cutpoints = getattr(pm, spec.prior_for("cutpoints")["dist"])(
         "cutpoints",
@@ -163,7 +163,7 @@ def draw_codes(rng: np.random.Generator, eta: np.ndarray, trials: np.ndarray | N
 
 
 def decode_outcome(codes: np.ndarray, spec: ModelSpec) -> np.ndarray:
-    return np.asarray(spec.levels, dtype=object)[codes]
+    return np.asarray(spec.ordinal_levels, dtype=object)[codes]
 
 
 def fold_baseline(y: np.ndarray, row_fold: np.ndarray, k: int, trials: np.ndarray | None, n_levels: int) -> np.ndarray:
@@ -176,19 +176,19 @@ def fold_baseline(y: np.ndarray, row_fold: np.ndarray, k: int, trials: np.ndarra
 
 
 def outcome_counts(df: pd.DataFrame, spec: ModelSpec) -> dict[str, int]:
-    codes = level_codes(df[spec.outcome], spec.levels)
-    return {str(level): int(np.sum(codes == i)) for i, level in enumerate(spec.levels)}
+    codes = level_codes(df[spec.outcome], spec.ordinal_levels)
+    return {str(level): int(np.sum(codes == i)) for i, level in enumerate(spec.ordinal_levels)}
 
 
 def describe(spec: ModelSpec) -> str:
-    levels = " < ".join(str(v) for v in spec.levels)
+    levels = " < ".join(str(v) for v in spec.ordinal_levels)
     return (f"Ordinal (cumulative logit) on '{spec.outcome}' with levels {levels}; "
-            f"P(embedded) is the probability of the top level, '{spec.levels[-1]}'.")
+            f"P(embedded) is the probability of the top level, '{spec.ordinal_levels[-1]}'.")
 
 
 def describe_outcome(spec: ModelSpec, data: ModelData) -> str:
     counts = np.bincount(np.asarray(data.y, dtype=np.int64), minlength=spec.n_levels)
-    parts = ", ".join(f"{lv}: {c}" for lv, c in zip(spec.levels, counts, strict=True))
+    parts = ", ".join(f"{lv}: {c}" for lv, c in zip(spec.ordinal_levels, counts, strict=True))
     return f"Observations per level — {parts}."
 
 

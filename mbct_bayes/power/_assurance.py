@@ -221,9 +221,9 @@ def draws_curve(
     cv, settings, sims_per_draw, clusters, sizes = _run_settings(
         n_draws, clusters, cluster_sizes, cv, settings, sims_per_draw
     )
-    sims = settings.sims
+    sims = settings.resolved_sims
     sign = _resolve_direction(direction, float(log_or.mean()))
-    index = _draw_order(settings.seed, n_draws, sims)
+    index = _draw_order(settings.resolved_seed, n_draws, sims)
     common = _kernel_common(settings, clusters, sizes, cv, sign)
     counts = simulate_counts(
         logit_p0=base[index],
@@ -268,7 +268,7 @@ def draws_curve(
 def _run_inputs(n_draws: int, sims_per_draw: int, cv: float, settings: SimulationSettings) -> dict[str, Any]:
     return {
         "draws_total": n_draws,
-        "draws_used": int(min(n_draws, settings.sims)),
+        "draws_used": int(min(n_draws, settings.resolved_sims)),
         "sims": settings.sims,
         "sims_per_draw": sims_per_draw,
         "cv": cv,
@@ -339,12 +339,12 @@ def services_curve(
     cv, settings, sims_per_draw, clusters, sizes = _run_settings(
         n_draws, clusters, cluster_sizes, cv, settings, sims_per_draw
     )
-    sims = settings.sims
+    sims = settings.resolved_sims
     check_enough_services(population, max(clusters))
     per_draw = implied(population)
     effect = per_draw["p1_marginal"] - per_draw["p0_marginal"]
     sign = _resolve_direction(direction, float(effect.mean()))
-    index = _draw_order(settings.seed, n_draws, sims)
+    index = _draw_order(settings.resolved_seed, n_draws, sims)
     cmax = max(clusters)
     common = _kernel_common(settings, clusters, sizes, cv, sign)
     counts, clipped = _simulate_population(population, index, cmax, common, "power assurance")

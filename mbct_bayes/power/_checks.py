@@ -30,7 +30,10 @@ def label(name: str) -> str:
     return f"{name} ({flag})" if flag else name
 
 
-def _finite(name: str, value: float) -> float:
+def _finite(name: str, value: float | None) -> float:
+    # None is a value users pass (an unset setting); it gets the same message float(None) would
+    if value is None:
+        raise DataError(f"{label(name)} = None is not a number; give a number")
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -62,7 +65,7 @@ def icc(value: float, name: str = "icc") -> float:
     return number
 
 
-def cluster_size(value: float, name: str = "cluster_size") -> float:
+def cluster_size(value: float | None, name: str = "cluster_size") -> float:
     """A (mean) cluster size of at least 1 (1: one binary outcome per cluster)."""
     number = _finite(name, value)
     if number < 1:
@@ -89,7 +92,7 @@ def per_cluster_outcome(cluster_size: float | None, *, cv: float = 0.0, k: float
         )
 
 
-def clusters(value: float, name: str = "clusters_per_arm") -> float:
+def clusters(value: float | None, name: str = "clusters_per_arm") -> float:
     """A number of clusters per arm of at least 2."""
     number = _finite(name, value)
     if number < 2:
@@ -100,7 +103,7 @@ def clusters(value: float, name: str = "clusters_per_arm") -> float:
     return number
 
 
-def integer(name: str, value: float, minimum: int) -> int:
+def integer(name: str, value: float | None, minimum: int) -> int:
     """A whole number >= ``minimum``."""
     number = _finite(name, value)
     if number != int(number) or number < minimum:

@@ -183,6 +183,7 @@ def search_cluster_size(
     """
 
     def unreached(target: float, limits: SearchLimits, estimate: float) -> str:
+        assert design.clusters_per_arm is not None  # _search_along refused a design without it
         return (
             f"target {source.metric} {target:g} is not reached with {math.ceil(design.clusters_per_arm)} clusters "
             f"per arm at any cluster size up to {limits.max_cluster_size} (estimated {estimate:.3f} there); add "
@@ -236,7 +237,7 @@ def _search_along(
     return _found(source, curve, column, found, target, limits)
 
 
-def _checked(target: float, source: Source, limits: SearchLimits) -> tuple[float, SearchLimits]:
+def _checked(target: float, source: Source, limits: SearchLimits | None) -> tuple[float, SearchLimits]:
     target = check.target_power(target, source.settings.alpha, "target")
     limits = (limits or SearchLimits()).checked()
     if source.max_clusters is not None and source.max_clusters < limits.max_clusters:
@@ -320,7 +321,8 @@ def assurance_over(
     missing = [key for key in DRAW_KEYS if key not in draws]
     if missing:
         raise DataError(f"draws lack {', '.join(missing)}; give {', '.join(DRAW_KEYS)}")
-    arrays = tuple(draws[key] for key in DRAW_KEYS)
+    baseline_logit, sigma_site, log_odds_ratio = (draws[key] for key in DRAW_KEYS)
+    arrays = (baseline_logit, sigma_site, log_odds_ratio)
 
     def curve_from_draws(clusters: list[int], sizes: list[int], cv: float) -> Curve:
         return draws_curve(arrays, clusters, sizes, cv=cv, settings=settings, direction=direction)

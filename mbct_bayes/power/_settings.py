@@ -27,7 +27,10 @@ DEFAULT_CHUNK = 1000
 def resolve_seed(seed: int | None) -> int:
     """The seed to use: ``seed`` itself, or fresh entropy (reported, so the run can be repeated)."""
     if seed is None:
-        return int(np.random.SeedSequence().entropy)
+        entropy = np.random.SeedSequence().entropy
+        # a SeedSequence made without entropy draws one fresh int (None / sequences are for given entropy)
+        assert isinstance(entropy, int)
+        return entropy
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise DataError(f"seed (--seed) = {seed!r} must be a whole number >= 0")
     return int(seed)
@@ -40,15 +43,16 @@ class Design:
     Attributes
     ----------
     clusters_per_arm
-        Clusters in each arm (None while searching for it).
+        Clusters in each arm (None while searching for it); the closed form takes a fractional
+        number, a simulation rounds it up.
     cluster_size
-        Mean members per cluster (None while searching for it).
+        Mean members per cluster (None while searching for it); fractional for the closed form.
     cv
         Coefficient of variation of cluster sizes; 0 = equal sizes.
     """
 
-    clusters_per_arm: int | None = None
-    cluster_size: int | None = None
+    clusters_per_arm: float | None = None
+    cluster_size: float | None = None
     cv: float = 0.0
 
 
@@ -96,6 +100,20 @@ class SimulationSettings:
             ci_level=check.probability("ci_level", self.ci_level),
             chunk_size=check.integer("chunk_size", self.chunk_size, 1),
         )
+
+    @property
+    def resolved_seed(self) -> int:
+        """The seed of checked settings (:meth:`checked` always sets one)."""
+        if self.seed is None:
+            raise ValueError("these settings have no seed yet; use settings.checked()")
+        return self.seed
+
+    @property
+    def resolved_sims(self) -> int:
+        """The number of simulated trials, once known (assurance fills a None from the draws)."""
+        if self.sims is None:
+            raise ValueError("these settings leave sims to the posterior draws; set it before simulating")
+        return self.sims
 
     def keywords(self) -> dict[str, Any]:
         """Every setting as the public functions' keywords (``simulate(..., **settings.keywords())``)."""

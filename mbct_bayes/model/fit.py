@@ -160,7 +160,7 @@ class CompiledModel:
             compiled = self._nutpie_model().with_data(**values)
             idata = nutpie.sample(
                 compiled, draws=draws, tune=tune, chains=chains, seed=seed, progress_bar=progress,
-                save_warmup=False, adaptation=nutpie_adaptation(self.spec),
+                save_warmup=False,
             )
         else:
             import pymc as pm
@@ -177,16 +177,6 @@ class CompiledModel:
             "centered": self.centered, "rows_fitted": int(data.n_obs),
         }
         return Fit(spec=self.spec, data=table, idata=idata, model_data=data, meta=meta, responses=responses)
-
-
-def nutpie_adaptation(spec: ModelSpec) -> str:
-    """nutpie's mass-matrix adaptation: low-rank for the latent model, else diagonal.
-
-    The latent model's ``sigma_site``, ``beta`` and ``latent_sd`` are correlated a posteriori (a
-    site's outcome rate is explained by its true scores × beta or by its site effect), which a
-    diagonal mass matrix cannot follow (benchmarks/RESULTS.md, section 10).
-    """
-    return "low_rank" if spec.measurement == "latent" else "diag"
 
 
 def _structure_key(spec: ModelSpec, data: ModelData, centered: bool, sampler: str) -> str:

@@ -84,7 +84,7 @@ def test_latent_needs_responses():
 
 
 def test_a_centred_latent_model_is_refused_with_the_way_out():
-    with pytest.raises(mb.DataError, match='non-centred .* remove parametrization = "centered"'):
+    with pytest.raises(mb.DataError, match=r'non-centred .* remove parametrization = "centered"'):
         mb.ModelSpec(measurement="latent", scale={"E": (1, 5), "C": (1, 5), "F": (1, 5)}, parametrization="centered")
 
 

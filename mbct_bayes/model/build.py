@@ -466,14 +466,15 @@ def _latent_design(spec: ModelSpec, values: dict[str, np.ndarray], site_idx, n_s
 
     n_constructs = len(spec.predictors)
     mean = _rv("latent_mean", spec.prior_for("latent_mean"), dims="construct")
-    sd_prior = spec.prior_for("latent_sd")
-    sd_dist = getattr(pm, sd_prior["dist"]).dist(**{k: v for k, v in sd_prior.items() if k != "dist"}, shape=n_constructs)
     # True E, C, F are correlated across sites (the framework expects them to move together);
-    # an independent prior would mis-correct the attenuation, so their covariance is estimated.
-    chol, _, stds = pm.LKJCholeskyCov(
-        "latent_chol", n=n_constructs, eta=2.0, sd_dist=sd_dist, compute_corr=True, store_in_trace=False
-    )
-    pm.Deterministic("latent_sd", stds, dims="construct")
+    # an independent prior would mis-correct the attenuation, so their covariance is estimated:
+    # Sigma = L Lᵀ, L = diag(latent_sd) · chol(R), R ~ LKJ(2) — the LKJCholeskyCov prior, sampled
+    # as SDs and correlations apart (LKJCholeskyCov samples L's entries, a funnel as an SD nears 0)
+    stds = _rv("latent_sd", spec.prior_for("latent_sd"), dims="construct")
+    corr_chol = pm.LKJCorr("latent_corr_chol", n=n_constructs, eta=2.0)
+    chol = stds[:, None] * corr_chol
+    rows, cols = np.tril_indices(n_constructs)
+    pm.Deterministic("latent_chol", chol[rows, cols])  # packed by rows, as LKJCholeskyCov stores it
     sigma_measure = _rv("sigma_measure", spec.prior_for("sigma_measure"), dims="construct")
     resp_site = pm.Data("resp_site", values["resp_site"])
     resp_pred = pm.Data("resp_pred", values["resp_pred"])

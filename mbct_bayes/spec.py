@@ -194,6 +194,9 @@ class ModelSpec:
             bad = [p for p in predictors if self.scale.get(p) is None]
             if bad:
                 raise _fail(src, f"latent measurement needs a scale range for every predictor; set scale.{bad[0]}")
+            if self.parametrization == "centered":
+                raise _fail(src, "the latent model's site effects are non-centred (sampled jointly with the true "
+                                 "scores); remove parametrization = \"centered\" or set it to \"auto\"")
         elif self.role_offsets:
             raise _fail(src, "role_offsets = true needs measurement = \"latent\"")
         set_(self, "priors", self._resolve_priors(src))

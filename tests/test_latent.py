@@ -83,6 +83,11 @@ def test_latent_needs_responses():
         mb.fit(obs, mb.ModelSpec(measurement="latent"), draws=10, tune=10, chains=1)
 
 
+def test_a_centred_latent_model_is_refused_with_the_way_out():
+    with pytest.raises(mb.DataError, match=r'non-centred .* remove parametrization = "centered"'):
+        mb.ModelSpec(measurement="latent", scale={"E": (1, 5), "C": (1, 5), "F": (1, 5)}, parametrization="centered")
+
+
 def test_responses_with_an_observed_spec_is_an_error(example_scores):
     obs = mb.read_observations(EXAMPLE / "observations.csv")
     with pytest.raises(mb.DataError, match="responses were given but the spec's measurement is"):
@@ -183,13 +188,16 @@ def test_latent_parametrisation_is_the_measurement_model_exactly(example_scores)
     data = prepare_data(obs, spec, responses=scores)
     model = build_model(data, spec, centered=False)
     chol = pm.expand_packed_triangular(3, model["latent_chol"], lower=True)
-    outputs = [model["responses"], model["latent"], model["latent_mean"], model["sigma_measure"],
-               model["role_offset"], model["z_latent"], chol]
+    names = ["responses", "latent", "latent_mean", "sigma_measure", "role_offset", "z_outcome", "z_orthogonal",
+             "z_site", "u_site", "sigma_site", "beta"]
+    outputs = [model[name] for name in names] + [chol]
     evaluate = model.compile_fn(model.replace_rvs_by_values(outputs), inputs=model.value_vars, point_fn=True, on_unused_input="ignore")
     rng = np.random.default_rng(5)
     point = {name: value + rng.normal(0.0, 0.5, size=np.shape(value)) for name, value in model.initial_point().items()}
-    potential, latent, mean, sigma, offset, z, chol_value = evaluate(point)
+    (potential, latent, mean, sigma, offset, z_outcome, z_orthogonal, z_site, u_site, sigma_site, beta,
+     chol_value) = evaluate(point)
     cov = chol_value @ chol_value.T
+    np.testing.assert_allclose(u_site, sigma_site * z_site, atol=1e-12)
 
     net = data.resp_value - offset[data.resp_pred, data.resp_role]
     expected_logp = 0.0
@@ -205,8 +213,16 @@ def test_latent_parametrisation_is_the_measurement_model_exactly(example_scores)
         # the square root the model uses, L K⁻ᵀ with K K' = I + Lᵀ P L, is one of post_cov ...
         root = chol_value @ np.linalg.inv(np.linalg.cholesky(np.eye(3) + chol_value.T @ measure_precision @ chol_value)).T
         np.testing.assert_allclose(root @ root.T, post_cov, atol=1e-10)
-        # ... and the model's true scores are post_mean + root @ z
-        np.testing.assert_allclose(latent[s], post_mean + root @ z[s], atol=1e-9)
+        # ... and the model's true scores are post_mean + root @ z, where (z_site, z) is an orthogonal
+        # reflection of the sampled standard normals (same length, so the same N(0, I) density) ...
+        z = np.linalg.solve(root, latent[s] - post_mean)
+        assert np.hypot(z_site[s], np.linalg.norm(z)) == pytest.approx(
+            np.hypot(z_outcome[s], np.linalg.norm(z_orthogonal[s])), rel=1e-9)
+        # ... whose first coordinate carries the site's whole outcome deviation (site effect plus
+        # true scores' departure from their conditional mean): -|g| z_outcome, g = (sigma_site, rootᵀ beta)
+        deviation = u_site[s] + beta @ (latent[s] - post_mean)
+        g = np.concatenate([[sigma_site], root.T @ beta])
+        assert deviation == pytest.approx(-np.linalg.norm(g) * z_outcome[s], rel=1e-9, abs=1e-12)
     assert float(potential) == pytest.approx(expected_logp, rel=1e-10)
 
 

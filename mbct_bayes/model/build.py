@@ -198,8 +198,11 @@ def choose_centered(data: ModelData, spec: ModelSpec) -> bool:
 
     ``spec.parametrization`` decides when it is explicit; ``"auto"`` goes centred when
     :func:`site_information` is at least :data:`CENTERED_MIN_INFORMATION`, i.e. when the data pin
-    each site's effect down well relative to how much sites differ.
+    each site's effect down well relative to how much sites differ. The latent model is always
+    non-centred: its site effects are sampled jointly with the true scores (:func:`_latent_design`).
     """
+    if spec.measurement == "latent":
+        return False
     if spec.parametrization != "auto":
         return spec.parametrization == "centered"
     return bool(site_information(data) >= CENTERED_MIN_INFORMATION)
@@ -294,7 +297,8 @@ def build_model(data: ModelData, spec: ModelSpec, *, centered: bool | None = Non
     spec
         The model specification (family, priors).
     centered
-        Site-effect parametrization; ``None`` lets :func:`choose_centered` decide.
+        Site-effect parametrization; ``None`` lets :func:`choose_centered` decide (a latent
+        model's site effects are always non-centred, jointly with its true scores).
 
     Returns
     -------
@@ -320,16 +324,21 @@ def build_model(data: ModelData, spec: ModelSpec, *, centered: bool | None = Non
         site_idx = pm.Data("site_idx", values["site_idx"])
         y = pm.Data("y", values["y"])
         if spec.measurement == "latent":
-            X = _latent_design(spec, values, site_idx, len(data.site_labels))
+            # the true scores' outcome-informed part and the site effect are sampled jointly
+            beta = _beta(spec, data, values)
+            sigma_site = _rv("sigma_site", spec.prior_for("sigma_site"))
+            X, site_effect = _latent_design(spec, values, site_idx, len(data.site_labels), beta, sigma_site)
+            eta = _coefficients(spec, data, values, X, beta)
         else:
             X = pm.Data("X", values["X"])
-
-        eta = _coefficients(spec, data, values, X)
+            eta = _coefficients(spec, data, values, X)
         if family.intercept:
             eta = eta + _rv("Intercept", spec.prior_for("Intercept"))
 
-        sigma_site = _rv("sigma_site", spec.prior_for("sigma_site"))
-        eta = eta + _group_effect("site", sigma_site, centered)[site_idx]
+        if spec.measurement != "latent":
+            sigma_site = _rv("sigma_site", spec.prior_for("sigma_site"))
+            site_effect = _group_effect("site", sigma_site, centered)
+        eta = eta + site_effect[site_idx]
         if data.region_idx is not None:
             region_idx = pm.Data("region_idx", values["region_idx"])
             sigma_region = _rv("sigma_region", spec.prior_for("sigma_region"))
@@ -340,13 +349,24 @@ def build_model(data: ModelData, spec: ModelSpec, *, centered: bool | None = Non
     return model
 
 
-def _coefficients(spec: ModelSpec, data: ModelData, values: dict[str, np.ndarray], X):
-    """``X @ beta`` with ``beta`` on the ``predictor`` dim (vectorised when all priors are Normal)."""
-    import pymc as pm  # deferred: PyMC takes seconds to import; only model building needs it
+def _coefficients(spec: ModelSpec, data: ModelData, values: dict[str, np.ndarray], X, beta=None):
+    """``X @ beta`` with ``beta`` on the ``predictor`` dim (``beta`` made here unless given)."""
     import pytensor.tensor as pt  # deferred: pytensor compiles on import; only model building needs it
 
     if data.X.shape[1] == 0:
         return pt.zeros(X.shape[0])
+    if beta is None:
+        beta = _beta(spec, data, values)
+    # column products rather than a matrix product: p is 3-6, and the elementwise graph fuses
+    # into one loop where a dot product goes through a slower generic kernel
+    return sum(X[:, j] * beta[j] for j in range(data.X.shape[1]))
+
+
+def _beta(spec: ModelSpec, data: ModelData, values: dict[str, np.ndarray]):
+    """The coefficients ``beta`` on the ``predictor`` dim (vectorised when all priors are Normal)."""
+    import pymc as pm  # deferred: PyMC takes seconds to import; only model building needs it
+    import pytensor.tensor as pt  # deferred: pytensor compiles on import; only model building needs it
+
     if "beta_sigma" in values:
         mu = pm.Data("beta_mu", values["beta_mu"])
         sigma = pm.Data("beta_sigma", values["beta_sigma"])
@@ -357,19 +377,18 @@ def _coefficients(spec: ModelSpec, data: ModelData, values: dict[str, np.ndarray
             for name, prior in zip(data.coef_names, coefficient_priors(spec, data), strict=True)
         ]
         beta = pm.Deterministic("beta", pt.stack(parts), dims="predictor")
-    # column products rather than a matrix product: p is 3-6, and the elementwise graph fuses
-    # into one loop where a dot product goes through a slower generic kernel
-    return sum(X[:, j] * beta[j] for j in range(data.X.shape[1]))
+    return beta
 
 
-def _latent_design(spec: ModelSpec, values: dict[str, np.ndarray], site_idx, n_sites: int):
+def _latent_design(spec: ModelSpec, values: dict[str, np.ndarray], site_idx, n_sites: int, beta, sigma_site):
     """Measurement model: each site's true (centred) E, C, F is latent; respondents measure it.
 
     The model: ``latent[s] ~ MvNormal(latent_mean, Sigma)`` (LKJ prior on the correlations,
     ``latent_sd`` on the SDs), and each respondent's score
     ``x ~ Normal(latent[s, j] + role_offset[j, role], sigma_measure[j])``; role offsets sum to zero
     over roles so they do not shift the scale. Returns the design matrix of the outcome rows, built
-    from the latent values (interactions as products of latent values).
+    from the latent values (interactions as products of latent values), and the site effects
+    ``u_site ~ Normal(0, sigma_site)``.
 
     How it is written, for the sampler: the true scores are non-centred around their conditional
     distribution given the site's respondents (a normal–normal model, exact):
@@ -384,20 +403,32 @@ def _latent_design(spec: ModelSpec, values: dict[str, np.ndarray], site_idx, n_s
     conditioned): ``chol(C_s) = L K_s⁻ᵀ``, ``m_s = latent_mean + L K_s⁻ᵀ w_s`` with
     ``w_s = K_s⁻¹ Lᵀ P_s (rbar_s − latent_mean)``, and
     ``log p(x_s | ·) = Σ_i log N(x_i | latent_mean_j + offset, sigma_measure_j) − ½ log|B_s| + ½ |w_s|²``.
+
+    The site effect ``u_s = sigma_site ζ_s0`` and the true scores' standard normals ``z_s`` are
+    one standard normal vector ``ζ_s = (ζ_s0, z_s)`` per site, and both move the site's outcome
+    logit: by ``g_s · ζ_s`` with ``g_s = (sigma_site, K_s⁻¹ Lᵀ beta)`` (the predictors' own
+    coefficients; interactions aside). Sampled separately, ``sigma_site``, ``beta`` and ``Sigma``
+    trade the site's outcome deviation between the two and the sampler crawls along that ridge.
+    So ``ζ_s = H_s x_s`` with the Householder reflection ``H_s = I − u uᵀ / (1 + ĝ_s0)``,
+    ``u = e_1 + ĝ_s``, ``ĝ_s = g_s / |g_s|``, which maps ``e_1`` to ``−ĝ_s``: the sampled
+    ``x_s = (z_outcome_s, z_orthogonal_s) ~ Normal(0, I)`` (``H_s`` is orthogonal, so ``ζ_s`` is
+    too, and the density is unchanged) has one coordinate that carries the whole outcome
+    deviation, ``g_s · ζ_s = −|g_s| z_outcome_s``, and the others leave the outcome alone.
     """
     import pymc as pm  # deferred: PyMC takes seconds to import; only model building needs it
     import pytensor.tensor as pt  # deferred: pytensor compiles on import; only model building needs it
 
     n_constructs = len(spec.predictors)
     mean = _rv("latent_mean", spec.prior_for("latent_mean"), dims="construct")
-    sd_prior = spec.prior_for("latent_sd")
-    sd_dist = getattr(pm, sd_prior["dist"]).dist(**{k: v for k, v in sd_prior.items() if k != "dist"}, shape=n_constructs)
     # True E, C, F are correlated across sites (the framework expects them to move together);
-    # an independent prior would mis-correct the attenuation, so their covariance is estimated.
-    chol, _, stds = pm.LKJCholeskyCov(
-        "latent_chol", n=n_constructs, eta=2.0, sd_dist=sd_dist, compute_corr=True, store_in_trace=False
-    )
-    pm.Deterministic("latent_sd", stds, dims="construct")
+    # an independent prior would mis-correct the attenuation, so their covariance is estimated:
+    # Sigma = L Lᵀ, L = diag(latent_sd) · chol(R), R ~ LKJ(2) — the LKJCholeskyCov prior, sampled
+    # as SDs and correlations apart (LKJCholeskyCov samples L's entries, a funnel as an SD nears 0)
+    stds = _rv("latent_sd", spec.prior_for("latent_sd"), dims="construct")
+    corr_chol = pm.LKJCorr("latent_corr_chol", n=n_constructs, eta=2.0)
+    chol = stds[:, None] * corr_chol
+    rows, cols = np.tril_indices(n_constructs)
+    pm.Deterministic("latent_chol", chol[rows, cols])  # packed by rows, as LKJCholeskyCov stores it
     sigma_measure = _rv("sigma_measure", spec.prior_for("sigma_measure"), dims="construct")
     resp_site = pm.Data("resp_site", values["resp_site"])
     resp_pred = pm.Data("resp_pred", values["resp_pred"])
@@ -425,13 +456,23 @@ def _latent_design(spec: ModelSpec, values: dict[str, np.ndarray], site_idx, n_s
     score_logp = pm.logp(pm.Normal.dist(mu=mean[resp_pred], sigma=sigma_measure[resp_pred]), net).sum()
     pm.Potential("responses", score_logp - 0.5 * log_det_b.sum() + 0.5 * sum((w_a**2).sum() for w_a in w))
 
-    z = pm.Normal("z_latent", mu=0.0, sigma=1.0, dims=("site", "construct"))
-    scaled = _solve_upper(k, [w[a] + z[:, a] for a in range(n_constructs)])  # K_s⁻ᵀ (w_s + z_s)
+    lt_beta = chol.T @ beta[:n_constructs]  # Lᵀ beta over the predictors themselves
+    g = [sigma_site + pt.zeros(n_sites), *_solve_lower(k, [lt_beta[a] for a in range(n_constructs)])]
+    g_norm = pt.sqrt(sum(g_a**2 for g_a in g))
+    u = [1.0 + g[0] / g_norm, *(g_a / g_norm for g_a in g[1:])]
+    a = pm.Normal("z_outcome", mu=0.0, sigma=1.0, dims="site")
+    e = pm.Normal("z_orthogonal", mu=0.0, sigma=1.0, dims=("site", "construct"))
+    x = [a, *(e[:, j] for j in range(n_constructs))]
+    along = sum(u_i * x_i for u_i, x_i in zip(u, x, strict=True)) / u[0]  # (u·x) / (1 + ĝ_0)
+    zeta = [x_i - u_i * along for u_i, x_i in zip(u, x, strict=True)]
+    z_site = pm.Deterministic("z_site", zeta[0], dims="site")
+    site_effect = pm.Deterministic("u_site", z_site * sigma_site, dims="site")
+    scaled = _solve_upper(k, [w[j] + zeta[1 + j] for j in range(n_constructs)])  # K_s⁻ᵀ (w_s + z_s)
     latent = pm.Deterministic("latent", mean + pt.stack(scaled, axis=1) @ chol.T, dims=("site", "construct"))
     rows = latent[site_idx]
     index = {p: j for j, p in enumerate(spec.predictors)}
     products = [rows[:, index[a]] * rows[:, index[b]] for a, b in spec.interactions]
-    return pt.concatenate([rows, pt.stack(products, axis=1)], axis=1) if products else rows
+    return (pt.concatenate([rows, pt.stack(products, axis=1)], axis=1) if products else rows), site_effect
 
 
 # Small per-site (J x J, J = number of constructs) linear algebra written out entry by entry on

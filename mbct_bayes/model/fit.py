@@ -269,7 +269,7 @@ def available_sampler(sampler: str | SamplerSettings) -> str:
         raise DataError(f"sampler {name!r} is not 'nutpie' or 'pymc'")
     if name == "nutpie":
         try:
-            import nutpie  # noqa: F401
+            import nutpie  # noqa: F401  (deferred: only checks that the sampler is installed)
         except ImportError:
             warnings.warn("nutpie is not installed; falling back to PyMC's NUTS", stacklevel=3)
             return "pymc"

@@ -224,7 +224,6 @@ def read_evaluation(directory: str | os.PathLike[str], spec=None) -> EvaluationF
         When the folder or ``metrics.json`` is missing, or ``metrics.json`` is not the evaluation's
         JSON (an object with ``model`` and ``baseline`` scores).
     """
-
     folder = check_evaluation_dir(directory)
     path = folder / "metrics.json"
     try:
@@ -470,7 +469,6 @@ def section_coefficients(fit: Fit, summary: dict[str, Any]) -> Html:
 
 def section_prior_sensitivity(summary: dict[str, Any]) -> Html:
     """Power-scaling prior sensitivity: a table with each parameter's verdict in words."""
-
     sens = summary["prior_sensitivity"]
     rows = [
         [name, Cell(_num(v["prior"]), "num" + (" bad" if v["diagnosis"] in FLAGGED else "")),
@@ -719,7 +717,6 @@ def render_report(
     DataError
         Bad ``observations``, ``new_sites`` or evaluation folder.
     """
-
     spec = fit.spec
     # inputs first, so bad ones fail before any figure is drawn
     ev = read_evaluation(evaluation_dir, spec) if evaluation_dir is not None else None
@@ -813,7 +810,6 @@ def write_report(
     pathlib.Path
         ``path``.
     """
-
     target = check_output_path(path)
     text = render_report(
         fit, observations=observations, new_sites=new_sites, evaluation_dir=evaluation_dir, title=title, seed=seed,

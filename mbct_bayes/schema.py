@@ -564,7 +564,6 @@ def _warn_weak(df: pd.DataFrame, spec: ModelSpec, source: str) -> None:
 
 def _ids(col: pd.Series) -> pd.Series:
     """Ids as text: whole numbers without '.0', spaces trimmed, empty -> missing."""
-
     def one(v: Any) -> Any:
         if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
             return np.nan

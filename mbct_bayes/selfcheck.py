@@ -139,7 +139,6 @@ def simulate_outcomes(
     Bernoulli 0/1, binomial successes out of the row's trials, or ordinal level codes 0..K-1,
     from the same linear predictor and level probabilities as :mod:`mbct_bayes.predict`.
     """
-
     data = prepare_data(table, spec)
     eta = fixed_part(draws, data.X) + draws["u_site"][:, data.site_idx]
     if data.region_idx is not None:
@@ -170,7 +169,6 @@ def rank_bins(n_ranks: int, rank_draws: int = RANK_DRAWS) -> int:
 
 def rank_uniformity_p(ranks: np.ndarray, rank_draws: int = RANK_DRAWS, bins: int | None = None) -> float:
     """Chi-square p-value of the hypothesis that ``ranks`` (0..L) are uniform, in equal bins."""
-
     ranks = np.asarray(ranks, dtype=np.int64)
     bins = rank_bins(ranks.size, rank_draws) if bins is None else bins
     if bins < 2:
@@ -212,7 +210,6 @@ def _outcome_column(spec: ModelSpec, codes: np.ndarray) -> np.ndarray:
 
 def _run_rep(problem: Any, task: _RepTask) -> _RepResult:
     """Refit the compiled model to one simulated data set and rank the true values."""
-
     start = time.perf_counter()
     compiled, compiled_here = _compiled_for(problem)
     table = problem.table.copy()
@@ -359,7 +356,6 @@ class Calibration:
 
     def plot(self, **kwargs: Any):
         """ECDF-difference plot of the ranks with simultaneous bands; see :func:`mbct_bayes.plots.selfcheck.ecdf_difference`."""
-
         from mbct_bayes.plots.selfcheck import (
             ecdf_difference,  # deferred: it draws figures, and matplotlib takes over a second to import
         )
@@ -367,7 +363,6 @@ class Calibration:
 
     def save(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
         """Write ``check.json``, ``fits.csv`` and ``ecdf.png`` into ``directory`` (created if missing)."""
-
         folder = check_output_dir(directory)
         folder.mkdir(parents=True, exist_ok=True)
         paths = {"json": folder / "check.json", "fits": folder / "fits.csv", "plot": folder / "ecdf.png"}
@@ -386,7 +381,6 @@ def read_check(directory: str | os.PathLike[str]) -> dict[str, Any]:
     DataError
         When the folder or ``check.json`` is missing or is not a check result.
     """
-
     folder = Path(directory)
     hint = f"make one with 'mbct-bayes check MODEL.toml --like OBS.csv --out {folder}'"
     path = folder / "check.json"
@@ -463,7 +457,6 @@ def check(
     -------
     Calibration
     """
-
     started = time.perf_counter()
     if not isinstance(spec, ModelSpec):
         raise DataError(

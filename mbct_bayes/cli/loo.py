@@ -50,7 +50,6 @@ def _names(paths: list[str]) -> list[str]:
 
 def loo_report(paths: list[str]) -> tuple[dict[str, Any], list[str]]:
     """PSIS-LOO of each fit (and their comparison): the JSON object and the warnings raised."""
-
     if len(set(map(str, paths))) != len(paths):
         raise DataError("the same fit file is given twice; give each fit once")
     fits = dict(zip(_names(paths), (load_fit(p) for p in paths), strict=True))

@@ -30,7 +30,6 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The full ``mbct-bayes`` parser with every available subcommand."""
-
     parser = _Parser(
         prog="mbct-bayes",
         description="Bayesian implementation science for MBCT services (PARIHS: SI = f(E, C, F)).",

@@ -35,7 +35,6 @@ def sampler_settings_from(args: argparse.Namespace):
     Every command that samples (fit, demo, evaluate, check) makes its settings here, before
     reading any data, so a bad ``--draws`` is a one-line error at once.
     """
-
     return SamplerSettings(
         draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler, seed=args.seed
     )
@@ -115,7 +114,6 @@ def _say(message: str) -> None:
 
 def read_responses_option(args: argparse.Namespace):
     """Respondent scores for a latent fit: read as given, or scored from items with a codebook."""
-
     if getattr(args, "columns", None) and not args.codebook:
         raise DataError("--columns renames survey item files; it needs --responses with --codebook")
     if args.codebook and not args.responses:
@@ -137,7 +135,6 @@ def note_scores(table) -> None:
 
 def _fit(observations, spec, settings, *, quiet: bool = False, responses=None, source: str = "observations"):
     """Validate and compile (bad input fails here, before any sampling), then sample with ``settings``."""
-
     compiled = compile_model(observations, spec, responses=responses, sampler=settings, source=source)
     if not quiet:
         _say(
@@ -199,7 +196,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def _example_tables():
     """The bundled example (observations, new sites), simulated afresh if the files are absent."""
-
     obs_path, new_path = EXAMPLE_DIR / "observations.csv", EXAMPLE_DIR / "new_sites.csv"
     if obs_path.exists() and new_path.exists():
         return read_table(obs_path), read_table(new_path), str(obs_path)

@@ -397,7 +397,6 @@ def cmd_search(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- helpers
 def _simulation_settings(args: argparse.Namespace) -> Any:
     """The :class:`~mbct_bayes.power.SimulationSettings` of ``--sims/--seed/--alpha/--analysis/--jobs/...``."""
-
     return SimulationSettings(
         sims=args.sims, alpha=args.alpha, seed=args.seed, analysis=args.analysis, chunk_size=args.chunk_size,
         n_jobs=args.jobs, scheduler=args.scheduler, progress=not args.quiet,
@@ -521,7 +520,6 @@ def _emit(
 
 def cmd_stepped_wedge(args: argparse.Namespace) -> int:
     """``power stepped-wedge``: analytic (and with --sims simulated) power, or assurance from a fit."""
-
     _check_outputs(args)
     if args.fit:
         return _stepped_wedge_from_fit(args)

@@ -51,7 +51,7 @@ from mbct_bayes.families import family_names, get_family
 from mbct_bayes.families._base import BASELINE_PSEUDO as BASELINE_PSEUDO  # re-exported
 from mbct_bayes.forecast import rules as scores
 from mbct_bayes.forecast.rules import intra_row_correlation, log_score_beta_binomial, log_score_binomial_mixture
-from mbct_bayes.io import check_output_path, write_json, write_table
+from mbct_bayes.io import check_output_dir, check_output_path, write_json, write_table
 from mbct_bayes.model.build import ModelData, choose_centered, outcome_array, prepare_data
 from mbct_bayes.model.fit import available_sampler, compile_model, compiled_for_data
 from mbct_bayes.model.predictor import log_likelihood
@@ -119,7 +119,6 @@ class Evaluation:
         DataError
             When ``directory`` is an existing file.
         """
-
         paths = output_paths(directory)
         for path in paths.values():
             check_output_path(path)
@@ -131,12 +130,7 @@ class Evaluation:
 
 def output_paths(directory: str | os.PathLike[str]) -> dict[str, Path]:
     """The files :meth:`Evaluation.save` writes, creating ``directory`` when it is missing."""
-    folder = Path(directory)
-    if folder.exists() and not folder.is_dir():
-        raise DataError(
-            f"{folder}: exists and is a file, not a folder; give --out a folder name "
-            "(it is created if missing)"
-        )
+    folder = check_output_dir(directory)  # the same words as every command writing a folder
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -153,7 +147,6 @@ def output_paths(directory: str | os.PathLike[str]) -> dict[str, Path]:
 # -- fold assignment -------------------------------------------------------------------------------
 def site_outcome_rate(table: pd.DataFrame, spec: ModelSpec) -> pd.Series:
     """Each site's observed outcome: mean of 0/1, successes/trials, or mean level code."""
-
     y = outcome_array(table, spec).astype(float)
     sites = table[spec.group].astype(str)
     if spec.trials is not None:
@@ -273,7 +266,6 @@ class _FoldResult:
 
 def _compiled_for(problem: _Problem) -> tuple[Any, bool]:
     """The compiled model for ``problem`` from the one cache, and whether this call compiled it."""
-
     compiled = compiled_for_data(
         problem.table, problem.data, problem.spec, sampler=problem.settings.sampler, centered=problem.centered
     )
@@ -314,7 +306,6 @@ def compiled_model(obs: pd.DataFrame, spec: ModelSpec, *, sampler: str = "nutpie
     -------
     mbct_bayes.model.fit.CompiledModel
     """
-
     compiled = compile_model(obs, spec, sampler=sampler, source=spec.source or "observations")
     compiled.ready()
     return compiled
@@ -322,13 +313,11 @@ def compiled_model(obs: pd.DataFrame, spec: ModelSpec, *, sampler: str = "nutpie
 
 def clear_cache() -> None:
     """Forget this process's compiled models (benchmarks use it to time a cold start)."""
-
     clear()
 
 
 def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
     """Refit without the held-out sites and predict them as new sites."""
-
     start = time.perf_counter()
     compiled, compiled_here = _compiled_for(problem)
     if not compiled_here:
@@ -463,7 +452,6 @@ def evaluate(
     effect, but a beta-binomial with the training rate and the training rows' intra-row
     correlation; its Brier, AUC and calibration stay per unit at the rate.
     """
-
     if not isinstance(spec, ModelSpec):
         raise DataError(
             "spec must be a ModelSpec (e.g. ModelSpec.from_toml('models/bernoulli.toml')), "
@@ -600,7 +588,6 @@ def _fold_baseline_log_density(
     carries through its site effect, so the skill compares forecasts of the same kind and
     measures what the predictors add, not the bonus of having any spread at all.
     """
-
     rho = np.array([
         intra_row_correlation(y[row_fold != f], trials[row_fold != f]) for f in range(k)
     ])

@@ -232,7 +232,6 @@ def _validated(
     table: pd.DataFrame, spec: ModelSpec, responses: pd.DataFrame | None, source: str = "observations"
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Validate observations (and, for latent models, respondent scores) at the edge."""
-
     if spec.measurement == "latent":
         if responses is None:
             raise DataError(
@@ -628,13 +627,11 @@ class Fit:
 
         ``measured``: ``responses=`` or ``scores_are_true=`` for a latent fit's new sites.
         """
-
         return predict(self, new, kind=kind, seed=seed, region_mode=region_mode, **measured)
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fit to one NetCDF file, atomically. No pickle is involved."""
-
         tree = self.idata.copy()
         for group in ("warmup_posterior", "warmup_sample_stats", "fit_data"):
             if group in tree.children:
@@ -686,7 +683,6 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
         When the file is missing, not NetCDF, not an mbct-bayes fit, from an incompatible
         schema version, or its spec/data no longer match the hash written at save time.
     """
-
     path = Path(path)
     if not path.exists():
         raise FitFileError(f"{path}: fit file not found; create one with 'mbct-bayes fit ... --out {path.name}'")

@@ -130,7 +130,6 @@ def prior_sensitivity(fit: Fit) -> dict[str, dict[str, Any]]:
         ``"ok"``, ``"some prior influence"``, ``"prior-data conflict"``, ``"prior dominates"``
         (see the module docstring).
     """
-
     from arviz_stats import psense  # deferred: ArviZ is only needed for its diagnostics and LOO
 
 

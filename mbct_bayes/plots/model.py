@@ -372,7 +372,6 @@ def posterior_predictive(
     -------
     PosteriorPredictive
     """
-
     posterior = as_posterior(fit)
     spec, md = posterior.spec, posterior.model_data
     n_draws = int(_draws(posterior, "sigma_site").shape[0])
@@ -415,7 +414,6 @@ def _validated_observations(posterior: Posterior, observations: pd.DataFrame) ->
 
 def _mixed_eta(posterior: Posterior, table: pd.DataFrame, seed: int) -> np.ndarray:
     """Known sites with their own effects, unseen sites as new sites."""
-
     spec, md = posterior.spec, posterior.model_data
     known = table[spec.group].astype(str).isin(set(md.site_labels)).to_numpy()
     eta = np.empty((posterior.n_draws, len(table)))

@@ -138,7 +138,6 @@ def lever_response(
         ``p`` (dashed horizontal), the posterior probability of reaching ``p`` (grey
         dash-dot) and the target value (solid vertical) when reachable.
     """
-
     curve = lever_curve(fit, site, lever, n_grid=n_grid, p=p, kind=kind, seed=seed)
     if curve["site"].nunique() != 1:
         raise DataError("lever_response draws one site; pass a single row")

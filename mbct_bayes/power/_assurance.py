@@ -630,7 +630,6 @@ def draws_from_fit(
     fit: Fit, *, lever: str = "F", delta: float = 1.0, profile: Mapping[str, float] | None = None
 ) -> dict[str, np.ndarray]:
     """The three posterior arrays a trial depends on (:func:`mbct_bayes.planning.predict.trial_inputs`)."""
-
     inputs = trial_inputs(fit.posterior, lever=lever, delta=delta, profile=dict(profile) if profile else None)
     missing = [k for k in DRAW_KEYS if k not in inputs]
     if missing:

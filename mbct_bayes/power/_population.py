@@ -122,7 +122,6 @@ def fixed_logit(
     :mod:`mbct_bayes.model.design` (as :func:`mbct_bayes.planning.predict.fixed_part_centred`),
     minus the last cutpoint for ordinal fits so that the outcome is P(top level).
     """
-
     centre = np.array([spec.center[p] for p in numeric_predictors(spec)], dtype=float)
     eta = fixed_part_centred(draws, spec, np.asarray(profiles, float) - centre, categories)
     return get_family(spec.family).event_logit(eta, draws)
@@ -178,7 +177,6 @@ def build_population(
         Each categorical covariate's (N,) level per service (not a lever: the intervention leaves
         it); one not given is at its reference level.
     """
-
     if kind not in ("fitted_sites", "candidates"):
         raise DataError(f"population kind {kind!r} is not one of fitted_sites, candidates")
     try:
@@ -279,7 +277,6 @@ def _region_codes(regions, fitted_regions, n, labels, stratify):
 
 def population_at_means(pop: Population) -> Population:
     """The population under the posterior means of its arrays (one draw), for power at the mean."""
-
     def mean(a: np.ndarray) -> np.ndarray:
         return a.mean(axis=0, keepdims=True)
 
@@ -308,7 +305,6 @@ def _site_regions(fit: Fit, site_index: np.ndarray) -> list[str | None] | None:
 
 def _fitted_region_weights(fit: Fit) -> np.ndarray | None:
     """The fitted sites' share of each fitted region (None without regions): the unknown-region mixture."""
-
     md = fit.model_data
     if md.region_idx is None or md.region_labels is None:
         return None
@@ -321,7 +317,6 @@ def fitted_sites_population(fit: Fit, *, lever: str = "F", delta: float = 1.0) -
     Observed E, C, F: each site's mean over its rows. Latent-measurement fits: each draw's
     latent (true) site scores.
     """
-
     spec, md = fit.spec, fit.model_data
     site_index = np.unique(md.site_idx)  # sites with outcome rows (latent fits may list more)
     labels = [md.site_labels[i] for i in site_index]
@@ -377,7 +372,6 @@ def candidates_population(
     same population), and the lever moves the true score. ``scores_are_true`` takes the table's
     scores as true scores instead.
     """
-
     spec = fit.spec
     if stratify not in (None, "region"):
         raise DataError(f"stratify (--stratify) = {stratify!r}: the only stratification offered is 'region'")
@@ -451,7 +445,6 @@ def randomise(rng: np.random.Generator, strata: np.ndarray | None, n: int, sims:
     ``c`` pairs are a design with ``c`` clusters per arm, balanced within strata up to one.
     Vectorised over trials (a random sort key per trial and service).
     """
-
     def shuffled(items: np.ndarray) -> np.ndarray:  # (sims, m): each row a random order of items
         return np.take_along_axis(items, np.argsort(rng.random(items.shape), axis=1), axis=1)
 

@@ -158,7 +158,6 @@ def search_clusters(
     PowerResult or AssuranceResult
         As :func:`search` (``curve``: the candidates).
     """
-
     def unreached(target: float, limits: SearchLimits, estimate: float) -> str:
         return (
             f"target {source.metric} {target:g} is not reached with up to {limits.max_clusters} clusters per arm "
@@ -181,7 +180,6 @@ def search_cluster_size(
     PowerResult or AssuranceResult
         As :func:`search` (``curve``: the sizes evaluated).
     """
-
     def unreached(target: float, limits: SearchLimits, estimate: float) -> str:
         assert design.clusters_per_arm is not None  # _search_along refused a design without it
         return (

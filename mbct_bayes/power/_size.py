@@ -193,7 +193,6 @@ def size_grid(
         (equal to ``actual_size`` when exact), ``size_method`` (``"exact"`` | ``"simulated"``),
         ``size_holds``, ``sims`` (0 when exact) and the inputs.
     """
-
     analyses = [check.choice("analysis", a, ANALYSES) for a in analyses]
     clusters = tuple(sorted({check.integer("clusters_per_arm", c, 2) for c in clusters}))
     sizes = tuple(check.integer("cluster_size", m, 1) for m in cluster_sizes)

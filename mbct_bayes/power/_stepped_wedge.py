@@ -708,7 +708,6 @@ def stepped_wedge_population_assurance(
         stepped-wedge design (``sequences``, ``periods``, ``clusters``, ``cluster_size``, ``time``,
         ``df``, ``method``).
     """
-
     x, counts = _resolve_design(sequences, design, periods)
     n_draws = population.n_draws
     sims = n_draws if sims is None else sims
@@ -811,7 +810,6 @@ def stepped_wedge_assurance(
     Arguments (``responses``/``scores_are_true`` for a latent fit's candidates too) and keys as
     :func:`mbct_bayes.power.assurance` and :func:`stepped_wedge_population_assurance`.
     """
-
     design_args: dict[str, Any] = dict(sequences=sequences, periods=periods, design=design, cluster_size=cluster_size, alpha=alpha,
                        sims=sims, seed=seed, time=time, ci_level=ci_level)
     if profile is not None and (sites is not None or stratify is not None):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import types
 
 import numpy as np
@@ -297,10 +296,9 @@ def test_assurance_from_draws_csv(capsys, tmp_path):
 
 def test_assurance_from_fit_file(capsys, monkeypatch, tmp_path):
     seen = {}
-    fit_module = types.ModuleType("mbct_bayes.model.fit")
-    # a stand-in fit: assurance hands its posterior to trial_inputs
-    fit_module.load_fit = lambda path: seen.setdefault("fit", types.SimpleNamespace(posterior=f"posterior from {path}"))
-    predict_module = types.ModuleType("mbct_bayes.planning.predict")
+
+    def load_fit(path):  # a stand-in fit: assurance hands its posterior to trial_inputs
+        return seen.setdefault("fit", types.SimpleNamespace(posterior=f"posterior from {path}"))
 
     def trial_inputs(fit, *, lever, delta, profile):
         seen["args"] = (fit, lever, delta, profile)
@@ -310,9 +308,9 @@ def test_assurance_from_fit_file(capsys, monkeypatch, tmp_path):
             "log_odds_ratio": np.linspace(0.2, 1.0, 50),
         }
 
-    predict_module.trial_inputs = trial_inputs
-    monkeypatch.setitem(sys.modules, "mbct_bayes.model.fit", fit_module)
-    monkeypatch.setitem(sys.modules, "mbct_bayes.planning.predict", predict_module)
+    # where the command and assurance look them up (imported at module level)
+    monkeypatch.setattr("mbct_bayes.cli.power.load_fit", load_fit)
+    monkeypatch.setattr("mbct_bayes.power._assurance.trial_inputs", trial_inputs)
     result, _ = run_json(
         capsys,
         "assurance",

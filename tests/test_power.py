@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import types
 import warnings
 
@@ -657,9 +656,7 @@ def fake_predict(monkeypatch):
             "log_odds_ratio": 0.5 + 0.3 * QUANTILES[::2],
         }
 
-    module = types.ModuleType("mbct_bayes.planning.predict")
-    module.trial_inputs = trial_inputs
-    monkeypatch.setitem(sys.modules, "mbct_bayes.planning.predict", module)
+    monkeypatch.setattr("mbct_bayes.power._assurance.trial_inputs", trial_inputs)  # where assurance looks it up
     return calls
 
 

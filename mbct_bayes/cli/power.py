@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mbct_bayes.cli.model import add_measured_args, read_responses_option
+from mbct_bayes.cli._common import add_measured_args, read_responses_option
 from mbct_bayes.cli.power_text import (
     analytic_text,
     assurance_text,

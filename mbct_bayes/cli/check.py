@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mbct_bayes.cli.model import sampler_settings_from
+from mbct_bayes.cli._common import sampler_settings_from
 from mbct_bayes.io import check_output_dir, dumps_json
 from mbct_bayes.schema import read_table
 from mbct_bayes.selfcheck import _check_reps, check

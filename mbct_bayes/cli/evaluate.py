@@ -12,7 +12,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from mbct_bayes.cli.model import sampler_settings_from
+from mbct_bayes.cli._common import sampler_settings_from
 from mbct_bayes.cli.score_forecasts import scores_text
 from mbct_bayes.errors import ConvergenceWarning, DataError
 from mbct_bayes.forecast.crossval import evaluate

@@ -18,9 +18,13 @@ from mbct_bayes.errors import DataError, one_line
 EXIT_BAD_INPUT = 2
 EXIT_NOT_CONVERGED = 3
 
-# Each module defines ``register(subparsers)``. A module that fails to import is an error, not a
+# Each module is named after its command and defines ``register(subparsers)``; the order here is
+# the order of commands in ``--help``. A module that fails to import is an error, not a
 # skip: a command that silently vanished would look like a typo to the user and a pass to the tests.
-AREAS = ("data", "survey", "model", "plan", "score_forecasts", "evaluate", "loo", "check", "power", "report")
+AREAS = (
+    "simulate", "validate", "score", "reliability", "fit", "summary", "predict", "demo",
+    "plan", "score_forecasts", "evaluate", "loo", "check", "power", "report",
+)
 
 
 class _Parser(argparse.ArgumentParser):

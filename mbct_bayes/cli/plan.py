@@ -14,7 +14,7 @@ import argparse
 import math
 import sys
 
-from mbct_bayes.cli.model import add_measured_args, add_region_mode, note_scores, read_responses_option
+from mbct_bayes.cli._common import add_measured_args, add_region_mode, note_scores, read_responses_option
 from mbct_bayes.errors import DataError, problem
 from mbct_bayes.io import check_output_path, dumps_json, write_table
 from mbct_bayes.model.fit import load_fit

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mbct_bayes.cli.model import add_measured_args, read_responses_option
+from mbct_bayes.cli._common import add_measured_args, read_responses_option
 from mbct_bayes.cli.power_text import (
     analytic_text,
     assurance_text,
@@ -50,7 +50,7 @@ from mbct_bayes.power import (
 from mbct_bayes.power._assurance import assumptions
 from mbct_bayes.schema import read_table
 
-if TYPE_CHECKING:  # a fit is loaded lazily (the model stack is heavy)
+if TYPE_CHECKING:  # annotations only
     from mbct_bayes.model.fit import Fit
 
 DRAW_COLUMNS = ("baseline_logit", "sigma_site", "log_odds_ratio")

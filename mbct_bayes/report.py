@@ -39,6 +39,7 @@ from mbct_bayes.model.fit import ESS_MIN, R_HAT_MAX, Fit
 from mbct_bayes.model.sensitivity import EXPLANATIONS, FLAG, FLAGGED, THRESHOLD, flagged
 from mbct_bayes.planning import scenarios as planning
 from mbct_bayes.planning.predict import (
+    check_region_mode,
     fixed_part,
     p_embedded,
     predict,
@@ -537,13 +538,20 @@ def _id_text(value: Any) -> str:
     return str(value)
 
 
-def _planning(fit: Fit, sites: pd.DataFrame, seed: int) -> tuple[Html, Html]:
+#: What a site with an empty region is, per region mode (the sentence the planning section shows).
+REGION_MODE_TEXT = {
+    "mixture": "a site with no region is one of the fitted regions, drawn in proportion to their numbers of sites",
+    "new": "a site with no region is in a new region, drawn from the fitted population of regions",
+}
+
+
+def _planning(fit: Fit, sites: pd.DataFrame, seed: int, region_mode: str = "mixture") -> tuple[Html, Html]:
     """The planning table section and the lever section."""
     spec = fit.spec
     table = _sites_with_ids(fit, sites)
-    new = predict(fit, table, kind="new_site", seed=seed)
-    typical = predict(fit, table, kind="typical_site", seed=seed)
-    lever_table = planning.levers(fit, table, 1.0, "new_site", seed=seed)
+    new = predict(fit, table, kind="new_site", seed=seed, region_mode=region_mode)
+    typical = predict(fit, table, kind="typical_site", seed=seed, region_mode=region_mode)
+    lever_table = planning.levers(fit, table, 1.0, "new_site", seed=seed, region_mode=region_mode)
     shown = list(dict.fromkeys(lever_table["site"].astype(str)))[:MAX_LEVER_PANELS]
     # labels only: a site named with '$' must not switch matplotlib into mathtext
     labelled = lever_table.assign(site=lever_table["site"].astype(str).map(lambda s: plain_label(s, 40)))
@@ -583,7 +591,7 @@ def _planning(fit: Fit, sites: pd.DataFrame, seed: int) -> tuple[Html, Html]:
     parts = [
         _p("P(embedded) for each new service. 'New site' draws the site effect from the fitted population of sites "
            "(what to expect of one new service); 'typical site' sets it to 0 (the median service of its region with these "
-           "scores)." + (" An empty region is one of the fitted regions, drawn in proportion to their numbers of sites."
+           "scores)." + (f" Region mode '{region_mode}': {REGION_MODE_TEXT[region_mode]}."
                        if fit.model_data.region_labels else "")),
         _table(headers, rows),
     ]
@@ -682,6 +690,7 @@ def render_report(
     title: str | None = None,
     seed: int = 0,
     check_dir: str | os.PathLike[str] | None = None,
+    region_mode: str = "mixture",
 ) -> str:
     """The report as one self-contained HTML document.
 
@@ -706,6 +715,10 @@ def render_report(
     check_dir
         A folder written by ``mbct-bayes check --out`` (``check.json``, ``ecdf.png``) for the
         simulation-based calibration section.
+    region_mode
+        Where a new site with an empty region is (models with region effects): ``"mixture"``, one of
+        the fitted regions in proportion to their sites; ``"new"``, a region drawn from the region
+        population. Used by every new-site prediction and the levers; the planning section says which.
 
     Returns
     -------
@@ -715,9 +728,10 @@ def render_report(
     Raises
     ------
     DataError
-        Bad ``observations``, ``new_sites`` or evaluation folder.
+        Bad ``observations``, ``new_sites``, evaluation folder or ``region_mode``.
     """
     spec = fit.spec
+    check_region_mode(region_mode)
     # inputs first, so bad ones fail before any figure is drawn
     ev = read_evaluation(evaluation_dir, spec) if evaluation_dir is not None else None
     if check_dir is not None:
@@ -756,7 +770,7 @@ def render_report(
 
     how = "pass new_sites= to write_report (Python) or --sites SITES.csv to 'mbct-bayes report' (one row per site)"
     if new_sites is not None:
-        planning_html, lever_html = _planning(fit, new_sites, seed)
+        planning_html, lever_html = _planning(fit, new_sites, seed, region_mode)
     else:
         planning_html = _unavailable(f"No new sites were given; {how}.")
         lever_html = _unavailable(f"No new sites were given, so there is no lever chart; {how}.")
@@ -799,6 +813,7 @@ def write_report(
     title: str | None = None,
     seed: int = 0,
     check_dir: str | os.PathLike[str] | None = None,
+    region_mode: str = "mixture",
 ) -> Path:
     """Write the HTML report to ``path`` atomically (see :func:`render_report` for the arguments).
 
@@ -813,7 +828,7 @@ def write_report(
     target = check_output_path(path)
     text = render_report(
         fit, observations=observations, new_sites=new_sites, evaluation_dir=evaluation_dir, title=title, seed=seed,
-        check_dir=check_dir,
+        check_dir=check_dir, region_mode=region_mode,
     )
     write_text(target, text)
     return target

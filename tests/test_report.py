@@ -86,7 +86,7 @@ def write_evaluation(folder: Path, data: pd.DataFrame, seed: int = 0) -> Path:
 
 
 def idata_fit(*, ok: bool, family: str = "bernoulli", regions: bool = False, J: int = 6, chains: int = 4,
-              draws: int = 500, seed: int = 0) -> Fit:
+              draws: int = 500, seed: int = 0, region_loc: float = 0.0) -> Fit:
     """A full Fit (with an ArviZ posterior) whose diagnostics truly pass (iid draws) or fail
     (chains centred apart, so R-hat is far above 1.01, plus divergences)."""
     import arviz as az
@@ -125,7 +125,7 @@ def idata_fit(*, ok: bool, family: str = "bernoulli", regions: bool = False, J: 
         posterior["Intercept"] = draw()
     if regions:
         posterior["sigma_region"] = np.abs(draw(loc=0.5, scale=0.1))
-        posterior["u_region"] = draw(2)
+        posterior["u_region"] = draw(2, loc=region_loc)
         dims["u_region"] = ["region"]
         coords["region"] = list(md.region_labels)
     diverging = np.zeros((chains, draws), bool)
@@ -242,6 +242,34 @@ def test_passing_fit_says_pass_binomial_with_regions():
     assert "sigma_region" in text and "(unknown)" in text  # empty region: drawn from the population
 
 
+def _new_site_p(text: str, site: str) -> float:
+    """The 'P(embedded), new site' cell of one site's row in the planning table."""
+    planning_section = re.search(r'<section id="planning">(.*?)</section>', text, re.S).group(1)
+    row = re.search(rf"<tr><td>{site}</td>(.*?)</tr>", planning_section, re.S).group(1)
+    return float(re.findall(r'<td class="num">([^<]*)</td>', row)[3])  # after E, C, F
+
+
+def test_region_mode_moves_only_sites_without_a_region_and_is_stated():
+    # both fitted regions sit 3 log-odds up (sigma_region about 0.5): 'mixture' puts a site with no
+    # region in one of them, 'new' in a new region near 0, so its P(embedded) must drop a lot
+    fit = idata_fit(ok=True, regions=True, region_loc=3.0, draws=200, chains=2)
+    sites = pd.DataFrame({"site": ["N1", "N2"], "region": ["R0", ""], "E": [3.0, 3.0], "C": [3.0, 3.0], "F": [3.0, 3.0]})
+    mixture = render_report(fit, new_sites=sites)  # the default
+    new = render_report(fit, new_sites=sites, region_mode="new")
+    assert _new_site_p(mixture, "N2") - _new_site_p(new, "N2") > 0.2
+    assert abs(_new_site_p(mixture, "N1") - _new_site_p(new, "N1")) <= 0.03  # a known region: same up to draws
+    # the levers use the mode too: near P = 0.5 one point gains more than near the 0.93 ceiling
+    lever_gain = {name: float(re.search(r"<tr><td>N2</td>.*?<td>\w+: ([+-][\d.]+) \(", text).group(1))
+                  for name, text in (("mixture", mixture), ("new", new))}
+    assert lever_gain["new"] - lever_gain["mixture"] > 0.04, lever_gain
+    assert "Region mode &#x27;mixture&#x27;: a site with no region is one of the fitted regions" in mixture
+    assert "Region mode &#x27;new&#x27;: a site with no region is in a new region" in new
+    with pytest.raises(DataError, match=r"^region_mode 'both' is not one of mixture, new \(mixture"):
+        render_report(fit, new_sites=sites, region_mode="both")
+    no_regions = render_report(idata_fit(ok=True), new_sites=sites.drop(columns="region"), region_mode="new")
+    assert "Region mode" not in no_regions
+
+
 def test_without_new_sites_or_evaluation_the_sections_say_how():
     text = render_report(idata_fit(ok=True))
     assert "No new sites were given" in text and "--sites" in text
@@ -292,6 +320,23 @@ def test_cli_writes_the_report(example_fit, example_fit_path, tmp_path, capsys):
     assert f"report written to {out}" in stderr
     text = out.read_text(encoding="utf-8")
     assert "NEW1" in text and "Reliability diagram" in text
+
+
+def test_cli_region_mode(tmp_path, capsys):
+    fit_path = tmp_path / "fit.nc"
+    idata_fit(ok=True, regions=True, draws=100, chains=2).save(fit_path)
+    sites = tmp_path / "sites.csv"
+    pd.DataFrame({"site": ["N1"], "region": [""], "E": [3.0], "C": [3.0], "F": [3.0]}).to_csv(sites, index=False)
+    out = tmp_path / "r.html"
+    code, _, stderr = run(capsys, fit_path, "--out", out, "--sites", sites, "--region-mode", "new")
+    assert code == 0, stderr
+    assert "Region mode &#x27;new&#x27;" in out.read_text(encoding="utf-8")
+    out.unlink()
+    with pytest.raises(SystemExit) as exit_info:
+        run(capsys, fit_path, "--out", out, "--region-mode", "both")
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "invalid choice: 'both'" in err and "Traceback" not in err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import argparse
 import sys
 import warnings
 
+from mbct_bayes.cli._common import add_region_mode
 from mbct_bayes.io import check_output_path
 from mbct_bayes.model.fit import load_fit
 from mbct_bayes.schema import read_table
@@ -36,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check", dest="check_dir", metavar="CHECK_DIR",
                    help="folder written by 'mbct-bayes check --out' (simulation-based calibration)")
     p.add_argument("--seed", type=int, default=0, help="seed of new-site and replication draws (default 0)")
+    add_region_mode(p)
     p.set_defaults(func=cmd_report)
 
 
@@ -62,7 +64,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         write_report(fit, out, observations=observations, new_sites=sites, evaluation_dir=args.eval_dir,
-                     seed=args.seed, check_dir=args.check_dir)
+                     seed=args.seed, check_dir=args.check_dir, region_mode=args.region_mode)
     for message in dict.fromkeys(" ".join(str(w.message).split()) for w in caught
                                  if not issubclass(w.category, DeprecationWarning | FutureWarning)):
         _say(f"warning: {message}")

@@ -427,6 +427,12 @@ def test_search_analytic_and_assurance(capsys, tmp_path):
         "--quiet",
     )
     assert result["assurance"] >= 0.5 and "p_effect_positive" in result
+    assert result["size_sims"] == 10_000 and result["size_holds"] in (True, False)
+    # the text shows the found design's size line as `power assurance` does
+    code, out, _ = run(capsys, "search", "--method", "assurance", "--draws", str(draws), "--target", "0.5",
+                       "--cluster-size", "20", "--sims", "400", "--seed", "1", "--max-clusters", "30", "--quiet")
+    assert code == 0
+    assert f"with the effect removed: {result['actual_size']:.3f} " in out and f"{result['size_sims']} trials" in out
 
 
 def test_search_unreachable_is_an_error(capsys):

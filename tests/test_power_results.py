@@ -205,3 +205,39 @@ def test_search_takes_the_settings_objects_and_the_keywords_alike():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert by_objects.power == by_keywords.power and by_objects.clusters_per_arm == by_keywords.clusters_per_arm
+
+
+# ------------------------------------------------- the size at an assurance search's design found
+SIZE_KEYS = ("actual_size", "size_mc_low", "size_mc_high", "size_method", "size_sims", "size_band", "size_holds",
+             "size_note")
+
+
+def _assurance_size_keys_match(found, at_design):
+    for key in SIZE_KEYS:
+        assert found[key] == at_design[key], key
+
+
+@pytest.mark.parametrize("solve_for", ["clusters_per_arm", "cluster_size"])
+def test_assurance_search_reports_the_size_assurance_gives_at_its_design(solve_for):
+    from mbct_bayes.power import assurance_from_draws
+
+    rng = np.random.default_rng(4)
+    draws = {"baseline_logit": -0.8 + 0.1 * rng.standard_normal(80), "sigma_site": np.full(80, 0.5),
+             "log_odds_ratio": 0.6 + 0.2 * rng.standard_normal(80)}
+    fixed = {"cluster_size": 20} if solve_for == "clusters_per_arm" else {"clusters_per_arm": 10}
+    found = search(method="assurance", draws=draws, target=0.3, solve_for=solve_for, sims=80, seed=7,
+                   max_clusters=12, max_cluster_size=60, **fixed)
+    at_design = assurance_from_draws(*(draws[k] for k in _search.DRAW_KEYS), clusters_per_arm=found["clusters_per_arm"],
+                                     cluster_size=found["cluster_size"], sims=80, seed=7)
+    _assurance_size_keys_match(found, at_design)
+    assert found["size_sims"] == 10_000 and 0.0 < found["actual_size"] < 0.2
+
+
+def test_population_assurance_search_reports_the_size_assurance_gives_at_its_design(example_fit):
+    from mbct_bayes.power import population_assurance
+    from mbct_bayes.power._assurance import population_from_fit
+
+    found = search(method="assurance", fit=example_fit, cluster_size=20, target=0.05, sims=60, seed=3, max_clusters=6)
+    at_design = population_assurance(population_from_fit(example_fit), clusters_per_arm=found["clusters_per_arm"],
+                                     cluster_size=found["cluster_size"], sims=60, seed=3)
+    _assurance_size_keys_match(found, at_design)

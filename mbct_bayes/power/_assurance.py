@@ -426,7 +426,7 @@ def _one_design(curve: Curve) -> dict[str, Any]:
     return out
 
 
-def _null_size(out: dict[str, Any], null_counts, parallel: Mapping[str, Any]) -> dict[str, Any]:
+def _null_size(out: Mapping[str, Any], null_counts, parallel: Mapping[str, Any]) -> dict[str, Any]:
     """The analysis's type-I error in the assurance's own trials with the effect removed.
 
     ``null_counts(sims, index, common)`` returns the kernel's counts for ``sims`` trials under
@@ -462,6 +462,40 @@ def _null_size(out: dict[str, Any], null_counts, parallel: Mapping[str, Any]) ->
     size["size_holds"] = holds(size["actual_size"], out["alpha"])
     size["size_note"] = size_note(out["analysis"], out["clusters_per_arm"], out["cluster_size"], size, out["alpha"])
     return size
+
+
+def draws_size(
+    out: Mapping[str, Any], draws: tuple[ArrayLike, ArrayLike, ArrayLike], settings: SimulationSettings
+) -> dict[str, Any]:
+    """The size keys of :func:`_null_size` for the design in ``out`` (``clusters_per_arm``, ``cluster_size``,
+    ``sims``, ``seed``, ... as :func:`draws_curve` reports them), trials from ``draws`` with the effect removed.
+
+    One code path for :func:`assurance_from_draws` and a search's design found."""
+    base, sigma, _ = _check_draws(*draws)
+
+    def null_counts(index, common):
+        return simulate_counts(
+            logit_p0=base[index], log_or=0.0, sigma_b=sigma[index], label="size (no effect)", **common
+        )
+
+    return _null_size(out, null_counts, settings.parallel())
+
+
+def population_size(out: Mapping[str, Any], population: Population, settings: SimulationSettings) -> dict[str, Any]:
+    """As :func:`draws_size`, trials recruiting from ``population`` (:func:`population_assurance` and a search)."""
+
+    def null_counts(index, common):
+        arrays = trial_arrays(population, index, int(out["clusters_per_arm"]), common["seed"])
+        return simulate_counts(
+            logit_p0=arrays.base,
+            log_or=np.zeros_like(arrays.shift),
+            sigma_b=arrays.sigma_site,
+            baseline=arrays.baseline,
+            label="size (no effect)",
+            **common,
+        )
+
+    return _null_size(out, null_counts, settings.parallel())
 
 
 def assurance_from_draws(
@@ -535,14 +569,7 @@ def assurance_from_draws(
     table = draws_curve(draws, [clusters_per_arm], [cluster_size], cv=cv, settings=settings,
                         sims_per_draw=sims_per_draw, direction=direction)
     out = _one_design(table)
-
-    def null_counts(index, common):
-        return simulate_counts(
-            logit_p0=base[index], log_or=0.0, sigma_b=sigma[index], label="size (no effect)", **common
-        )
-
-    base, sigma, _ = _check_draws(*draws)
-    out.update(_null_size(out, null_counts, settings.parallel()))
+    out.update(draws_size(out, draws, settings))
     return AssuranceResult.from_values(out)
 
 
@@ -562,19 +589,7 @@ def population_assurance(
     settings, others = SimulationSettings.split(kwargs, sims=None)
     table = services_curve(population, [clusters_per_arm], [cluster_size], settings=settings, **others)
     out = _one_design(table)
-
-    def null_counts(index, common):
-        arrays = trial_arrays(population, index, clusters_per_arm, common["seed"])
-        return simulate_counts(
-            logit_p0=arrays.base,
-            log_or=np.zeros_like(arrays.shift),
-            sigma_b=arrays.sigma_site,
-            baseline=arrays.baseline,
-            label="size (no effect)",
-            **common,
-        )
-
-    out.update(_null_size(out, null_counts, settings.parallel()))
+    out.update(population_size(out, population, settings))
     return AssuranceResult.from_values(out)
 
 

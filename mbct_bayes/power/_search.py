@@ -31,7 +31,9 @@ from mbct_bayes.power._assurance import (
     DRAW_KEYS,
     draws_curve,
     draws_from_fit,
+    draws_size,
     population_from_fit,
+    population_size,
     services_curve,
 )
 from mbct_bayes.power._population import Population, check_enough_services
@@ -263,9 +265,10 @@ def _found(
     table = curve.table.reset_index(drop=True)
     if source.metric == "assurance":
         out["power"] = out["assurance"]  # the JSON's legacy key; the result has one name
-        return AssuranceResult.from_values(out, curve=table)
     if source.size_at is not None:
         out.update(source.size_at(out))
+    if source.metric == "assurance":
+        return AssuranceResult.from_values(out, curve=table)
     return PowerResult.from_values(out, curve=table)
 
 
@@ -313,7 +316,8 @@ def assurance_over(
         def curve_at(clusters: list[int], sizes: list[int], cv: float) -> Curve:
             return services_curve(population, clusters, sizes, cv=cv, settings=settings, direction=direction)
 
-        return Source("assurance", "assurance", curve_at, settings, cap, how)
+        return Source("assurance", "assurance", curve_at, settings, cap, how,
+                      size_at=lambda out: population_size(out, population, settings))
     if draws is None:
         raise DataError("assurance needs posterior draws or a fit (FIT.nc / --draws)")
     missing = [key for key in DRAW_KEYS if key not in draws]
@@ -325,7 +329,8 @@ def assurance_over(
     def curve_from_draws(clusters: list[int], sizes: list[int], cv: float) -> Curve:
         return draws_curve(arrays, clusters, sizes, cv=cv, settings=settings, direction=direction)
 
-    return Source("assurance", "assurance", curve_from_draws, settings)
+    return Source("assurance", "assurance", curve_from_draws, settings,
+                  size_at=lambda out: draws_size(out, arrays, settings))
 
 
 def search(
@@ -401,7 +406,9 @@ def search(
         simulated, the inputs, and ``curve`` (also the attribute ``.curve``): a DataFrame of the
         candidates evaluated (the power curve). With ``method="simulate"`` also the found design's
         analysis size, as :func:`mbct_bayes.power.simulate` reports it (``actual_size``,
-        ``size_holds``, ...).
+        ``size_holds``, ...); with ``method="assurance"`` the same keys as
+        :func:`~mbct_bayes.power.assurance_from_draws` / :func:`~mbct_bayes.power.population_assurance`
+        report at the found design (its trials with the effect removed, same seed).
 
     Notes
     -----

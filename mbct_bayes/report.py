@@ -697,7 +697,7 @@ def render_report(
     Parameters
     ----------
     fit
-        A :class:`~mbct_bayes.fit.Fit` (fitted or loaded with :func:`~mbct_bayes.model.fit.load_fit`).
+        A :class:`~mbct_bayes.model.fit.Fit` (fitted or loaded with :func:`~mbct_bayes.model.fit.load_fit`).
     observations
         Observations for the posterior predictive check (validated against the spec); default the
         data stored in the fit. Rows of sites the model has not seen are predicted as new sites.

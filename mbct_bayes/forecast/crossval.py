@@ -719,7 +719,7 @@ def loo(fit: Fit) -> LooResult:
     Parameters
     ----------
     fit
-        A :class:`~mbct_bayes.fit.Fit`.
+        A :class:`~mbct_bayes.model.fit.Fit`.
 
     Returns
     -------

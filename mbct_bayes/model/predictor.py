@@ -72,7 +72,7 @@ def log_likelihood(posterior: Posterior) -> np.ndarray:
 def parameter_draws(draws: Mapping[str, np.ndarray], spec: ModelSpec) -> dict[str, np.ndarray]:
     """The checked parameters as flat columns: ``{name: (S,)}``.
 
-    Names follow :meth:`mbct_bayes.fit.Fit.summary_table`: ``Intercept``, each coefficient name
+    Names follow :meth:`mbct_bayes.model.fit.Fit.summary_table`: ``Intercept``, each coefficient name
     (``E``, ``C:F``), ``sigma_site``, ``sigma_region``, ``cutpoint[a|b]``.
     """
     out: dict[str, np.ndarray] = {}

@@ -126,7 +126,7 @@ def prior_sensitivity(fit: Fit) -> dict[str, dict[str, Any]]:
     -------
     dict
         ``{parameter: {"prior": float, "likelihood": float, "diagnosis": str}}`` with parameter
-        names as in :meth:`mbct_bayes.fit.Fit.summary_table` and diagnosis one of
+        names as in :meth:`mbct_bayes.model.fit.Fit.summary_table` and diagnosis one of
         ``"ok"``, ``"some prior influence"``, ``"prior-data conflict"``, ``"prior dominates"``
         (see the module docstring).
     """

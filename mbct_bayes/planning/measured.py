@@ -129,7 +129,7 @@ def prepare_sites(
     Parameters
     ----------
     fit
-        A :class:`~mbct_bayes.fit.Fit`.
+        A :class:`~mbct_bayes.model.fit.Fit`.
     new
         The sites table. With ``responses`` its E, C, F may be left out: they are the
         respondents' means (and replace any given).
@@ -359,7 +359,7 @@ def true_score_draws(
     Parameters
     ----------
     fit
-        A latent-measurement :class:`~mbct_bayes.fit.Fit`.
+        A latent-measurement :class:`~mbct_bayes.model.fit.Fit`.
     table
         Sites (rows of one site share its draws): site means with ``n_respondents`` (or
         ``n_E``, ``n_C``, ``n_F``), or any site rows when ``responses`` are given.

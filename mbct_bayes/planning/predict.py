@@ -325,7 +325,7 @@ def predict(
     Parameters
     ----------
     fit
-        A :class:`~mbct_bayes.fit.Fit`.
+        A :class:`~mbct_bayes.model.fit.Fit`.
     new
         Rows with the spec's predictors (and the site column for ``known_site`` or to share a
         new site's effect across its rows; the region column when regions were fitted).

@@ -430,7 +430,7 @@ def what_if(
     Parameters
     ----------
     fit
-        A :class:`~mbct_bayes.fit.Fit`.
+        A :class:`~mbct_bayes.model.fit.Fit`.
     sites
         One row per site with the spec's predictors and site id (and region, when the model has
         regions; empty means unknown). A dict is one site.

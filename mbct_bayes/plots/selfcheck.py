@@ -19,7 +19,7 @@ def ecdf_difference(
 ) -> Figure:
     """ECDF of each parameter's PIT values minus the uniform CDF, with simultaneous bands.
 
-    One panel per parameter of a :class:`mbct_bayes.check.Calibration`. The line is
+    One panel per parameter of a :class:`mbct_bayes.selfcheck.Calibration`. The line is
     ``ECDF(u) - u`` of the randomised PIT values ``(rank + U) / (L + 1)``; the grey band is the
     simultaneous ``prob`` band of that difference for uniform values (Säilynoja, Bürkner &
     Vehtari 2022, simulation method, from :func:`arviz_stats.ecdf_utils.ecdf_pit`). A line that
@@ -30,7 +30,7 @@ def ecdf_difference(
     Parameters
     ----------
     result
-        A :class:`~mbct_bayes.check.Calibration`.
+        A :class:`~mbct_bayes.selfcheck.Calibration`.
     prob
         Band level; default ``1 - 0.01 / m`` (the check's Bonferroni level per parameter).
     n_simulations, seed

@@ -159,6 +159,8 @@ class Family:
     coefficient_scale, ratio_name, ratio_abbreviation
         What a coefficient is (``"log-odds"``, ``"log rate ratio"``) and its exponential
         (``"odds ratio"``/``"OR"``, ``"rate ratio"``/``"RR"``), for summaries and the report.
+    intercept_words
+        What the intercept is at the centring values (``"the log-odds of embedding"``).
     planned_is_probability
         Whether the planned quantity is a probability (shown as a share, targets in (0, 1)) or a
         non-negative rate.
@@ -220,6 +222,7 @@ class Family:
     coefficient_scale: str = "log-odds"
     ratio_name: str = "odds ratio"
     ratio_abbreviation: str = "OR"
+    intercept_words: str = "the log-odds of embedding"
     site_estimates: Callable[[ModelData], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] | None = None
 
     def planned_quantity(self, eta: np.ndarray, params: Mapping[str, Any], spec: ModelSpec) -> np.ndarray:

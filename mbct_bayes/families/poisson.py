@@ -256,6 +256,7 @@ COUNT_FIELDS: dict[str, Any] = dict(
     coefficient_scale="log rate ratio",
     ratio_name="rate ratio",
     ratio_abbreviation="RR",
+    intercept_words="the log rate per unit of exposure",
     site_estimates=site_estimates,
 )
 

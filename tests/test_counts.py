@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -293,7 +294,7 @@ def test_report_describes_the_count_model_in_rates(poisson_fit, tmp_path):
     observed = obs["access"].sum() / obs["population"].sum() * 100_000
     assert ppc.observed_overall == pytest.approx(observed)  # per 100,000 population, not a share
     assert np.quantile(ppc.replicated_overall, 0.02) < observed < np.quantile(ppc.replicated_overall, 0.98)
-    html = write_report(fit, tmp_path / "r.html", new_sites=SITES).read_text()
+    html = unescape(write_report(fit, tmp_path / "r.html", new_sites=SITES).read_text())
     for words in ("Poisson: 'access' is a count per observation; log link, offset log('population')",
                   "log rate ratios per scale point", "rate ratio per point (90%)",
                   "expected access per 100,000 population, new site", "the log rate per unit of exposure"):

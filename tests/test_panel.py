@@ -90,7 +90,7 @@ def test_unknown_key_message_lists_the_panel_keys():
 def _panel() -> pd.DataFrame:
     return pd.DataFrame({
         "site": ["a", "a", "a", "b", "b"],
-        "year": [2019, 2020, 2023, 2019, 2021],
+        "year": [2019, 2020, 2024, 2019, 2021],
         "E": [3.0, 3.5, 4.0, 2.0, 2.5], "C": 3.0, "F": [2.0, 3.0, 3.0, 4.0, 4.5],
         "embedded": [0, 1, 1, 0, 1],
     })
@@ -105,7 +105,7 @@ def _validate(df, spec=PANEL):
 def test_a_valid_panel_keeps_numeric_time_with_gaps():
     out = _validate(_panel().assign(year=lambda d: d["year"].astype(str)))
     assert out["year"].dtype == np.float64
-    assert out["year"].tolist() == [2019, 2020, 2023, 2019, 2021]
+    assert out["year"].tolist() == [2019, 2020, 2024, 2019, 2021]
 
 
 def test_duplicate_site_time_rows_are_refused_naming_site_and_time():
@@ -161,10 +161,10 @@ def _lagged(df=None, spec=PANEL):
 def test_lagged_rows_carry_the_previous_wave_state_gap_and_predictors():
     rows = _lagged()
     assert rows["site"].tolist() == ["a", "a", "b"]
-    assert rows["year"].tolist() == [2020, 2023, 2021]
+    assert rows["year"].tolist() == [2020, 2024, 2021]
     assert rows["embedded"].tolist() == [1, 1, 1]
     assert rows["previous"].tolist() == [0, 1, 0]
-    assert rows["gap"].tolist() == [1.0, 3.0, 2.0]
+    assert rows["gap"].tolist() == [1.0, 4.0, 2.0]
     assert rows["E"].tolist() == [3.0, 3.5, 2.0]  # predictors_at = "previous": the earlier wave's scores
     assert rows["F"].tolist() == [2.0, 3.0, 4.0]
 
@@ -173,10 +173,10 @@ def test_lagged_rows_with_current_predictors_and_any_row_order():
     spec = ModelSpec(time="year", dynamics="transition", predictors_at="current")
     shuffled = _panel().iloc[[4, 2, 0, 3, 1]].reset_index(drop=True)
     rows = _lagged(shuffled, spec)
-    assert list(zip(rows["site"], rows["year"], strict=True)) == [("b", 2021), ("a", 2023), ("a", 2020)]  # table order
+    assert list(zip(rows["site"], rows["year"], strict=True)) == [("b", 2021), ("a", 2024), ("a", 2020)]  # table order
     assert rows["E"].tolist() == [2.5, 4.0, 3.5]
     assert rows["previous"].tolist() == [0, 1, 0]
-    assert rows["gap"].tolist() == [2.0, 3.0, 1.0]
+    assert rows["gap"].tolist() == [2.0, 4.0, 1.0]
 
 
 def test_lagged_rows_of_an_ordinal_panel_keep_the_level_labels():
@@ -211,10 +211,10 @@ def test_a_panel_with_its_own_previous_column_is_refused():
 def test_bernoulli_transition_design_has_previous_and_gap_terms():
     rows = _lagged()
     spec = resolve(PANEL, rows)
-    assert spec.gaps == {"terms": True, "center": 2.0}  # unequal gaps 1, 3, 2: median 2
+    assert spec.gaps == {"terms": True, "center": 2.0}  # unequal gaps 1, 4, 2: median 2 (mean 2.33)
     assert spec.coef_names == ("E", "C", "F", "previous[1]", "gap", "gap:previous[1]")
     X = design_matrix(rows, spec)
-    np.testing.assert_array_equal(X[:, 3:], [[0, -1, 0], [1, 1, 1], [0, 0, 0]])
+    np.testing.assert_array_equal(X[:, 3:], [[0, -1, 0], [1, 2, 2], [0, 0, 0]])
     np.testing.assert_array_equal(X[:, 0], rows["E"] - 3.0)
 
 

@@ -143,7 +143,7 @@ def simulate_outcomes(
     eta = fixed_part(draws, data.X) + draws["u_site"][:, data.site_idx]
     if data.region_idx is not None:
         eta = eta + draws["u_region"][:, data.region_idx]
-    return get_family(spec.family).draw_codes(rng, eta, data.trials, draws)
+    return get_family(spec.family).draw_codes(rng, data.add_offset(eta), data.trials, draws)
 
 
 def degenerate(y: np.ndarray, spec: ModelSpec, trials: np.ndarray | None = None) -> np.ndarray:

@@ -57,7 +57,7 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
 }
 SPEC_KEYS_DOC = (
     "name, description, family, outcome, trials, levels, group, region, predictors, center, "
-    "scale, interactions, categorical, priors, measurement, role_offsets, parametrization, "
+    "scale, interactions, categorical, priors, measurement, role_offsets, parametrization, exposure, rate_per, "
     "time, dynamics, predictors_at, time_trend, gaps"
 )
 #: The panel keys, written to a spec's dict and TOML only when not at their defaults (so specs
@@ -115,6 +115,14 @@ class ModelSpec:
     levels
         Ordinal only: the outcome's values from low to high (strings or numbers).
         Default ``("none", "partial", "embedded")``.
+    exposure
+        Count families (``"poisson"``, ``"negbinomial"``) only: the column with each row's
+        exposure (e.g. catchment population, or weeks observed), > 0; the model's log link has
+        the offset ``log(exposure)``, so the intercept and coefficients are per unit of exposure
+        (log rates and log rate ratios). Without it every row has exposure 1.
+    rate_per
+        Count families only: the unit of exposure in which planning reports rates (e.g.
+        ``100000``: per 100,000 population). Default 1; needs ``exposure``.
     group
         Site id column (the level of the random intercept).
     region
@@ -183,6 +191,8 @@ class ModelSpec:
     measurement: str = "observed"
     role_offsets: bool = False
     parametrization: str = "auto"
+    exposure: str | None = None
+    rate_per: float | None = None
     time: str | None = None
     dynamics: str = "none"
     predictors_at: str = "previous"
@@ -208,16 +218,19 @@ class ModelSpec:
         trials, levels = family.configure(self.trials, self.levels, self.family, src)
         set_(self, "trials", trials)
         set_(self, "levels", levels)
+        exposure, rate_per = family.configure_exposure(self.exposure, self.rate_per, self.family, src)
+        set_(self, "exposure", exposure)
+        set_(self, "rate_per", rate_per)
         predictors = _str_tuple(self.predictors, "predictors", src)
         if not predictors:
             raise _fail(src, "predictors is empty; name at least one column, e.g. [\"E\", \"C\", \"F\"]")
         if len(set(predictors)) != len(predictors):
             raise _fail(src, f"predictors has duplicates: {list(predictors)}")
         set_(self, "predictors", predictors)
-        reserved = {self.group, self.region, self.outcome, self.trials} - {None}
+        reserved = {self.group, self.region, self.outcome, self.trials, self.exposure} - {None}
         clash = [p for p in predictors if p in reserved]
         if clash:
-            raise _fail(src, f"predictor {clash[0]!r} is also the group, region, outcome or trials column")
+            raise _fail(src, f"predictor {clash[0]!r} is also the group, region, outcome, trials or exposure column")
         set_(self, "categorical", self._resolve_categorical(src))
         set_(self, "center", self._resolve_center(src))
         set_(self, "scale", self._resolve_scale(src))
@@ -363,12 +376,15 @@ class ModelSpec:
 
     def _resolve_priors(self, src: str) -> dict[str, dict[str, Any]]:
         known = set(self.parameter_names)
+        # a family parameter whose default prior is for positive values (a dispersion) stays positive
+        family_priors = get_family(self.family).default_priors
+        positive = {name for name, prior in family_priors.items() if prior.get("dist") in POSITIVE_ONLY}
         out = {}
         for name, prior in dict(self.priors or {}).items():
             if name not in known and not self._is_level_coefficient(name) and not self._may_be_gap_term(name):
                 raise _fail(src, f"[priors] names {name!r}, which is not a parameter of this model; use one of {', '.join(sorted(known))}")
             checked = check_prior(name, prior, src)
-            if name.startswith("sigma") or name == "latent_sd":
+            if name.startswith("sigma") or name == "latent_sd" or name in positive:
                 if checked["dist"] not in POSITIVE_ONLY:
                     raise _fail(src, f"[priors.{name}] is a standard deviation; use a positive dist ({', '.join(POSITIVE_ONLY)})")
             elif checked["dist"] in POSITIVE_ONLY:
@@ -510,6 +526,8 @@ class ModelSpec:
             if f.name == "source":
                 continue
             value = getattr(self, f.name)
+            if f.name in {"exposure", "rate_per"} and value is None:
+                continue  # specs of event families keep their old dict (and hashes)
             if f.name in PANEL_DEFAULTS and value == PANEL_DEFAULTS[f.name]:
                 continue  # specs without panel keys keep their old dict (and hashes)
             if f.name == "scale":
@@ -553,7 +571,7 @@ class ModelSpec:
         if "scale" in kwargs:
             kwargs["scale"] = {k: (tuple(v) if isinstance(v, list | tuple) and len(v) else None) for k, v in kwargs["scale"].items()}
         for key in ("family", "outcome", "trials", "group", "region", "measurement", "parametrization", "name", "description",
-                    "time", "dynamics", "predictors_at"):
+                    "exposure", "time", "dynamics", "predictors_at"):
             if key in kwargs and kwargs[key] is not None and not isinstance(kwargs[key], str):
                 raise _fail(source, f"{key} must be a string, got {kwargs[key]!r}")
         for key in ("role_offsets", "time_trend"):
@@ -584,8 +602,8 @@ class ModelSpec:
         """The spec as TOML text that :meth:`from_toml` reads back to an equal spec."""
         d = self.to_dict()
         lines = []
-        for key in ("name", "description", "family", "outcome", "trials", "levels", "group", "region",
-                    "predictors", "interactions", "measurement", "role_offsets", "parametrization",
+        for key in ("name", "description", "family", "outcome", "trials", "levels", "exposure", "rate_per", "group",
+                    "region", "predictors", "interactions", "measurement", "role_offsets", "parametrization",
                     "time", "dynamics", "predictors_at", "time_trend"):
             value = d.get(key)
             if value is None:

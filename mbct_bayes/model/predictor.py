@@ -66,14 +66,15 @@ def log_likelihood(posterior: Posterior) -> np.ndarray:
     eta = fixed + draws["u_site"][:, md.site_idx]
     if md.region_idx is not None:
         eta = eta + draws["u_region"][:, md.region_idx]
-    return get_family(posterior.spec.family).log_likelihood(md.y, eta, md.trials, draws)
+    return get_family(posterior.spec.family).log_likelihood(md.y, md.add_offset(eta), md.trials, draws)
 
 
 def parameter_draws(draws: Mapping[str, np.ndarray], spec: ModelSpec) -> dict[str, np.ndarray]:
     """The checked parameters as flat columns: ``{name: (S,)}``.
 
     Names follow :meth:`mbct_bayes.model.fit.Fit.summary_table`: ``Intercept``, each coefficient name
-    (``E``, ``C:F``), ``sigma_site``, ``sigma_region``, ``cutpoint[a|b]``.
+    (``E``, ``C:F``), ``sigma_site``, ``sigma_region``, ``cutpoint[a|b]``, and a family's own
+    scalar parameters (``overdispersion``).
     """
     out: dict[str, np.ndarray] = {}
     if "Intercept" in draws:
@@ -87,4 +88,7 @@ def parameter_draws(draws: Mapping[str, np.ndarray], spec: ModelSpec) -> dict[st
         levels = spec.ordinal_levels
         for k in range(draws["cutpoints"].shape[1]):
             out[f"cutpoint[{levels[k]}|{levels[k + 1]}]"] = np.asarray(draws["cutpoints"][:, k], dtype=float)
+    for name in get_family(spec.family).parameters:  # the family's own scalars (a dispersion)
+        if name in draws and np.ndim(draws[name]) == 1:
+            out[name] = np.asarray(draws[name], dtype=float)
     return out

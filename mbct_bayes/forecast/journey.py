@@ -304,30 +304,34 @@ def transition_rows(
     return rows
 
 
-def transition_matrices(
-    posterior: Posterior, table: pd.DataFrame, values: np.ndarray, step: float, group_effects: np.ndarray
-) -> np.ndarray:
-    """``T[s, i, k, l, m]`` (S, n, H, K, K) from the fixed part of the hypothetical rows plus each site's effects."""
+def transition_matrices(posterior: Posterior, rows: pd.DataFrame, group_effects: np.ndarray) -> np.ndarray:
+    """``T[s, i, k, l, m]`` (S, n, H, K, K) of the rows of :func:`transition_rows`.
+
+    The fixed part comes from the one design matrix; ``group_effects`` (S, n·H·K) are the rows'
+    site and region effects (:func:`site_effects`).
+    """
     spec, draws = posterior.spec, posterior.draws
     family = get_family(spec.family)
-    rows = transition_rows(posterior, table, values, step)
-    n_sites, horizon = values.shape[0], values.shape[1] - 1
     n_states = len(family.state_levels(spec))  # type: ignore[misc]
-    eta = fixed_part(draws, design_matrix(rows, spec)).reshape(-1, n_sites, horizon * n_states)
-    eta = eta + group_effects[:, :, None]
-    probs = family.level_probabilities(eta.reshape(eta.shape[0], -1), draws)
-    return probs.reshape(eta.shape[0], n_sites, horizon, n_states, n_states)
+    n_sites = rows[spec.group].nunique()
+    eta = fixed_part(draws, design_matrix(rows, spec)) + group_effects
+    probs = family.level_probabilities(eta, draws)
+    return probs.reshape(eta.shape[0], n_sites, -1, n_states, n_states)
 
 
-def site_effects(posterior: Posterior, table: pd.DataFrame, rng: np.random.Generator, region_mode: str) -> np.ndarray:
-    """Site plus region effects (S, n): a fitted site's own, a new site's drawn (planning.predict)."""
-    known_labels = set(posterior.model_data.site_labels)
-    known = table[posterior.spec.group].astype(str).isin(known_labels).to_numpy()
-    effects = np.zeros((posterior.n_draws, len(table)))
+def site_effects(posterior: Posterior, rows: pd.DataFrame, rng: np.random.Generator, region_mode: str) -> np.ndarray:
+    """Site and region effects (S, n_rows) of each row, from :func:`mbct_bayes.planning.predict.group_part`.
+
+    A site in the fit keeps its own effects; a site not in the fit gets one draw per posterior
+    draw, shared by all its rows (group_part draws one per distinct site id). Known sites draw
+    nothing, so the generator's draws depend on the new sites only.
+    """
+    known = rows[posterior.spec.group].astype(str).isin(set(posterior.model_data.site_labels)).to_numpy()
+    effects = np.zeros((posterior.n_draws, len(rows)))
     if known.any():
-        effects[:, known] = group_part(posterior, table[known], "known_site", rng, region_mode)
+        effects[:, known] = group_part(posterior, rows[known], "known_site", rng, region_mode)
     if (~known).any():
-        effects[:, ~known] = group_part(posterior, table[~known], "new_site", rng, region_mode)
+        effects[:, ~known] = group_part(posterior, rows[~known], "new_site", rng, region_mode)
     return effects
 
 
@@ -537,21 +541,22 @@ def forecast(
         + (" unless the what-if changes them" if changes else "")
         + f"; predictors enter at the {spec.predictors_at} wave, as fitted"
     )
-    rng = np.random.default_rng(seed)
-    effects = site_effects(posterior, table, rng, region_mode)
     known = table[spec.group].astype(str).isin(set(posterior.model_data.site_labels)).to_numpy()
     if (~known).any():
         notes.append(f"{int((~known).sum())} site(s) not in the fit: a site effect drawn from the fitted population per draw")
     start = table["_state"].to_numpy(dtype=np.int64)
     values, _ = predictor_paths(last, names, horizon, (), spec.scale)
-    transitions = transition_matrices(posterior, table, values, step, effects)
+    rows = transition_rows(posterior, table, values, step)
+    rng = np.random.default_rng(seed)
+    effects = site_effects(posterior, rows, rng, region_mode)  # shared by baseline and scenario
+    transitions = transition_matrices(posterior, rows, effects)
     uniforms = rng.random((posterior.n_draws, len(table), horizon))
     p = state_distribution(transitions, start)
     paths = sample_paths(transitions, start, uniforms)
     scenario = None
     if changes:
         changed, clamped = predictor_paths(last, names, horizon, changes, spec.scale)
-        t_changed = transition_matrices(posterior, table, changed, step, effects)
+        t_changed = transition_matrices(posterior, transition_rows(posterior, table, changed, step), effects)
         p_changed = state_distribution(t_changed, start)
         scenario = Scenario(
             changes=changes,

@@ -25,6 +25,10 @@ PARIHS_CENTER = 3.0
 PARIHS_SCALE = (1.0, 5.0)
 MEASUREMENTS = ("observed", "latent")
 PARAMETRIZATIONS = ("auto", "centered", "noncentered")
+DYNAMICS = ("none", "transition")
+PREDICTORS_AT = ("previous", "current")
+#: Columns a transition model adds to its rows (:func:`mbct_bayes.model.panel.lagged_rows`): not predictor names.
+TRANSITION_COLUMNS = ("previous", "gap")
 
 # Distribution name -> the parameters it takes (all required unless a default is shown here).
 PRIOR_FAMILIES: dict[str, dict[str, float | None]] = {
@@ -53,8 +57,12 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
 }
 SPEC_KEYS_DOC = (
     "name, description, family, outcome, trials, levels, group, region, predictors, center, "
-    "scale, interactions, categorical, priors, measurement, role_offsets, parametrization"
+    "scale, interactions, categorical, priors, measurement, role_offsets, parametrization, "
+    "time, dynamics, predictors_at, time_trend"
 )
+#: The panel keys, written to a spec's dict and TOML only when not at their defaults (so specs
+#: without them keep their old dict, TOML and hashes).
+PANEL_DEFAULTS: dict[str, Any] = {"time": None, "dynamics": "none", "predictors_at": "previous", "time_trend": False}
 
 
 def _fail(source: str, message: str) -> DataError:
@@ -137,6 +145,19 @@ class ModelSpec:
     parametrization
         Site effects: ``"noncentered"``, ``"centered"`` or ``"auto"`` (chosen from how much
         data each site has).
+    time
+        Optional column with each observation's time (a year, or any ordered number; gaps between
+        waves allowed). With it the observations are a panel: one row per site and time
+        (:func:`mbct_bayes.schema.validate_observations`).
+    dynamics
+        ``"none"`` (default: a site's waves are exchangeable observations) or ``"transition"``:
+        the outcome at a wave depends on the site's state at its previous wave (needs ``time``,
+        and an outcome with states: bernoulli or ordinal); see :mod:`mbct_bayes.model.panel`.
+    predictors_at
+        Transition models: the predictors are taken at the ``"previous"`` wave (default) or at the
+        ``"current"`` one.
+    time_trend
+        A population time trend with site-specific slopes (needs ``time``). Default false.
     """
 
     family: str = "bernoulli"
@@ -154,6 +175,10 @@ class ModelSpec:
     measurement: str = "observed"
     role_offsets: bool = False
     parametrization: str = "auto"
+    time: str | None = None
+    dynamics: str = "none"
+    predictors_at: str = "previous"
+    time_trend: bool = False
     name: str = ""
     description: str = ""
     source: str = field(default="", compare=False, repr=False)
@@ -199,9 +224,45 @@ class ModelSpec:
                                  "scores); remove parametrization = \"centered\" or set it to \"auto\"")
         elif self.role_offsets:
             raise _fail(src, "role_offsets = true needs measurement = \"latent\"")
+        self._check_panel(src)
         set_(self, "priors", self._resolve_priors(src))
 
     # -- resolution helpers -------------------------------------------------------------------
+    def _check_panel(self, src: str) -> None:
+        """The panel keys: time, dynamics, predictors_at, time_trend (one-line messages with the fix)."""
+        if self.time is not None:
+            if not isinstance(self.time, str) or not self.time.strip():
+                raise _fail(src, f"time must be a column name, e.g. time = \"year\"; got {self.time!r}")
+            roles = {self.group: "group", self.region: "region", self.outcome: "outcome", self.trials: "trials"}
+            if self.time in roles:
+                raise _fail(src, f"time {self.time!r} is also the {roles[self.time]} column; name the column with each wave's time")
+            if self.time in self.predictors:
+                raise _fail(src, f"time {self.time!r} is also a predictor; remove it from predictors (time_trend = true models a trend)")
+        if self.dynamics not in DYNAMICS:
+            raise _fail(src, f"dynamics {self.dynamics!r} is not one of {', '.join(DYNAMICS)}")
+        if self.predictors_at not in PREDICTORS_AT:
+            raise _fail(src, f"predictors_at {self.predictors_at!r} is not one of {', '.join(PREDICTORS_AT)}")
+        if not isinstance(self.time_trend, bool):
+            raise _fail(src, f"time_trend must be true or false, got {self.time_trend!r}")
+        if self.time_trend and self.time is None:
+            raise _fail(src, "time_trend = true needs a time column; set time = \"year\" (the column with each wave's time)")
+        if self.dynamics == "none":
+            if self.predictors_at != "previous":
+                raise _fail(src, f"predictors_at = {self.predictors_at!r} is only for dynamics = \"transition\"; remove it")
+            return
+        if self.time is None:
+            raise _fail(src, "dynamics = \"transition\" needs a time column; set time = \"year\" (the column with each wave's time)")
+        if get_family(self.family).state_levels is None:
+            with_states = [n for n in family_names() if get_family(n).state_levels is not None]
+            raise _fail(src, f"dynamics = \"transition\" needs an outcome with states ({' or '.join(with_states)}), "
+                             f"not family {self.family!r}; remove dynamics or change the family")
+        if self.measurement == "latent":
+            raise _fail(src, "dynamics = \"transition\" takes observed scores per wave; remove measurement = \"latent\"")
+        clash = [p for p in self.predictors if p in TRANSITION_COLUMNS]
+        if clash:
+            raise _fail(src, f"predictor {clash[0]!r} is a column a transition model makes itself "
+                             f"({', '.join(TRANSITION_COLUMNS)}); rename that column")
+
     def _numeric(self) -> tuple[str, ...]:
         return tuple(p for p in self.predictors if p not in self.categorical)
 
@@ -383,6 +444,8 @@ class ModelSpec:
             if f.name == "source":
                 continue
             value = getattr(self, f.name)
+            if f.name in PANEL_DEFAULTS and value == PANEL_DEFAULTS[f.name]:
+                continue  # specs without panel keys keep their old dict (and hashes)
             if f.name == "scale":
                 value = {k: (list(v) if v is not None else []) for k, v in value.items()}
             elif f.name in {"predictors", "levels"} and value is not None:
@@ -423,11 +486,13 @@ class ModelSpec:
                 raise _fail(source, f"[{key}] must be a table, e.g. [{key}] on its own line then name = value")
         if "scale" in kwargs:
             kwargs["scale"] = {k: (tuple(v) if isinstance(v, list | tuple) and len(v) else None) for k, v in kwargs["scale"].items()}
-        for key in ("family", "outcome", "trials", "group", "region", "measurement", "parametrization", "name", "description"):
+        for key in ("family", "outcome", "trials", "group", "region", "measurement", "parametrization", "name", "description",
+                    "time", "dynamics", "predictors_at"):
             if key in kwargs and kwargs[key] is not None and not isinstance(kwargs[key], str):
                 raise _fail(source, f"{key} must be a string, got {kwargs[key]!r}")
-        if "role_offsets" in kwargs and not isinstance(kwargs["role_offsets"], bool):
-            raise _fail(source, f"role_offsets must be true or false, got {kwargs['role_offsets']!r}")
+        for key in ("role_offsets", "time_trend"):
+            if key in kwargs and not isinstance(kwargs[key], bool):
+                raise _fail(source, f"{key} must be true or false, got {kwargs[key]!r}")
         return cls(**kwargs, source=source)
 
     @classmethod
@@ -454,7 +519,8 @@ class ModelSpec:
         d = self.to_dict()
         lines = []
         for key in ("name", "description", "family", "outcome", "trials", "levels", "group", "region",
-                    "predictors", "interactions", "measurement", "role_offsets", "parametrization"):
+                    "predictors", "interactions", "measurement", "role_offsets", "parametrization",
+                    "time", "dynamics", "predictors_at", "time_trend"):
             value = d.get(key)
             if value is None:
                 continue

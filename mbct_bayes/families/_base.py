@@ -134,6 +134,10 @@ class Family:
         What the linear predictor is, on the left of the report's formula.
     formula_note
         ``(spec) -> str``: text appended to the report's formula (how eta gives the outcome).
+    state_levels
+        ``(spec) -> levels``: the states a site can be in at a wave, lowest first, in the outcome's
+        own values (a transition model's previous state, :mod:`mbct_bayes.model.panel`); ``None``
+        for a family whose outcome is not a state (no transition models).
     """
 
     name: str
@@ -176,6 +180,7 @@ class Family:
     fold_baseline: Callable[[np.ndarray, np.ndarray, int, np.ndarray | None, int], np.ndarray] = field(
         default=lambda y, row_fold, k, trials, n_levels: fold_base_rate(y, row_fold, k, trials)
     )
+    state_levels: Callable[[ModelSpec], tuple[Any, ...]] | None = None
 
 
 # -- small pieces shared by the families -------------------------------------------------------

@@ -244,3 +244,16 @@ def test_a_fit_without_transitions_is_refused():
     fit = hand_fit(spec=ModelSpec(family="bernoulli", time="year"))
     with pytest.raises(DataError, match="forecast needs a transition model"):
         forecast(fit, SITES, horizon=3)
+
+
+def test_fan_chart_draws_one_panel_per_site():
+    from mbct_bayes.plots.journey import fan_chart
+
+    result = forecast(hand_fit(), SITES, horizon=3, scenarios=["F=-1@1"])
+    fig = fan_chart(result, ["A", "N"])
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["A", "N"]
+    baseline = visible[0].lines[0]
+    np.testing.assert_allclose(baseline.get_ydata(), [0.0, *result.p[:, 0, :, 1].mean(axis=0)])
+    with pytest.raises(DataError, match="not in the forecast"):
+        fan_chart(result, ["Z"])

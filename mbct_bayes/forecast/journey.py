@@ -370,6 +370,8 @@ class Forecast:
         Site ids, in the order of the arrays' site axis.
     start_time
         (n,) each site's latest time (wave 0).
+    start_state
+        (n,) each site's state code at its latest wave.
     levels
         The states, lowest first (the outcome's own values); the last is "embedded".
     step, horizon
@@ -388,6 +390,7 @@ class Forecast:
 
     sites: tuple[str, ...]
     start_time: np.ndarray
+    start_state: np.ndarray
     levels: tuple[Any, ...]
     step: float
     horizon: int
@@ -568,6 +571,7 @@ def forecast(
     return Forecast(
         sites=tuple(table[spec.group].astype(str)),
         start_time=table[spec.time].to_numpy(dtype=float),
+        start_state=start,
         levels=tuple(get_family(spec.family).state_levels(spec)),  # type: ignore[misc]
         step=step,
         horizon=horizon,

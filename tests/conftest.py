@@ -51,3 +51,17 @@ def example_fit_path(example_fit, tmp_path_factory):
     path = tmp_path_factory.mktemp("fit") / "fit.nc"
     example_fit.save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def journey_fit():
+    """Ordinal transition model (models/journey.toml) of the example journeys (data/example/panel.csv)."""
+    return _quick_fit("panel.csv", "journey.toml", draws=300, tune=300)
+
+
+@pytest.fixture(scope="session")
+def journey_fit_path(journey_fit, tmp_path_factory):
+    """The journeys' transition fit saved to a .nc file (forecast CLI tests, the battery)."""
+    path = tmp_path_factory.mktemp("journey") / "journey.nc"
+    journey_fit.save(path)
+    return path

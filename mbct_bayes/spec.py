@@ -58,11 +58,13 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
 SPEC_KEYS_DOC = (
     "name, description, family, outcome, trials, levels, group, region, predictors, center, "
     "scale, interactions, categorical, priors, measurement, role_offsets, parametrization, "
-    "time, dynamics, predictors_at, time_trend"
+    "time, dynamics, predictors_at, time_trend, gaps"
 )
 #: The panel keys, written to a spec's dict and TOML only when not at their defaults (so specs
 #: without them keep their old dict, TOML and hashes).
-PANEL_DEFAULTS: dict[str, Any] = {"time": None, "dynamics": "none", "predictors_at": "previous", "time_trend": False}
+PANEL_DEFAULTS: dict[str, Any] = {
+    "time": None, "dynamics": "none", "predictors_at": "previous", "time_trend": False, "gaps": {},
+}
 
 
 def _fail(source: str, message: str) -> DataError:
@@ -158,6 +160,12 @@ class ModelSpec:
         ``"current"`` one.
     time_trend
         A population time trend with site-specific slopes (needs ``time``). Default false.
+    gaps
+        Transition models: how the time since the previous wave enters, ``{"terms": bool,
+        "center": number}``. With ``terms`` the model has a ``gap`` coefficient (gap minus
+        ``center``) and one ``gap:previous[<level>]`` per state, so the previous state's pull can
+        fade over a longer gap. Fitting fixes what is not given: ``terms`` = whether the fitted gaps
+        are unequal, ``center`` = their median (see :mod:`mbct_bayes.model.panel`).
     """
 
     family: str = "bernoulli"
@@ -179,6 +187,7 @@ class ModelSpec:
     dynamics: str = "none"
     predictors_at: str = "previous"
     time_trend: bool = False
+    gaps: Mapping[str, Any] = field(default_factory=dict)
     name: str = ""
     description: str = ""
     source: str = field(default="", compare=False, repr=False)
@@ -246,7 +255,10 @@ class ModelSpec:
             raise _fail(src, f"time_trend must be true or false, got {self.time_trend!r}")
         if self.time_trend and self.time is None:
             raise _fail(src, "time_trend = true needs a time column; set time = \"year\" (the column with each wave's time)")
+        object.__setattr__(self, "gaps", self._resolve_gaps(src))
         if self.dynamics == "none":
+            if self.gaps:
+                raise _fail(src, "[gaps] is only for dynamics = \"transition\"; remove it")
             if self.predictors_at != "previous":
                 raise _fail(src, f"predictors_at = {self.predictors_at!r} is only for dynamics = \"transition\"; remove it")
             return
@@ -312,6 +324,25 @@ class ModelSpec:
             out[p] = (lo, hi)
         return out
 
+    def _resolve_gaps(self, src: str) -> dict[str, Any]:
+        given = self.gaps if self.gaps is not None else {}
+        if not isinstance(given, Mapping):
+            raise _fail(src, f"[gaps] must be a table such as {{terms = true, center = 1.0}}, got {given!r}")
+        unknown = sorted(set(given) - {"terms", "center"})
+        if unknown:
+            raise _fail(src, f"[gaps] has unknown key {unknown[0]!r}; it takes terms (true/false) and center (a number)")
+        out: dict[str, Any] = {}
+        if "terms" in given:
+            if not isinstance(given["terms"], bool):
+                raise _fail(src, f"gaps.terms must be true or false, got {given['terms']!r}")
+            out["terms"] = given["terms"]
+        if "center" in given:
+            value = given["center"]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise _fail(src, f"gaps.center must be a finite number (a time difference), got {value!r}")
+            out["center"] = float(value)
+        return out
+
     def _resolve_interactions(self, src: str) -> tuple[tuple[str, str], ...]:
         out = []
         for pair in self.interactions or ():
@@ -319,7 +350,9 @@ class ModelSpec:
                 pair = tuple(pair.split(":"))
             if len(pair) != 2 or not all(isinstance(x, str) for x in pair) or pair[0] == pair[1]:
                 raise _fail(src, f"each interaction is a pair of two different predictors, e.g. [\"C\", \"F\"]; got {pair!r}")
-            missing = [x for x in pair if x not in self.predictors]
+            # a transition model's previous state may interact with a predictor (state-specific slopes)
+            terms = (*self.predictors, "previous") if self.dynamics == "transition" else self.predictors
+            missing = [x for x in pair if x not in terms]
             if missing:
                 raise _fail(src, f"interaction {':'.join(pair)} names {missing[0]!r}, which is not a predictor")
             key = (pair[0], pair[1])
@@ -332,7 +365,7 @@ class ModelSpec:
         known = set(self.parameter_names)
         out = {}
         for name, prior in dict(self.priors or {}).items():
-            if name not in known and not self._is_level_coefficient(name):
+            if name not in known and not self._is_level_coefficient(name) and not self._may_be_gap_term(name):
                 raise _fail(src, f"[priors] names {name!r}, which is not a parameter of this model; use one of {', '.join(sorted(known))}")
             checked = check_prior(name, prior, src)
             if name.startswith("sigma") or name == "latent_sd":
@@ -357,20 +390,53 @@ class ModelSpec:
         A categorical covariate whose levels are not fixed yet (a spec not fitted) gives its bare
         name; :func:`mbct_bayes.model.design.resolve` fixes the levels from the data.
         """
+        if predictor == "previous" and self.dynamics == "transition":
+            return self.previous_columns
         entry = self.categorical.get(predictor)
         if entry is None or entry.get("levels") is None:
             return (predictor,)
         return tuple(f"{predictor}[{level}]" for level in entry["levels"] if level != entry["reference"])
 
     @property
+    def state_levels(self) -> tuple[Any, ...]:
+        """A transition model's states, lowest first, in the outcome's own values (from the family)."""
+        levels = get_family(self.family).state_levels
+        if self.dynamics != "transition" or levels is None:
+            raise ValueError(f"a {self.family} model with dynamics = {self.dynamics!r} has no previous state")
+        return tuple(levels(self))
+
+    @property
+    def previous_columns(self) -> tuple[str, ...]:
+        """``previous[<level>]`` for each state but the lowest (transition models; else empty)."""
+        if self.dynamics != "transition":
+            return ()
+        return tuple(f"previous[{level}]" for level in self.state_levels[1:])
+
+    @property
+    def gap_columns(self) -> tuple[str, ...]:
+        """``gap`` and ``gap:previous[<level>]`` when the gap terms are on (``gaps.terms``; else empty)."""
+        if self.dynamics != "transition" or not self.gaps.get("terms"):
+            return ()
+        return ("gap", *(f"gap:{name}" for name in self.previous_columns))
+
+    @property
     def coef_names(self) -> tuple[str, ...]:
         """Coefficient names in design-matrix order: predictors (a categorical: one per non-reference
-        level, ``setting[secondary]``), then ``a:b`` interactions (every column of ``a`` by every
-        column of ``b``). The columns themselves are built by :mod:`mbct_bayes.model.design`."""
+        level, ``setting[secondary]``), then a transition model's ``previous[<level>]`` and gap terms
+        (:attr:`previous_columns`, :attr:`gap_columns`), then ``a:b`` interactions (every column of
+        ``a`` by every column of ``b``; ``F:previous[1]`` for a state-specific slope). The columns
+        themselves are built by :mod:`mbct_bayes.model.design`."""
         names = [name for p in self.predictors for name in self.term_columns(p)]
+        names += [*self.previous_columns, *self.gap_columns]
         for a, b in self.interactions:
             names += [f"{x}:{y}" for x in self.term_columns(a) for y in self.term_columns(b)]
         return tuple(names)
+
+    def _may_be_gap_term(self, name: str) -> bool:
+        """``name`` is a gap term of a transition model whose gap terms are not fixed yet (fitting fixes them)."""
+        if self.dynamics != "transition" or "terms" in self.gaps:
+            return False
+        return name in ("gap", *(f"gap:{column}" for column in self.previous_columns))
 
     def _is_level_coefficient(self, name: str) -> bool:
         """``name`` is a coefficient of a categorical level, ``col[level]`` (or a product with one),
@@ -426,7 +492,7 @@ class ModelSpec:
         """
         if name in self.priors:
             return dict(self.priors[name])
-        if name in self.coef_names or self._is_level_coefficient(name):
+        if name in self.coef_names or self._is_level_coefficient(name) or self._may_be_gap_term(name):
             sd = predictor_sd if predictor_sd and math.isfinite(predictor_sd) and predictor_sd > 0 else 1.0
             return {"dist": "Normal", "mu": 0.0, "sigma": COEF_SCALE / sd}
         family_priors = get_family(self.family).default_priors
@@ -452,7 +518,7 @@ class ModelSpec:
                 value = list(value)
             elif f.name == "interactions":
                 value = [list(p) for p in value]
-            elif f.name in {"center", "priors"}:
+            elif f.name in {"center", "priors", "gaps"}:
                 value = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in value.items()}
             elif f.name == "categorical":
                 if not value:
@@ -481,7 +547,7 @@ class ModelSpec:
             kwargs["interactions"] = tuple(
                 tuple(p) if not isinstance(p, str) else p for p in kwargs["interactions"]
             )
-        for key in ("center", "scale", "priors", "categorical"):
+        for key in ("center", "scale", "priors", "categorical", "gaps"):
             if key in kwargs and not isinstance(kwargs[key], Mapping):
                 raise _fail(source, f"[{key}] must be a table, e.g. [{key}] on its own line then name = value")
         if "scale" in kwargs:
@@ -532,6 +598,9 @@ class ModelSpec:
             lines.append("\n[categorical]")
             lines += [f"{_toml_key(k)} = {_toml_value({key: x for key, x in v.items() if x is not None})}"
                       for k, v in d["categorical"].items()]
+        if d.get("gaps"):
+            lines.append("\n[gaps]")
+            lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in d["gaps"].items()]
         if d["priors"]:
             lines.append("\n[priors]")
             lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in d["priors"].items()]

@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 
 from mbct_bayes.errors import DataError
+from mbct_bayes.model.design import design_matrix, resolve
+from mbct_bayes.model.panel import lagged_rows
 from mbct_bayes.schema import DataWarning, validate_observations
 from mbct_bayes.spec import ModelSpec
 
@@ -77,7 +79,7 @@ def test_bad_panel_key_types_from_toml(data, message):
 
 
 def test_unknown_key_message_lists_the_panel_keys():
-    with pytest.raises(DataError, match=r"allowed keys: .*time, dynamics, predictors_at, time_trend$"):
+    with pytest.raises(DataError, match=r"allowed keys: .*time, dynamics, predictors_at, time_trend, gaps$"):
         ModelSpec.from_dict({"dynamic": "transition"})
 
 
@@ -142,5 +144,135 @@ def test_missing_time_column_is_refused():
 def test_time_without_transition_also_checks_the_panel():
     df = _panel()
     df.loc[4, "year"] = 2019
-    with pytest.raises(DataError, match="site 'b' has 2 rows at year 2019"):
+    with pytest.raises(DataError, match=r"site 'b' has 2 rows at year 2019"):
         _validate(df, ModelSpec(time="year"))
+
+
+# -- lagged rows ---------------------------------------------------------------------------------
+
+
+def _lagged(df=None, spec=PANEL):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        return lagged_rows(_validate(_panel() if df is None else df, spec), spec)
+
+
+def test_lagged_rows_carry_the_previous_wave_state_gap_and_predictors():
+    rows = _lagged()
+    assert rows["site"].tolist() == ["a", "a", "b"]
+    assert rows["year"].tolist() == [2020, 2023, 2021]
+    assert rows["embedded"].tolist() == [1, 1, 1]
+    assert rows["previous"].tolist() == [0, 1, 0]
+    assert rows["gap"].tolist() == [1.0, 3.0, 2.0]
+    assert rows["E"].tolist() == [3.0, 3.5, 2.0]  # predictors_at = "previous": the earlier wave's scores
+    assert rows["F"].tolist() == [2.0, 3.0, 4.0]
+
+
+def test_lagged_rows_with_current_predictors_and_any_row_order():
+    spec = ModelSpec(time="year", dynamics="transition", predictors_at="current")
+    shuffled = _panel().iloc[[4, 2, 0, 3, 1]].reset_index(drop=True)
+    rows = _lagged(shuffled, spec)
+    assert list(zip(rows["site"], rows["year"], strict=True)) == [("b", 2021), ("a", 2023), ("a", 2020)]  # table order
+    assert rows["E"].tolist() == [2.5, 4.0, 3.5]
+    assert rows["previous"].tolist() == [0, 1, 0]
+    assert rows["gap"].tolist() == [2.0, 3.0, 1.0]
+
+
+def test_lagged_rows_of_an_ordinal_panel_keep_the_level_labels():
+    spec = ModelSpec(family="ordinal", time="year", dynamics="transition")
+    df = _panel().drop(columns="embedded").assign(level=["none", "partial", "embedded", "partial", "none"])
+    rows = _lagged(df, spec)
+    assert rows["previous"].tolist() == ["none", "partial", "partial"]
+    assert rows["level"].tolist() == ["partial", "embedded", "none"]
+
+
+def test_a_site_with_one_wave_adds_no_row_and_is_counted():
+    df = pd.concat([_panel(), _panel().iloc[[0]].assign(site="c")], ignore_index=True)
+    with pytest.warns(DataWarning, match=r"^1 of 3 sites have a single wave and add no transition"):
+        rows = lagged_rows(_validate(df), PANEL)
+    assert "c" not in set(rows["site"])
+
+
+def test_a_panel_without_two_waves_is_refused():
+    df = _panel().assign(site=["a", "b", "c", "d", "e"])
+    with pytest.raises(DataError, match=r"^no site has two waves in the panel \(5 sites, one wave each\)"):
+        lagged_rows(_validate(df), PANEL)
+
+
+def test_a_panel_with_its_own_previous_column_is_refused():
+    with pytest.raises(DataError, match=r"^the panel has a column 'previous', which a transition model makes itself"):
+        lagged_rows(_validate(_panel().assign(previous=1)), PANEL)
+
+
+# -- the design matrix of a transition model ---------------------------------------------------
+
+
+def test_bernoulli_transition_design_has_previous_and_gap_terms():
+    rows = _lagged()
+    spec = resolve(PANEL, rows)
+    assert spec.gaps == {"terms": True, "center": 2.0}  # unequal gaps 1, 3, 2: median 2
+    assert spec.coef_names == ("E", "C", "F", "previous[1]", "gap", "gap:previous[1]")
+    X = design_matrix(rows, spec)
+    np.testing.assert_array_equal(X[:, 3:], [[0, -1, 0], [1, 1, 1], [0, 0, 0]])
+    np.testing.assert_array_equal(X[:, 0], rows["E"] - 3.0)
+
+
+def test_equal_gaps_give_no_gap_terms_and_a_forecast_row_keeps_the_fitted_spec():
+    df = _panel().assign(year=[2019, 2020, 2021, 2019, 2020])
+    rows = _lagged(df)
+    spec = resolve(PANEL, rows)
+    assert spec.gaps == {"terms": False, "center": 1.0}
+    assert spec.coef_names == ("E", "C", "F", "previous[1]")
+    future = pd.DataFrame({"E": [3.0], "C": [3.0], "F": [4.0], "previous": [1], "gap": [3.0]})
+    np.testing.assert_array_equal(design_matrix(future, spec), [[0.0, 0.0, 1.0, 1.0]])
+    assert resolve(spec, future) == spec  # new rows never re-decide the gap terms
+
+
+def test_ordinal_transition_design_and_state_specific_slopes():
+    spec = ModelSpec(family="ordinal", time="year", dynamics="transition", interactions=[("F", "previous")],
+                     gaps={"terms": False})
+    df = _panel().drop(columns="embedded").assign(level=["none", "partial", "embedded", "partial", "none"])
+    rows = _lagged(df, spec)
+    spec = resolve(spec, rows)
+    assert spec.coef_names == ("E", "C", "F", "previous[partial]", "previous[embedded]",
+                               "F:previous[partial]", "F:previous[embedded]")
+    X = design_matrix(rows, spec)
+    f_centred = rows["F"].to_numpy() - 3.0  # [-1, 0, 1]
+    np.testing.assert_array_equal(X[:, 3:5], [[0, 0], [1, 0], [1, 0]])
+    np.testing.assert_array_equal(X[:, 5], f_centred * [0, 1, 1])
+    np.testing.assert_array_equal(X[:, 6], 0.0)
+
+
+def test_previous_state_coefficients_take_priors_and_stray_gap_priors_are_refused():
+    normal = {"dist": "Normal", "mu": 0.0, "sigma": 1.0}
+    spec = ModelSpec(time="year", dynamics="transition", priors={"previous[1]": normal, "gap": normal})
+    assert spec.prior_for("previous[1]") == normal
+    resolve(spec, _lagged())  # unequal gaps: the gap prior has its coefficient
+    equal = _lagged(_panel().assign(year=[2019, 2020, 2021, 2019, 2020]))
+    with pytest.raises(DataError, match=r"^\[priors\] names 'gap', but the fitted gaps are all equal \(1\), so the "
+                                        r"model has no gap terms; remove that prior or set \[gaps\] terms = true$"):
+        resolve(spec, equal)
+
+
+def test_transition_rows_without_previous_are_refused():
+    spec = resolve(PANEL, _lagged())
+    with pytest.raises(DataError, match=r"^a transition model's rows need a 'previous' column .*lagged_rows$"):
+        design_matrix(_panel(), spec)
+
+
+@pytest.mark.parametrize(
+    ("gaps", "message"),
+    [
+        ({"term": True}, "^\\[gaps\\] has unknown key 'term'; it takes terms \\(true/false\\) and center"),
+        ({"terms": 1}, "^gaps.terms must be true or false, got 1$"),
+        ({"center": "1"}, "^gaps.center must be a finite number \\(a time difference\\), got '1'$"),
+    ],
+)
+def test_bad_gaps_tables(gaps, message):
+    with pytest.raises(DataError, match=message):
+        ModelSpec(time="year", dynamics="transition", gaps=gaps)
+
+
+def test_gaps_without_transition_are_refused():
+    with pytest.raises(DataError, match=r'^\[gaps\] is only for dynamics = "transition"; remove it$'):
+        ModelSpec(time="year", gaps={"terms": True})

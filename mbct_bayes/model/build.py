@@ -24,6 +24,7 @@ import pandas as pd
 from mbct_bayes.errors import DataError
 from mbct_bayes.families import get_family
 from mbct_bayes.model.design import design_matrix, resolve
+from mbct_bayes.model.panel import modelled_rows
 from mbct_bayes.spec import ModelSpec
 
 #: Centred site effects when the data say this much about each site's effect: the median site's
@@ -120,7 +121,9 @@ def prepare_data(
     Parameters
     ----------
     table
-        Observations already checked by :func:`mbct_bayes.schema.validate_observations`.
+        Observations already checked by :func:`mbct_bayes.schema.validate_observations`. For a
+        transition model, a panel (turned into its modelled rows by
+        :func:`mbct_bayes.model.panel.lagged_rows`) or those rows themselves.
     spec
         The model specification.
     responses
@@ -136,6 +139,7 @@ def prepare_data(
     latent = spec.measurement == "latent"
     if latent and responses is None:
         raise DataError("measurement = \"latent\" needs respondent-level scores (responses); pass responses=...")
+    table = modelled_rows(table, spec)
     sites = table[spec.group].astype(str).to_numpy()
     if site_labels is None:
         resp_sites = set(responses[spec.group].astype(str)) if latent and responses is not None else set()

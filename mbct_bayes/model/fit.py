@@ -44,6 +44,7 @@ from mbct_bayes.model.build import (
 )
 from mbct_bayes.model.convergence import convergence
 from mbct_bayes.model.design import categorical_predictors, reference_notes, resolve
+from mbct_bayes.model.panel import modelled_rows
 from mbct_bayes.model.posterior import Posterior, stacked_draws
 from mbct_bayes.model.sampling import (
     CompiledEntry,
@@ -241,7 +242,8 @@ def _validated(
         table = attach_site_means(table, responses, spec)
     elif responses is not None:
         raise DataError("responses were given but the spec's measurement is \"observed\"; set measurement = \"latent\"")
-    return validate_observations(table, spec, source=source), responses
+    # a transition model fits (and a fit keeps) the lagged rows, so stored data, folds and log-likelihood align
+    return modelled_rows(validate_observations(table, spec, source=source), spec), responses
 
 
 def _subset(data: ModelData, rows: np.ndarray) -> ModelData:

@@ -55,6 +55,7 @@ from mbct_bayes._validate import level_codes
 from mbct_bayes.errors import DataError
 from mbct_bayes.families import get_family
 from mbct_bayes.model.design import design_matrix, numeric_predictors
+from mbct_bayes.model.panel import GAP, PREVIOUS, modelled_rows
 from mbct_bayes.model.posterior import Posterior
 from mbct_bayes.model.predictor import fixed_part
 from mbct_bayes.planning.predict import check_lever, check_region_mode, group_part
@@ -211,10 +212,8 @@ def sample_paths(transitions: np.ndarray, start: np.ndarray, uniforms: np.ndarra
 
 
 def fitted_gaps(fit_data: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
-    """The gaps between consecutive waves of each site in the fitted panel (one per transition)."""
-    time = _time_column(spec)
-    ordered = fit_data.sort_values([spec.group, time])
-    gaps = ordered.groupby(spec.group, sort=False)[time].diff().to_numpy(dtype=float)
+    """The gaps between consecutive waves of the fitted panel: the modelled rows' ``gap`` (one per transition)."""
+    gaps = modelled_rows(fit_data, spec)[GAP].to_numpy(dtype=float)
     return gaps[np.isfinite(gaps)]
 
 
@@ -262,7 +261,7 @@ def prepare_sites(posterior: Posterior, fit_data: pd.DataFrame, sites: pd.DataFr
             f"{source}: site {site!r} has {int((table[spec.group] == site).sum())} rows; give each site's latest wave "
             "only (one row per site)"
         )
-    levels = get_family(spec.family).state_levels(spec)  # type: ignore[misc]
+    levels = spec.state_levels
     table["_state"] = level_codes(table[spec.outcome], levels, source)
     last = fit_data.groupby(spec.group)[time].max()
     known = table[spec.group].isin(last.index).to_numpy()
@@ -288,7 +287,7 @@ def transition_rows(
     """
     spec = posterior.spec
     time = _time_column(spec)
-    levels = list(get_family(spec.family).state_levels(spec))  # type: ignore[misc]
+    levels = list(spec.state_levels)
     n_sites, n_waves = values.shape[0], values.shape[1] - 1
     n_states = len(levels)
     shift = 0 if spec.predictors_at == "previous" else 1  # wave k's transition uses wave k-1's or k's predictors
@@ -298,8 +297,8 @@ def transition_rows(
     rows = table.iloc[site_i].reset_index(drop=True).drop(columns=["_state"], errors="ignore")
     for j, name in enumerate(numeric_predictors(spec)):
         rows[name] = values[site_i, wave_k + shift, j]
-    rows["previous"] = pd.Series(np.asarray(levels, dtype=object)[state_l]).infer_objects()
-    rows["gap"] = float(step)
+    rows[PREVIOUS] = pd.Series(np.asarray(levels, dtype=object)[state_l]).infer_objects()
+    rows[GAP] = float(step)
     rows[time] = table[time].to_numpy(dtype=float)[site_i] + (wave_k + 1) * float(step)
     return rows
 
@@ -312,7 +311,7 @@ def transition_matrices(posterior: Posterior, rows: pd.DataFrame, group_effects:
     """
     spec, draws = posterior.spec, posterior.draws
     family = get_family(spec.family)
-    n_states = len(family.state_levels(spec))  # type: ignore[misc]
+    n_states = len(spec.state_levels)
     n_sites = rows[spec.group].nunique()
     eta = fixed_part(draws, design_matrix(rows, spec)) + group_effects
     probs = family.level_probabilities(eta, draws)
@@ -536,6 +535,12 @@ def forecast(
             raise DataError(f"step must be a positive number of {spec.time} units; got {step!r}")
         step = float(step)
         notes.append(f"future waves every {step:g} {spec.time} (given)")
+        gaps = fitted_gaps(fit.data, spec)
+        if not spec.gap_columns and gaps.size and not np.isclose(step, gaps[0]):
+            notes.append(
+                f"the fitted gaps were all {gaps[0]:g}, so the model has no gap terms: a step of {step:g} is forecast "
+                f"as if it were {gaps[0]:g}"
+            )
     table = prepare_sites(posterior, fit.data, sites, source)
     names = numeric_predictors(spec)
     last = table[list(names)].to_numpy(dtype=float)
@@ -572,7 +577,7 @@ def forecast(
         sites=tuple(table[spec.group].astype(str)),
         start_time=table[spec.time].to_numpy(dtype=float),
         start_state=start,
-        levels=tuple(get_family(spec.family).state_levels(spec)),  # type: ignore[misc]
+        levels=spec.state_levels,
         step=step,
         horizon=horizon,
         p=p,

@@ -131,3 +131,19 @@ def test_the_champion_leaving_costs_what_the_truth_says(world):
     print(f"mean ΔP(embedded at wave 6): truth {true_delta.mean():.3f}, forecast {mean_delta.mean():.3f} [{lo:.3f}, {hi:.3f}]")
     assert hi < 0
     assert lo <= true_delta.mean() <= hi
+
+
+def test_evaluation_over_time_beats_persistence_where_scores_drive_transitions(world):
+    from mbct_bayes.forecast.overtime import evaluate_over_time
+
+    panel, _ = simulate_world()
+    settings = mb.SamplerSettings(draws=300, tune=300, chains=2, seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mb.ConvergenceWarning)
+        result = evaluate_over_time(panel, SPEC, horizon=1, min_waves=4, sampler=settings, n_boot=200)
+    assert result.metrics["cuts"] == [2022.0, 2023.0]
+    assert result.metrics["n_forecasts"] == 2 * N_SITES
+    skill = result.metrics["vs_persistence"]["skill"]["log_score"]
+    print(f"log-score skill over persistence: {skill['mean']:.3f} [{skill['q05']:.3f}, {skill['q95']:.3f}]")
+    assert skill["q05"] > 0
+    assert result.metrics["vs_base_rate"]["skill"]["log_score"]["q05"] > 0

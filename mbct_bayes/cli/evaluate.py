@@ -3,6 +3,8 @@
 ``mbct-bayes evaluate OBS.csv --model SPEC.toml --folds 10 --out EVAL_DIR [--json]
 [--scheduler tcp://host:port] [--jobs N]`` writes ``predictions.csv``, ``metrics.json`` and
 ``folds.csv`` into ``EVAL_DIR`` and prints the scores (``--json``: the metrics object only).
+``--by time [--horizon H] [--min-waves N]`` evaluates a transition model over time instead
+(:mod:`mbct_bayes.forecast.overtime`): ``predictions.csv`` and ``metrics.json``.
 """
 
 from __future__ import annotations

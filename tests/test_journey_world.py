@@ -15,7 +15,8 @@ Calibration, defined:
   forecast, whatever its p; the test averages that probability exactly (no randomisation noise).
 
 Decision level: flagging the services with P(embedded at wave 6) < 0.5 for support, the forecast's
-flags agree with the truth's more often than persistence's ("not embedded now") do. And the what-if
+flags agree with the truth's more often than persistence's ("not embedded now") do, and their
+regret (|true P - 0.5| summed over wrong flags) is less than half persistence's. And the what-if
 "F falls by 1.5" moves P(embedded at wave 6) by what the truth says, within its interval.
 """
 
@@ -116,10 +117,17 @@ def test_decisions_beat_persistence_against_the_truth(world):
     truth = true_probabilities(world.latest, world.u)[:, 1] < 0.5
     model = result.p[:, :, 1, 1].mean(axis=0) < 0.5
     persistence = world.latest["embedded"].to_numpy() == 0
+    p_true = true_probabilities(world.latest, world.u)[:, 1]
+    # regret of a flag: how far the true probability is from the threshold where the flag is wrong
+    # (the loss a decision-maker with a linear utility in P(embedded) would regret)
+    regret_model = float(np.mean(np.abs(p_true - 0.5) * (model != truth)))
+    regret_persistence = float(np.mean(np.abs(p_true - 0.5) * (persistence != truth)))
     agree_model, agree_persistence = float(np.mean(model == truth)), float(np.mean(persistence == truth))
-    print(f"support flags agreeing with the truth: model {agree_model:.3f}, persistence {agree_persistence:.3f}")
-    assert agree_model >= 0.85
+    print(f"support flags agreeing with the truth: model {agree_model:.3f}, persistence {agree_persistence:.3f}; "
+          f"mean regret: model {regret_model:.4f}, persistence {regret_persistence:.4f}")
+    assert agree_model >= 0.8
     assert agree_model > agree_persistence
+    assert regret_model < 0.5 * regret_persistence
 
 
 def test_the_champion_leaving_costs_what_the_truth_says(world):

@@ -190,6 +190,19 @@ def test_a_row_without_time_is_predicted_at_the_latest_fitted_time_and_says_so()
     assert (out["year"] == 2022.0).all()
 
 
+def test_what_if_states_the_time_it_plans_for_and_the_report_formula_has_the_slopes():
+    from mbct_bayes.planning.scenarios import what_if
+    from mbct_bayes.report import _formula
+
+    fit, _ = _chosen_fit()
+    sites = pd.DataFrame({"site": ["a", "b"], "E": 3.0, "C": 3.0, "F": 3.0})
+    out = what_if(fit, sites, {"F": 1.0}, "typical_site")
+    assert (out["year"] == 2022.0).all()
+    text = _formula(fit.spec, regions=False)
+    assert "β_time·(year − 2022) + u_site[s] + b_site[s]·(year − 2022)" in text
+    assert "(u_site, b_site) ~ MvNormal(0; SDs sigma_site, sigma_slope; correlation corr_site_slope)" in text
+
+
 def test_a_typical_site_follows_the_population_trend_with_slope_zero():
     fit, draws = _chosen_fit()
     rows = pd.DataFrame({"site": ["new", "new"], "E": 3.0, "C": 3.0, "F": 3.0, "year": [2022.0, 2025.0]})

@@ -257,3 +257,27 @@ def test_fan_chart_draws_one_panel_per_site():
     np.testing.assert_allclose(baseline.get_ydata(), [0.0, *result.p[:, 0, :, 1].mean(axis=0)])
     with pytest.raises(DataError, match="not in the forecast"):
         fan_chart(result, ["Z"])
+
+
+def test_a_time_trend_moves_each_future_wave_by_the_trend_and_the_sites_own_slope():
+    # transition + trend: wave k of a site last seen in 2020 is at 2020 + k, t - t0 = k (t0 = 2020);
+    # a known site adds its own slope b_site · k, the population trend beta_time · k
+    spec = ModelSpec(family="bernoulli", time="year", dynamics="transition", time_trend=True, time_origin=2020.0)
+    trend, slopes = np.array([0.2, -0.1, 0.3]), np.array([[0.5, 0.0], [-0.4, 0.1], [0.2, 0.2]])
+    base = hand_fit(spec=spec)
+    draws = dict(base.posterior.draws)
+    draws["beta"] = np.column_stack([draws["beta"][:, :-1], trend])  # the "time" column is last
+    draws |= {"b_site": slopes, "sigma_slope": np.full(3, 0.3), "corr_site_slope": np.zeros(3)}
+    fit = SimpleNamespace(posterior=Posterior.from_draws(spec, base.posterior.model_data, draws), data=base.data)
+    result = forecast(fit, SITES.iloc[:1], horizon=3)
+    # by hand: the chain of site A with its u plus (trend + own slope) · k at wave k
+    row = SITES.iloc[0]
+    fixed = INTERCEPT + np.asarray(COEFS["E"]) * (row.E - 3) + np.asarray(COEFS["C"]) * (row.C - 3)
+    fixed = fixed + np.asarray(COEFS["F"]) * (row.F - 3) + U_SITE[:, 0]
+    pi1, expected = np.zeros(3), []
+    for k in (1, 2, 3):
+        shift = (trend + slopes[:, 0]) * k
+        up, stay = expit(fixed + shift), expit(fixed + shift + np.asarray(COEFS["previous[1]"]))
+        pi1 = (1 - pi1) * up + pi1 * stay
+        expected.append(pi1)
+    np.testing.assert_allclose(result.p[:, 0, :, 1], np.column_stack(expected), atol=1e-12)

@@ -245,15 +245,16 @@ def prepare_sites(posterior: Posterior, fit_data: pd.DataFrame, sites: pd.DataFr
         raise DataError(f"{source}: has no rows; give each site's latest wave (site, {time}, {spec.outcome}, predictors)")
     required = [spec.group, time, spec.outcome, *spec.predictors] + ([spec.region] if spec.region else [])
     missing = [c for c in dict.fromkeys(required) if c not in sites.columns]
+    regions = posterior.model_data.region_labels
+    # the site and predictor columns (and how the file was read) first, in the package's words
+    table = validate_observations(
+        sites, spec, source=source, new_data=True, known_regions=list(regions) if regions else None
+    )
     if missing:
         raise DataError(
             f"{source}: missing column(s) {', '.join(map(repr, missing))}; a forecast starts from each site's latest "
             f"wave: {', '.join(dict.fromkeys(required))}" + (" (leave the region empty if unknown)" if spec.region else "")
         )
-    regions = posterior.model_data.region_labels
-    table = validate_observations(
-        sites, spec, source=source, new_data=True, known_regions=list(regions) if regions else None
-    )
     twice = table[spec.group].duplicated(keep=False).to_numpy()
     if twice.any():
         site = table[spec.group][twice].iloc[0]

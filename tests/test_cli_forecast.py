@@ -95,3 +95,21 @@ def test_a_fit_without_transitions_is_refused(example_fit_path, capsys):
     code, out, err = run(capsys, example_fit_path, SITES, "--horizon", "3")
     assert code == 2 and out == ""
     assert "forecast needs a transition model" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("model", "args", "words"),
+    [
+        ("bernoulli.toml", (), "needs a transition model"),
+        ("journey.toml", ("--horizon", "0"), "horizon must be a whole number"),
+        ("journey.toml", ("--min-waves", "1"), "min_waves must be a whole number >= 2"),
+        ("journey.toml", ("--min-waves", "6"), "6 distinct times; evaluation over time needs at least 7"),
+    ],
+)
+def test_evaluate_by_time_refuses_bad_input_before_fitting(tmp_path, capsys, model, args, words):
+    models = Path(__file__).resolve().parents[1] / "models"
+    code = main(["evaluate", str(EXAMPLE / "panel.csv"), "--model", str(models / model), "--by", "time",
+                 "--out", str(tmp_path / "eval"), *args])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and words in err, err
+    assert not (tmp_path / "eval").exists()

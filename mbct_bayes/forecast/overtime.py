@@ -128,7 +128,7 @@ def evaluate_over_time(
     times = np.sort(panel[time].unique())
     if isinstance(min_waves, bool) or not isinstance(min_waves, int) or min_waves < 2:
         raise DataError(f"min_waves must be a whole number >= 2 (the first fit needs a transition); got {min_waves!r}")
-    if len(times) <= min_waves - 1 + 0 or len(times) < min_waves + 1:
+    if len(times) < min_waves + 1:
         raise DataError(
             f"{source}: {len(times)} distinct times; evaluation over time needs at least {min_waves + 1} "
             f"(fits on the first {min_waves}, forecasts a later one); lower min_waves or add waves"

@@ -19,7 +19,13 @@ a transition model is fitted to (predictors at the previous or current wave as t
 (:func:`mbct_bayes.model.design.design_matrix`). The site's effects come from
 :mod:`mbct_bayes.planning.predict`: a site in the fit keeps its own fitted effect (and region's);
 any other site draws one per posterior draw from the fitted population, and an empty region is
-the package's mixture of the fitted regions (``region_mode``, see that module).
+the package's mixture of the fitted regions (``region_mode``, see that module). A site whose
+only fitted wave was its first has no modelled transition, so it counts as not in the fit. In a
+time-trend model each future wave is at its own time, so the population trend and the site's
+slope (its own, or drawn with its intercept for a new site) move it wave by wave.
+
+Counts families (poisson, negbinomial) have no states, so they have no transition models and no
+journeys to forecast here.
 
 The state probabilities are the posterior predictive of the simulated path, computed exactly per
 draw: starting from the observed state, ``pi_k = pi_{k-1} · T_s[k]`` (a Markov chain given the

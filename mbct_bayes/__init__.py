@@ -11,6 +11,7 @@ from mbct_bayes import _moved, power
 from mbct_bayes._version import __version__
 from mbct_bayes.errors import ConvergenceWarning, DataError, FitFileError
 from mbct_bayes.forecast.crossval import compare, evaluate, loo
+from mbct_bayes.forecast.journey import Forecast, forecast
 from mbct_bayes.model.fit import CompiledModel, Fit, compile_model, fit, load_fit
 from mbct_bayes.model.sampling import SamplerSettings
 from mbct_bayes.model.simulate import simulate_observations
@@ -30,6 +31,7 @@ __all__ = [
     "DataWarning",
     "Fit",
     "FitFileError",
+    "Forecast",
     "ModelSpec",
     "SamplerSettings",
     "__version__",
@@ -38,6 +40,7 @@ __all__ = [
     "compile_model",
     "evaluate",
     "fit",
+    "forecast",
     "levers",
     "load_fit",
     "loo",

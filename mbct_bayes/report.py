@@ -279,6 +279,8 @@ def _column_text(spec, column: str) -> str:
     if column.endswith("]") and "[" in column:
         name, level = column[:-1].split("[", 1)
         return f"[{name} = {level}]"
+    if spec.time_trend and column == "time":  # the trend's column: time minus the time origin
+        return f"({spec.time} − {spec.time_origin:g})"
     return f"({column} − {spec.center[column]:g})"
 
 
@@ -288,10 +290,16 @@ def _formula(spec, regions: bool) -> str:
     for name in spec.coef_names:
         terms.append(f"β_{name}·" + "·".join(_column_text(spec, part) for part in name.split(":")))
     terms.append("u_site[s]")
+    if spec.time_trend:
+        terms.append(f"b_site[s]·{_column_text(spec, 'time')}")
     if regions:
         terms.append("u_region[r]")
     lhs = family.eta_label
-    text = f"{lhs} = " + " + ".join(terms) + ";   u_site ~ Normal(0, sigma_site)"
+    site_law = (
+        "(u_site, b_site) ~ MvNormal(0; SDs sigma_site, sigma_slope; correlation corr_site_slope)"
+        if spec.time_trend else "u_site ~ Normal(0, sigma_site)"
+    )
+    text = f"{lhs} = " + " + ".join(terms) + ";   " + site_law
     if regions:
         text += ", u_region ~ Normal(0, sigma_region)"
     return text + family.formula_note(spec)
@@ -442,6 +450,7 @@ def section_coefficients(fit: Fit, summary: dict[str, Any]) -> Html:
 
     rows = [row(name, s, name != "Intercept") for name, s in summary["coefficients"].items()]
     rows += [row(f"sigma_{level}", s, False) for level, s in summary["group_sd"].items()]
+    rows += [row(f"corr_{pair}", s, False) for pair, s in summary.get("group_corr", {}).items()]
     rows += [row(f"cutpoint {c['name']}", c, False) for c in summary.get("cutpoints", [])]
     rows += [row(name, s, False) for name, s in summary.get("family_parameters", {}).items()]
     family = get_family(fit.spec.family)
@@ -455,6 +464,8 @@ def section_coefficients(fit: Fit, summary: dict[str, Any]) -> Html:
             "A categorical level's row (e.g. setting[secondary]) is the log-odds, and its odds ratio, relative to the "
             "reference level: " + "; ".join(reference_notes(fit.spec)) + ".", "note",
         ))
+    if "time_trend" in summary:
+        parts.append(_p(f"Time trend: {summary['time_trend']['note']}.", "note"))
     if "Intercept" in summary["coefficients"]:
         typical = typical_at_centre(fit)
         fmt = ".2f" if family.planned_is_probability else ".3g"  # a probability, or a rate

@@ -90,7 +90,7 @@ from mbct_bayes.forecast.crossval import _compiled_for, _Problem, concurrent_fol
 from mbct_bayes.io import check_output_dir, write_atomic, write_json, write_table
 from mbct_bayes.model.build import build_model, choose_centered, prepare_data
 from mbct_bayes.model.fit import available_sampler, posterior_arrays
-from mbct_bayes.model.predictor import fixed_part, parameter_draws
+from mbct_bayes.model.predictor import fixed_part, own_effects, parameter_draws
 from mbct_bayes.model.sampling import SamplerSettings, sampler_settings
 from mbct_bayes.schema import DataWarning, read_table, validate_observations
 from mbct_bayes.spec import ModelSpec
@@ -140,9 +140,7 @@ def simulate_outcomes(
     from the same linear predictor and level probabilities as :mod:`mbct_bayes.predict`.
     """
     data = prepare_data(table, spec)
-    eta = fixed_part(draws, data.X) + draws["u_site"][:, data.site_idx]
-    if data.region_idx is not None:
-        eta = eta + draws["u_region"][:, data.region_idx]
+    eta = fixed_part(draws, data.X) + own_effects(draws, data)
     return get_family(spec.family).draw_codes(rng, data.add_offset(eta), data.trials, draws)
 
 

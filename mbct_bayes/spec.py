@@ -27,6 +27,8 @@ MEASUREMENTS = ("observed", "latent")
 PARAMETRIZATIONS = ("auto", "centered", "noncentered")
 DYNAMICS = ("none", "transition")
 PREDICTORS_AT = ("previous", "current")
+#: The coefficient of the population time trend (time_trend = true): the last column of X.
+TIME_COEFFICIENT = "time"
 #: Columns a transition model adds to its rows (:func:`mbct_bayes.model.panel.lagged_rows`): not predictor names.
 TRANSITION_COLUMNS = ("previous", "gap")
 
@@ -39,6 +41,7 @@ PRIOR_FAMILIES: dict[str, dict[str, float | None]] = {
     "HalfStudentT": {"nu": None, "sigma": None},
     "HalfCauchy": {"beta": None},
     "Exponential": {"lam": None},
+    "LKJ": {"eta": None},  # correlations only (corr_site_slope): density ∝ det(R)^(eta - 1)
 }
 POSITIVE_ONLY = ("HalfNormal", "HalfStudentT", "HalfCauchy", "Exponential")
 
@@ -49,6 +52,12 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "Intercept": {"dist": "StudentT", "nu": 3.0, "mu": 0.0, "sigma": 2.5},
     "sigma_site": {"dist": "HalfStudentT", "nu": 3.0, "sigma": 2.5},
     "sigma_region": {"dist": "HalfStudentT", "nu": 3.0, "sigma": 2.5},
+    # time trend: SD of the sites' slopes, log-odds per 1 unit of the time column (years: a site
+    # whose trend differs from the population's by 1 log-odds a year is already extreme), and the
+    # correlation of a site's intercept (at the time origin) with its slope, LKJ(2) (mildly
+    # towards 0: density ∝ 1 - rho²)
+    "sigma_slope": {"dist": "HalfStudentT", "nu": 3.0, "sigma": 1.0},
+    "corr_site_slope": {"dist": "LKJ", "eta": 2.0},
     # measurement model (latent scores)
     "sigma_measure": {"dist": "HalfNormal", "sigma": 1.0},
     "latent_sd": {"dist": "HalfNormal", "sigma": 1.0},
@@ -57,13 +66,13 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
 }
 SPEC_KEYS_DOC = (
     "name, description, family, outcome, trials, levels, group, region, predictors, center, "
-    "scale, interactions, categorical, priors, measurement, role_offsets, parametrization, exposure, rate_per, "
+    "scale, interactions, categorical, priors, measurement, role_offsets, parametrization, exposure, rate_per, time_origin, "
     "time, dynamics, predictors_at, time_trend, gaps"
 )
 #: The panel keys, written to a spec's dict and TOML only when not at their defaults (so specs
 #: without them keep their old dict, TOML and hashes).
 PANEL_DEFAULTS: dict[str, Any] = {
-    "time": None, "dynamics": "none", "predictors_at": "previous", "time_trend": False, "gaps": {},
+    "time": None, "dynamics": "none", "predictors_at": "previous", "time_trend": False, "gaps": {}, "time_origin": None,
 }
 
 
@@ -93,7 +102,7 @@ def check_prior(name: str, prior: Mapping[str, Any], source: str = "") -> dict[s
             raise DataError(f"{where}: {dist} needs {param!r}")
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise DataError(f"{where}: {param} must be a finite number, got {value!r}")
-        if param in {"sigma", "beta", "lam", "nu"} and value <= 0:
+        if param in {"sigma", "beta", "lam", "nu", "eta"} and value <= 0:
             raise DataError(f"{where}: {param} must be > 0, got {value!r}")
         out[param] = float(value)
     return out
@@ -167,13 +176,21 @@ class ModelSpec:
         Transition models: the predictors are taken at the ``"previous"`` wave (default) or at the
         ``"current"`` one.
     time_trend
-        A population time trend with site-specific slopes (needs ``time``). Default false.
+        A population time trend with site-specific slopes (needs ``time``). Default false. The
+        coefficient ``time`` (last in :attr:`coef_names`) is the population trend in log-odds per
+        1 unit of the time column; each site's slope ``b_site`` adds to it, and a site's intercept
+        and slope are bivariate normal (SDs ``sigma_site``, ``sigma_slope``; correlation
+        ``corr_site_slope`` with an LKJ prior). See :mod:`mbct_bayes.model.design`.
     gaps
         Transition models: how the time since the previous wave enters, ``{"terms": bool,
         "center": number}``. With ``terms`` the model has a ``gap`` coefficient (gap minus
         ``center``) and one ``gap:previous[<level>]`` per state, so the previous state's pull can
         fade over a longer gap. Fitting fixes what is not given: ``terms`` = whether the fitted gaps
         are unequal, ``center`` = their median (see :mod:`mbct_bayes.model.panel`).
+    time_origin
+        Time-trend models: the time ``t0`` at which the intercept and the site effects are
+        defined (the design's time column is ``t - t0``). Default: the latest time in the fitted
+        data, fixed into the fitted spec by :func:`mbct_bayes.model.design.resolve`.
     """
 
     family: str = "bernoulli"
@@ -198,6 +215,7 @@ class ModelSpec:
     predictors_at: str = "previous"
     time_trend: bool = False
     gaps: Mapping[str, Any] = field(default_factory=dict)
+    time_origin: float | None = None
     name: str = ""
     description: str = ""
     source: str = field(default="", compare=False, repr=False)
@@ -269,6 +287,7 @@ class ModelSpec:
         if self.time_trend and self.time is None:
             raise _fail(src, "time_trend = true needs a time column; set time = \"year\" (the column with each wave's time)")
         object.__setattr__(self, "gaps", self._resolve_gaps(src))
+        self._check_time_trend(src)
         if self.dynamics == "none":
             if self.gaps:
                 raise _fail(src, "[gaps] is only for dynamics = \"transition\"; remove it")
@@ -287,6 +306,26 @@ class ModelSpec:
         if clash:
             raise _fail(src, f"predictor {clash[0]!r} is a column a transition model makes itself "
                              f"({', '.join(TRANSITION_COLUMNS)}); rename that column")
+
+    def _check_time_trend(self, src: str) -> None:
+        """time_trend's own constraints and ``time_origin`` (a finite number, only with a trend)."""
+        origin = self.time_origin
+        if origin is not None:
+            if isinstance(origin, bool) or not isinstance(origin, int | float) or not math.isfinite(origin):
+                raise _fail(src, f"time_origin must be a finite number (a time, e.g. 2024), got {origin!r}")
+            if not self.time_trend:
+                raise _fail(src, "time_origin is only for time_trend = true; remove it or set time_trend = true")
+            object.__setattr__(self, "time_origin", float(origin))
+        if not self.time_trend:
+            return
+        if self.measurement == "latent":
+            raise _fail(src, "time_trend = true takes observed scores per wave; remove measurement = \"latent\"")
+        if self.parametrization == "centered":
+            raise _fail(src, "a time-trend model's site intercepts and slopes are non-centred (one correlated pair "
+                             "per site); remove parametrization = \"centered\" or set it to \"auto\"")
+        if TIME_COEFFICIENT in self.predictors:
+            raise _fail(src, f"predictor {TIME_COEFFICIENT!r} clashes with the time trend's coefficient "
+                             f"{TIME_COEFFICIENT!r}; rename that column")
 
     def _numeric(self) -> tuple[str, ...]:
         return tuple(p for p in self.predictors if p not in self.categorical)
@@ -384,6 +423,9 @@ class ModelSpec:
             if name not in known and not self._is_level_coefficient(name) and not self._may_be_gap_term(name):
                 raise _fail(src, f"[priors] names {name!r}, which is not a parameter of this model; use one of {', '.join(sorted(known))}")
             checked = check_prior(name, prior, src)
+            if name.startswith("corr") != (checked["dist"] == "LKJ"):
+                raise _fail(src, f"[priors.{name}]: a correlation takes {{dist = \"LKJ\", eta = ...}} and only a "
+                                 f"correlation does; got {checked['dist']}")
             if name.startswith("sigma") or name == "latent_sd" or name in positive:
                 if checked["dist"] not in POSITIVE_ONLY:
                     raise _fail(src, f"[priors.{name}] is a standard deviation; use a positive dist ({', '.join(POSITIVE_ONLY)})")
@@ -440,12 +482,14 @@ class ModelSpec:
         """Coefficient names in design-matrix order: predictors (a categorical: one per non-reference
         level, ``setting[secondary]``), then a transition model's ``previous[<level>]`` and gap terms
         (:attr:`previous_columns`, :attr:`gap_columns`), then ``a:b`` interactions (every column of
-        ``a`` by every column of ``b``; ``F:previous[1]`` for a state-specific slope). The columns
-        themselves are built by :mod:`mbct_bayes.model.design`."""
+        ``a`` by every column of ``b``; ``F:previous[1]`` for a state-specific slope), then ``time`` in
+        a time-trend model. The columns themselves are built by :mod:`mbct_bayes.model.design`."""
         names = [name for p in self.predictors for name in self.term_columns(p)]
         names += [*self.previous_columns, *self.gap_columns]
         for a, b in self.interactions:
             names += [f"{x}:{y}" for x in self.term_columns(a) for y in self.term_columns(b)]
+        if self.time_trend:
+            names.append(TIME_COEFFICIENT)
         return tuple(names)
 
     def _may_be_gap_term(self, name: str) -> bool:
@@ -472,6 +516,8 @@ class ModelSpec:
         names = ["Intercept", *self.coef_names, "sigma_site"]
         if self.region:
             names.append("sigma_region")
+        if self.time_trend:
+            names += ["sigma_slope", "corr_site_slope"]
         family = get_family(self.family)
         if not family.intercept:
             names.remove("Intercept")  # the family's own parameters (cutpoints) take its place
@@ -604,7 +650,7 @@ class ModelSpec:
         lines = []
         for key in ("name", "description", "family", "outcome", "trials", "levels", "exposure", "rate_per", "group",
                     "region", "predictors", "interactions", "measurement", "role_offsets", "parametrization",
-                    "time", "dynamics", "predictors_at", "time_trend"):
+                    "time", "dynamics", "predictors_at", "time_trend", "time_origin"):
             value = d.get(key)
             if value is None:
                 continue

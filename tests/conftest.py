@@ -85,3 +85,15 @@ def poisson_fit():
 def negbinomial_fit():
     """Negative binomial access counts with exposure: (fit, truth, observations)."""
     return _count_fit("negbinomial")
+@pytest.fixture(scope="session")
+def journey_fit():
+    """Ordinal transition model (models/journey.toml) of the example journeys (data/example/panel.csv)."""
+    return _quick_fit("panel.csv", "journey.toml", draws=300, tune=300)
+
+
+@pytest.fixture(scope="session")
+def journey_fit_path(journey_fit, tmp_path_factory):
+    """The journeys' transition fit saved to a .nc file (forecast CLI tests, the battery)."""
+    path = tmp_path_factory.mktemp("journey") / "journey.nc"
+    journey_fit.save(path)
+    return path

@@ -43,6 +43,7 @@ from battery import (
     new_sites,
     observations,
     outcomes_csv,
+    panel_sites,
     prepare,
     responses,
     result_path,
@@ -104,6 +105,8 @@ OUTCOMES = DataSlot("outcomes", outcomes_csv, numeric="embedded", messages=_own_
 DRAWS = DataSlot("draws", draws_csv, numeric="sigma_site", names=None, messages=_own_words("draws"))
 REPORT_DATA = DataSlot("observations", observations, numeric="E", names=None)
 FIT = FitSlot()
+JOURNEY_FIT = FitSlot(fixture="journey_fit_path")  # a transition model of the example journeys
+PANEL_SITES = DataSlot("sites", panel_sites, numeric="F")
 SPEC = SpecSlot()
 SPEC_SAMPLING = SpecSlot()
 
@@ -127,6 +130,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("score", lambda p, o: ["score", p["responses"], "--codebook", p["codebook"], "--out", o, "--level", "site", "--json"], inputs=(RESPONSES, CODEBOOK), out="scores.csv", site_table="scores.csv"),
     Command("reliability", lambda p, o: ["reliability", p["responses"], "--codebook", p["codebook"], "--json"], inputs=(RESPONSES, CODEBOOK)),
     Command("plan", lambda p, o: ["plan", p["fit"], p["sites"], "--levers", "--out", o], inputs=(FIT, SITES), out="levers.csv", site_table="levers.csv"),
+    Command("forecast", lambda p, o: ["forecast", p["fit"], p["sites"], "--horizon", "2", "--out", o], inputs=(JOURNEY_FIT, PANEL_SITES), out="forecast.csv", site_table="forecast.csv"),
     Command("evaluate", lambda p, o: ["evaluate", p["observations"], "--model", p["spec"], "--folds", "2", *SAMPLER, "--n-boot", "10", "--out", o, "--json"], inputs=(OBS, SPEC_SAMPLING), out="eval", out_dir=True, results=("metrics.json", "predictions.csv"), samples=True),
     Command("check", lambda p, o: ["check", p["spec"], "--like", p["observations"], "--reps", "15", "--draws", "100", "--tune", "20", "--chains", "1", "--seed", "1", "--out", o, "--json"], inputs=(OBS, SPEC_SAMPLING), out="sbc", out_dir=True, results=("check.json",), samples=True),
     # the fits come last, so that fail_args add a second (missing) fit
@@ -190,7 +194,8 @@ def _assert_registered(cmd: Command) -> None:
 
 
 def _run(case: Case, root: Path, capsys, request):
-    fit_path = request.getfixturevalue("example_fit_path") if case.command.needs_fit else None
+    fixture = next((s.fixture for s in case.command.inputs if isinstance(s, FitSlot)), "example_fit_path")
+    fit_path = request.getfixturevalue(fixture) if case.command.needs_fit else None
     root.mkdir(parents=True, exist_ok=True)
     ws, argv = prepare(case, root, fit_path)
     before = snapshot(root)

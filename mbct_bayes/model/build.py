@@ -12,6 +12,12 @@ Two steps, kept apart so the compiled model can be reused with new data:
 The linear predictor is ``eta = alpha + X @ beta + u_site[site] + u_region[region]`` (plus a
 count family's ``offset = log(exposure)``); no
 per-observation deterministic is stored, which keeps large traces small and fast.
+
+With a time trend (``time_trend = true``) ``X`` has a last column ``time`` = ``t - t0`` (its
+coefficient is the population trend, :mod:`mbct_bayes.model.design`) and each site gets a slope:
+``eta += b_site[site] * (t - t0)``, with ``(u_site, b_site)`` bivariate normal per site,
+SDs ``sigma_site`` and ``sigma_slope``, correlation ``corr_site_slope`` (LKJ prior),
+:func:`_site_intercepts_and_slopes`.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import pandas as pd
 
 from mbct_bayes.errors import DataError
 from mbct_bayes.families import get_family
-from mbct_bayes.model.design import design_matrix, resolve
+from mbct_bayes.model.design import design_matrix, resolve, time_offsets
 from mbct_bayes.model.panel import modelled_rows
 from mbct_bayes.spec import ModelSpec
 
@@ -61,6 +67,9 @@ class ModelData:
     offset
         Known part of each row's linear predictor, added to eta (count families with an
         exposure column: ``log(exposure)``); ``None`` for no offset.
+    time_offset
+        Time-trend models only: each row's time minus the time origin, ``t - t0`` (n,); the
+        multiplier of its site's slope (and the design matrix's ``time`` column).
     """
 
     X: np.ndarray
@@ -79,6 +88,7 @@ class ModelData:
     resp_role: np.ndarray | None = None
     role_labels: tuple[str, ...] | None = None
     offset: np.ndarray | None = None
+    time_offset: np.ndarray | None = None
 
     def add_offset(self, eta: np.ndarray) -> np.ndarray:
         """``eta`` (S, n) of the fitted rows plus their offset (unchanged without one)."""
@@ -178,6 +188,7 @@ def prepare_data(
         site_labels=tuple(site_labels),
         region_idx=region_idx,
         region_labels=tuple(region_labels) if region_labels is not None else None,
+        time_offset=time_offsets(spec, table),
         **measurement,
     )
 
@@ -214,9 +225,13 @@ def choose_centered(data: ModelData, spec: ModelSpec) -> bool:
     ``spec.parametrization`` decides when it is explicit; ``"auto"`` goes centred when
     :func:`site_information` is at least :data:`CENTERED_MIN_INFORMATION`, i.e. when the data pin
     each site's effect down well relative to how much sites differ. The latent model is always
-    non-centred: its site effects are sampled jointly with the true scores (:func:`_latent_design`).
+    non-centred: its site effects are sampled jointly with the true scores (:func:`_latent_design`);
+    so is a time-trend model: its site intercepts and slopes are one correlated pair per site
+    (:func:`_site_intercepts_and_slopes`), and a slope is pinned down by the spread of a site's few
+    waves in time, far less than its intercept is by its rows, so the information measure above
+    (about intercepts) would call for centring where the slopes still sit in the funnel.
     """
-    if spec.measurement == "latent":
+    if spec.measurement == "latent" or spec.time_trend:
         return False
     if spec.parametrization != "auto":
         return spec.parametrization == "centered"
@@ -310,6 +325,8 @@ def data_values(data: ModelData, spec: ModelSpec) -> dict[str, np.ndarray]:
         values["trials"] = data.trials
     if data.offset is not None:
         values["offset"] = data.offset
+    if data.time_offset is not None:
+        values["time_offset"] = data.time_offset
     priors = coefficient_priors(spec, data)
     if priors and not baked_coefficient_priors(spec, data):
         values["beta_mu"] = np.array([p["mu"] for p in priors])
@@ -365,7 +382,11 @@ def build_model(data: ModelData, spec: ModelSpec, *, centered: bool | None = Non
         if family.intercept:
             eta = eta + _rv("Intercept", spec.prior_for("Intercept"))
 
-        if spec.measurement != "latent":
+        if spec.time_trend:
+            time_offset = pm.Data("time_offset", values["time_offset"])
+            site_effect, site_slope = _site_intercepts_and_slopes(spec)
+            eta = eta + site_slope[site_idx] * time_offset
+        elif spec.measurement != "latent":
             sigma_site = _rv("sigma_site", spec.prior_for("sigma_site"))
             site_effect = _group_effect("site", sigma_site, centered)
         eta = eta + site_effect[site_idx]
@@ -537,6 +558,34 @@ def _solve_upper(k: list[list[Any]], v: list[Any]) -> list[Any]:
     for i in reversed(range(n)):
         out[i] = (v[i] - sum((k[m][i] * out[m] for m in range(i + 1, n)), start=0.0)) / k[i][i]
     return out
+
+
+def _site_intercepts_and_slopes(spec: ModelSpec):
+    """Site intercepts ``u_site`` and slopes ``b_site`` (per unit of time), correlated, non-centred.
+
+    ``(u_site[s], b_site[s]) ~ MvNormal(0, diag(sd) R diag(sd))`` with ``sd = (sigma_site,
+    sigma_slope)`` and ``R = [[1, rho], [rho, 1]]``, ``rho = corr_site_slope``, written as
+    ``u = sigma_site z_site`` and ``b = sigma_slope (rho z_site + sqrt(1 - rho²) z_slope)`` with
+    ``z_site, z_slope ~ Normal(0, 1)`` (``diag(sd) L z`` with ``L`` the Cholesky factor of ``R``).
+    ``R`` has an LKJ prior (``pm.LKJCorr``, the Cholesky factor itself, stored as
+    ``corr_site_slope_chol``), and the two SDs have priors of their own. Not
+    ``pm.LKJCholeskyCov``: it takes one prior for both SDs and samples the entries of
+    ``diag(sd) L``, a funnel as an SD nears 0 (the latent model, :func:`_latent_design`, makes
+    the same choice). ``u_site = sigma_site z_site`` keeps the name and formula of the model
+    without a trend, so its draws are rebuilt the same way after sampling.
+    """
+    import pymc as pm  # deferred: PyMC takes seconds to import; only model building needs it
+
+    sigma_site = _rv("sigma_site", spec.prior_for("sigma_site"))
+    sigma_slope = _rv("sigma_slope", spec.prior_for("sigma_slope"))
+    chol = pm.LKJCorr("corr_site_slope_chol", n=2, eta=spec.prior_for("corr_site_slope")["eta"])
+    rho = pm.Deterministic("corr_site_slope", chol[1, 0])
+    z_site = pm.Normal("z_site", mu=0.0, sigma=1.0, dims="site")
+    z_slope = pm.Normal("z_slope", mu=0.0, sigma=1.0, dims="site")
+    site_effect = pm.Deterministic("u_site", z_site * sigma_site, dims="site")
+    # chol[1, 1] = sqrt(1 - rho²), as the Cholesky factor holds it
+    slope = pm.Deterministic("b_site", sigma_slope * (rho * z_site + chol[1, 1] * z_slope), dims="site")
+    return site_effect, slope
 
 
 def _group_effect(level: str, sigma, centered: bool):

@@ -21,6 +21,19 @@
    ``b`` (named ``a:b`` for two numeric predictors, ``setting[secondary]:F`` otherwise,
    ``F:previous[1]`` for a state-specific slope).
 
+4. then, in a model with a time trend (``time_trend = true``), one column named ``time``: the
+   row's time minus the time origin, ``t - t0``, in the units of the spec's time column (so the
+   coefficient ``time`` is the population trend in log-odds per unit of time: per year when the
+   column holds years). See :func:`time_offsets`.
+
+The time origin ``t0`` is the spec's ``time_origin`` when set, else the **latest time in the
+fitted data** (:func:`resolve` fixes it into the fitted spec, so a saved and loaded fit rebuilds
+the same ``X``). So the intercept, the site effects ``u_site`` and ``sigma_site`` describe the
+sites at the latest fitted wave ("now"), and a row without a time column (a planning profile, a
+trial profile, a new site given without its time) is at ``t0``, where the site slopes add
+nothing. The site slopes ``b_site`` are not columns of ``X``: see
+:func:`mbct_bayes.model.predictor.own_effects`.
+
 A categorical covariate's levels are those of the fitted data; its reference level is the one
 the spec states (``[categorical] setting = "primary"``) or, by default, the most frequent level in
 the fitted data (ties: the first in alphabetical order). :func:`resolve` fixes both into the spec
@@ -81,7 +94,11 @@ def default_reference(labels: pd.Series | np.ndarray | list[str]) -> str:
 
 
 def resolve(spec: ModelSpec, table: pd.DataFrame) -> ModelSpec:
-    """The spec with every categorical covariate's levels and reference level fixed from ``table``.
+    """The spec with its time origin and every categorical covariate's levels and reference level
+    fixed from ``table``.
+
+    Time trend (``time_trend = true``) without a stated ``time_origin``: the origin becomes the
+    latest time in ``table`` (the module docstring says why).
 
     ``table`` is validated (:func:`mbct_bayes.schema.validate_observations`): a predictor column
     holding text there is a categorical covariate even without a ``[categorical]`` entry (default
@@ -94,6 +111,7 @@ def resolve(spec: ModelSpec, table: pd.DataFrame) -> ModelSpec:
         A categorical with fewer than two levels, or a stated reference level not in the data.
     """
     spec = _resolve_gaps(spec, table)
+    spec = _resolve_time_origin(spec, table)
     found = {p: dict(spec.categorical.get(p, {})) for p in spec.predictors if p in spec.categorical or _is_text(table, p)}
     if not found:
         return spec
@@ -143,7 +161,8 @@ def design_matrix(table: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
 
     Numeric predictors are read as numbers (validated tables hold float64); categorical covariates
     are matched against the spec's levels (resolve the spec first: :func:`resolve`). A column
-    missing from ``table`` for a categorical covariate means its reference level.
+    missing from ``table`` for a categorical covariate means its reference level; a missing time
+    column (time-trend models) means the time origin (:func:`time_offsets`).
     """
     spec = resolve(spec, table) if _needs_resolving(spec, table) else spec
     numeric = np.column_stack(
@@ -159,7 +178,36 @@ def design_matrix(table: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
                 "and the time since it); make them with mbct_bayes.model.panel.lagged_rows"
             )
         states = {PREVIOUS: table[PREVIOUS], GAP: table[GAP] if spec.gap_columns else None}
-    return design_from_parts(spec, numeric, categories, states)
+    return design_from_parts(spec, numeric, categories, states, time_offsets(spec, table))
+
+
+def time_offsets(spec: ModelSpec, table: pd.DataFrame) -> np.ndarray | None:
+    """Each row's time minus the time origin, ``t - t0`` (n,); ``None`` without a time trend.
+
+    A table without the time column (a planning or trial profile) is at the origin: zeros. The
+    spec must be resolved (:func:`resolve` fixes ``time_origin`` from the fitted data).
+    """
+    if not spec.time_trend:
+        return None
+    if spec.time_origin is None:
+        raise DataError(
+            "the time trend's origin is not fixed yet; it is the latest time of the fitted data "
+            "(use the fit's spec, or mbct_bayes.model.design.resolve(spec, table))"
+        )
+    if spec.time is None or spec.time not in table.columns:
+        return np.zeros(len(table))
+    return table[spec.time].to_numpy(dtype=float) - float(spec.time_origin)
+
+
+def with_time(spec: ModelSpec, table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the time column filled in at the time origin where it is absent (time-trend fits).
+
+    Planning tables pass through here, so the time each prediction is for shows in the output
+    (a new site given without its time is predicted at the latest fitted time, ``t0``).
+    """
+    if not spec.time_trend or spec.time is None or spec.time in table.columns or spec.time_origin is None:
+        return table
+    return table.assign(**{spec.time: float(spec.time_origin)})
 
 
 def design_from_parts(
@@ -167,6 +215,7 @@ def design_from_parts(
     numeric_centred: np.ndarray,
     categories: Mapping[str, Any] | None = None,
     states: Mapping[str, Any] | None = None,
+    time_offset: np.ndarray | None = None,
 ) -> np.ndarray:
     """``X`` from centred numeric values and categorical labels (the kernel under :func:`design_matrix`).
 
@@ -184,6 +233,9 @@ def design_from_parts(
         Transition models: ``{"previous": (n,) previous states in the outcome's values, "gap":
         (n,) times since the previous wave}``; a state not given is the lowest state, a gap not
         given the reference gap (``spec.gaps["center"]``).
+    time_offset
+        Time-trend models: each row's ``t - t0`` (n,); not given means every row is at the time
+        origin (offset 0).
 
     Returns
     -------
@@ -214,6 +266,9 @@ def design_from_parts(
     for a, b in spec.interactions:
         # every column of a times every column of b, a's columns outer (the coef_names order)
         columns.append((blocks[a][..., :, None] * blocks[b][..., None, :]).reshape(*lead, n, -1))
+    if spec.time_trend:
+        offset = np.zeros(n) if time_offset is None else np.asarray(time_offset, dtype=float)
+        columns.append(np.broadcast_to(offset[:, None], (*lead, n, 1)))
     if not columns:
         return np.zeros((*lead, n, 0))
     return np.concatenate(columns, axis=-1)
@@ -241,8 +296,21 @@ def _is_text(table: pd.DataFrame, column: str) -> bool:
     return column in table.columns and not pd.api.types.is_numeric_dtype(table[column])
 
 
+def _resolve_time_origin(spec: ModelSpec, table: pd.DataFrame) -> ModelSpec:
+    """The spec with ``time_origin`` set to the latest time in ``table`` (time-trend models that
+    state none); ``spec`` itself otherwise."""
+    if not spec.time_trend or spec.time_origin is not None or spec.time is None or spec.time not in table.columns:
+        return spec
+    times = pd.to_numeric(table[spec.time], errors="coerce").to_numpy(dtype=float)
+    if times.size == 0 or not np.isfinite(times).any():
+        raise DataError(f"time column {spec.time!r} has no numeric times to fix the time trend's origin from")
+    return spec.with_changes(time_origin=float(np.nanmax(times)))
+
+
 def _needs_resolving(spec: ModelSpec, table: pd.DataFrame) -> bool:
-    if spec.dynamics == "transition" and not {"terms", "center"} <= set(spec.gaps) and GAP in table.columns:
+    if (spec.dynamics == "transition" and not {"terms", "center"} <= set(spec.gaps) and GAP in table.columns) or (
+        spec.time_trend and spec.time_origin is None and spec.time is not None and spec.time in table.columns
+    ):
         return True
     return any(
         (p in spec.categorical and spec.categorical[p].get("levels") is None)

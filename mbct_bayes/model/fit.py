@@ -65,7 +65,7 @@ ESS_MIN = 400
 #: Parameters the diagnostics gate and the summary look at (those present in the model).
 SUMMARY_VARS = (
     "Intercept", "beta", "sigma_site", "sigma_region", "cutpoints", "u_site", "u_region",
-    "latent_mean", "latent_sd", "sigma_measure", "role_offset", "latent",
+    "sigma_slope", "corr_site_slope", "b_site", "latent_mean", "latent_sd", "sigma_measure", "role_offset", "latent",
 )
 NETCDF_ENGINE = "netcdf4"
 #: Deterministic group effects recomputed from z and sigma after sampling instead of by nutpie.
@@ -257,6 +257,7 @@ def _subset(data: ModelData, rows: np.ndarray) -> ModelData:
         data, X=data.X[rows], y=data.y[rows], trials=None if data.trials is None else data.trials[rows],
         site_idx=data.site_idx[rows], region_idx=None if data.region_idx is None else data.region_idx[rows],
         offset=None if data.offset is None else data.offset[rows],
+        time_offset=None if data.time_offset is None else data.time_offset[rows],
     )
 
 
@@ -448,6 +449,22 @@ def _categorical_summary(spec: ModelSpec) -> dict[str, dict[str, Any]]:
     }
 
 
+def time_trend_note(spec: ModelSpec) -> str:
+    """One sentence on what a time-trend model's numbers refer to (time origin and units)."""
+    return (
+        f"coefficient 'time' is the population trend in log-odds per 1 unit of {spec.time!r}; site slopes "
+        f"(SD sigma_slope) add to it; time is centred at {spec.time}={spec.time_origin:g} (the latest fitted "
+        f"time unless the spec set time_origin), so the intercept and site effects are at {spec.time}="
+        f"{spec.time_origin:g}, and a row without {spec.time!r} is predicted at that time"
+    )
+
+
+def _or_unit(name: str, spec: ModelSpec) -> str:
+    if "[" in name:
+        return "vs reference"
+    return f"per 1 {spec.time} unit" if spec.time_trend and name == "time" else "per point"
+
+
 def posterior_arrays(idata: Any) -> dict[str, np.ndarray]:
     """Posterior draws as numpy arrays with chains stacked: shape (chains * draws, ...)."""
     return stacked_draws(idata["posterior"])
@@ -536,6 +553,11 @@ class Fit:
         power-scaling sensitivity (:mod:`mbct_bayes.sensitivity`). With categorical covariates,
         ``"categorical": {col: {"reference", "levels", "default", "note"}}`` names each reference
         level and whether it was the default (the most frequent level) or set in the spec.
+        A time-trend model adds ``group_sd["slope"]`` (``sigma_slope``: SD of the sites' slopes,
+        log-odds per unit of time), ``group_corr: {"site_slope": {...}}`` (``corr_site_slope``:
+        correlation of a site's intercept at the time origin with its slope) and
+        ``"time_trend": {"time": column, "origin": t0, "note": ...}``; its coefficient ``time`` is
+        the population trend per unit of the time column.
         """
         post = self.idata["posterior"]
         table = self.convergence
@@ -563,6 +585,13 @@ class Fit:
         group_sd = {"site": stats("sigma_site")}
         if "sigma_region" in post:
             group_sd["region"] = stats("sigma_region")
+        trend: dict[str, Any] = {}
+        if "sigma_slope" in post:
+            group_sd["slope"] = stats("sigma_slope")
+            trend = {
+                "group_corr": {"site_slope": stats("corr_site_slope")},
+                "time_trend": {"time": self.spec.time, "origin": self.spec.time_origin, "note": time_trend_note(self.spec)},
+            }
         cutpoints = []
         if "cutpoints" in post:
             for k, label in enumerate(post["cutpoints"].coords["cutpoint"].values):
@@ -587,6 +616,7 @@ class Fit:
             **({"family_parameters": family_parameters} if family_parameters else {}),
             **({"measurement_model": measurement} if measurement else {}),
             **({"categorical": _categorical_summary(self.spec)} if self.spec.categorical else {}),
+            **trend,
             "diagnostics": {k: diag[k] for k in ("ok", "max_r_hat", "min_ess_bulk", "min_ess_tail", "divergences", "problems")},
             "prior_sensitivity": self.prior_sensitivity,
             "sampler": {k: self.meta.get(k) for k in ("sampler", "seed", "draws", "tune", "chains", "centered")},
@@ -597,6 +627,7 @@ class Fit:
         s = self.summary()
         rows = [{"parameter": k, **v} for k, v in s["coefficients"].items()]
         rows += [{"parameter": f"sigma_{k}", **v} for k, v in s["group_sd"].items()]
+        rows += [{"parameter": f"corr_{k}", **v} for k, v in s.get("group_corr", {}).items()]
         rows += [{"parameter": f"cutpoint[{c['name']}]", **{k: v for k, v in c.items() if k != "name"}} for c in s["cutpoints"]]
         rows += [{"parameter": k, **v} for k, v in s.get("family_parameters", {}).items()]
         return pd.DataFrame(rows).set_index("parameter")
@@ -612,14 +643,14 @@ class Fit:
             f"predictors centred at {', '.join(f'{p}={c:g}' for p, c in self.spec.center.items())}"
             f" (coefficients: {family.coefficient_scale} per scale point)",
             *(f"categorical {c['note']}" for c in s.get("categorical", {}).values()),
+            *([f"time trend: {s['time_trend']['note']}"] if "time_trend" in s else []),
             "",
         ]
         shown = table[["mean", "sd", "q05", "q95", "r_hat", "ess_bulk", "ess_tail"]].copy()
         with pd.option_context("display.width", 120, "display.float_format", "{:.3f}".format):
             lines.append(shown.to_string())
         ors = [
-            f"  {name}: {family.ratio_abbreviation} {'vs reference' if '[' in name else 'per point'} "
-            f"{math.exp(v['q50']):.2f} "
+            f"  {name}: {family.ratio_abbreviation} {_or_unit(name, self.spec)} {math.exp(v['q50']):.2f} "
             f"(90% {math.exp(v['q05']):.2f}–{math.exp(v['q95']):.2f})"
             for name, v in s["coefficients"].items() if name != "Intercept"
         ]

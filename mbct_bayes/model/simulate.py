@@ -7,18 +7,25 @@ E, C, F are correlated scores on the 1-5 scale. The outcome follows the package'
     eta = Intercept + sum_j beta_j * (x_j - center) + u_site + u_region
     u_site ~ Normal(0, sigma_site),  u_region ~ Normal(0, sigma_region)
 
+With a time trend (``truth["time_trend"]``, see :func:`default_time_trend`) each row's wave
+number ``t`` (1, 2, ...) adds ``(beta_time + b_site) * (t - t0)``, with ``(u_site, b_site)``
+bivariate normal per site (SDs ``sigma_site``, ``sigma_slope``; correlation ``corr``) and ``t0``
+the latest wave unless the truth sets ``origin`` — the model fitted with ``time = "wave"`` and
+``time_trend = true`` (:mod:`mbct_bayes.model.build`).
+
 - bernoulli: ``embedded ~ Bernoulli(expit(eta))``
 - binomial:  ``embedded ~ Binomial(trials, expit(eta))``
 - ordinal:   cumulative logit, ``P(level > k) = expit(eta - cutpoint_k)`` (no intercept).
 
 Every random draw comes from one ``np.random.default_rng(seed)`` in a fixed order (regions, sites,
-predictors, then the outcome), so the same seed gives the same table, and the three families
-share the same sites, effects and scores for a given seed.
+predictors, with a time trend the slopes' own normals, then the outcome), so the same seed gives
+the same table, and the families share the same sites, effects and scores for a given seed.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -97,6 +104,18 @@ def default_truth(family: str = "bernoulli", n_regions: int = 4) -> dict[str, An
     return truth
 
 
+def default_time_trend() -> dict[str, Any]:
+    """Default generating time trend, to set as ``truth["time_trend"]`` (it is off unless set).
+
+    ``beta``: the population trend, log-odds per wave (0.25); ``sigma_slope``: SD of the sites'
+    own slopes around it (0.3); ``corr``: correlation of a site's intercept at the origin with its
+    slope (-0.4: sites that embed most now have been gaining least); ``origin``: the wave at
+    which the intercept and site effects are defined, ``None`` for the latest wave (the fitted
+    model's default time origin, :mod:`mbct_bayes.model.design`).
+    """
+    return {"beta": 0.25, "sigma_slope": 0.3, "corr": -0.4, "origin": None}
+
+
 def simulate_observations(
     n_sites: int = 40,
     per_site: int = 5,
@@ -125,7 +144,7 @@ def simulate_observations(
         Seed of ``np.random.default_rng``; the same seed gives an identical table.
     truth
         Parameters to reuse (``beta``, ``sigma_site``, ``sigma_region``, ``Intercept`` or
-        ``cutpoints``, predictor distribution), e.g. the truth of an earlier call. Site and
+        ``cutpoints``, predictor distribution, ``time_trend``), e.g. the truth of an earlier call. Site and
         region effects and predictors are always drawn afresh, so this simulates a new
         population of sites from the same process. Default :func:`default_truth`.
     trials
@@ -138,7 +157,8 @@ def simulate_observations(
     (DataFrame, dict)
         Columns ``site``, ``region`` (when ``n_regions > 0``), ``wave``, ``E``, ``C``, ``F`` and
         the outcome (plus ``trials`` for binomial); and the JSON-serialisable truth, including
-        ``site_effects`` and ``region_effects`` by id.
+        ``site_effects`` and ``region_effects`` by id (with a time trend also ``site_slopes`` by
+        id, and ``time_trend["origin"]`` resolved to a wave number).
 
     Raises
     ------
@@ -170,14 +190,20 @@ def simulate_observations(
     x = _draw_predictors(rng, params["predictors"], n_sites, per_site)  # (n_sites*per_site, 3)
 
     site_idx = np.repeat(np.arange(n_sites), per_site)
+    waves = np.tile(np.arange(1, per_site + 1), n_sites)
     eta = _linear_predictor(params, x) + u_site[site_idx]
     if regions:
         eta = eta + u_region[site_region][site_idx]
+    trend = params.get("time_trend")
+    if trend is not None:
+        trend["origin"] = float(per_site if trend["origin"] is None else trend["origin"])
+        slopes = _site_slopes(rng, trend, u_site, params["sigma_site"])
+        eta = eta + (trend["beta"] + slopes[site_idx]) * (waves - trend["origin"])
 
     data: dict[str, Any] = {"site": np.asarray(sites, dtype=object)[site_idx]}
     if regions:
         data["region"] = np.asarray(regions, dtype=object)[site_region][site_idx]
-    data["wave"] = np.tile(np.arange(1, per_site + 1), n_sites)
+    data["wave"] = waves
     for j, name in enumerate(params["predictors"]["names"]):
         data[name] = x[:, j]
     data.update(_draw_outcome(rng, params, eta))
@@ -194,6 +220,7 @@ def simulate_observations(
             "site_regions": (
                 {s: regions[r] for s, r in zip(sites, site_region, strict=True)} if regions else {}
             ),
+            **({"site_slopes": {s: float(b) for s, b in zip(sites, slopes, strict=True)}} if trend is not None else {}),
             "n_sites": n_sites,
             "per_site": per_site,
             "n_regions": n_regions,
@@ -293,7 +320,7 @@ def _resolve_truth(
     if n_regions is None:
         n_regions = len(truth.get("regions", UK_REGIONS))
     base = default_truth(family, n_regions)
-    keep = ["Intercept", "beta", "sigma_site", "sigma_region", "center", "scale", "predictors"]
+    keep = ["Intercept", "beta", "sigma_site", "sigma_region", "center", "scale", "predictors", "time_trend"]
     for key in keep:
         if key in truth and truth[key] is not None:
             base[key] = copy.deepcopy(truth[key])
@@ -308,7 +335,44 @@ def _resolve_truth(
         if not finite(base[key]) or base[key] < 0:
             raise DataError(f"truth[{key!r}] must be a finite number >= 0, got {base[key]!r}")
     get_family(family).resolve_truth(base, truth, trials)
+    if base.get("time_trend") is not None:
+        base["time_trend"] = _resolve_time_trend(base["time_trend"])
     return base
+
+
+def _resolve_time_trend(given: Any) -> dict[str, Any]:
+    """``truth["time_trend"]`` over :func:`default_time_trend`, checked."""
+    if not isinstance(given, Mapping):
+        raise DataError(f"truth['time_trend'] must be a dict such as default_time_trend() returns, got {given!r}")
+    unknown = sorted(set(given) - set(default_time_trend()))
+    if unknown:
+        raise DataError(f"truth['time_trend'] has unknown key {unknown[0]!r}; use {', '.join(default_time_trend())}")
+    trend = {**default_time_trend(), **given}
+    if not finite(trend["beta"]):
+        raise DataError(f"truth['time_trend']['beta'] must be a finite number, got {trend['beta']!r}")
+    if not finite(trend["sigma_slope"]) or trend["sigma_slope"] < 0:
+        raise DataError(f"truth['time_trend']['sigma_slope'] must be a finite number >= 0, got {trend['sigma_slope']!r}")
+    if not finite(trend["corr"]) or not -1.0 < trend["corr"] < 1.0:
+        raise DataError(f"truth['time_trend']['corr'] must be a number strictly between -1 and 1, got {trend['corr']!r}")
+    if trend["origin"] is not None and not finite(trend["origin"]):
+        raise DataError(f"truth['time_trend']['origin'] must be a wave number or None, got {trend['origin']!r}")
+    return {k: (float(v) if v is not None else None) for k, v in trend.items()}
+
+
+def _site_slopes(
+    rng: np.random.Generator, trend: Mapping[str, Any], u_site: np.ndarray, sigma_site: float
+) -> np.ndarray:
+    """Each site's slope given its intercept effect: the pair is bivariate normal with correlation ``corr``.
+
+    ``b = sigma_slope (corr z + sqrt(1 - corr²) z2)`` with ``z = u_site / sigma_site`` (the
+    intercept's standard normal) and fresh ``z2``; with ``sigma_site = 0`` the intercepts carry no
+    normal, and ``b = sigma_slope z2``.
+    """
+    z2 = rng.standard_normal(u_site.size)
+    if sigma_site <= 0:
+        return trend["sigma_slope"] * z2
+    rho = trend["corr"]
+    return trend["sigma_slope"] * (rho * u_site / sigma_site + math.sqrt(1.0 - rho**2) * z2)
 
 
 

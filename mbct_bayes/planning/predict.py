@@ -18,6 +18,19 @@ Kinds of prediction:
 ``known_site``
     A site in the fitted data: its own fitted effect (and its region's).
 
+Time-trend fits (``time_trend = true``): each row is at the time in its time column, and a
+row without one is at the time origin ``t0``, the latest fitted time
+(:func:`mbct_bayes.model.design.with_time` writes it into the outputs' time column). The fixed
+part carries the population trend ``beta_time * (t - t0)`` (the ``time`` column of ``X``); the
+group part adds the site's slope times ``t - t0``:
+
+- ``known_site``: its own fitted slope ``b_site``;
+- ``new_site``: a slope drawn with its intercept from the fitted bivariate normal, per
+  posterior draw ``u = sigma_site z1``, ``b = sigma_slope (rho z1 + sqrt(1 - rho²) z2)``
+  (``rho = corr_site_slope``), so a new site's slope goes with its intercept as in the data;
+- ``typical_site``: slope 0, as its intercept is 0 — the median service's path follows the
+  population trend.
+
 A latent-measurement fit's coefficients are per point of the *true* site score, so its new and
 typical sites' E, C, F are measurements (respondent scores, or site means with respondent
 counts): per posterior draw their true scores are drawn given what was measured
@@ -35,8 +48,9 @@ Draw order of one ``np.random.default_rng(seed)`` (so the same seed gives the sa
 first the unknown regions, one column per distinct site id among rows with an empty region, in
 sorted order (``mixture``: ``rng.random((S, m))`` mapped through the cumulative site shares;
 ``new``: ``rng.standard_normal((S, m))``); then, for ``new_site``, the site effects
-``rng.standard_normal((S, n_sites))`` in sorted id order. A typical site therefore shares its
-region draws with the new site of the same seed.
+``rng.standard_normal((S, n_sites))`` in sorted id order, and with a time trend after them the
+slopes' own normals ``z2``, ``rng.standard_normal((S, n_sites))`` in the same order. A typical site
+therefore shares its region draws with the new site of the same seed.
 """
 
 from __future__ import annotations
@@ -48,7 +62,7 @@ import pandas as pd
 
 from mbct_bayes.errors import DataError
 from mbct_bayes.model.build import ModelData
-from mbct_bayes.model.design import design_matrix, numeric_predictors
+from mbct_bayes.model.design import design_matrix, numeric_predictors, time_offsets, with_time
 from mbct_bayes.model.posterior import Posterior
 from mbct_bayes.model.predictor import (  # defined below planning; still importable from here
     _n_draws,
@@ -119,6 +133,9 @@ def group_part(
             )
         idx = np.array([lookup[s] for s in sites], dtype=np.int64)
         effect = draws["u_site"][:, idx]
+        offset = time_offsets(spec, table)
+        if offset is not None:
+            effect = effect + draws["b_site"][:, idx] * offset
         if md.region_idx is not None:
             effect = effect + draws["u_region"][:, _fitted_site_regions(md)[idx]]
         return effect
@@ -127,7 +144,23 @@ def group_part(
     region = region_part(posterior, table, rng, region_mode)
     labels, inverse = np.unique(sites, return_inverse=True)
     z = rng.standard_normal((n_draws, len(labels)))
-    return region + (z * draws["sigma_site"][:, None])[:, inverse]
+    effect = region + (z * draws["sigma_site"][:, None])[:, inverse]
+    offset = time_offsets(spec, table)
+    if offset is not None:
+        effect = effect + new_site_slopes(draws, z, rng)[:, inverse] * offset
+    return effect
+
+
+def new_site_slopes(draws: Any, z_site: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Slopes (S, m) of new sites whose intercepts are ``sigma_site * z_site`` (time-trend fits).
+
+    Per posterior draw, the slope given the intercept's standard normal ``z_site`` (S, m):
+    ``sigma_slope (rho z_site + sqrt(1 - rho²) z2)`` with ``rho = corr_site_slope`` and fresh
+    ``z2 = rng.standard_normal((S, m))``: the pair is a draw from the fitted bivariate normal.
+    """
+    rho = draws["corr_site_slope"][:, None]
+    z2 = rng.standard_normal(z_site.shape)
+    return draws["sigma_slope"][:, None] * (rho * z_site + np.sqrt(np.clip(1.0 - rho**2, 0.0, None)) * z2)
 
 
 def _fitted_site_regions(md: ModelData) -> np.ndarray:
@@ -356,10 +389,12 @@ def predict(
     Returns
     -------
     pandas.DataFrame
-        The input columns plus ``p_mean, p_sd, p_q05, p_q50, p_q95`` for P(embedded) (the top
+        The input columns (a time-trend fit's time column added at the latest fitted time when
+        ``new`` has none) plus ``p_mean, p_sd, p_q05, p_q50, p_q95`` for P(embedded) (the top
         level for ordinal models; for a count model the expected count per ``rate_per`` units of
         exposure, with a ``quantity`` column naming it, e.g. "expected access per 100,000
-        population": the new site's exposure is ``rate_per``, so none is needed in ``new``) and, for ordinal models, ``p_<level>`` means. A latent fit's
+        population": the new site's exposure is ``rate_per``, so none is needed in ``new``) and,
+        for ordinal models, ``p_<level>`` means. A latent fit's
         new and typical sites add ``scores`` (what the E, C, F are: measured, and from what, or
         taken as true) and, when measured, ``<X>_true_mean`` (posterior mean of each true score).
 
@@ -379,7 +414,7 @@ def predict(
         posterior, table, kind, seed=seed, measured=measured, scores_are_true=scores_are_true, region_mode=region_mode
     )
     p = p_embedded(posterior, eta)
-    out = (table if responses is not None else new).reset_index(drop=True).copy()
+    out = with_time(posterior.spec, (table if responses is not None else new).reset_index(drop=True).copy())
     out = pd.concat([out, summarise_draws(p)], axis=1)
     if posterior.spec.levels is not None:  # named levels: report each level's probability
         probs = get_family(posterior.spec.family).level_probabilities(eta, posterior.draws)

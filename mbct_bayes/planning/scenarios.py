@@ -35,6 +35,14 @@ a region not in the data. Before and after a change use the
 *same* effect draws (common random numbers from one ``np.random.default_rng(seed)``), so ΔP
 carries no Monte Carlo noise from the site effects; the same ``seed`` gives the same numbers.
 
+Time-trend fits
+---------------
+With ``time_trend = true`` each site is planned at the time in the table's time column, or, when
+the table has none, at the latest fitted time (the trend's origin ``t0``; the validated table
+carries that time, :func:`mbct_bayes.model.design.with_time`, and :func:`what_if` shows it in a
+column named after the time column). The population trend and, for known and new sites, the
+site's slope enter as in :mod:`mbct_bayes.planning.predict`; time itself is not a lever.
+
 Changes and the scale
 ---------------------
 A change that takes a site past the end of its predictor's scale is clipped to the scale, and
@@ -481,6 +489,8 @@ def what_if(
     )
     delta = d.delta
     out: dict[str, Any] = {SITE: _ids(fit, d.before)}
+    if fit.spec.time_trend and fit.spec.time in d.before.columns:
+        out[fit.spec.time] = d.before[fit.spec.time].to_numpy(dtype=float)  # the time planned for
     for name in change:
         out[f"{name}_before"] = d.before[name].to_numpy(dtype=float)
         out[f"{name}_after"] = d.after[name].to_numpy(dtype=float)

@@ -28,7 +28,8 @@ if TYPE_CHECKING:  # only named in annotations: the figures take a fit or its po
     from mbct_bayes.model.fit import Fit
 from mbct_bayes.families import get_family
 from mbct_bayes.model.build import outcome_array
-from mbct_bayes.planning.predict import eta_draws, fixed_part, latent_fixed_part, p_embedded
+from mbct_bayes.model.predictor import fitted_eta
+from mbct_bayes.planning.predict import eta_draws, p_embedded
 from mbct_bayes.schema import validate_observations
 
 #: Interval levels drawn everywhere: a thick 50% bar inside a thin 90% line.
@@ -385,10 +386,7 @@ def posterior_predictive(
     keep = np.unique(np.linspace(0, n_draws - 1, min(n_draws, max_draws)).round().astype(np.int64))
     sub = posterior.thinned(keep)
     if observations is None:
-        fixed = latent_fixed_part(sub, md.site_idx) if spec.measurement == "latent" else fixed_part(sub.draws, md.X)
-        eta = fixed + sub.draws["u_site"][:, md.site_idx]
-        if md.region_idx is not None:
-            eta = eta + sub.draws["u_region"][:, md.region_idx]
+        eta = fitted_eta(sub)
         y, trials, labels, site_idx = md.y, md.trials, list(md.site_labels), md.site_idx
         source = "the fitted data"
     else:

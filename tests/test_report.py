@@ -28,7 +28,8 @@ from mbct_bayes.report import read_evaluation, render_report, write_report
 ROOT = Path(__file__).resolve().parents[1]
 NEW_SITES = ROOT / "data" / "example" / "new_sites.csv"
 EVIL = '<script>alert("x")</script>'
-SECTIONS = ("model", "diagnostics", "coefficients", "priors", "forest", "sites", "ppc", "planning", "levers", "evaluation", "reading")
+SECTIONS = ("model", "diagnostics", "coefficients", "priors", "forest", "sites", "ppc", "planning", "levers", "trial", "evaluation",
+            "reading")
 
 
 # -- helpers -----------------------------------------------------------------------------------

@@ -721,7 +721,7 @@ class TrialSettings:
 
 
 #: Rows of the trial table: this many designs spread over the curve's range (the figure shows every one).
-TRIAL_TABLE_ROWS = 8
+TRIAL_TABLE_ROWS = 5
 
 
 @dataclass(frozen=True)

@@ -106,13 +106,13 @@ def test_trial_numbers_are_the_power_modules(example_fit, jobs_report):
     plan = trial_plan(example_fit, SMALL_TRIAL, seed=3)
     for column in ("assurance", "assurance_mc_low", "power_at_posterior_mean"):
         np.testing.assert_array_equal(plan.curve[column].to_numpy(), curve[column].to_numpy())
-    assert sorted(plan.sizes) == [4, 5, 6, 7, 9, 10, 11, 12]  # the table's 8 designs spread over 4-12
-    one = mb.power.population_assurance(population, clusters_per_arm=7, cluster_size=20, sims=200, seed=3)
-    assert plan.sizes[7]["actual_size"] == one["actual_size"] and plan.sizes[7]["size_holds"] == one["size_holds"]
-    assert float(plan.curve.loc[plan.curve["clusters_per_arm"] == 7, "assurance"].iloc[0]) == one["assurance"]
+    assert sorted(plan.sizes) == [4, 6, 8, 10, 12]  # the table's 5 designs spread over 4-12
+    one = mb.power.population_assurance(population, clusters_per_arm=8, cluster_size=20, sims=200, seed=3)
+    assert plan.sizes[8]["actual_size"] == one["actual_size"] and plan.sizes[8]["size_holds"] == one["size_holds"]
+    assert float(plan.curve.loc[plan.curve["clusters_per_arm"] == 8, "assurance"].iloc[0]) == one["assurance"]
     # and the table shows exactly these numbers
-    row = curve[curve["clusters_per_arm"] == 7].iloc[0]
-    shown = (f"<td class=\"num\">7</td><td class=\"num\">14</td><td class=\"num\">{probability(row['assurance'])} "
+    row = curve[curve["clusters_per_arm"] == 8].iloc[0]
+    shown = (f"<td class=\"num\">8</td><td class=\"num\">16</td><td class=\"num\">{probability(row['assurance'])} "
              f"({probability_interval(row['assurance_mc_low'], row['assurance_mc_high'])})</td>"
              f"<td class=\"num\">{probability(row['power_at_posterior_mean'])}")
     assert shown in jobs_report

@@ -699,7 +699,8 @@ class TrialSettings:
     clusters
         Smallest and largest clusters per arm of the assurance curve.
     sims
-        Simulated trials per design (the posterior draws are cycled in a seeded order to reach it).
+        Simulated trials per design; ``None``: one per posterior draw (as ``mbct-bayes power
+        assurance``); other numbers cycle the draws in a seeded random order.
     alpha, analysis
         Two-sided significance and the trial's analysis (as ``mbct-bayes power --analysis``).
     """
@@ -708,7 +709,7 @@ class TrialSettings:
     delta: float = 1.0
     cluster_size: int = 20
     clusters: tuple[int, int] = (4, 30)
-    sims: int = 2000
+    sims: int | None = None
     alpha: float = 0.05
     analysis: str = "t"
 

@@ -123,6 +123,8 @@ def test_trial_lever_and_size_are_the_settings(example_fit):
     assert plan.settings.lever == "C" and plan.inputs["lever"] == "C" and plan.inputs["delta"] == 0.5
     assert set(plan.curve["cluster_size"]) == {5} and list(plan.curve["clusters_per_arm"]) == [3, 4, 5]
     assert sorted(plan.sizes) == [3, 4, 5]
+    default = trial_plan(example_fit, TrialSettings(clusters=(4, 4)))  # sims: one trial per posterior draw
+    assert default.settings.lever == "F" and default.inputs["sims"] == default.inputs["draws_total"] == 800
 
 
 @pytest.mark.parametrize(

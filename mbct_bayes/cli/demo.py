@@ -96,9 +96,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "model reused; each fold refitted with the same sampler settings"
             + (f"; {failed} fold fits failed the diagnostics gate" if failed else "") + ")")
         start = time.perf_counter()
+        trial = TrialSettings()
         write_report(result, out_dir / "report.html", observations=obs, new_sites=new_sites,
-                     evaluation_dir=out_dir / "evaluation", trial=TrialSettings())
-        say(f"demo: report (with the trial's assurance over 4-30 clusters per arm) in {time.perf_counter() - start:.1f} s")
+                     evaluation_dir=out_dir / "evaluation", trial=trial)
+        low, high = trial.clusters
+        say(f"demo: report (with the trial's assurance over {low}-{high} clusters per arm) in "
+            f"{time.perf_counter() - start:.1f} s")
         written += ["evaluation/", "report.html"]
     say(f"demo: wrote {', '.join(written)} to {out_dir}/")
     return 0

@@ -55,7 +55,7 @@ def add_trial_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cluster-size", type=int, default=20, help="members measured per cluster (default 20)")
     g.add_argument("--trial-clusters", default="4-30", metavar="LOW-HIGH",
                    help="clusters per arm of the assurance curve (default 4-30)")
-    g.add_argument("--trial-sims", type=int, default=2000, help="simulated trials per design (default 2000)")
+    g.add_argument("--trial-sims", type=int, help="simulated trials per design (default one per posterior draw)")
     g.add_argument("--alpha", type=float, default=0.05, help="two-sided significance of the trial (default 0.05)")
     g.add_argument("--analysis", choices=("t", "welch", "gee", "adjusted"), default="t",
                    help="the trial's analysis, as 'mbct-bayes power --analysis' (default t: pooled t-test on "
@@ -73,7 +73,7 @@ def trial_settings_from(args: argparse.Namespace):
         raise DataError(f"--trial-clusters {args.trial_clusters!r}: give LOW-HIGH clusters per arm with "
                         "2 <= LOW <= HIGH, e.g. 4-30")
     for name, value in (("--cluster-size", args.cluster_size), ("--trial-sims", args.trial_sims)):
-        if value < 1:
+        if value is not None and value < 1:
             raise DataError(f"{name} must be a whole number ≥ 1, got {value}")
     return TrialSettings(lever=args.trial_lever, delta=args.trial_delta, cluster_size=args.cluster_size,
                          clusters=(int(low), int(high)), sims=args.trial_sims, alpha=args.alpha,

@@ -8,8 +8,13 @@ names, spec name and description, column names, file paths) is HTML-escaped.
 
 Sections: the model and data in words (with every prior in force), the diagnostics verdict, the
 coefficient table, a forest plot of odds ratios, the site effects, a posterior predictive check,
-the planning table for new sites and the lever chart, and, when an evaluation folder is given,
-its scores against the baseline and a reliability diagram.
+the planning table for new sites and the lever chart, the assurance of a cluster trial over its
+size (when a trial is given), and, when an evaluation folder is given, its scores against the
+baseline and a reliability diagram; with a check folder, the simulation-based calibration.
+
+Every probability is written by :func:`mbct_bayes._format.probability`: one that rounds to 0 or 1
+at the precision shown reads ``< 0.01`` / ``> 0.99``, never ``0.00`` / ``1.00``. Words follow the
+model: region wording appears only for a model with region effects.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import io
 import json
 import math
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mbct_bayes._format import probability, probability_interval
 from mbct_bayes._version import __version__
 from mbct_bayes.errors import DataError
 from mbct_bayes.families import get_family
@@ -50,6 +57,11 @@ from mbct_bayes.planning.predict import (
 from mbct_bayes.plots.evaluate import reliability_diagram
 from mbct_bayes.plots.model import forest_plot, plain_label, posterior_predictive, ppc_plot, site_effects_plot
 from mbct_bayes.plots.planning import lever_chart
+from mbct_bayes.plots.power import power_curve_figure
+from mbct_bayes.power import population_from_fit
+from mbct_bayes.power._assurance import population_size, services_curve
+from mbct_bayes.power._kernel import ANALYSIS_TEXT
+from mbct_bayes.power._settings import SimulationSettings
 from mbct_bayes.schema import read_table
 from mbct_bayes.selfcheck import read_check
 from mbct_bayes.spec import COEF_SCALE
@@ -474,9 +486,12 @@ def section_coefficients(fit: Fit, summary: dict[str, Any]) -> Html:
         parts.append(_p(
             f"A typical site{where} at the centre of every scale"
             + (" (each categorical covariate at its reference level)" if fit.spec.categorical else "")
-            + (" embeds with probability " if family.planned_is_probability
-               else f" has {family.planned_label(fit.spec)} ")
-            + f"{typical['p_q50']:{fmt}} (90% interval {typical['p_q05']:{fmt}}–{typical['p_q95']:{fmt}}).", "note",
+            + (" embeds with probability "
+               f"{probability(typical['p_q50'])} (90% interval {probability_interval(typical['p_q05'], typical['p_q95'])})."
+               if family.planned_is_probability
+               else f" has {family.planned_label(fit.spec)} {typical['p_q50']:{fmt}} "
+               f"(90% interval {typical['p_q05']:{fmt}}–{typical['p_q95']:{fmt}})."),
+            "note",
         ))
     parts.append(_p(
         f"Coefficients are on the {family.eta_scale} scale ({family.ratio_name} = exp(coefficient)); "
@@ -516,7 +531,7 @@ def section_prior_sensitivity(summary: dict[str, Any]) -> Html:
 def section_check(result: dict[str, Any], folder: Path) -> Html:
     """Simulation-based calibration from a ``mbct-bayes check --out`` folder."""
     rows = [
-        [name, Cell(_num(p.get("rank_p_value")), "num" + (" bad" if p.get("rejected") else "")),
+        [name, Cell(probability(p.get("rank_p_value"), 3), "num" + (" bad" if p.get("rejected") else "")),
          Cell(_pct(p.get("coverage_50", math.nan)), "num"), Cell(_pct(p.get("coverage_90", math.nan)), "num"),
          Cell("ranks not uniform" if p.get("rejected") else "ok", "bad" if p.get("rejected") else "good")]
         for name, p in result["parameters"].items()
@@ -588,7 +603,7 @@ def _planning(fit: Fit, sites: pd.DataFrame, seed: int, region_mode: str = "mixt
     best = {}
     for r in lever_table[lever_table["rank"] == 1].itertuples(index=False):
         best[str(r.site)] = (f"{r.lever}: {r.delta_mean:+.2f} ({r.delta_q05:+.2f} to {r.delta_q95:+.2f}), "
-                             f"P(gain) {r.p_positive:.2f}")
+                             f"P(gain) {probability(r.p_positive)}")
     id_cols = [spec.group] + ([spec.region] if spec.region and spec.region in table.columns else [])
     rows = []
     for i in range(min(len(table), MAX_PLANNING_ROWS)):
@@ -597,9 +612,9 @@ def _planning(fit: Fit, sites: pd.DataFrame, seed: int, region_mode: str = "mixt
         row += [Cell(f"{float(table[p].iloc[i]):g}", "num") if p not in spec.categorical else str(table[p].iloc[i])
                 for p in spec.predictors]
         row += [
-            Cell(_num(new["p_mean"].iloc[i], 2), "num"),
-            Cell(f"{new['p_q05'].iloc[i]:.2f}–{new['p_q95'].iloc[i]:.2f}", "num"),
-            Cell(_num(typical["p_mean"].iloc[i], 2), "num"),
+            Cell(probability(new["p_mean"].iloc[i]), "num"),
+            Cell(probability_interval(new["p_q05"].iloc[i], new["p_q95"].iloc[i]), "num"),
+            Cell(probability(typical["p_mean"].iloc[i]), "num"),
         ]
         if lever_table is not None:
             row.append(best.get(site, ""))
@@ -609,8 +624,9 @@ def _planning(fit: Fit, sites: pd.DataFrame, seed: int, region_mode: str = "mixt
         headers.append("best lever, +1 point: ΔP (90%)")
     parts = [
         _p(f"{label} for each new service. 'New site' draws the site effect from the fitted population of sites "
-           "(what to expect of one new service); 'typical site' sets it to 0 (the median service of its region with these "
-           "scores)." + (f" Region mode '{region_mode}': {REGION_MODE_TEXT[region_mode]}."
+           "(what to expect of one new service); 'typical site' sets it to 0 (the median service "
+           + ("of its region " if fit.model_data.region_labels else "") + "with these scores)."
+           + (f" Region mode '{region_mode}': {REGION_MODE_TEXT[region_mode]}."
                        if fit.model_data.region_labels else "")),
         _table(headers, rows),
     ]
@@ -688,6 +704,184 @@ def section_evaluation(fit: Fit, ev: EvaluationFiles) -> Html:
     return Html("".join(parts))
 
 
+# -- trial planning -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrialSettings:
+    """The parallel cluster trial the report's trial-planning section plans (``mbct-bayes power`` names).
+
+    Attributes
+    ----------
+    lever
+        Predictor the intervention moves; ``None``: ``F`` when the model has it (the power
+        module's default), else its first numeric predictor.
+    delta
+        How far the intervention moves it, in scale points.
+    cluster_size
+        Members measured per cluster (``m``).
+    clusters
+        Smallest and largest clusters per arm of the assurance curve.
+    sims
+        Simulated trials per design; ``None``: one per posterior draw (as ``mbct-bayes power
+        assurance``); other numbers cycle the draws in a seeded random order.
+    alpha, analysis
+        Two-sided significance and the trial's analysis (as ``mbct-bayes power --analysis``).
+    """
+
+    lever: str | None = None
+    delta: float = 1.0
+    cluster_size: int = 20
+    clusters: tuple[int, int] = (4, 30)
+    sims: int | None = None
+    alpha: float = 0.05
+    analysis: str = "t"
+
+    def lever_for(self, fit: Fit) -> str:
+        """The lever this plan moves in ``fit``."""
+        if self.lever is not None:
+            return self.lever
+        numeric = numeric_predictors(fit.spec)
+        return "F" if "F" in numeric or not numeric else numeric[0]
+
+
+#: Rows of the trial table: this many designs spread over the curve's range (the figure shows every one).
+TRIAL_TABLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """What the trial-planning section shows: the assurance curve and the size checks.
+
+    Attributes
+    ----------
+    settings
+        The plan asked for (lever resolved).
+    curve
+        One row per clusters-per-arm (:func:`mbct_bayes.power.population_curve`'s columns).
+    inputs
+        What every row shares (population, implied proportions, ``assumptions``, seed, ...).
+    sizes
+        Clusters per arm -> the analysis's type-I error keys at that design (``actual_size``,
+        ``size_holds``, ``size_note``, ...), for the rows of the table.
+    seconds
+        Time taken (curve and size checks).
+    """
+
+    settings: TrialSettings
+    curve: pd.DataFrame
+    inputs: dict[str, Any]
+    sizes: dict[int, dict[str, Any]]
+    seconds: float
+
+
+def _table_clusters(low: int, high: int) -> list[int]:
+    return sorted({int(c) for c in np.rint(np.linspace(low, high, TRIAL_TABLE_ROWS))})
+
+
+def trial_plan(fit: Fit, settings: TrialSettings | None = None, *, seed: int = 0) -> TrialPlan:
+    """The assurance curve over clusters per arm for a trial recruiting from the fitted services.
+
+    Computed by the power module's own functions (:func:`mbct_bayes.power.population_from_fit`,
+    then the curve of :func:`mbct_bayes.power.population_curve` with its inputs, and the size of
+    the analysis at the table's designs as :func:`mbct_bayes.power.population_assurance` reports
+    it), so the numbers equal ``mb.power.population_curve(population_from_fit(fit, lever=...,
+    delta=...), clusters=..., cluster_sizes=[m], sims=..., seed=seed, alpha=..., analysis=...)``.
+
+    Raises
+    ------
+    DataError
+        Bad settings (an unknown lever, clusters below 2, ...).
+    """
+    settings = settings or TrialSettings()
+    settings = TrialSettings(**{**settings.__dict__, "lever": settings.lever_for(fit)})
+    low, high = (int(c) for c in settings.clusters)
+    if not 2 <= low <= high:
+        raise DataError(f"trial clusters per arm {low}-{high}: give LOW-HIGH with 2 <= LOW <= HIGH, e.g. 4-30")
+    start = time.perf_counter()
+    population = population_from_fit(fit, lever=str(settings.lever), delta=settings.delta)
+    sim = SimulationSettings(sims=settings.sims, alpha=settings.alpha, seed=seed, analysis=settings.analysis)
+    curve = services_curve(population, range(low, high + 1), [int(settings.cluster_size)], settings=sim)
+    inputs = dict(curve.inputs)
+    sizes = {
+        c: population_size({**inputs, "clusters_per_arm": c, "cluster_size": int(settings.cluster_size)},
+                           population, sim)
+        for c in _table_clusters(low, high)
+    }
+    return TrialPlan(settings, curve.table, inputs, sizes, time.perf_counter() - start)
+
+
+def section_trial(fit: Fit, plan: TrialPlan) -> Html:
+    """The assurance curve with power at the posterior mean beside it, its assumptions and size warnings."""
+    s, info, table = plan.settings, plan.inputs, plan.curve
+    m = int(s.cluster_size)
+    points = "scale point" if abs(float(s.delta)) == 1 else "scale points"
+    reach = table[table["assurance"] >= 0.8]
+    bound = float(info["assurance_bound"])
+    if len(reach):
+        first = f"Assurance first reaches 0.8 at {int(reach['clusters_per_arm'].iloc[0])} clusters per arm."
+    else:
+        first = f"Assurance stays below 0.8 up to {int(table['clusters_per_arm'].max())} clusters per arm." + (
+            f" No number of clusters can get it there: it is at most {probability(bound)}, the chance the effect "
+            "lies in the intended direction (plus alpha/2 of the rest)." if bound < 0.8 else "")
+    lead = _p(
+        f"A parallel cluster-randomised trial of implementation support that raises {s.lever} by {float(s.delta):+g} "
+        f"{points} in each intervention service, {m} {'member' if m == 1 else 'members'} measured per cluster, "
+        f"analysed by a {ANALYSIS_TEXT.get(s.analysis, s.analysis)} at two-sided alpha {s.alpha:g}. Assurance is the "
+        "chance the trial succeeds averaged over what the posterior still doubts (O'Hagan, Stevens & Campbell 2005); "
+        "power at the posterior mean fixes every parameter at its posterior mean and uses the same simulated "
+        f"services and random numbers. {first}"
+    )
+    rows = []
+    for c in sorted(plan.sizes):
+        row = table[table["clusters_per_arm"] == c].iloc[0]
+        size = plan.sizes[c]
+        rows.append([
+            Cell(str(c), "num"), Cell(str(2 * c), "num"),
+            Cell(f"{probability(row['assurance'])} ({probability_interval(row['assurance_mc_low'], row['assurance_mc_high'])})",
+                 "num"),
+            Cell(f"{probability(row['power_at_posterior_mean'])} ({probability_interval(row['power_at_posterior_mean_mc_low'], row['power_at_posterior_mean_mc_high'])})",
+                 "num"),
+            Cell(f"{probability(size['actual_size'], 3)} ({'holds' if size['size_holds'] else 'does not hold'})",
+                 "num" if size["size_holds"] else "num bad"),
+        ])
+    warnings_html = "".join(
+        f"<p class=\"unavailable\">Warning: {esc(size['size_note'])}.</p>"
+        for size in plan.sizes.values() if size.get("size_note")
+    )
+    effect = (
+        f"Implied by the posterior and these services (posterior means): embedding {percent(info['p0_marginal'])} in "
+        f"control services and {percent(info['p1_marginal'])} with the intervention (population-averaged), a "
+        f"cluster-specific odds ratio of {info['odds_ratio']:.2f} per service, proportion-scale ICC {info['icc']:.2f}; "
+        f"P(effect in the intended direction, {info['direction']}) {probability(info['p_effect_in_direction'])}."
+    )
+    if info.get("clipped_share"):
+        effect += (f" {percent(info['clipped_share'])} of intervention services would pass the end of the {s.lever} "
+                   "scale; their move is cut there.")
+    assumptions = "<ul>" + "".join(f"<li>{esc(a)}</li>" for a in info.get("assumptions", [])) + "</ul>"
+    band = next(iter(plan.sizes.values()))["size_band"]
+    run = (
+        f"Each design: {info['sims']} simulated trials over {info['draws_used']} of {info['draws_total']} posterior "
+        f"draws, seed {info['seed']} (same seed, same numbers); every design shares the same random numbers. The "
+        f"type-I error is the rejection rate of at least {min(v['size_sims'] for v in plan.sizes.values())} trials "
+        f"with the effect removed; it holds alpha when it lies in [{band[0]:.3f}, {band[1]:.3f}]. Computed in "
+        f"{plan.seconds:.1f} s. Python: mbct_bayes.power.population_curve; command line: 'mbct-bayes power "
+        f"assurance FIT --lever {s.lever} --delta {float(s.delta):g} --clusters C --cluster-size {m} --analysis "
+        f"{s.analysis} --alpha {s.alpha:g} --sims {info['sims']} --seed {info['seed']}'."
+    )
+    figure = _figure_or_note(
+        lambda: power_curve_figure(table, x="clusters_per_arm", target=0.8),
+        "assurance curve over clusters per arm",
+        f"Assurance (blue, with its 95% Monte Carlo band) and power at the posterior mean (green dashed) against "
+        f"clusters per arm, {m} per cluster; the dotted line is the most assurance can reach.",
+    )
+    return Html(
+        lead + figure
+        + _table(["clusters per arm", "clusters in all", "assurance (95% MC)", "power at posterior mean (95% MC)",
+                  "type-I error of the analysis"], rows)
+        + warnings_html + _p(effect) + Html("<h3>What these numbers assume</h3>") + Html(assumptions)
+        + _p(run, "note")
+    )
+
+
 HOW_TO_READ = (
     "Start with the diagnostics verdict: if it says FAIL, nothing else here should be relied on. The forest plot "
     "shows how the odds of embedding change per scale point of Evidence, Context and Facilitation; an interval "
@@ -695,6 +889,7 @@ HOW_TO_READ = (
     "their E, C, F scores. The posterior predictive check compares the observed embedding rates with rates "
     "simulated from the fitted model: observed points far outside their intervals point to misfit. The planning "
     "table gives what to expect of new services, and the lever chart which score is worth raising first. "
+    "The trial section gives the chance that a cluster trial of raising one score succeeds, by its size. "
     "Forecast scores, when given, say whether the model predicts held-out sites better than a base rate."
 )
 
@@ -710,6 +905,7 @@ def render_report(
     seed: int = 0,
     check_dir: str | os.PathLike[str] | None = None,
     region_mode: str = "mixture",
+    trial: TrialSettings | None = None,
 ) -> str:
     """The report as one self-contained HTML document.
 
@@ -738,6 +934,11 @@ def render_report(
         Where a new site with an empty region is (models with region effects): ``"mixture"``, one of
         the fitted regions in proportion to their sites; ``"new"``, a region drawn from the region
         population. Used by every new-site prediction and the levers; the planning section says which.
+    trial
+        The parallel cluster trial to plan (:class:`TrialSettings`): the trial-planning section's
+        assurance curve over clusters per arm, with power at the posterior mean, the analysis's
+        type-I error and what the numbers assume (a few seconds). ``None`` leaves the section with
+        a note on how to add it (``mbct-bayes report`` adds it unless ``--no-trial``).
 
     Returns
     -------
@@ -747,7 +948,7 @@ def render_report(
     Raises
     ------
     DataError
-        Bad ``observations``, ``new_sites``, evaluation folder or ``region_mode``.
+        Bad ``observations``, ``new_sites``, evaluation folder, ``region_mode`` or ``trial``.
     """
     spec = fit.spec
     check_region_mode(region_mode)
@@ -757,6 +958,7 @@ def render_report(
         sbc = read_check(check_dir)
     if new_sites is not None:
         validate_new_data(fit.posterior, _sites_with_ids(fit, new_sites), source="new sites")
+    plan = trial_plan(fit, trial, seed=seed) if trial is not None else None
     ppc = posterior_predictive(fit, observations, seed=seed)
     family = get_family(spec.family)
     summary = fit.summary()
@@ -785,7 +987,7 @@ def render_report(
     ppc_text = _p(
         f"Replicated data sets drawn from the posterior ({ppc.replicated_overall.size} draws) against {ppc.source} "
         f"({len(ppc.sites)} sites). Overall {rate_words} observed {ppc.observed_overall:{fmt}}; P(replicated ≥ "
-        f"observed) = {ppc.p_value:.2f} (values near 0 or 1 signal misfit). {ppc.site_coverage:.0%} of sites "
+        f"observed) = {probability(ppc.p_value)} (values near 0 or 1 signal misfit). {ppc.site_coverage:.0%} of sites "
         "lie inside their 90% replicated interval (about 90% or more is expected; this is an in-sample check)."
     )
     sections.append(("ppc", "Posterior predictive check", Html(ppc_text + _figure_or_note(
@@ -799,6 +1001,9 @@ def render_report(
         lever_html = _unavailable(f"No new sites were given, so there is no lever chart; {how}.")
     sections.append(("planning", "Planning new sites", planning_html))
     sections.append(("levers", "Which lever to pull", lever_html))
+    sections.append(("trial", "Planning a trial", section_trial(fit, plan) if plan is not None else _unavailable(
+        "No trial was planned. Pass trial=TrialSettings() to write_report (Python), or run 'mbct-bayes report' "
+        "without --no-trial, for the assurance of a cluster trial over clusters per arm.")))
     if ev is not None:
         sections.append(("evaluation", "Forecast evaluation", section_evaluation(fit, ev)))
     else:
@@ -837,6 +1042,7 @@ def write_report(
     seed: int = 0,
     check_dir: str | os.PathLike[str] | None = None,
     region_mode: str = "mixture",
+    trial: TrialSettings | None = None,
 ) -> Path:
     """Write the HTML report to ``path`` atomically (see :func:`render_report` for the arguments).
 
@@ -851,10 +1057,19 @@ def write_report(
     target = check_output_path(path)
     text = render_report(
         fit, observations=observations, new_sites=new_sites, evaluation_dir=evaluation_dir, title=title, seed=seed,
-        check_dir=check_dir, region_mode=region_mode,
+        check_dir=check_dir, region_mode=region_mode, trial=trial,
     )
     write_text(target, text)
     return target
 
 
-__all__ = ["check_evaluation_dir", "figure_html", "read_evaluation", "render_report", "write_report"]
+__all__ = [
+    "TrialPlan",
+    "TrialSettings",
+    "check_evaluation_dir",
+    "figure_html",
+    "read_evaluation",
+    "render_report",
+    "trial_plan",
+    "write_report",
+]

@@ -160,12 +160,27 @@ def test_predict_region_mode(binomial_fit, tmp_path, capsys):
 
 
 def test_demo_writes_what_the_readme_promises(tmp_path, capsys):
+    """Issue 15: the demo's report leaves no section empty (evaluation, trial, priors filled)."""
+    import re
+
     out_dir = tmp_path / "demo"
     code, out, err = run(["demo", "--out", out_dir, *TINY], capsys)
     assert code == 0, err
-    for name in ("observations.csv", "fit.nc", "summary.json", "new_sites.csv", "predictions.csv", "report.html"):
+    for name in ("observations.csv", "fit.nc", "summary.json", "new_sites.csv", "predictions.csv", "report.html",
+                 "evaluation/metrics.json", "evaluation/predictions.csv"):
         assert (out_dir / name).exists(), name
     assert "P(embedded)" in out
+    # the example model has no region effects: no region column, no region words
+    assert "region" not in out[out.index("P(embedded) for the example"):].lower()
+    assert re.search(r"10-fold leave-site-out evaluation in \d+\.\d s \(the compiled model reused", err), err
+    report = (out_dir / "report.html").read_text(encoding="utf-8")
+    sections = dict(re.findall(r'<section id="([a-z]+)">(.*?)</section>', report, re.S))
+    assert {"evaluation", "trial", "priors", "planning", "levers"} <= set(sections)
+    empty = [sid for sid, body in sections.items() if 'class="unavailable"' in body]
+    assert not empty, f"sections left empty in the demo's report: {empty}"
+    assert "10-fold leave-site-out cross-validation" in sections["evaluation"] and "<img" in sections["evaluation"]
+    assert "<table>" in sections["trial"] and "<img" in sections["trial"] and "assurance" in sections["trial"]
+    assert "<table>" in sections["priors"] and "sigma_site" in sections["priors"]
 
 
 def test_real_process_bad_input_has_no_traceback(tmp_path):

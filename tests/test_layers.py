@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mbct_bayes"
 #: Layers from the bottom up (ARCHITECTURE.md). A module may import its own layer or lower ones.
 #: An entry names a module or a package (``survey`` = survey and everything in it).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("_version", "errors", "io", "_moved", "_validate"),
+    ("_version", "errors", "io", "_moved", "_validate", "_format"),
     ("families",),
     ("spec",),
     ("schema",),

@@ -155,14 +155,16 @@ def browser(tmp_path_factory):
 
 
 def test_report_renders_offline_with_every_figure_loaded(browser, example_fit, tmp_path):
-    from mbct_bayes.report import write_report
+    from mbct_bayes.report import TrialSettings, write_report
     from mbct_bayes.schema import read_table
 
     new_sites = read_table(Path(__file__).resolve().parents[1] / "data" / "example" / "new_sites.csv")
-    path = write_report(example_fit, tmp_path / "report.html", new_sites=new_sites)
+    path = write_report(example_fit, tmp_path / "report.html", new_sites=new_sites,
+                        trial=TrialSettings(sims=200, clusters=(4, 8)))
     seen = browser.open(path.resolve().as_uri())
 
-    assert len(seen["images"]) >= 4, seen["images"]  # forest, sites, ppc, levers
+    assert len(seen["images"]) >= 5, seen["images"]  # forest, sites, ppc, levers, assurance curve
+    assert "assurance curve over clusters per arm" in [i["alt"] for i in seen["images"]]
     not_loaded = [i["alt"] for i in seen["images"] if not (i["complete"] and i["width"] > 0)]
     assert not not_loaded, f"figures that did not load: {not_loaded}"
     assert seen["problems"] == [], seen["problems"]

@@ -21,6 +21,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from mbct_bayes._format import probability
 from mbct_bayes.errors import DataError
 from mbct_bayes.model.posterior import Posterior, as_posterior
 
@@ -473,7 +474,7 @@ def ppc_plot(ppc: PosteriorPredictive, *, title: str | None = None, max_labels: 
     ax0.set_xlabel("embedded rate, all sites")
     ax0.set_ylabel("replicated data sets")
     ax0.legend(fontsize="small", loc="upper left")
-    ax0.set_title(f"Overall: P(replicated ≥ observed) = {ppc.p_value:.2f}", fontsize=9)
+    ax0.set_title(f"Overall: P(replicated ≥ observed) = {probability(ppc.p_value)}", fontsize=9)
 
     s = interval_summary(ppc.replicated_site)
     order = np.lexsort((np.arange(J), s["median"]))

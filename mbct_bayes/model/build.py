@@ -199,7 +199,7 @@ def choose_centered(data: ModelData, spec: ModelSpec) -> bool:
     ``spec.parametrization`` decides when it is explicit; ``"auto"`` goes centred when
     :func:`site_information` is at least :data:`CENTERED_MIN_INFORMATION`, i.e. when the data pin
     each site's effect down well relative to how much sites differ. The latent model is always
-    non-centred: its site effects are sampled jointly with the true scores (:func:`_latent_design`).
+    non-centred: its site effects are sampled jointly with the true scores (``_latent_design``).
     """
     if spec.measurement == "latent":
         return False

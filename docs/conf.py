@@ -49,6 +49,8 @@ extensions = [
 exclude_patterns = ["_build", "README.md", "**.ipynb_checkpoints"]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 root_doc = "index"
+# Quotes and ellipses, not dashes: "--codebook" in a help text or a guide must stay two hyphens.
+smartquotes_action = "qe"
 
 # --- cross-references ---------------------------------------------------------------------------
 nitpicky = True

@@ -11,6 +11,7 @@ fail it. Then the pages are checked against the live parser and ``mbct_bayes.__a
 from __future__ import annotations
 
 import argparse
+import html
 import importlib
 import inspect
 import os
@@ -89,6 +90,8 @@ def test_cli_reference_lists_every_subcommand_and_option(site):
     from mbct_bayes.cli.main import build_parser
 
     page = (site / "cli.html").read_text(encoding="utf-8")
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page)).split())
+    text = text.translate(str.maketrans("\u2018\u2019\u201c\u201d", "''\"\""))  # smart quotes
     commands = list(_commands(build_parser()))
     assert len(commands) >= 15
     missing = []
@@ -96,10 +99,16 @@ def test_cli_reference_lists_every_subcommand_and_option(site):
         if f'id="cli-{"-".join(path)}"' not in page or f"mbct-bayes {' '.join(path)}" not in page:
             missing.append(" ".join(path))
         for action in parser._actions:
-            if action.option_strings and not isinstance(action, argparse._HelpAction):
+            if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
+                continue
+            if action.option_strings:
                 longest = max(action.option_strings, key=len)
                 if f'id="{_option_id(parser.prog, longest)}"' not in page:
                     missing.append(f"{parser.prog} {longest}")
+            if action.help:  # each help text as the parser prints it (no "--" turned into a dash)
+                expected = " ".join(parser._get_formatter()._expand_help(action).split())
+                if expected not in text:
+                    missing.append(f"{parser.prog} {action.dest}: help {expected!r}")
     assert not missing, f"the CLI reference lacks: {missing}"
 
 

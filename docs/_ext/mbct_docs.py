@@ -32,11 +32,13 @@ from sphinx.util.nodes import nested_parse_with_titles
 # --- CLI reference -------------------------------------------------------------------------------
 
 _RST_SPECIAL = re.compile(r"([\\`*_|])")
+_URI = re.compile(r"\b([a-z][a-z0-9+.-]*):(?=//)")
 
 
 def _escape(text: str) -> str:
-    """Plain help text as reST that renders as itself (help strings are not reST)."""
-    return _RST_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    """Plain help text as reST that renders as itself (help strings are not reST): no markup, and
+    no link made of an example address such as ``tcp://host:8786``."""
+    return _URI.sub(r"\1\\:", _RST_SPECIAL.sub(r"\\\1", " ".join(text.split())))
 
 
 def _paragraphs(text: str | None) -> list[str]:
@@ -179,8 +181,9 @@ NOTEBOOK_NOTE = (
     "This page shows the notebook `notebooks/{name}` as stored in the repository: its code and text, "
     "**without outputs**. The notebooks are kept without outputs so that their diffs stay readable, "
     "and the docs build does not run them (that takes minutes; `tests/test_notebooks.py` runs every "
-    "notebook in the test suite instead). To see the tables and figures, run it from the "
-    "`notebooks/` folder: `jupyter lab notebooks/{name}`.\n"
+    "notebook in the test suite instead). To see the tables and figures, run it in Jupyter from "
+    "the repository root, `jupyter lab notebooks/{name}` (it reads `../data/` relative to its own "
+    "folder; JupyterLab is not a dependency: `pip install jupyterlab`).\n"
     "```"
 )
 

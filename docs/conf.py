@@ -78,7 +78,10 @@ python_use_unqualified_type_names = True
 autodoc_preserve_defaults = True
 numpydoc_show_class_members = False  # members are documented by autodoc below the class
 numpydoc_xref_param_type = False
-numpydoc_validation_checks: set[str] = set()
+# Section names and order (GL06 unknown section, GL07 wrong order) are checked: a misspelt
+# "Paramters" would otherwise render as plain text. The style checks (summary length, every
+# parameter listed, ...) are not enforced on this code base.
+numpydoc_validation_checks = {"GL06", "GL07"}
 
 # --- MyST / notebooks ---------------------------------------------------------------------------
 nb_execution_mode = "off"  # see the module docstring: stored without outputs, run by the tests

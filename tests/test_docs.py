@@ -27,7 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-# CPU seconds of the build (user + sys of the child): about 36 measured on 2026-12-02; wall time
+# CPU seconds of the build (user + sys of the child): 38-43 measured on 2026-12-02; wall time
 # depends on how busy the machine is, CPU time barely does. Executing the notebooks would add minutes.
 CPU_BUDGET_S = 90
 

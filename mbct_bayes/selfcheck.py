@@ -137,7 +137,7 @@ def simulate_outcomes(
     """One simulated outcome per row of ``table`` for each parameter draw: shape (reps, n).
 
     Bernoulli 0/1, binomial successes out of the row's trials, or ordinal level codes 0..K-1,
-    from the same linear predictor and level probabilities as :mod:`mbct_bayes.predict`.
+    from the same linear predictor and level probabilities as :mod:`mbct_bayes.planning.predict`.
     """
     data = prepare_data(table, spec)
     eta = fixed_part(draws, data.X) + own_effects(draws, data)

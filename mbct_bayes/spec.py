@@ -158,7 +158,7 @@ class ModelSpec:
         ``latent_sd``, ``latent_mean``, ``role_offset``.
     measurement
         ``"observed"`` (predictors are exact) or ``"latent"`` (respondent scores measure a
-        latent site value; see :mod:`mbct_bayes.model`).
+        latent site value; see :mod:`mbct_bayes.model.build`).
     role_offsets
         Latent models: estimate a shift per respondent role.
     parametrization

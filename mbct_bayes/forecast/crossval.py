@@ -838,7 +838,7 @@ def compare(fits: Mapping[str, Any], *, method: str = "stacking") -> pd.DataFram
     pandas.DataFrame
         :func:`arviz.compare`'s table (``rank``, ``elpd``, ``elpd_diff``, ``dse``, ``p``,
         ``weight``, ...; best first) plus ``n_pareto_k_above_0.7``; the ``cv`` column says that this
-        is leave-one-observation-out (PSIS-LOO), not a new-site forecast (:data:`LOO_LABEL` in full;
+        is leave-one-observation-out (PSIS-LOO), not a new-site forecast (``LOO_LABEL`` in full;
         the table carries no ``DataFrame.attrs``, which pandas drops on most operations).
     """
     check_same_observations(fits)

@@ -225,9 +225,9 @@ def choose_centered(data: ModelData, spec: ModelSpec) -> bool:
     ``spec.parametrization`` decides when it is explicit; ``"auto"`` goes centred when
     :func:`site_information` is at least :data:`CENTERED_MIN_INFORMATION`, i.e. when the data pin
     each site's effect down well relative to how much sites differ. The latent model is always
-    non-centred: its site effects are sampled jointly with the true scores (:func:`_latent_design`);
+    non-centred: its site effects are sampled jointly with the true scores (``_latent_design``);
     so is a time-trend model: its site intercepts and slopes are one correlated pair per site
-    (:func:`_site_intercepts_and_slopes`), and a slope is pinned down by the spread of a site's few
+    (``_site_intercepts_and_slopes``), and a slope is pinned down by the spread of a site's few
     waves in time, far less than its intercept is by its rows, so the information measure above
     (about intercepts) would call for centring where the slopes still sit in the funnel.
     """

@@ -157,7 +157,7 @@ class CompiledModel:
             no fitted rows keep their place; their effects are then drawn from the population.
         settings
             Seed, draws, tune and chains (default :class:`SamplerSettings()`: 1, 1000, 1000, 4);
-            the NUTS implementation is the compiled model's own (:attr:`sampler`).
+            the NUTS implementation is the compiled model's own (``sampler``).
         seed, draws, tune, chains
             Override single settings; the same seed gives the same draws.
         progress
@@ -494,7 +494,7 @@ class Fit:
     @property
     def posterior(self) -> Posterior:
         """The posterior as read-only arrays with named dimensions, spec and model data
-        (:class:`~mbct_bayes.model.posterior.Posterior`), built once from :attr:`idata`."""
+        (:class:`~mbct_bayes.model.posterior.Posterior`), built once from ``idata``."""
         if self._posterior is None:
             self._posterior = Posterior.from_idata(self.spec, self.model_data, self.idata)
         return self._posterior
@@ -550,7 +550,7 @@ class Fit:
         where each ``{...}`` holds ``mean, sd, q05, q50, q95, r_hat, ess_bulk, ess_tail``;
         coefficients are log-odds per unit of the centred predictor (a categorical level,
         ``setting[secondary]``: log-odds relative to the reference level); prior sensitivity is
-        power-scaling sensitivity (:mod:`mbct_bayes.sensitivity`). With categorical covariates,
+        power-scaling sensitivity (:mod:`mbct_bayes.model.sensitivity`). With categorical covariates,
         ``"categorical": {col: {"reference", "levels", "default", "note"}}`` names each reference
         level and whether it was the default (the most frequent level) or set in the spec.
         A time-trend model adds ``group_sd["slope"]`` (``sigma_slope``: SD of the sites' slopes,

@@ -6,7 +6,7 @@ are: the forecast would treat noise as signal and come out about 1/reliability t
 on the logit scale. Instead, per posterior draw, the fitted measurement model gives the true
 scores' conditional distribution given what was measured, and forecasts use draws from it.
 
-The fitted measurement model (see :func:`mbct_bayes.model._latent_design`) is, on the centred
+The fitted measurement model (see ``_latent_design`` in :mod:`mbct_bayes.model.build`) is, on the centred
 scale, per site and construct ``j``::
 
     T ~ MvNormal(latent_mean, Sigma)                      (the population of true site scores;

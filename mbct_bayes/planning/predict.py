@@ -34,7 +34,7 @@ group part adds the site's slope times ``t - t0``:
 A latent-measurement fit's coefficients are per point of the *true* site score, so its new and
 typical sites' E, C, F are measurements (respondent scores, or site means with respondent
 counts): per posterior draw their true scores are drawn given what was measured
-(:mod:`mbct_bayes.measured`) before the outcome; a known site uses its fitted latent scores.
+(:mod:`mbct_bayes.planning.measured`) before the outcome; a known site uses its fitted latent scores.
 Regions (models with a region effect), :func:`region_part`:
 
 - a known region keeps its fitted effect ``u_region``;
@@ -377,7 +377,7 @@ def predict(
         Seed for the new-site effect (and true-score) draws; the same seed gives the same numbers.
     responses
         Latent fits: respondent-level scores of the new sites (then ``new`` names the sites and
-        their regions; E, C, F become the respondents' means). See :mod:`mbct_bayes.measured`.
+        their regions; E, C, F become the respondents' means). See :mod:`mbct_bayes.planning.measured`.
     scores_are_true
         Latent fits: take ``new``'s E, C, F as true site scores (a hypothetical profile).
         Seed for the new-site effect draws; the same seed gives the same numbers.
@@ -402,7 +402,7 @@ def predict(
     -----
     A latent fit's coefficients are per point of the true site score. A new site's measured
     scores (means of a few respondents) are noisy, so per posterior draw its true scores are
-    drawn from their distribution given the measurements (:mod:`mbct_bayes.measured`) before
+    drawn from their distribution given the measurements (:mod:`mbct_bayes.planning.measured`) before
     the outcome; site scores without respondent counts are refused unless ``scores_are_true``.
     """
     posterior = fit.posterior

@@ -18,14 +18,14 @@ How the numbers are made
 ------------------------
 All work is numpy on the fit's draws (chains stacked, shape ``(S, ...)``), vectorised over draws
 and sites; nothing loops per draw. The linear predictor splits into a fixed part
-(:func:`~mbct_bayes.planning.predict.fixed_part`: intercept and coefficients times the centred design
+(:func:`~mbct_bayes.model.predictor.fixed_part`: intercept and coefficients times the centred design
 matrix) and a group part (:func:`~mbct_bayes.planning.predict.group_part`: site and region effects). A
 change recomputes the design matrix of the changed table with
 :func:`~mbct_bayes.model.design.design_matrix`, so interactions in the spec follow automatically.
 Categorical covariates (:mod:`mbct_bayes.model.design`) stay as each site has them: they are not
 levers.
 
-``kind`` says which site effect is used (see :mod:`mbct_bayes.predict`): ``"new_site"`` (the
+``kind`` says which site effect is used (see :mod:`mbct_bayes.planning.predict`): ``"new_site"`` (the
 default: one effect per site drawn from Normal(0, sigma_site) per posterior draw — what to
 expect of one new service), ``"typical_site"`` (site effect 0: the median service of its region
 with these scores, :func:`~mbct_bayes.planning.predict.typical_part`) or ``"known_site"`` (a fitted
@@ -55,7 +55,7 @@ Latent-measurement fits
 -----------------------
 A latent fit's coefficients are per point of a site's *true* score, and a new site's E, C, F are
 measurements: give them as respondent scores (``responses=``) or as site means with an
-``n_respondents`` column (see :mod:`mbct_bayes.measured`). The true scores are drawn per
+``n_respondents`` column (see :mod:`mbct_bayes.planning.measured`). The true scores are drawn per
 posterior draw given the measurements, from the same generator as the site effects (so before
 and after share them too), and every change acts on those draws: what-if and levers move them,
 target solves for the lever's true score, ``step="sd"`` is one SD of the fitted population of
@@ -329,7 +329,7 @@ def _moved_truth(
     fit: Fit, truth: np.ndarray, change: Mapping[str, float]
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """:func:`_change_truth`, with per site whether it was clipped (in at least
-    :data:`CLIPPED_SHARE` of the draws) and which predictors were."""
+    ``CLIPPED_SHARE`` of the draws) and which predictors were."""
     after = truth.copy()
     clipped = np.zeros(truth.shape[1], dtype=bool)
     names: list[list[str]] = [[] for _ in range(truth.shape[1])]
@@ -463,7 +463,7 @@ def what_if(
         E, C, F taken as true (see :func:`mbct_bayes.planning.predict.predict`). Without either the
         table needs an ``n_respondents`` column. The change then acts on each posterior draw of
         the site's true score (kept on the scale; ``clipped`` then means in at least
-        :data:`CLIPPED_SHARE` of the draws); ``<X>_before``/``<X>_after`` show the measured score and the measured score
+        ``CLIPPED_SHARE`` of the draws); ``<X>_before``/``<X>_after`` show the measured score and the measured score
         moved.
     region_mode
         ``"mixture"`` (default) or ``"new"``: where a site with an empty region is (see the

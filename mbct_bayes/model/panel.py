@@ -32,6 +32,12 @@ outside the fitted ones extrapolate it. With equal fitted gaps the model has no 
 forecast at another gap assumes the fitted one. ``[gaps] terms = false`` or ``true`` in the spec
 overrides the choice; ``center`` sets the reference gap.
 
+The first wave. The model conditions on each site's first state and assumes the site effect is
+independent of it; a panel that starts mid-journey (sites already embedded at the first wave
+because their effects are high) breaks that, and the model then overstates ``previous[...]`` and
+understates ``sigma_site`` (the initial-conditions problem; Wooldridge 2005, J. Applied
+Econometrics 20:39-54, proposes the first state as a covariate; not built in).
+
 State-specific slopes (e.g. E, C, F acting differently on embedding and on sustainment): name
 ``previous`` in an interaction, ``interactions = [["F", "previous"]]``, for columns
 ``F:previous[<level>]`` (the extra slope of F in rows whose previous state is that level).

@@ -443,6 +443,7 @@ def simulate_panel(
     seed: int | None = 1,
     truth: Mapping[str, Any] | None = None,
     site_prefix: str = "S",
+    initial_site_effect: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Simulate a panel (every site at ``n_waves`` times) from a transition model with known truth.
 
@@ -453,7 +454,12 @@ def simulate_panel(
     built by :func:`mbct_bayes.model.design.design_from_parts` from the returned spec, so the data
     follow the fitted model exactly. A site's first wave is drawn as one reference gap after a
     start at the lowest state; it supplies the previous state of the second wave and is not
-    modelled.
+    modelled. By default it is drawn without the site and region effects, so a site's first state
+    is independent of its effect: the transition model's assumption (it conditions on the first
+    state). ``initial_site_effect=True`` draws it with them, as a panel that starts mid-journey
+    would be; a transition model then overstates the previous state's effect and understates
+    ``sigma_site`` (the initial-conditions problem; Heckman 1981, Wooldridge 2005, J. Applied
+    Econometrics 20:39-54).
 
     E, C, F change over waves: each site has its own mean scores (correlated across E, C, F) and
     each wave adds independent noise, as in :func:`simulate_observations`.
@@ -483,6 +489,8 @@ def simulate_panel(
         ``cutpoints``, ``predictors`` (their distribution, as in :func:`default_truth`).
     site_prefix
         Site ids are ``prefix`` + zero-padded number, e.g. ``S01`` ... ``S40``.
+    initial_site_effect
+        Draw the first wave with the site (and region) effect too (default: without).
 
     Returns
     -------
@@ -537,9 +545,8 @@ def simulate_panel(
     x = _draw_predictors(rng, params["predictors"], n_sites, n_waves).reshape(n_sites, n_waves, -1)
     steps = rng.choice(gap_values, size=(n_sites, n_waves - 1))
     times = start + np.concatenate([np.zeros((n_sites, 1)), np.cumsum(steps, axis=1)], axis=1)
-    offset = u_site + (u_region[site_region] if regions else 0.0)
-    if params["Intercept"] is not None:
-        offset = offset + float(params["Intercept"])
+    effects = u_site + (u_region[site_region] if regions else 0.0)
+    intercept = float(params["Intercept"]) if params["Intercept"] is not None else 0.0
     beta_vec = np.array([beta[name] for name in spec.coef_names])
     centre = np.array([spec.center[p] for p in numeric_predictors(spec)])
     outcome = get_family(family)
@@ -550,7 +557,8 @@ def simulate_panel(
         # the first wave has no earlier scores: it uses its own
         at = wave - 1 if predictors_at == "previous" and wave > 0 else wave
         X = design_from_parts(spec, x[:, at, :] - centre, None, {"previous": previous, "gap": gap})
-        drawn = outcome.draw_outcome(rng, params, X @ beta_vec + offset)
+        with_effects = wave > 0 or initial_site_effect
+        drawn = outcome.draw_outcome(rng, params, X @ beta_vec + intercept + (effects if with_effects else 0.0))
         columns.append(drawn)
         previous = np.asarray(drawn[spec.outcome], dtype=object)
         if wave + 1 < n_waves:
@@ -575,6 +583,6 @@ def simulate_panel(
         "region_effects": {r: float(u) for r, u in zip(regions, u_region, strict=True)},
         "spec": spec.to_dict(),
         "n_sites": n_sites, "n_waves": n_waves, "gaps": gap_values.tolist(), "start": float(start),
-        "n_regions": n_regions, "seed": seed,
+        "n_regions": n_regions, "seed": seed, "initial_site_effect": initial_site_effect,
     })
     return df, out

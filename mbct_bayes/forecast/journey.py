@@ -234,7 +234,8 @@ def check_transition_fit(spec: ModelSpec) -> None:
     if spec.dynamics != "transition" or spec.time is None:
         raise DataError(
             "forecast needs a transition model (a panel fit with time = \"<column>\" and dynamics = \"transition\"); "
-            "this fit treats waves as exchangeable, so it cannot say where a site goes next: refit with those keys"
+            f"this fit has no transitions (dynamics = {spec.dynamics!r}), so it cannot say where a site goes from its "
+            "state now: refit with those keys"
         )
 
 

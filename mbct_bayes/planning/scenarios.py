@@ -489,8 +489,9 @@ def what_if(
     )
     delta = d.delta
     out: dict[str, Any] = {SITE: _ids(fit, d.before)}
-    if fit.spec.time_trend and fit.spec.time in d.before.columns:
-        out[fit.spec.time] = d.before[fit.spec.time].to_numpy(dtype=float)  # the time planned for
+    time = fit.spec.time
+    if fit.spec.time_trend and time is not None and time in d.before.columns:
+        out[time] = d.before[time].to_numpy(dtype=float)  # the time planned for
     for name in change:
         out[f"{name}_before"] = d.before[name].to_numpy(dtype=float)
         out[f"{name}_after"] = d.after[name].to_numpy(dtype=float)

@@ -43,6 +43,7 @@ import base64
 import html
 import json
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -82,10 +83,12 @@ def planner_draws(fit: Fit, n_draws: int = N_DRAWS) -> Posterior:
     """
     if isinstance(n_draws, bool) or not isinstance(n_draws, int | np.integer) or n_draws < 10:
         raise DataError(f"n_draws must be a whole number of at least 10, got {n_draws!r}")
-    posterior = fit.posterior
-    total = posterior.n_draws
-    keep = np.unique(np.linspace(0, total - 1, min(total, int(n_draws))).round().astype(np.int64))
-    return posterior.thinned(keep)
+    return fit.posterior.thinned(_kept_draws(fit.posterior.n_draws, n_draws))
+
+
+def _kept_draws(total: int, n_draws: int) -> np.ndarray:
+    """Positions of at most ``n_draws`` of ``total`` draws, evenly spaced (as the posterior predictive check's)."""
+    return np.unique(np.linspace(0, total - 1, min(total, int(n_draws))).round().astype(np.int64))
 
 
 def planner_fit(fit: Fit, n_draws: int = N_DRAWS) -> Fit:
@@ -214,12 +217,15 @@ def planner_data(fit: Fit, *, sites: pd.DataFrame | None = None, n_draws: int = 
     spec = fit.spec
     posterior = planner_draws(fit, n_draws)
     total = fit.posterior.n_draws
-    keep = np.unique(np.linspace(0, total - 1, min(total, int(n_draws))).round().astype(np.int64))
+    keep = _kept_draws(total, n_draws)
     draws, md = posterior.draws, posterior.model_data
     numeric = numeric_predictors(spec)
+    scales = []
     for p in numeric:
-        if p not in spec.scale:
+        bounds = spec.scale.get(p)
+        if bounds is None:
             raise DataError(f"predictor {p!r} has no scale in the spec; the planner's sliders need scale.{p} = [min, max]")
+        scales.append([float(bounds[0]), float(bounds[1])])
     latent = spec.measurement == "latent"
     if latent and categorical_predictors(spec):
         raise DataError("the planner does not take a latent-measurement fit with categorical covariates")
@@ -249,7 +255,7 @@ def planner_data(fit: Fit, *, sites: pd.DataFrame | None = None, n_draws: int = 
         "seed": int(seed),
         "predictors": list(numeric),
         "categorical": list(categorical_predictors(spec)),
-        "scale": [[float(spec.scale[p][0]), float(spec.scale[p][1])] for p in numeric],
+        "scale": scales,
         "center": [float(spec.center[p]) for p in numeric],
         "recipes": _column_recipes(fit),
         "intercept": _b64(intercept),
@@ -302,16 +308,15 @@ def render_planner(fit: Fit, *, sites: pd.DataFrame | None = None, n_draws: int 
     page = (_ASSETS / "planner.html").read_text(encoding="utf-8")
     script = (_ASSETS / "planner.js").read_text(encoding="utf-8")
     style = (_ASSETS / "planner.css").read_text(encoding="utf-8")
-    replacements = {
-        "{{CSP}}": CSP,
-        "{{TITLE}}": html.escape(f"Planner: {data['title']}"),
-        "{{STYLE}}": style,
-        "{{DATA}}": payload,
-        "{{SCRIPT}}": script,
+    parts = {
+        "CSP": CSP,
+        "TITLE": html.escape(f"Planner: {data['title']}"),
+        "STYLE": style,
+        "DATA": payload,
+        "SCRIPT": script,
     }
-    for key, value in replacements.items():
-        page = page.replace(key, value)
-    return page
+    # one pass, so nothing inserted (a spec's name, say) is read as a placeholder
+    return re.sub(r"\{\{([A-Z]+)\}\}", lambda m: parts[m.group(1)], page)
 
 
 def write_planner(

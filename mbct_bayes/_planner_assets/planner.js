@@ -328,8 +328,6 @@
     const w = 300, h = 80, top = Math.max(...counts), ns = "http://www.w3.org/2000/svg";
     const svg = document.createElementNS(ns, "svg");
     svg.setAttribute("viewBox", `0 0 ${w} ${h + 14}`);
-    svg.setAttribute("width", "100%");
-    svg.setAttribute("height", String(h + 14));
     svg.setAttribute("role", "img");
     svg.setAttribute("aria-label", `Histogram of ${S} posterior draws of the new service's chance; ` +
       `mean ${fmtProb(stats.mean)}, 90% of draws between ${fmtProb(stats.q05)} and ${fmtProb(stats.q95)}`);

@@ -31,6 +31,7 @@ COMMANDS_BY_AREA = {
     "check": {"check"},
     "power": {"power"},
     "report": {"report"},
+    "planner": {"planner"},
 }
 
 
@@ -80,7 +81,7 @@ def test_every_command_module_is_listed():
 # forecasts, checks and trial design. AREAS sets it, so a reordered AREAS shows here.
 HELP_ORDER = [
     "simulate", "validate", "score", "reliability", "fit", "summary", "predict", "demo",
-    "plan", "score-forecasts", "evaluate", "loo", "check", "power", "report",
+    "plan", "score-forecasts", "evaluate", "loo", "check", "power", "report", "planner",
 ]
 
 

@@ -160,7 +160,7 @@ def test_assurance_agrees_with_the_simulation(browser, example_fit, binomial_fit
     for fit in (example_fit, binomial_fit):
         path = write_planner(fit, tmp_path / f"planner-{fit.spec.family}.html")
         session = browser.page(path.resolve().as_uri())
-        for c, m in ((5, 20), (10, 20), (25, 10)):
+        for c, m in ((5, 20), (10, 20), (25, 10), (30, 1)):
             page = set_hash(browser, session, {"al": "F", "ad": 1, "c": c, "m": m})
             simulated = mb.power.assurance(fit, lever="F", delta=1.0, clusters_per_arm=c, cluster_size=m,
                                            sims=6000, seed=3)["assurance"]

@@ -18,7 +18,6 @@ import math
 import re
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -43,21 +42,6 @@ TEXT_JS = (
     ".map(e => [e.dataset.testid, e.textContent])))"
 )
 SAME = 5e-4  # "equal to 3 decimals"
-
-
-@pytest.fixture(scope="module")
-def latent_fit():
-    """A small latent-measurement fit (respondent scores of the bundled example)."""
-    from mbct_bayes.survey.scoring import read_codebook, score_responses
-
-    codebook = read_codebook(ROOT / "data" / "codebook_orca_mbct.csv")
-    items = pd.read_csv(EXAMPLE / "responses.csv", dtype={"site": str, "respondent": str, "role": str})
-    scores = score_responses(items, codebook)
-    obs = mb.read_observations(EXAMPLE / "observations.csv")
-    spec = mb.ModelSpec.from_toml(ROOT / "models" / "latent.toml")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", mb.ConvergenceWarning)
-        return mb.fit(obs, spec, responses=scores, seed=1, draws=200, tune=300, chains=2)
 
 
 @pytest.fixture(scope="module")

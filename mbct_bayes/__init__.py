@@ -15,6 +15,7 @@ from mbct_bayes.forecast.journey import Forecast, forecast
 from mbct_bayes.model.fit import CompiledModel, Fit, compile_model, fit, load_fit
 from mbct_bayes.model.sampling import SamplerSettings
 from mbct_bayes.model.simulate import simulate_observations
+from mbct_bayes.planner import write_planner as planner
 from mbct_bayes.planning.scenarios import levers, rank, target, what_if
 from mbct_bayes.schema import DataWarning, read_observations, read_table, validate_observations
 from mbct_bayes.selfcheck import Calibration, check
@@ -44,6 +45,7 @@ __all__ = [
     "levers",
     "load_fit",
     "loo",
+    "planner",
     "power",
     "rank",
     "read_codebook",

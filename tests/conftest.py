@@ -85,6 +85,8 @@ def poisson_fit():
 def negbinomial_fit():
     """Negative binomial access counts with exposure: (fit, truth, observations)."""
     return _count_fit("negbinomial")
+
+
 @pytest.fixture(scope="session")
 def journey_fit():
     """Ordinal transition model (models/journey.toml) of the example journeys (data/example/panel.csv)."""
@@ -97,3 +99,35 @@ def journey_fit_path(journey_fit, tmp_path_factory):
     path = tmp_path_factory.mktemp("journey") / "journey.nc"
     journey_fit.save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def example_scores():
+    """Respondent-level E, C, F of the bundled example survey (items scored with the codebook)."""
+    import pandas as pd
+
+    from mbct_bayes.survey.scoring import read_codebook, score_responses
+
+    codebook = read_codebook(ROOT / "data" / "codebook_orca_mbct.csv")
+    items = pd.read_csv(EXAMPLE / "responses.csv", dtype={"site": str, "respondent": str, "role": str})
+    return score_responses(items, codebook)
+
+
+@pytest.fixture(scope="session")
+def latent_fit(example_scores):
+    """Latent-measurement fit of the example (models/latent.toml), with a site without respondents
+    (NORESP) and a site with a single respondent (200 draws × 2 chains)."""
+    import pandas as pd
+
+    import mbct_bayes as mb
+
+    obs = mb.read_observations(EXAMPLE / "observations.csv")
+    extra = pd.DataFrame({"site": ["NORESP"] * 3, "region": ["Wales"] * 3, "wave": [1, 2, 3],
+                          "E": [3.0] * 3, "C": [3.0] * 3, "F": [3.0] * 3, "embedded": [0, 1, 0]})
+    obs = pd.concat([obs, extra], ignore_index=True)
+    one = example_scores.drop_duplicates("site").head(1)  # a site with a single respondent
+    scores = pd.concat([example_scores[example_scores.site != one.site.iloc[0]], one], ignore_index=True)
+    spec = mb.ModelSpec.from_toml(MODELS / "latent.toml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mb.ConvergenceWarning)
+        return mb.fit(obs, spec, responses=scores, seed=1, draws=200, tune=300, chains=2)

@@ -32,6 +32,7 @@ COMMANDS_BY_AREA = {
     "check": {"check"},
     "power": {"power"},
     "report": {"report"},
+    "planner": {"planner"},
 }
 
 
@@ -81,7 +82,7 @@ def test_every_command_module_is_listed():
 # forecasts, checks and trial design. AREAS sets it, so a reordered AREAS shows here.
 HELP_ORDER = [
     "simulate", "validate", "score", "reliability", "fit", "summary", "predict", "demo",
-    "plan", "forecast", "score-forecasts", "evaluate", "loo", "check", "power", "report",
+    "plan", "forecast", "score-forecasts", "evaluate", "loo", "check", "power", "report", "planner",
 ]
 
 

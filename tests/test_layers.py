@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("forecast", "power"),
     ("plots",),
     ("selfcheck",),
-    ("report",),
+    ("report", "planner"),
     ("cli",),
     ("",),  # the package itself: mbct_bayes/__init__.py, the public API
 )

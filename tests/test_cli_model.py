@@ -167,7 +167,7 @@ def test_demo_writes_what_the_readme_promises(tmp_path, capsys):
     code, out, err = run(["demo", "--out", out_dir, *TINY], capsys)
     assert code == 0, err
     for name in ("observations.csv", "fit.nc", "summary.json", "new_sites.csv", "predictions.csv", "report.html",
-                 "evaluation/metrics.json", "evaluation/predictions.csv"):
+                 "evaluation/metrics.json", "evaluation/predictions.csv", "planner.html"):
         assert (out_dir / name).exists(), name
     assert "P(embedded)" in out
     # the example model has no region effects: no region column, no region words
@@ -181,6 +181,21 @@ def test_demo_writes_what_the_readme_promises(tmp_path, capsys):
     assert "10-fold leave-site-out cross-validation" in sections["evaluation"] and "<img" in sections["evaluation"]
     assert "<table>" in sections["trial"] and "<img" in sections["trial"] and "assurance" in sections["trial"]
     assert "<table>" in sections["priors"] and "sigma_site" in sections["priors"]
+    # the planning page offers each example new site and carries the fit's draws (all of them: the
+    # tiny fit has fewer than the page's 1,000), so on the page's draws the demo's table comes out
+    # exactly; tests/test_planner.py shows the page computes predict on those draws per scenario
+    import numpy as np
+    import pandas as pd
+
+    import mbct_bayes as mb
+    from mbct_bayes.planner import planner_fit
+
+    page = (out_dir / "planner.html").read_text(encoding="utf-8")
+    new = pd.read_csv(out_dir / "new_sites.csv", dtype={"site": str})
+    demo = pd.read_csv(out_dir / "predictions.csv", dtype={"site": str})
+    assert all(site in page for site in new["site"]), "an example new site is not offered as a scenario on the page"
+    on_page_draws = planner_fit(mb.load_fit(out_dir / "fit.nc")).predict(new, kind="new_site", seed=0)
+    np.testing.assert_allclose(on_page_draws["p_mean"].to_numpy(), demo["p_mean"].to_numpy(), rtol=0, atol=1e-12)
 
 
 def test_real_process_bad_input_has_no_traceback(tmp_path):

@@ -3,7 +3,8 @@
 Validate and fit, predict the example new sites, evaluate the model by leave-site-out
 cross-validation (the compiled model is reused, so only the refits cost time), and write one
 report with every section filled: planning, the trial's assurance over its size, the forecast
-evaluation and prior sensitivity.
+evaluation and prior sensitivity; and the planning page for service leads (``planner.html``,
+:func:`mbct_bayes.planner.write_planner`), which offers the example new sites as scenarios.
 """
 
 from __future__ import annotations
@@ -103,6 +104,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         say(f"demo: report (with the trial's assurance over {low}-{high} clusters per arm) in "
             f"{time.perf_counter() - start:.1f} s")
         written += ["evaluation/", "report.html"]
+    # deferred: the planner module is only needed here, after the fit
+    from mbct_bayes.planner import write_planner
+
+    # the demo owns its output folder and replaces its own files, as the tables above are replaced
+    write_planner(result, out_dir / "planner.html", sites=new_sites, seed=0, force=True)
+    written.append("planner.html")
     say(f"demo: wrote {', '.join(written)} to {out_dir}/")
     return 0
 

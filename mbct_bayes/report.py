@@ -353,7 +353,7 @@ def section_model(fit: Fit, summary: dict[str, Any]) -> Html:
     parts.append(Html(f"<p class=\"formula\">{esc(_formula(spec, bool(md.region_labels)))}</p>"))
     family = get_family(spec.family)
     parts.append(_p(
-        f"Coefficients are {family.coefficient_scale}s per scale point; because predictors are centred, the intercept "
+        f"Coefficients are {family.coefficient_scale} per scale point; because predictors are centred, the intercept "
         f"is {family.intercept_words} for a typical site with every predictor at its centre"
         + (" and each categorical covariate at its reference level" if notes else "") + ".", "note",
     ))
@@ -468,7 +468,7 @@ def section_coefficients(fit: Fit, summary: dict[str, Any]) -> Html:
             + f"{typical['p_q50']:{fmt}} (90% interval {typical['p_q05']:{fmt}}–{typical['p_q95']:{fmt}}).", "note",
         ))
     parts.append(_p(
-        f"Coefficients are on the {family.coefficient_scale} scale ({family.ratio_name} = exp(coefficient)); "
+        f"Coefficients are on the {family.eta_scale} scale ({family.ratio_name} = exp(coefficient)); "
         "sigma_site is the SD of the site "
         "effects on that scale. R-hat and ESS values that fail the gate are shown in red.", "note",
     ))
@@ -747,6 +747,7 @@ def render_report(
     if new_sites is not None:
         validate_new_data(fit.posterior, _sites_with_ids(fit, new_sites), source="new sites")
     ppc = posterior_predictive(fit, observations, seed=seed)
+    family = get_family(spec.family)
     summary = fit.summary()
     diag = summary["diagnostics"]
     name = spec.name or f"{spec.family} model"
@@ -757,17 +758,17 @@ def render_report(
         ("diagnostics", "Diagnostics verdict", section_diagnostics(diag)),
         ("coefficients", "Coefficients", section_coefficients(fit, summary)),
         ("priors", "Do the priors or the data decide?", section_prior_sensitivity(summary)),
-        ("forest", "Effects of E, C and F (odds ratios)", _figure_or_note(
-            lambda: forest_plot(fit), "forest plot of odds ratios",
-            "Odds ratio per scale point: point = posterior median, thick bar = 50% interval, thin line = 90% "
-            "interval, grey = prior 90% interval. Right: median (90% interval).",
+        ("forest", f"Effects of E, C and F ({family.ratio_name}s)", _figure_or_note(
+            lambda: forest_plot(fit), f"forest plot of {family.ratio_name}s",
+            f"{family.ratio_name.capitalize()} per scale point: point = posterior median, thick bar = 50% interval, "
+            "thin line = 90% interval, grey = prior 90% interval. Right: median (90% interval).",
         )),
         ("sites", "Site effects", _figure_or_note(
             lambda: site_effects_plot(fit), "caterpillar plot of site effects",
-            "Each site's effect on the log-odds beyond its E, C, F scores, sorted; orange = 90% interval excludes 0.",
+            f"Each site's effect on the {family.eta_scale} beyond its E, C, F scores, "
+            "sorted; orange = 90% interval excludes 0.",
         )),
     ]
-    family = get_family(spec.family)
     rate_words = "embedded rate" if family.planned_is_probability else f"rate ({family.planned_label(spec)})"
     fmt = ".2f" if family.planned_is_probability else ".3g"
     ppc_text = _p(

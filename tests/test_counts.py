@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -293,7 +294,7 @@ def test_report_describes_the_count_model_in_rates(poisson_fit, tmp_path):
     observed = obs["access"].sum() / obs["population"].sum() * 100_000
     assert ppc.observed_overall == pytest.approx(observed)  # per 100,000 population, not a share
     assert np.quantile(ppc.replicated_overall, 0.02) < observed < np.quantile(ppc.replicated_overall, 0.98)
-    html = write_report(fit, tmp_path / "r.html", new_sites=SITES).read_text()
+    html = unescape(write_report(fit, tmp_path / "r.html", new_sites=SITES).read_text())
     for words in ("Poisson: 'access' is a count per observation; log link, offset log('population')",
                   "log rate ratios per scale point", "rate ratio per point (90%)",
                   "expected access per 100,000 population, new site", "the log rate per unit of exposure"):
@@ -305,3 +306,19 @@ def test_the_bundled_access_spec_reads():
     spec = mb.ModelSpec.from_toml(Path(__file__).resolve().parents[1] / "models" / "negbinomial.toml")
     assert (spec.family, spec.exposure, spec.rate_per) == ("negbinomial", "population", 100_000.0)
     assert get_family(spec.family).planned_label(spec) == "expected access per 100,000 population"
+
+
+@pytest.mark.slow
+def test_refit_through_the_compiled_cache_swaps_the_exposure(poisson_fit):
+    """The offset is data: refitting with every exposure ×10 reuses the compiled model (no new
+    build) and moves only the intercept, by −log 10 (the same likelihood, reparametrised)."""
+    from mbct_bayes.model import sampling
+
+    fit, _, obs = poisson_fit
+    builds = sampling.STATS["builds"]
+    tenfold = obs.assign(population=obs["population"] * 10)
+    refit = mb.fit(tenfold, fit.spec, seed=5, draws=600, tune=600, chains=2)
+    assert sampling.STATS["builds"] == builds
+    before, after = fit.summary()["coefficients"], refit.summary()["coefficients"]
+    assert after["Intercept"]["mean"] - before["Intercept"]["mean"] == pytest.approx(-np.log(10), abs=0.06)
+    assert after["F"]["mean"] == pytest.approx(before["F"]["mean"], abs=0.03)

@@ -156,8 +156,9 @@ class Family:
         (``seen``, a mask over sites) a raw estimate of its effect on the eta scale, its sampling
         variance and its Fisher information, for choosing the site-effect parametrization
         (:func:`mbct_bayes.model.build.site_information`); ``None``: empirical logits of events.
-    coefficient_scale, ratio_name, ratio_abbreviation
-        What a coefficient is (``"log-odds"``, ``"log rate ratio"``) and its exponential
+    coefficient_scale, eta_scale, ratio_name, ratio_abbreviation
+        What coefficients are (``"log-odds"``, ``"log rate ratios"``), the scale of eta and of the
+        site effects (``"log-odds"``, ``"log rate"``) and a coefficient's exponential
         (``"odds ratio"``/``"OR"``, ``"rate ratio"``/``"RR"``), for summaries and the report.
     intercept_words
         What the intercept is at the centring values (``"the log-odds of embedding"``).
@@ -225,6 +226,7 @@ class Family:
     planned_label: Callable[[ModelSpec], str] = field(default=lambda spec: "P(embedded)")
     planned_is_probability: bool = True
     coefficient_scale: str = "log-odds"
+    eta_scale: str = "log-odds"
     ratio_name: str = "odds ratio"
     ratio_abbreviation: str = "OR"
     intercept_words: str = "the log-odds of embedding"

@@ -24,6 +24,7 @@ from mbct_bayes.families.poisson import (
     DEFAULT_OUTCOME,
     SIMULATED_EXPOSURE,
     draw_exposure,
+    simulated_mean,
 )
 from mbct_bayes.families.poisson import resolve_truth as resolve_count_truth
 from mbct_bayes.families.poisson import truth_defaults as count_truth_defaults
@@ -91,7 +92,7 @@ def draw_outcome(rng: np.random.Generator, params: Mapping[str, Any], eta: np.nd
 
 
 def draw_codes(rng: np.random.Generator, eta: np.ndarray, trials: np.ndarray | None, params: Mapping[str, Any]):
-    return _draw(rng, np.exp(eta), np.asarray(params[PARAMETER], dtype=float)[:, None])
+    return _draw(rng, simulated_mean(eta), np.asarray(params[PARAMETER], dtype=float)[:, None])
 
 
 def describe(spec: ModelSpec) -> str:
@@ -117,8 +118,9 @@ FAMILY = Family(
             "overdispersion (moments), so both forecasts carry between-site spread",
         },
         "saved": {
-            "model": "plug-in: Poisson(y | rate_mean · exposure) (a saved rate has no overdispersion)",
-            "baseline": "plug-in: Poisson(y | base rate · exposure)",
+            "model": "not scored: saved forecasts are scored as probabilities (score-forecasts); a count "
+            "model's rates are scored by mbct-bayes evaluate",
+            "baseline": "not scored (see model)",
         },
     },
     draw_codes=draw_codes,

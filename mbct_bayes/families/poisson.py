@@ -40,6 +40,9 @@ DEFAULT_LOG_RATE = math.log(30 / 100_000)
 #: The intercept is a log rate per unit of exposure, far from 0 when the unit is small (one
 #: person: log(30 / 100,000) = -8.1), so its default prior is wider than the event families'.
 COUNT_INTERCEPT_PRIOR = {"dist": "StudentT", "nu": 3.0, "mu": 0.0, "sigma": 10.0}
+#: Largest expected count a simulation draws from: the self-check's prior draws of a wide intercept
+#: reach absurd rates (exp(30) per unit of exposure), which numpy's Poisson sampler refuses.
+MAX_SIMULATED_MEAN = 1e9
 
 
 # -- spec and data checks (shared with negbinomial) ----------------------------------------------
@@ -217,8 +220,13 @@ def draw_outcome(rng: np.random.Generator, params: Mapping[str, Any], eta: np.nd
     return {DEFAULT_OUTCOME: rng.poisson(exposure * np.exp(eta)).astype(np.int64), SIMULATED_EXPOSURE: exposure}
 
 
+def simulated_mean(eta: np.ndarray) -> np.ndarray:
+    """``exp(eta)`` capped at :data:`MAX_SIMULATED_MEAN` (numpy refuses larger Poisson means)."""
+    return np.exp(np.minimum(eta, math.log(MAX_SIMULATED_MEAN)))
+
+
 def draw_codes(rng: np.random.Generator, eta: np.ndarray, trials: np.ndarray | None, params: Mapping[str, Any]):
-    return rng.poisson(np.exp(eta)).astype(np.int64)
+    return rng.poisson(simulated_mean(eta)).astype(np.int64)
 
 
 def single_class(y: np.ndarray, trials: np.ndarray | None) -> np.ndarray:
@@ -253,7 +261,8 @@ COUNT_FIELDS: dict[str, Any] = dict(
     planned_label=planned_label,
     planned_is_probability=False,
     counts_events=True,
-    coefficient_scale="log rate ratio",
+    coefficient_scale="log rate ratios",
+    eta_scale="log rate",
     ratio_name="rate ratio",
     ratio_abbreviation="RR",
     intercept_words="the log rate per unit of exposure",
@@ -275,8 +284,9 @@ FAMILY = Family(
             "overdispersion (moments), so both forecasts carry between-site spread",
         },
         "saved": {
-            "model": "plug-in: Poisson(y | rate_mean · exposure)",
-            "baseline": "plug-in: Poisson(y | base rate · exposure)",
+            "model": "not scored: saved forecasts are scored as probabilities (score-forecasts); a count "
+            "model's rates are scored by mbct-bayes evaluate",
+            "baseline": "not scored (see model)",
         },
     },
     draw_codes=draw_codes,

@@ -1046,6 +1046,11 @@ def score_table(
     if family not in family_names():
         raise DataError(f"family: unknown family {family!r}; use one of {', '.join(family_names())}")
     fam = get_family(family)
+    if fam.counts_events:
+        raise DataError(
+            f"family: {family!r} forecasts are rates, not probabilities; mbct-bayes evaluate scores them "
+            "(log score of the predictive mixture)"
+        )
     site_arr = np.asarray(sites)
     y_arr = np.asarray(y, dtype=float)
     if fam.ordered_levels:

@@ -436,6 +436,11 @@ def trial_inputs(
         ``sigma_site`` (S,): between-service SD on the logit scale (site and region combined).
     """
     spec = posterior.spec
+    if not get_family(spec.family).planned_is_probability:
+        raise DataError(
+            f"trial power from a fit is for P(embedded) (logistic clusters); a {spec.family} model's outcome is a "
+            "rate, which the power designs do not model"
+        )
     check_lever(spec, lever)
     values: dict[str, Any] = dict(spec.center)
     unknown = sorted(set(profile or {}) - set(spec.predictors))

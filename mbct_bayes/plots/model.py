@@ -162,7 +162,8 @@ def forest_plot(fit: Fit | Posterior, *, show_prior: bool = True, title: str | N
             for m, a, b in zip(s["median"], s["outer_lo"], s["outer_hi"], strict=True)],
     )
     right.tick_params(length=0, labelsize="small")
-    ax.set_xlabel("odds ratio per scale point (log axis; 1 = no effect)")
+    ratio = get_family(posterior.spec.family).ratio_name  # odds ratio, or a count model's rate ratio
+    ax.set_xlabel(f"{ratio} per scale point (log axis; 1 = no effect)")
     ax.grid(axis="x", which="major", alpha=0.3)
     if show_prior and ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize="small", frameon=False)

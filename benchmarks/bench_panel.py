@@ -102,7 +102,28 @@ def worker_cold(family: str, n_sites: int, n_waves: int) -> dict[str, Any]:
     diag = fit.diagnostics
     record["diagnostics"] = {k: diag[k] for k in ("ok", "max_r_hat", "min_ess_bulk", "min_ess_tail", "divergences",
                                                   "problems")}
+    record["diagnostics"]["worst"] = _worst(fit.convergence)
     return record
+
+
+def _worst(table: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The parameter (name[index]) with the highest R-hat and with the lowest bulk and tail ESS."""
+    import numpy as np
+
+    out = {}
+    for key, pick in (("r_hat", np.nanargmax), ("ess_bulk", np.nanargmin), ("ess_tail", np.nanargmin)):
+        best = None
+        for name, values in table.items():
+            flat = np.asarray(values[key], dtype=float).ravel()
+            if not np.isfinite(flat).any():
+                continue
+            i = int(pick(flat))
+            candidate = (flat[i], f"{name}[{i}]" if flat.size > 1 else name)
+            if best is None or (candidate[0] > best[0] if key == "r_hat" else candidate[0] < best[0]):
+                best = candidate
+        if best is not None:
+            out[key] = f"{best[1]} ({best[0]:.3f})"
+    return out
 
 
 class _RebuildPerFold:
@@ -213,7 +234,7 @@ def _line(r: dict[str, Any]) -> str:
             f"wall: {verdict}) = build {r['build']['wall_s']:.1f} + compile {r['compile']['wall_s']:.1f} + sample "
             f"{r['sample']['wall_s']:.1f} + check {r['check']['wall_s']:.1f} | gate {'pass' if d['ok'] else 'FAIL'}: "
             f"R-hat {d['max_r_hat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, min tail ESS {d['min_ess_tail']:.0f}, "
-            f"{d['divergences']} divergences | load {r['build']['load_before']} → {r['check']['load_after']}"
+            f"{d['divergences']} divergences, worst {d.get('worst', '?')} | load {r['build']['load_before']} → {r['check']['load_after']}"
         )
     return (
         f"time CV ({len(r['cuts'])} cuts): compiled once {r['compiled_once']['wall_s']:.1f} s wall "

@@ -359,9 +359,10 @@ def section_model(fit: Fit, summary: dict[str, Any]) -> Html:
         parts.append(_p("Interactions: " + ", ".join(f"{a}:{b}" for a, b in spec.interactions)
                         + " (products of the centred predictors, or of a categorical level's 0/1 column)."))
     parts.append(Html(f"<p class=\"formula\">{esc(_formula(spec, bool(md.region_labels)))}</p>"))
+    family = get_family(spec.family)
     parts.append(_p(
-        "Coefficients are log-odds per scale point; because predictors are centred, the intercept is the log-odds "
-        "of embedding for a typical site with every predictor at its centre"
+        f"Coefficients are {family.coefficient_scale} per scale point; because predictors are centred, the intercept "
+        f"is {family.intercept_words} for a typical site with every predictor at its centre"
         + (" and each categorical covariate at its reference level" if notes else "") + ".", "note",
     ))
     parts.append(Html("<h3>Priors in force</h3>"))
@@ -451,8 +452,11 @@ def section_coefficients(fit: Fit, summary: dict[str, Any]) -> Html:
     rows += [row(f"sigma_{level}", s, False) for level, s in summary["group_sd"].items()]
     rows += [row(f"corr_{pair}", s, False) for pair, s in summary.get("group_corr", {}).items()]
     rows += [row(f"cutpoint {c['name']}", c, False) for c in summary.get("cutpoints", [])]
+    rows += [row(name, s, False) for name, s in summary.get("family_parameters", {}).items()]
+    family = get_family(fit.spec.family)
     parts = [_table(
-        ["parameter", "mean", "SD", "5%", "median", "95%", "odds ratio per point (90%)", "R-hat", "bulk ESS", "tail ESS"],
+        ["parameter", "mean", "SD", "5%", "median", "95%", f"{family.ratio_name} per point (90%)", "R-hat",
+         "bulk ESS", "tail ESS"],
         rows,
     )]
     if fit.spec.categorical:
@@ -464,16 +468,19 @@ def section_coefficients(fit: Fit, summary: dict[str, Any]) -> Html:
         parts.append(_p(f"Time trend: {summary['time_trend']['note']}.", "note"))
     if "Intercept" in summary["coefficients"]:
         typical = typical_at_centre(fit)
+        fmt = ".2f" if family.planned_is_probability else ".3g"  # a probability, or a rate
         where = (" (region unknown: one of the fitted regions in proportion to their sites)"
                  if fit.model_data.region_labels else "")
         parts.append(_p(
             f"A typical site{where} at the centre of every scale"
             + (" (each categorical covariate at its reference level)" if fit.spec.categorical else "")
-            + " embeds with probability "
-            f"{typical['p_q50']:.2f} (90% interval {typical['p_q05']:.2f}–{typical['p_q95']:.2f}).", "note",
+            + (" embeds with probability " if family.planned_is_probability
+               else f" has {family.planned_label(fit.spec)} ")
+            + f"{typical['p_q50']:{fmt}} (90% interval {typical['p_q05']:{fmt}}–{typical['p_q95']:{fmt}}).", "note",
         ))
     parts.append(_p(
-        "Coefficients are on the log-odds scale (odds ratio = exp(coefficient)); sigma_site is the SD of the site "
+        f"Coefficients are on the {family.eta_scale} scale ({family.ratio_name} = exp(coefficient)); "
+        "sigma_site is the SD of the site "
         "effects on that scale. R-hat and ESS values that fail the gate are shown in red.", "note",
     ))
     return Html("".join(parts))
@@ -559,6 +566,7 @@ REGION_MODE_TEXT = {
 def _planning(fit: Fit, sites: pd.DataFrame, seed: int, region_mode: str = "mixture") -> tuple[Html, Html]:
     """The planning table section and the lever section."""
     spec = fit.spec
+    label = get_family(spec.family).planned_label(spec)  # P(embedded), or a count model's rate per rate_per
     table = _sites_with_ids(fit, sites)
     new = predict(fit, table, kind="new_site", seed=seed, region_mode=region_mode)
     typical = predict(fit, table, kind="typical_site", seed=seed, region_mode=region_mode)
@@ -571,11 +579,11 @@ def _planning(fit: Fit, sites: pd.DataFrame, seed: int, region_mode: str = "mixt
     if len(set(lever_table["site"].astype(str))) > MAX_LEVER_PANELS:
         note = f" The chart shows the first {MAX_LEVER_PANELS} sites; the table lists them all."
     lever_html = Html(
-        _p("Each panel is one new site: the gain in P(embedded) from raising each of "
+        _p(f"Each panel is one new site: the gain in {label} from raising each of "
            + ", ".join(numeric_predictors(spec)) + " by one scale point (clipped at the top of the scale), posterior "
            "mean and 90% interval, best lever on top; the label gives P(gain > 0)." + note)
         + _figure_or_note(lambda: lever_chart(labelled, chart_sites), "lever chart",
-                          "Gain in P(embedded) per lever for each new site (new-site predictions).")
+                          f"Gain in {label} per lever for each new site (new-site predictions).")
     )
     best = {}
     for r in lever_table[lever_table["rank"] == 1].itertuples(index=False):
@@ -596,11 +604,11 @@ def _planning(fit: Fit, sites: pd.DataFrame, seed: int, region_mode: str = "mixt
         if lever_table is not None:
             row.append(best.get(site, ""))
         rows.append(row)
-    headers = [*id_cols, *spec.predictors, "P(embedded), new site", "90% interval", "typical site"]
+    headers = [*id_cols, *spec.predictors, f"{label}, new site", "90% interval", "typical site"]
     if lever_table is not None:
         headers.append("best lever, +1 point: ΔP (90%)")
     parts = [
-        _p("P(embedded) for each new service. 'New site' draws the site effect from the fitted population of sites "
+        _p(f"{label} for each new service. 'New site' draws the site effect from the fitted population of sites "
            "(what to expect of one new service); 'typical site' sets it to 0 (the median service of its region with these "
            "scores)." + (f" Region mode '{region_mode}': {REGION_MODE_TEXT[region_mode]}."
                        if fit.model_data.region_labels else "")),
@@ -750,6 +758,7 @@ def render_report(
     if new_sites is not None:
         validate_new_data(fit.posterior, _sites_with_ids(fit, new_sites), source="new sites")
     ppc = posterior_predictive(fit, observations, seed=seed)
+    family = get_family(spec.family)
     summary = fit.summary()
     diag = summary["diagnostics"]
     name = spec.name or f"{spec.family} model"
@@ -760,19 +769,22 @@ def render_report(
         ("diagnostics", "Diagnostics verdict", section_diagnostics(diag)),
         ("coefficients", "Coefficients", section_coefficients(fit, summary)),
         ("priors", "Do the priors or the data decide?", section_prior_sensitivity(summary)),
-        ("forest", "Effects of E, C and F (odds ratios)", _figure_or_note(
-            lambda: forest_plot(fit), "forest plot of odds ratios",
-            "Odds ratio per scale point: point = posterior median, thick bar = 50% interval, thin line = 90% "
-            "interval, grey = prior 90% interval. Right: median (90% interval).",
+        ("forest", f"Effects of E, C and F ({family.ratio_name}s)", _figure_or_note(
+            lambda: forest_plot(fit), f"forest plot of {family.ratio_name}s",
+            f"{family.ratio_name.capitalize()} per scale point: point = posterior median, thick bar = 50% interval, "
+            "thin line = 90% interval, grey = prior 90% interval. Right: median (90% interval).",
         )),
         ("sites", "Site effects", _figure_or_note(
             lambda: site_effects_plot(fit), "caterpillar plot of site effects",
-            "Each site's effect on the log-odds beyond its E, C, F scores, sorted; orange = 90% interval excludes 0.",
+            f"Each site's effect on the {family.eta_scale} beyond its E, C, F scores, "
+            "sorted; orange = 90% interval excludes 0.",
         )),
     ]
+    rate_words = "embedded rate" if family.planned_is_probability else f"rate ({family.planned_label(spec)})"
+    fmt = ".2f" if family.planned_is_probability else ".3g"
     ppc_text = _p(
         f"Replicated data sets drawn from the posterior ({ppc.replicated_overall.size} draws) against {ppc.source} "
-        f"({len(ppc.sites)} sites). Overall embedded rate observed {ppc.observed_overall:.2f}; P(replicated ≥ "
+        f"({len(ppc.sites)} sites). Overall {rate_words} observed {ppc.observed_overall:{fmt}}; P(replicated ≥ "
         f"observed) = {ppc.p_value:.2f} (values near 0 or 1 signal misfit). {ppc.site_coverage:.0%} of sites "
         "lie inside their 90% replicated interval (about 90% or more is expected; this is an in-sample check)."
     )

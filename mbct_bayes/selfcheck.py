@@ -141,7 +141,7 @@ def simulate_outcomes(
     """
     data = prepare_data(table, spec)
     eta = fixed_part(draws, data.X) + own_effects(draws, data)
-    return get_family(spec.family).draw_codes(rng, eta, data.trials, draws)
+    return get_family(spec.family).draw_codes(rng, data.add_offset(eta), data.trials, draws)
 
 
 def degenerate(y: np.ndarray, spec: ModelSpec, trials: np.ndarray | None = None) -> np.ndarray:

@@ -66,13 +66,14 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
 }
 SPEC_KEYS_DOC = (
     "name, description, family, outcome, trials, levels, group, region, predictors, center, "
-    "scale, interactions, categorical, priors, measurement, role_offsets, parametrization, time_origin, "
-    "time, dynamics, predictors_at, time_trend"
+    "scale, interactions, categorical, priors, measurement, role_offsets, parametrization, exposure, rate_per, time_origin, "
+    "time, dynamics, predictors_at, time_trend, gaps"
 )
 #: The panel keys, written to a spec's dict and TOML only when not at their defaults (so specs
 #: without them keep their old dict, TOML and hashes).
 PANEL_DEFAULTS: dict[str, Any] = {
-    "time": None, "dynamics": "none", "predictors_at": "previous", "time_trend": False, "time_origin": None,
+    "time": None, "dynamics": "none", "predictors_at": "previous", "time_trend": False, "gaps": {},
+    "time_origin": None,
 }
 
 
@@ -124,6 +125,14 @@ class ModelSpec:
     levels
         Ordinal only: the outcome's values from low to high (strings or numbers).
         Default ``("none", "partial", "embedded")``.
+    exposure
+        Count families (``"poisson"``, ``"negbinomial"``) only: the column with each row's
+        exposure (e.g. catchment population, or weeks observed), > 0; the model's log link has
+        the offset ``log(exposure)``, so the intercept and coefficients are per unit of exposure
+        (log rates and log rate ratios). Without it every row has exposure 1.
+    rate_per
+        Count families only: the unit of exposure in which planning reports rates (e.g.
+        ``100000``: per 100,000 population). Default 1; needs ``exposure``.
     group
         Site id column (the level of the random intercept).
     region
@@ -173,6 +182,12 @@ class ModelSpec:
         1 unit of the time column; each site's slope ``b_site`` adds to it, and a site's intercept
         and slope are bivariate normal (SDs ``sigma_site``, ``sigma_slope``; correlation
         ``corr_site_slope`` with an LKJ prior). See :mod:`mbct_bayes.model.design`.
+    gaps
+        Transition models: how the time since the previous wave enters, ``{"terms": bool,
+        "center": number}``. With ``terms`` the model has a ``gap`` coefficient (gap minus
+        ``center``) and one ``gap:previous[<level>]`` per state, so the previous state's pull can
+        fade over a longer gap. Fitting fixes what is not given: ``terms`` = whether the fitted gaps
+        are unequal, ``center`` = their median (see :mod:`mbct_bayes.model.panel`).
     time_origin
         Time-trend models: the time ``t0`` at which the intercept and the site effects are
         defined (the design's time column is ``t - t0``). Default: the latest time in the fitted
@@ -194,10 +209,13 @@ class ModelSpec:
     measurement: str = "observed"
     role_offsets: bool = False
     parametrization: str = "auto"
+    exposure: str | None = None
+    rate_per: float | None = None
     time: str | None = None
     dynamics: str = "none"
     predictors_at: str = "previous"
     time_trend: bool = False
+    gaps: Mapping[str, Any] = field(default_factory=dict)
     time_origin: float | None = None
     name: str = ""
     description: str = ""
@@ -219,16 +237,19 @@ class ModelSpec:
         trials, levels = family.configure(self.trials, self.levels, self.family, src)
         set_(self, "trials", trials)
         set_(self, "levels", levels)
+        exposure, rate_per = family.configure_exposure(self.exposure, self.rate_per, self.family, src)
+        set_(self, "exposure", exposure)
+        set_(self, "rate_per", rate_per)
         predictors = _str_tuple(self.predictors, "predictors", src)
         if not predictors:
             raise _fail(src, "predictors is empty; name at least one column, e.g. [\"E\", \"C\", \"F\"]")
         if len(set(predictors)) != len(predictors):
             raise _fail(src, f"predictors has duplicates: {list(predictors)}")
         set_(self, "predictors", predictors)
-        reserved = {self.group, self.region, self.outcome, self.trials} - {None}
+        reserved = {self.group, self.region, self.outcome, self.trials, self.exposure} - {None}
         clash = [p for p in predictors if p in reserved]
         if clash:
-            raise _fail(src, f"predictor {clash[0]!r} is also the group, region, outcome or trials column")
+            raise _fail(src, f"predictor {clash[0]!r} is also the group, region, outcome, trials or exposure column")
         set_(self, "categorical", self._resolve_categorical(src))
         set_(self, "center", self._resolve_center(src))
         set_(self, "scale", self._resolve_scale(src))
@@ -266,8 +287,11 @@ class ModelSpec:
             raise _fail(src, f"time_trend must be true or false, got {self.time_trend!r}")
         if self.time_trend and self.time is None:
             raise _fail(src, "time_trend = true needs a time column; set time = \"year\" (the column with each wave's time)")
+        object.__setattr__(self, "gaps", self._resolve_gaps(src))
         self._check_time_trend(src)
         if self.dynamics == "none":
+            if self.gaps:
+                raise _fail(src, "[gaps] is only for dynamics = \"transition\"; remove it")
             if self.predictors_at != "previous":
                 raise _fail(src, f"predictors_at = {self.predictors_at!r} is only for dynamics = \"transition\"; remove it")
             return
@@ -353,6 +377,25 @@ class ModelSpec:
             out[p] = (lo, hi)
         return out
 
+    def _resolve_gaps(self, src: str) -> dict[str, Any]:
+        given = self.gaps if self.gaps is not None else {}
+        if not isinstance(given, Mapping):
+            raise _fail(src, f"[gaps] must be a table such as {{terms = true, center = 1.0}}, got {given!r}")
+        unknown = sorted(set(given) - {"terms", "center"})
+        if unknown:
+            raise _fail(src, f"[gaps] has unknown key {unknown[0]!r}; it takes terms (true/false) and center (a number)")
+        out: dict[str, Any] = {}
+        if "terms" in given:
+            if not isinstance(given["terms"], bool):
+                raise _fail(src, f"gaps.terms must be true or false, got {given['terms']!r}")
+            out["terms"] = given["terms"]
+        if "center" in given:
+            value = given["center"]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise _fail(src, f"gaps.center must be a finite number (a time difference), got {value!r}")
+            out["center"] = float(value)
+        return out
+
     def _resolve_interactions(self, src: str) -> tuple[tuple[str, str], ...]:
         out = []
         for pair in self.interactions or ():
@@ -360,7 +403,9 @@ class ModelSpec:
                 pair = tuple(pair.split(":"))
             if len(pair) != 2 or not all(isinstance(x, str) for x in pair) or pair[0] == pair[1]:
                 raise _fail(src, f"each interaction is a pair of two different predictors, e.g. [\"C\", \"F\"]; got {pair!r}")
-            missing = [x for x in pair if x not in self.predictors]
+            # a transition model's previous state may interact with a predictor (state-specific slopes)
+            terms = (*self.predictors, "previous") if self.dynamics == "transition" else self.predictors
+            missing = [x for x in pair if x not in terms]
             if missing:
                 raise _fail(src, f"interaction {':'.join(pair)} names {missing[0]!r}, which is not a predictor")
             key = (pair[0], pair[1])
@@ -371,15 +416,18 @@ class ModelSpec:
 
     def _resolve_priors(self, src: str) -> dict[str, dict[str, Any]]:
         known = set(self.parameter_names)
+        # a family parameter whose default prior is for positive values (a dispersion) stays positive
+        family_priors = get_family(self.family).default_priors
+        positive = {name for name, prior in family_priors.items() if prior.get("dist") in POSITIVE_ONLY}
         out = {}
         for name, prior in dict(self.priors or {}).items():
-            if name not in known and not self._is_level_coefficient(name):
+            if name not in known and not self._is_level_coefficient(name) and not self._may_be_gap_term(name):
                 raise _fail(src, f"[priors] names {name!r}, which is not a parameter of this model; use one of {', '.join(sorted(known))}")
             checked = check_prior(name, prior, src)
             if name.startswith("corr") != (checked["dist"] == "LKJ"):
                 raise _fail(src, f"[priors.{name}]: a correlation takes {{dist = \"LKJ\", eta = ...}} and only a "
                                  f"correlation does; got {checked['dist']}")
-            if name.startswith("sigma") or name == "latent_sd":
+            if name.startswith("sigma") or name == "latent_sd" or name in positive:
                 if checked["dist"] not in POSITIVE_ONLY:
                     raise _fail(src, f"[priors.{name}] is a standard deviation; use a positive dist ({', '.join(POSITIVE_ONLY)})")
             elif checked["dist"] in POSITIVE_ONLY:
@@ -401,23 +449,55 @@ class ModelSpec:
         A categorical covariate whose levels are not fixed yet (a spec not fitted) gives its bare
         name; :func:`mbct_bayes.model.design.resolve` fixes the levels from the data.
         """
+        if predictor == "previous" and self.dynamics == "transition":
+            return self.previous_columns
         entry = self.categorical.get(predictor)
         if entry is None or entry.get("levels") is None:
             return (predictor,)
         return tuple(f"{predictor}[{level}]" for level in entry["levels"] if level != entry["reference"])
 
     @property
+    def state_levels(self) -> tuple[Any, ...]:
+        """A transition model's states, lowest first, in the outcome's own values (from the family)."""
+        levels = get_family(self.family).state_levels
+        if self.dynamics != "transition" or levels is None:
+            raise ValueError(f"a {self.family} model with dynamics = {self.dynamics!r} has no previous state")
+        return tuple(levels(self))
+
+    @property
+    def previous_columns(self) -> tuple[str, ...]:
+        """``previous[<level>]`` for each state but the lowest (transition models; else empty)."""
+        if self.dynamics != "transition":
+            return ()
+        return tuple(f"previous[{level}]" for level in self.state_levels[1:])
+
+    @property
+    def gap_columns(self) -> tuple[str, ...]:
+        """``gap`` and ``gap:previous[<level>]`` when the gap terms are on (``gaps.terms``; else empty)."""
+        if self.dynamics != "transition" or not self.gaps.get("terms"):
+            return ()
+        return ("gap", *(f"gap:{name}" for name in self.previous_columns))
+
+    @property
     def coef_names(self) -> tuple[str, ...]:
         """Coefficient names in design-matrix order: predictors (a categorical: one per non-reference
-        level, ``setting[secondary]``), then ``a:b`` interactions (every column of ``a`` by every
-        column of ``b``), then ``time`` in a time-trend model. The columns themselves are built by
-        :mod:`mbct_bayes.model.design`."""
+        level, ``setting[secondary]``), then a transition model's ``previous[<level>]`` and gap terms
+        (:attr:`previous_columns`, :attr:`gap_columns`), then ``a:b`` interactions (every column of
+        ``a`` by every column of ``b``; ``F:previous[1]`` for a state-specific slope), then ``time``
+        in a time-trend model. The columns themselves are built by :mod:`mbct_bayes.model.design`."""
         names = [name for p in self.predictors for name in self.term_columns(p)]
+        names += [*self.previous_columns, *self.gap_columns]
         for a, b in self.interactions:
             names += [f"{x}:{y}" for x in self.term_columns(a) for y in self.term_columns(b)]
         if self.time_trend:
             names.append(TIME_COEFFICIENT)
         return tuple(names)
+
+    def _may_be_gap_term(self, name: str) -> bool:
+        """``name`` is a gap term of a transition model whose gap terms are not fixed yet (fitting fixes them)."""
+        if self.dynamics != "transition" or "terms" in self.gaps:
+            return False
+        return name in ("gap", *(f"gap:{column}" for column in self.previous_columns))
 
     def _is_level_coefficient(self, name: str) -> bool:
         """``name`` is a coefficient of a categorical level, ``col[level]`` (or a product with one),
@@ -475,7 +555,7 @@ class ModelSpec:
         """
         if name in self.priors:
             return dict(self.priors[name])
-        if name in self.coef_names or self._is_level_coefficient(name):
+        if name in self.coef_names or self._is_level_coefficient(name) or self._may_be_gap_term(name):
             sd = predictor_sd if predictor_sd and math.isfinite(predictor_sd) and predictor_sd > 0 else 1.0
             return {"dist": "Normal", "mu": 0.0, "sigma": COEF_SCALE / sd}
         family_priors = get_family(self.family).default_priors
@@ -493,6 +573,8 @@ class ModelSpec:
             if f.name == "source":
                 continue
             value = getattr(self, f.name)
+            if f.name in {"exposure", "rate_per"} and value is None:
+                continue  # specs of event families keep their old dict (and hashes)
             if f.name in PANEL_DEFAULTS and value == PANEL_DEFAULTS[f.name]:
                 continue  # specs without panel keys keep their old dict (and hashes)
             if f.name == "scale":
@@ -501,7 +583,7 @@ class ModelSpec:
                 value = list(value)
             elif f.name == "interactions":
                 value = [list(p) for p in value]
-            elif f.name in {"center", "priors"}:
+            elif f.name in {"center", "priors", "gaps"}:
                 value = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in value.items()}
             elif f.name == "categorical":
                 if not value:
@@ -530,13 +612,13 @@ class ModelSpec:
             kwargs["interactions"] = tuple(
                 tuple(p) if not isinstance(p, str) else p for p in kwargs["interactions"]
             )
-        for key in ("center", "scale", "priors", "categorical"):
+        for key in ("center", "scale", "priors", "categorical", "gaps"):
             if key in kwargs and not isinstance(kwargs[key], Mapping):
                 raise _fail(source, f"[{key}] must be a table, e.g. [{key}] on its own line then name = value")
         if "scale" in kwargs:
             kwargs["scale"] = {k: (tuple(v) if isinstance(v, list | tuple) and len(v) else None) for k, v in kwargs["scale"].items()}
         for key in ("family", "outcome", "trials", "group", "region", "measurement", "parametrization", "name", "description",
-                    "time", "dynamics", "predictors_at"):
+                    "exposure", "time", "dynamics", "predictors_at"):
             if key in kwargs and kwargs[key] is not None and not isinstance(kwargs[key], str):
                 raise _fail(source, f"{key} must be a string, got {kwargs[key]!r}")
         for key in ("role_offsets", "time_trend"):
@@ -567,8 +649,8 @@ class ModelSpec:
         """The spec as TOML text that :meth:`from_toml` reads back to an equal spec."""
         d = self.to_dict()
         lines = []
-        for key in ("name", "description", "family", "outcome", "trials", "levels", "group", "region",
-                    "predictors", "interactions", "measurement", "role_offsets", "parametrization",
+        for key in ("name", "description", "family", "outcome", "trials", "levels", "exposure", "rate_per", "group",
+                    "region", "predictors", "interactions", "measurement", "role_offsets", "parametrization",
                     "time", "dynamics", "predictors_at", "time_trend", "time_origin"):
             value = d.get(key)
             if value is None:
@@ -581,6 +663,9 @@ class ModelSpec:
             lines.append("\n[categorical]")
             lines += [f"{_toml_key(k)} = {_toml_value({key: x for key, x in v.items() if x is not None})}"
                       for k, v in d["categorical"].items()]
+        if d.get("gaps"):
+            lines.append("\n[gaps]")
+            lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in d["gaps"].items()]
         if d["priors"]:
             lines.append("\n[priors]")
             lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in d["priors"].items()]

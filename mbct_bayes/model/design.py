@@ -12,10 +12,16 @@
      coding, one 0/1 column per level other than the reference level, named ``setting[secondary]``
      and placed in the order of the stored levels;
 
-2. then each interaction ``a:b``: the products of every column of ``a`` with every column of
-   ``b`` (named ``a:b`` for two numeric predictors, ``setting[secondary]:F`` otherwise);
+2. a transition model's previous state (:mod:`mbct_bayes.model.panel`): one 0/1 column per state
+   other than the lowest, ``previous[<level>]`` (the levels from the family, ``spec.state_levels``),
+   read from the rows' ``previous`` column; then, when ``spec.gaps["terms"]`` is on, ``gap`` (the
+   rows' ``gap`` minus ``spec.gaps["center"]``) and ``gap:previous[<level>]`` (their products);
 
-3. then, in a model with a time trend (``time_trend = true``), one column named ``time``: the
+3. then each interaction ``a:b``: the products of every column of ``a`` with every column of
+   ``b`` (named ``a:b`` for two numeric predictors, ``setting[secondary]:F`` otherwise,
+   ``F:previous[1]`` for a state-specific slope);
+
+4. then, in a model with a time trend (``time_trend = true``), one column named ``time``: the
    row's time minus the time origin, ``t - t0``, in the units of the spec's time column (so the
    coefficient ``time`` is the population trend in log-odds per unit of time: per year when the
    column holds years). See :func:`time_offsets`.
@@ -48,7 +54,8 @@ import numpy as np
 import pandas as pd
 
 from mbct_bayes.errors import DataError
-from mbct_bayes.schema import category_labels
+from mbct_bayes.model.panel import GAP, PREVIOUS
+from mbct_bayes.schema import category_labels, level_codes
 from mbct_bayes.spec import ModelSpec
 
 
@@ -103,6 +110,7 @@ def resolve(spec: ModelSpec, table: pd.DataFrame) -> ModelSpec:
     DataError
         A categorical with fewer than two levels, or a stated reference level not in the data.
     """
+    spec = _resolve_gaps(spec, table)
     spec = _resolve_time_origin(spec, table)
     found = {p: dict(spec.categorical.get(p, {})) for p in spec.predictors if p in spec.categorical or _is_text(table, p)}
     if not found:
@@ -161,7 +169,16 @@ def design_matrix(table: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
         [table[p].to_numpy(dtype=float) - spec.center[p] for p in numeric_predictors(spec)]
     ) if numeric_predictors(spec) else np.zeros((len(table), 0))
     categories = {c: _labels(table, c) for c in categorical_predictors(spec) if c in table.columns}
-    return design_from_parts(spec, numeric, categories, time_offsets(spec, table))
+    states = None
+    if spec.dynamics == "transition":
+        missing = [c for c in (PREVIOUS, *((GAP,) if spec.gap_columns else ())) if c not in table.columns]
+        if missing:
+            raise DataError(
+                f"a transition model's rows need a {missing[0]!r} column (the state at the site's previous wave, "
+                "and the time since it); make them with mbct_bayes.model.panel.lagged_rows"
+            )
+        states = {PREVIOUS: table[PREVIOUS], GAP: table[GAP] if spec.gap_columns else None}
+    return design_from_parts(spec, numeric, categories, states, time_offset=time_offsets(spec, table))
 
 
 def time_offsets(spec: ModelSpec, table: pd.DataFrame) -> np.ndarray | None:
@@ -197,6 +214,7 @@ def design_from_parts(
     spec: ModelSpec,
     numeric_centred: np.ndarray,
     categories: Mapping[str, Any] | None = None,
+    states: Mapping[str, Any] | None = None,
     time_offset: np.ndarray | None = None,
 ) -> np.ndarray:
     """``X`` from centred numeric values and categorical labels (the kernel under :func:`design_matrix`).
@@ -211,6 +229,10 @@ def design_from_parts(
     categories
         Per categorical covariate, its (n,) level labels; a covariate not given is at its
         reference level in every row.
+    states
+        Transition models: ``{"previous": (n,) previous states in the outcome's values, "gap":
+        (n,) times since the previous wave}``; a state not given is the lowest state, a gap not
+        given the reference gap (``spec.gaps["center"]``).
     time_offset
         Time-trend models: each row's ``t - t0`` (n,); not given means every row is at the time
         origin (offset 0).
@@ -233,6 +255,14 @@ def design_from_parts(
         indicators = _indicators(spec, c, categories.get(c), n)
         blocks[c] = np.broadcast_to(indicators, (*lead, *indicators.shape))
     columns = [blocks[p] for p in spec.predictors]
+    if spec.dynamics == "transition":
+        blocks[PREVIOUS] = np.broadcast_to(_state_indicators(spec, (states or {}).get(PREVIOUS), n), (*lead, n, len(spec.previous_columns)))
+        columns.append(blocks[PREVIOUS])
+        if spec.gap_columns:
+            gap = (states or {}).get(GAP)
+            centred = np.zeros(n) if gap is None else np.asarray(gap, dtype=float) - float(spec.gaps["center"])
+            gap_block = np.column_stack([centred, centred[:, None] * _state_indicators(spec, (states or {}).get(PREVIOUS), n)])
+            columns.append(np.broadcast_to(gap_block, (*lead, *gap_block.shape)))
     for a, b in spec.interactions:
         # every column of a times every column of b, a's columns outer (the coef_names order)
         columns.append((blocks[a][..., :, None] * blocks[b][..., None, :]).reshape(*lead, n, -1))
@@ -280,6 +310,8 @@ def _resolve_time_origin(spec: ModelSpec, table: pd.DataFrame) -> ModelSpec:
 def _needs_resolving(spec: ModelSpec, table: pd.DataFrame) -> bool:
     if spec.time_trend and spec.time_origin is None and spec.time is not None and spec.time in table.columns:
         return True
+    if spec.dynamics == "transition" and not {"terms", "center"} <= set(spec.gaps) and GAP in table.columns:
+        return True
     return any(
         (p in spec.categorical and spec.categorical[p].get("levels") is None)
         or (p not in spec.categorical and _is_text(table, p))
@@ -300,6 +332,40 @@ def _resolved_entry(spec: ModelSpec, column: str) -> Mapping[str, Any]:
             "(use the fit's spec, or mbct_bayes.model.design.resolve(spec, table))"
         )
     return entry
+
+
+def _resolve_gaps(spec: ModelSpec, table: pd.DataFrame) -> ModelSpec:
+    """A transition spec with ``gaps`` complete: terms when the table's gaps are unequal, centred at their median.
+
+    What the spec already states is kept (a fitted spec has both, so new rows change nothing).
+    """
+    if spec.dynamics != "transition" or {"terms", "center"} <= set(spec.gaps) or GAP not in table.columns:
+        return spec
+    gap = table[GAP].to_numpy(dtype=float)
+    if gap.size == 0 or not np.isfinite(gap).all():
+        return spec
+    gaps = {"terms": bool(gap.max() > gap.min()), "center": float(np.median(gap)), **spec.gaps}
+    gap_terms = ("gap", *(f"gap:{column}" for column in spec.previous_columns))
+    stray = [name for name in spec.priors if name in gap_terms]
+    if stray and not gaps["terms"]:
+        raise DataError(
+            f"[priors] names {stray[0]!r}, but the fitted gaps are all equal ({_fmt_gap(gap[0])}), so the model has no "
+            "gap terms; remove that prior or set [gaps] terms = true"
+        )
+    return spec.with_changes(gaps=gaps)
+
+
+def _fmt_gap(value: float) -> str:
+    return f"{value:g}"
+
+
+def _state_indicators(spec: ModelSpec, previous: Any, n: int) -> np.ndarray:
+    """(n, K-1) 0/1 columns ``previous[<level>]`` of the previous states (all 0: the lowest state)."""
+    levels = spec.state_levels
+    if previous is None:
+        return np.zeros((n, len(levels) - 1))
+    codes = level_codes(pd.Series(np.asarray(previous, dtype=object), name=PREVIOUS), levels, source="rows")
+    return (codes[:, None] == np.arange(1, len(levels))[None, :]).astype(float)
 
 
 def _check_known(column: str, labels: np.ndarray, levels: tuple[str, ...]) -> None:

@@ -32,6 +32,7 @@ import xarray as xr
 
 from mbct_bayes._version import __version__
 from mbct_bayes.errors import ConvergenceWarning, DataError, FitFileError
+from mbct_bayes.families import family_names, get_family
 from mbct_bayes.io import write_atomic
 from mbct_bayes.model.build import (
     ModelData,
@@ -44,6 +45,7 @@ from mbct_bayes.model.build import (
 )
 from mbct_bayes.model.convergence import convergence
 from mbct_bayes.model.design import categorical_predictors, reference_notes, resolve
+from mbct_bayes.model.panel import modelled_rows
 from mbct_bayes.model.posterior import Posterior, stacked_draws
 from mbct_bayes.model.sampling import (
     CompiledEntry,
@@ -241,7 +243,8 @@ def _validated(
         table = attach_site_means(table, responses, spec)
     elif responses is not None:
         raise DataError("responses were given but the spec's measurement is \"observed\"; set measurement = \"latent\"")
-    return validate_observations(table, spec, source=source), responses
+    # a transition model fits (and a fit keeps) the lagged rows, so stored data, folds and log-likelihood align
+    return modelled_rows(validate_observations(table, spec, source=source), spec), responses
 
 
 def _subset(data: ModelData, rows: np.ndarray) -> ModelData:
@@ -254,6 +257,7 @@ def _subset(data: ModelData, rows: np.ndarray) -> ModelData:
         data, X=data.X[rows], y=data.y[rows], trials=None if data.trials is None else data.trials[rows],
         site_idx=data.site_idx[rows], region_idx=None if data.region_idx is None else data.region_idx[rows],
         time_offset=None if data.time_offset is None else data.time_offset[rows],
+        offset=None if data.offset is None else data.offset[rows],
     )
 
 
@@ -387,7 +391,13 @@ def fit(
 # -- diagnostics and summaries ----------------------------------------------------------------
 def _posterior_vars(idata) -> list[str]:
     names = set(idata["posterior"].data_vars)
-    return [v for v in SUMMARY_VARS if v in names]
+    return [v for v in (*SUMMARY_VARS, *family_scalars(idata["posterior"])) if v in names]
+
+
+def family_scalars(posterior) -> list[str]:
+    """The families' own scalar parameters in a posterior (e.g. a dispersion; cutpoints have a dim)."""
+    own = dict.fromkeys(p for name in family_names() for p in get_family(name).parameters)
+    return [p for p in own if p in posterior.data_vars and p not in SUMMARY_VARS and posterior[p].ndim == 2]
 
 
 def diagnostics(idata, table: dict[str, dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
@@ -592,6 +602,7 @@ class Fit:
                 measurement[name] = {
                     p: stats(name, {"construct": j}) for j, p in enumerate(self.spec.predictors)
                 }
+        family_parameters = {name: stats(name) for name in family_scalars(post)}
         diag = self.diagnostics
         return {
             "family": self.spec.family,
@@ -602,6 +613,7 @@ class Fit:
             "coefficients": coefficients,
             "group_sd": group_sd,
             "cutpoints": cutpoints,
+            **({"family_parameters": family_parameters} if family_parameters else {}),
             **({"measurement_model": measurement} if measurement else {}),
             **({"categorical": _categorical_summary(self.spec)} if self.spec.categorical else {}),
             **trend,
@@ -617,17 +629,19 @@ class Fit:
         rows += [{"parameter": f"sigma_{k}", **v} for k, v in s["group_sd"].items()]
         rows += [{"parameter": f"corr_{k}", **v} for k, v in s.get("group_corr", {}).items()]
         rows += [{"parameter": f"cutpoint[{c['name']}]", **{k: v for k, v in c.items() if k != "name"}} for c in s["cutpoints"]]
+        rows += [{"parameter": k, **v} for k, v in s.get("family_parameters", {}).items()]
         return pd.DataFrame(rows).set_index("parameter")
 
     def summary_text(self) -> str:
         """A plain-text summary for the terminal: coefficients, odds ratios, diagnostics verdict."""
         s = self.summary()
         table = self.summary_table()
+        family = get_family(self.spec.family)
         lines = [
             f"mbct-bayes fit: {s['family']} model, {s['n_obs']} observations, {s['n_sites']} sites"
             + (f", {s['n_regions']} regions" if s["n_regions"] else ""),
             f"predictors centred at {', '.join(f'{p}={c:g}' for p, c in self.spec.center.items())}"
-            " (coefficients: log-odds per scale point)",
+            f" (coefficients: {family.coefficient_scale} per scale point)",
             *(f"categorical {c['note']}" for c in s.get("categorical", {}).values()),
             *([f"time trend: {s['time_trend']['note']}"] if "time_trend" in s else []),
             "",
@@ -636,11 +650,12 @@ class Fit:
         with pd.option_context("display.width", 120, "display.float_format", "{:.3f}".format):
             lines.append(shown.to_string())
         ors = [
-            f"  {name}: OR {_or_unit(name, self.spec)} {math.exp(v['q50']):.2f} "
+            f"  {name}: {family.ratio_abbreviation} {_or_unit(name, self.spec)} "
+            f"{math.exp(v['q50']):.2f} "
             f"(90% {math.exp(v['q05']):.2f}–{math.exp(v['q95']):.2f})"
             for name, v in s["coefficients"].items() if name != "Intercept"
         ]
-        lines += ["", "odds ratios:", *ors, ""]
+        lines += ["", f"{family.ratio_name}s:", *ors, ""]
         d = s["diagnostics"]
         verdict = "PASSED" if d["ok"] else "FAILED: " + "; ".join(d["problems"])
         lines.append(

@@ -76,7 +76,11 @@ def own_effects(draws: Mapping[str, np.ndarray], data: ModelData) -> np.ndarray:
 
 
 def fitted_eta(posterior: Posterior) -> np.ndarray:
-    """The linear predictor (S, n) of the fitted rows, with each site's own effects."""
+    """The linear predictor (S, n) of the fitted rows, with each site's own effects.
+
+    Without the rows' offset (a count model's log exposure): per unit of exposure, as the
+    posterior predictive check takes it; :func:`log_likelihood` adds it.
+    """
     md, draws = posterior.model_data, posterior.draws
     fixed = latent_fixed_part(posterior, md.site_idx) if posterior.spec.measurement == "latent" else fixed_part(draws, md.X)
     return fixed + own_effects(draws, md)
@@ -85,7 +89,8 @@ def fitted_eta(posterior: Posterior) -> np.ndarray:
 def log_likelihood(posterior: Posterior) -> np.ndarray:
     """Pointwise log-likelihood (S, n) of the fitted rows, with each site's own effects."""
     md = posterior.model_data
-    return get_family(posterior.spec.family).log_likelihood(md.y, fitted_eta(posterior), md.trials, posterior.draws)
+    eta = md.add_offset(fitted_eta(posterior))
+    return get_family(posterior.spec.family).log_likelihood(md.y, eta, md.trials, posterior.draws)
 
 
 def parameter_draws(draws: Mapping[str, np.ndarray], spec: ModelSpec) -> dict[str, np.ndarray]:
@@ -93,7 +98,8 @@ def parameter_draws(draws: Mapping[str, np.ndarray], spec: ModelSpec) -> dict[st
 
     Names follow :meth:`mbct_bayes.model.fit.Fit.summary_table`: ``Intercept``, each coefficient name
     (``E``, ``C:F``, ``time``), ``sigma_site``, ``sigma_region``, ``sigma_slope`` and
-    ``corr_site_slope`` (time-trend models), ``cutpoint[a|b]``.
+    ``corr_site_slope`` (time-trend models), ``cutpoint[a|b]``, and a family's own scalar
+    parameters (``overdispersion``).
     """
     out: dict[str, np.ndarray] = {}
     if "Intercept" in draws:
@@ -108,4 +114,7 @@ def parameter_draws(draws: Mapping[str, np.ndarray], spec: ModelSpec) -> dict[st
         levels = spec.ordinal_levels
         for k in range(draws["cutpoints"].shape[1]):
             out[f"cutpoint[{levels[k]}|{levels[k + 1]}]"] = np.asarray(draws["cutpoints"][:, k], dtype=float)
+    for name in get_family(spec.family).parameters:  # the family's own scalars (a dispersion)
+        if name in draws and np.ndim(draws[name]) == 1:
+            out[name] = np.asarray(draws[name], dtype=float)
     return out

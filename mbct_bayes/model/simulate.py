@@ -36,6 +36,8 @@ from mbct_bayes.errors import DataError
 from mbct_bayes.families import family_names, get_family
 from mbct_bayes.families._base import finite, stable_expit
 from mbct_bayes.families.ordinal import DEFAULT_LEVELS
+from mbct_bayes.model.design import design_from_parts, numeric_predictors
+from mbct_bayes.spec import ModelSpec
 
 FAMILIES = family_names()  # the registered families (mbct_bayes.families)
 PREDICTORS = ("E", "C", "F")
@@ -413,3 +415,174 @@ def _draw_outcome(
     rng: np.random.Generator, params: Mapping[str, Any], eta: np.ndarray
 ) -> dict[str, Any]:
     return get_family(params["family"]).draw_outcome(rng, params, eta)
+
+
+# -- panels: waves of the same sites, each state depending on the previous one -------------------
+
+#: Default effects of the previous state and the gap in :func:`simulate_panel` (log-odds), by
+#: family: being embedded last wave keeps a site embedded (sustainment), a longer gap gives more
+#: time to embed (``gap``) and weakens the previous state's pull (``gap:previous[...]`` < 0).
+PANEL_STATE_EFFECTS: dict[str, dict[str, float]] = {
+    "bernoulli": {"Intercept": -1.5, "previous[1]": 2.5, "gap": 0.3, "gap:previous[1]": -0.6},
+    "ordinal": {
+        "previous[partial]": 1.5, "previous[embedded]": 3.0,
+        "gap": 0.3, "gap:previous[partial]": -0.3, "gap:previous[embedded]": -0.6,
+    },
+}
+
+
+def simulate_panel(
+    n_sites: int = 40,
+    n_waves: int = 6,
+    family: str = "bernoulli",
+    *,
+    gaps: Sequence[float] = (1.0,),
+    start: float = 2020.0,
+    n_regions: int = 0,
+    predictors_at: str = "previous",
+    seed: int | None = 1,
+    truth: Mapping[str, Any] | None = None,
+    site_prefix: str = "S",
+    initial_site_effect: bool = False,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Simulate a panel (every site at ``n_waves`` times) from a transition model with known truth.
+
+    The model is the one a ``dynamics = "transition"`` spec fits (:mod:`mbct_bayes.model.panel`):
+    the state at a site's wave is drawn given the site's state at its previous wave, E, C, F (at
+    the previous or the current wave, as ``predictors_at``), the gap since the previous wave, a
+    site effect ``u_site ~ Normal(0, sigma_site)`` and a region effect. The linear predictor is
+    built by :func:`mbct_bayes.model.design.design_from_parts` from the returned spec, so the data
+    follow the fitted model exactly. A site's first wave is drawn as one reference gap after a
+    start at the lowest state; it supplies the previous state of the second wave and is not
+    modelled. By default it is drawn without the site and region effects, so a site's first state
+    is independent of its effect: the transition model's assumption (it conditions on the first
+    state). ``initial_site_effect=True`` draws it with them, as a panel that starts mid-journey
+    would be; a transition model then overstates the previous state's effect and understates
+    ``sigma_site`` (the initial-conditions problem; Heckman 1981, Wooldridge 2005, J. Applied
+    Econometrics 20:39-54).
+
+    E, C, F change over waves: each site has its own mean scores (correlated across E, C, F) and
+    each wave adds independent noise, as in :func:`simulate_observations`.
+
+    Parameters
+    ----------
+    n_sites, n_waves
+        Number of sites (>= 1) and of waves per site (>= 2).
+    family
+        A family with states: ``"bernoulli"`` (``embedded`` 0/1) or ``"ordinal"`` (``level``).
+    gaps
+        The possible times between consecutive waves; each step of each site draws one uniformly.
+        ``(1,)`` (default) gives annual waves; ``(1, 2)`` unequal gaps (the model then has gap
+        terms, centred at the median of ``gaps``).
+    start
+        Time of every site's first wave.
+    n_regions
+        Number of regions (0: no ``region`` column and no region effect).
+    predictors_at
+        ``"previous"`` (default) or ``"current"``: which wave's E, C, F drive a transition.
+    seed
+        Seed of ``np.random.default_rng``; the same seed gives an identical table.
+    truth
+        Overrides of the generating parameters: ``beta`` (by coefficient name, e.g. ``{"F": 1.2,
+        "previous[1]": 2.0}``; names not given keep their defaults, :data:`PANEL_STATE_EFFECTS`
+        and those of :func:`default_truth`), ``sigma_site``, ``sigma_region``, ``Intercept`` or
+        ``cutpoints``, ``predictors`` (their distribution, as in :func:`default_truth`).
+    site_prefix
+        Site ids are ``prefix`` + zero-padded number, e.g. ``S01`` ... ``S40``.
+    initial_site_effect
+        Draw the first wave with the site (and region) effect too (default: without).
+
+    Returns
+    -------
+    (DataFrame, dict)
+        Columns ``site``, ``region`` (with regions), ``time``, ``wave`` (1..n_waves), ``E``, ``C``,
+        ``F`` and the outcome; and the truth: ``beta`` by coefficient name (every name of the
+        spec's ``coef_names``), ``Intercept`` (bernoulli) or ``cutpoints``, ``sigma_site``,
+        ``sigma_region``, ``site_effects``, ``region_effects`` and ``spec`` (the dict of the
+        :class:`~mbct_bayes.spec.ModelSpec` whose model generated the data; fit it with
+        ``ModelSpec.from_dict(truth["spec"])``).
+
+    Raises
+    ------
+    DataError
+        For a bad argument, or a family without states.
+    """
+    n_sites = _check_int(n_sites, "n_sites", 1)
+    n_waves = _check_int(n_waves, "n_waves", 2)
+    n_regions = _check_int(n_regions, "n_regions", 0)
+    _check_family(family)
+    gap_values = np.asarray(list(gaps), dtype=float)
+    if gap_values.size == 0 or not np.all(np.isfinite(gap_values)) or np.any(gap_values <= 0):
+        raise DataError(f"gaps must be a list of positive numbers (times between waves), got {list(gaps)!r}")
+    if truth is not None and not isinstance(truth, Mapping):
+        raise DataError(f"truth must be a dict such as simulate_panel returns, got {type(truth).__name__}")
+    truth = dict(truth or {})
+    unequal = bool(gap_values.max() > gap_values.min())
+    spec = ModelSpec(
+        family=family, time="time", dynamics="transition", predictors_at=predictors_at,
+        region="region" if n_regions else None,
+        gaps={"terms": unequal, "center": float(np.median(gap_values))},
+    )  # a family without states, or a bad predictors_at, is refused here with the spec's message
+    params = _resolve_truth({k: v for k, v in truth.items() if k != "beta"}, family, n_regions, None)
+    state_effects = dict(PANEL_STATE_EFFECTS.get(family, {}))
+    if params["Intercept"] is not None and "Intercept" not in truth:
+        params["Intercept"] = state_effects.get("Intercept", params["Intercept"])
+    state_effects.pop("Intercept", None)
+    beta_given = dict(truth.get("beta") or {})
+    unknown = sorted(set(beta_given) - set(spec.coef_names))
+    if unknown:
+        raise DataError(f"truth['beta'] names {unknown[0]!r}, not a coefficient of this model ({', '.join(spec.coef_names)})")
+    beta = {name: float(beta_given.get(name, params["beta"].get(name, state_effects.get(name, 0.0))))
+            for name in spec.coef_names}
+
+    rng = np.random.default_rng(seed)
+    regions = params["regions"]
+    width = max(2, len(str(n_sites)))
+    sites = [f"{site_prefix}{i + 1:0{width}d}" for i in range(n_sites)]
+    site_region = _assign_regions(rng, n_sites, params["region_weights"])
+    u_region = rng.normal(0.0, params["sigma_region"], size=len(regions)) if regions else np.zeros(0)
+    u_site = rng.normal(0.0, params["sigma_site"], size=n_sites)
+    x = _draw_predictors(rng, params["predictors"], n_sites, n_waves).reshape(n_sites, n_waves, -1)
+    steps = rng.choice(gap_values, size=(n_sites, n_waves - 1))
+    times = start + np.concatenate([np.zeros((n_sites, 1)), np.cumsum(steps, axis=1)], axis=1)
+    effects = u_site + (u_region[site_region] if regions else 0.0)
+    intercept = float(params["Intercept"]) if params["Intercept"] is not None else 0.0
+    beta_vec = np.array([beta[name] for name in spec.coef_names])
+    centre = np.array([spec.center[p] for p in numeric_predictors(spec)])
+    outcome = get_family(family)
+    previous = np.array([spec.state_levels[0]] * n_sites, dtype=object)
+    gap = np.full(n_sites, float(spec.gaps["center"]))
+    columns: list[dict[str, np.ndarray]] = []
+    for wave in range(n_waves):
+        # the first wave has no earlier scores: it uses its own
+        at = wave - 1 if predictors_at == "previous" and wave > 0 else wave
+        X = design_from_parts(spec, x[:, at, :] - centre, None, {"previous": previous, "gap": gap})
+        with_effects = wave > 0 or initial_site_effect
+        drawn = outcome.draw_outcome(rng, params, X @ beta_vec + intercept + (effects if with_effects else 0.0))
+        columns.append(drawn)
+        previous = np.asarray(drawn[spec.outcome], dtype=object)
+        if wave + 1 < n_waves:
+            gap = steps[:, wave]
+
+    data: dict[str, Any] = {"site": np.repeat(np.asarray(sites, dtype=object), n_waves)}
+    if regions:
+        data["region"] = np.repeat(np.asarray(regions, dtype=object)[site_region], n_waves)
+    data["time"] = times.ravel()
+    data["wave"] = np.tile(np.arange(1, n_waves + 1), n_sites)
+    for j, name in enumerate(params["predictors"]["names"]):
+        data[name] = x[:, :, j].ravel()
+    data[spec.outcome] = np.stack([c[spec.outcome] for c in columns], axis=1).ravel()
+    df = pd.DataFrame(data)
+    for col in ("site", "region"):
+        if col in df:
+            df[col] = df[col].astype(str)
+    out = dict(params)
+    out.update({
+        "beta": beta,
+        "site_effects": {s: float(u) for s, u in zip(sites, u_site, strict=True)},
+        "region_effects": {r: float(u) for r, u in zip(regions, u_region, strict=True)},
+        "spec": spec.to_dict(),
+        "n_sites": n_sites, "n_waves": n_waves, "gaps": gap_values.tolist(), "start": float(start),
+        "n_regions": n_regions, "seed": seed, "initial_site_effect": initial_site_effect,
+    })
+    return df, out

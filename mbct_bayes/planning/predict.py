@@ -59,7 +59,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from mbct_bayes.errors import DataError
 from mbct_bayes.model.build import ModelData
@@ -134,9 +133,9 @@ def group_part(
             )
         idx = np.array([lookup[s] for s in sites], dtype=np.int64)
         effect = draws["u_site"][:, idx]
-        offset = time_offsets(spec, table)
-        if offset is not None:
-            effect = effect + draws["b_site"][:, idx] * offset
+        since_origin = time_offsets(spec, table)
+        if since_origin is not None:
+            effect = effect + draws["b_site"][:, idx] * since_origin
         if md.region_idx is not None:
             effect = effect + draws["u_region"][:, _fitted_site_regions(md)[idx]]
         return effect
@@ -146,9 +145,9 @@ def group_part(
     labels, inverse = np.unique(sites, return_inverse=True)
     z = rng.standard_normal((n_draws, len(labels)))
     effect = region + (z * draws["sigma_site"][:, None])[:, inverse]
-    offset = time_offsets(spec, table)
-    if offset is not None:
-        effect = effect + new_site_slopes(draws, z, rng)[:, inverse] * offset
+    since_origin = time_offsets(spec, table)
+    if since_origin is not None:
+        effect = effect + new_site_slopes(draws, z, rng)[:, inverse] * since_origin
     return effect
 
 
@@ -323,8 +322,18 @@ def eta_and_true_scores(
 
 
 def p_embedded(posterior: Posterior, eta: np.ndarray) -> np.ndarray:
-    """P(embedded) from linear-predictor draws: logistic, or the top level for ordinal."""
-    return expit(get_family(posterior.spec.family).event_logit(eta, posterior.draws))
+    """The planned quantity from linear-predictor draws of new rows (no offset), per draw and row.
+
+    P(embedded) for the event families (logistic, or the top level for ordinal); a count family's
+    expected rate per ``spec.rate_per`` units of exposure
+    (:meth:`~mbct_bayes.families.Family.planned_quantity`; its words: :func:`quantity_label`).
+    """
+    return get_family(posterior.spec.family).planned_quantity(eta, posterior.draws, posterior.spec)
+
+
+def quantity_label(spec: ModelSpec) -> str:
+    """What :func:`p_embedded` gives, in words: ``"P(embedded)"`` or ``"expected access per 100,000 population"``."""
+    return get_family(spec.family).planned_label(spec)
 
 
 #: Cumulative-logit level probabilities (S, n, K) from cutpoints (S, K-1) and eta (S, n).
@@ -382,7 +391,9 @@ def predict(
     pandas.DataFrame
         The input columns (a time-trend fit's time column added at the latest fitted time when
         ``new`` has none) plus ``p_mean, p_sd, p_q05, p_q50, p_q95`` for P(embedded) (the top
-        level for ordinal models) and, for ordinal models, ``p_<level>`` means. A latent fit's
+        level for ordinal models; for a count model the expected count per ``rate_per`` units of
+        exposure, with a ``quantity`` column naming it, e.g. "expected access per 100,000
+        population": the new site's exposure is ``rate_per``, so none is needed in ``new``) and, for ordinal models, ``p_<level>`` means. A latent fit's
         new and typical sites add ``scores`` (what the E, C, F are: measured, and from what, or
         taken as true) and, when measured, ``<X>_true_mean`` (posterior mean of each true score).
 
@@ -411,6 +422,8 @@ def predict(
     label = scores_label(posterior, kind, measured)
     if label is not None:
         out["scores"] = label
+    if not get_family(posterior.spec.family).planned_is_probability:
+        out["quantity"] = quantity_label(posterior.spec)  # the p_* columns are rates, say so
     if truth is not None:
         for j, name in enumerate(posterior.spec.predictors):
             out[f"{name}_true_mean"] = truth[..., j].mean(axis=0)
@@ -457,6 +470,11 @@ def trial_inputs(
         ``sigma_site`` (S,): between-service SD on the logit scale (site and region combined).
     """
     spec = posterior.spec
+    if not get_family(spec.family).planned_is_probability:
+        raise DataError(
+            f"trial power from a fit is for P(embedded) (logistic clusters); a {spec.family} model's outcome is a "
+            "rate, which the power designs do not model"
+        )
     check_lever(spec, lever)
     values: dict[str, Any] = dict(spec.center)
     unknown = sorted(set(profile or {}) - set(spec.predictors))

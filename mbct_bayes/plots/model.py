@@ -163,7 +163,8 @@ def forest_plot(fit: Fit | Posterior, *, show_prior: bool = True, title: str | N
             for m, a, b in zip(s["median"], s["outer_lo"], s["outer_hi"], strict=True)],
     )
     right.tick_params(length=0, labelsize="small")
-    ax.set_xlabel("odds ratio per scale point (log axis; 1 = no effect)")
+    ratio = get_family(posterior.spec.family).ratio_name  # odds ratio, or a count model's rate ratio
+    ax.set_xlabel(f"{ratio} per scale point (log axis; 1 = no effect)")
     ax.grid(axis="x", which="major", alpha=0.3)
     if show_prior and ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize="small", frameon=False)
@@ -289,6 +290,7 @@ def replicate_rates(
     *,
     units: ArrayLike | None = None,
     seed: int | None = 0,
+    y_rep: ArrayLike | None = None,
 ) -> dict[str, np.ndarray]:
     """Replicate outcomes from per-draw probabilities and summarise embedded rates.
 
@@ -309,6 +311,9 @@ def replicate_rates(
         (n,) trials per row; default 1.
     seed
         Seed of the replication; the same seed gives the same numbers.
+    y_rep
+        (S, n) replicated outcomes drawn elsewhere (a count model's counts, whose ``units`` are
+        the rows' exposures in units of ``rate_per``); ``p`` then only gives the shape.
 
     Returns
     -------
@@ -327,8 +332,10 @@ def replicate_rates(
         raise DataError(f"replicate_rates: event, site_idx and units need one value per row ({n})")
     if n and (idx.min() < 0 or idx.max() >= n_sites):
         raise DataError(f"replicate_rates: site_idx must lie in 0..{n_sites - 1}")
-    rng = np.random.default_rng(seed)
-    y_rep = rng.binomial(units.astype(np.int64)[None, :], np.clip(p, 0.0, 1.0))
+    if y_rep is None:
+        rng = np.random.default_rng(seed)
+        y_rep = rng.binomial(units.astype(np.int64)[None, :], np.clip(p, 0.0, 1.0))
+    y_rep = np.asarray(y_rep)
     units_site = np.bincount(idx, weights=units, minlength=n_sites)
     observed_site = np.bincount(idx, weights=event, minlength=n_sites)
     # per-site sums over rows for every draw at once: sort rows by site, add up each run
@@ -391,9 +398,18 @@ def posterior_predictive(
         labels_arr, site_idx = np.unique(sites, return_inverse=True)
         labels = [str(s) for s in labels_arr]
         source = "the observations given"
+    family = get_family(spec.family)
     p = p_embedded(sub, eta)
-    event = get_family(spec.family).event_indicator(y, spec)
-    r = replicate_rates(p, event, site_idx, len(labels), units=trials, seed=seed)
+    event = family.event_indicator(y, spec)
+    replicated = None
+    if family.counts_events:
+        # counts: replicate each row's count at its own exposure; rates are per rate_per of exposure
+        offset = md.offset if observations is None else family.offset(table, spec)
+        exposure = np.exp(offset) if offset is not None else np.ones(len(y))
+        replicated = family.draw_codes(np.random.default_rng(seed), eta if offset is None else eta + offset, None,
+                                       sub.draws)
+        trials = exposure / float(spec.rate_per or 1.0)
+    r = replicate_rates(p, event, site_idx, len(labels), units=trials, seed=seed, y_rep=replicated)
     has = r["units_site"] > 0
     return PosteriorPredictive(
         sites=tuple(str(s) for s, h in zip(labels, has, strict=True) if h),

@@ -419,16 +419,28 @@ def _draw_outcome(
 
 # -- panels: waves of the same sites, each state depending on the previous one -------------------
 
-#: Default effects of the previous state and the gap in :func:`simulate_panel` (log-odds), by
-#: family: being embedded last wave keeps a site embedded (sustainment), a longer gap gives more
-#: time to embed (``gap``) and weakens the previous state's pull (``gap:previous[...]`` < 0).
-PANEL_STATE_EFFECTS: dict[str, dict[str, float]] = {
-    "bernoulli": {"Intercept": -1.5, "previous[1]": 2.5, "gap": 0.3, "gap:previous[1]": -0.6},
-    "ordinal": {
-        "previous[partial]": 1.5, "previous[embedded]": 3.0,
-        "gap": 0.3, "gap:previous[partial]": -0.3, "gap:previous[embedded]": -0.6,
-    },
-}
+#: Default generating values of :func:`simulate_panel` (log-odds): the intercept of a family that
+#: has one (few sites embed from the lowest state), and the gap's own effect (a longer gap gives
+#: more time to move up).
+PANEL_INTERCEPT = -1.5
+PANEL_GAP_EFFECT = 0.3
+
+
+def panel_state_effects(spec: ModelSpec) -> dict[str, float]:
+    """Default effects of the previous state in :func:`simulate_panel`, by coefficient name.
+
+    A 0/1 state: ``previous[1]`` 2.5 (being embedded last wave keeps a site embedded:
+    sustainment) and ``gap:previous[1]`` -0.6 (its pull weakens over a longer gap). Ordered states:
+    1.5 per level above the lowest (``previous[partial]`` 1.5, ``previous[embedded]`` 3.0 for the
+    default levels) and -0.3 per level for the gap products.
+    """
+    columns = spec.previous_columns
+    if len(columns) == 1:
+        effects = {columns[0]: 2.5, f"gap:{columns[0]}": -0.6}
+    else:
+        effects = {name: 1.5 * (k + 1) for k, name in enumerate(columns)}
+        effects |= {f"gap:{name}": -0.3 * (k + 1) for k, name in enumerate(columns)}
+    return {**effects, "gap": PANEL_GAP_EFFECT}
 
 
 def simulate_panel(
@@ -484,9 +496,10 @@ def simulate_panel(
         Seed of ``np.random.default_rng``; the same seed gives an identical table.
     truth
         Overrides of the generating parameters: ``beta`` (by coefficient name, e.g. ``{"F": 1.2,
-        "previous[1]": 2.0}``; names not given keep their defaults, :data:`PANEL_STATE_EFFECTS`
-        and those of :func:`default_truth`), ``sigma_site``, ``sigma_region``, ``Intercept`` or
-        ``cutpoints``, ``predictors`` (their distribution, as in :func:`default_truth`).
+        "previous[1]": 2.0}``; names not given keep their defaults), ``sigma_site``, ``sigma_region``, ``Intercept`` or
+        ``cutpoints``, ``predictors`` (their distribution, as in :func:`default_truth`). Defaults:
+        :func:`panel_state_effects`, ``Intercept`` :data:`PANEL_INTERCEPT`, the rest as
+        :func:`default_truth`.
     site_prefix
         Site ids are ``prefix`` + zero-padded number, e.g. ``S01`` ... ``S40``.
     initial_site_effect
@@ -524,10 +537,9 @@ def simulate_panel(
         gaps={"terms": unequal, "center": float(np.median(gap_values))},
     )  # a family without states, or a bad predictors_at, is refused here with the spec's message
     params = _resolve_truth({k: v for k, v in truth.items() if k != "beta"}, family, n_regions, None)
-    state_effects = dict(PANEL_STATE_EFFECTS.get(family, {}))
+    state_effects = panel_state_effects(spec)
     if params["Intercept"] is not None and "Intercept" not in truth:
-        params["Intercept"] = state_effects.get("Intercept", params["Intercept"])
-    state_effects.pop("Intercept", None)
+        params["Intercept"] = PANEL_INTERCEPT
     beta_given = dict(truth.get("beta") or {})
     unknown = sorted(set(beta_given) - set(spec.coef_names))
     if unknown:

@@ -64,12 +64,12 @@ class ModelData:
         Index of each row's region into ``region_labels`` (``None`` without regions).
     resp_value, resp_site, resp_pred, resp_role, role_labels
         Latent measurement only: each respondent score (centred), its site, predictor and role.
-    offset
-        Known part of each row's linear predictor, added to eta (count families with an
-        exposure column: ``log(exposure)``); ``None`` for no offset.
     time_offset
         Time-trend models only: each row's time minus the time origin, ``t - t0`` (n,); the
         multiplier of its site's slope (and the design matrix's ``time`` column).
+    offset
+        Known part of each row's linear predictor, added to eta (count families with an
+        exposure column: ``log(exposure)``); ``None`` for no offset.
     """
 
     X: np.ndarray
@@ -323,10 +323,10 @@ def data_values(data: ModelData, spec: ModelSpec) -> dict[str, np.ndarray]:
         values["region_idx"] = data.region_idx
     if data.trials is not None:
         values["trials"] = data.trials
-    if data.offset is not None:
-        values["offset"] = data.offset
     if data.time_offset is not None:
         values["time_offset"] = data.time_offset
+    if data.offset is not None:
+        values["offset"] = data.offset
     priors = coefficient_priors(spec, data)
     if priors and not baked_coefficient_priors(spec, data):
         values["beta_mu"] = np.array([p["mu"] for p in priors])

@@ -133,9 +133,9 @@ def group_part(
             )
         idx = np.array([lookup[s] for s in sites], dtype=np.int64)
         effect = draws["u_site"][:, idx]
-        offset = time_offsets(spec, table)
-        if offset is not None:
-            effect = effect + draws["b_site"][:, idx] * offset
+        since_origin = time_offsets(spec, table)
+        if since_origin is not None:
+            effect = effect + draws["b_site"][:, idx] * since_origin
         if md.region_idx is not None:
             effect = effect + draws["u_region"][:, _fitted_site_regions(md)[idx]]
         return effect
@@ -145,9 +145,9 @@ def group_part(
     labels, inverse = np.unique(sites, return_inverse=True)
     z = rng.standard_normal((n_draws, len(labels)))
     effect = region + (z * draws["sigma_site"][:, None])[:, inverse]
-    offset = time_offsets(spec, table)
-    if offset is not None:
-        effect = effect + new_site_slopes(draws, z, rng)[:, inverse] * offset
+    since_origin = time_offsets(spec, table)
+    if since_origin is not None:
+        effect = effect + new_site_slopes(draws, z, rng)[:, inverse] * since_origin
     return effect
 
 
@@ -393,8 +393,7 @@ def predict(
         ``new`` has none) plus ``p_mean, p_sd, p_q05, p_q50, p_q95`` for P(embedded) (the top
         level for ordinal models; for a count model the expected count per ``rate_per`` units of
         exposure, with a ``quantity`` column naming it, e.g. "expected access per 100,000
-        population": the new site's exposure is ``rate_per``, so none is needed in ``new``) and,
-        for ordinal models, ``p_<level>`` means. A latent fit's
+        population": the new site's exposure is ``rate_per``, so none is needed in ``new``) and, for ordinal models, ``p_<level>`` means. A latent fit's
         new and typical sites add ``scores`` (what the E, C, F are: measured, and from what, or
         taken as true) and, when measured, ``<X>_true_mean`` (posterior mean of each true score).
 

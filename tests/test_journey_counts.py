@@ -14,12 +14,14 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 import mbct_bayes as mb
 from mbct_bayes.cli.main import main
 from mbct_bayes.errors import DataError
 from mbct_bayes.forecast.journey import CountForecast, forecast
-from mbct_bayes.model.build import ModelData
+from mbct_bayes.model.build import ModelData, prepare_data
+from mbct_bayes.model.fit import Fit
 from mbct_bayes.model.posterior import Posterior
 from mbct_bayes.spec import ModelSpec
 
@@ -127,42 +129,77 @@ def test_a_count_fit_without_a_time_column_is_refused():
         forecast(fit, SITES, horizon=1)
 
 
-@pytest.fixture(scope="module")
-def count_panel_fit_path(tmp_path_factory):
-    """A small real Poisson fit of a simulated panel with a trend (10 sites × 4 waves), saved."""
-    from mbct_bayes.model.simulate import default_time_trend, default_truth, simulate_observations
-
-    truth = default_truth("poisson", 0)
-    truth["exposure"] = [5000, 50000]
-    truth["time_trend"] = {**default_time_trend(), "beta": 0.2, "sigma_slope": 0.1}
-    obs, _ = simulate_observations(10, 4, "poisson", n_regions=0, seed=3, truth=truth)
-    spec = mb.ModelSpec(family="poisson", exposure="population", rate_per=RATE_PER, time="wave", time_trend=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = mb.fit(obs, spec, seed=5, draws=100, tune=150, chains=1)
-    folder = tmp_path_factory.mktemp("counts")
-    fit.save(folder / "fit.nc")
-    sites = obs.groupby("site").tail(1).head(3)
-    sites.to_csv(folder / "sites.csv", index=False)
-    return folder
-
-
 def run(capsys, *argv):
     code = main(["forecast", *map(str, argv)])
     out, err = capsys.readouterr()
     return code, out, err
 
 
-def test_cli_forecasts_rates_and_refuses_bad_input(count_panel_fit_path, capsys):
-    fit, sites = count_panel_fit_path / "fit.nc", count_panel_fit_path / "sites.csv"
-    code, out, err = run(capsys, fit, sites, "--horizon", "2", "--what-if", "F=0@1", "--json")
+@pytest.fixture(scope="module")
+def hand_fit_files(tmp_path_factory):
+    """The stand-in fit saved as a fit file (one chain of the three chosen draws) and SITES as CSV."""
+    fit = hand_fit()
+    names = list(fit.spec.coef_names)
+    chain = ("chain", "draw")
+    posterior = xr.Dataset({
+        "Intercept": (chain, INTERCEPT[None]), "beta": ((*chain, "coef"), BETA[None]),
+        "u_site": ((*chain, "site"), U_SITE[None]), "b_site": ((*chain, "site"), B_SITE[None]),
+        "sigma_site": (chain, SIGMA_SITE[None]), "sigma_slope": (chain, SIGMA_SLOPE[None]),
+        "corr_site_slope": (chain, CORR[None]),
+    }, coords={"site": ["A", "B"], "coef": names})
+    stats = xr.Dataset({"diverging": (chain, np.zeros((1, 3), dtype=bool))})
+    tree = xr.DataTree.from_dict({"/posterior": posterior, "/sample_stats": stats})
+    folder = tmp_path_factory.mktemp("hand_counts")
+    Fit(spec=fit.spec, data=fit.data, idata=tree, model_data=prepare_data(fit.data, fit.spec)).save(folder / "fit.nc")
+    SITES.to_csv(folder / "sites.csv", index=False)
+    return folder / "fit.nc", folder / "sites.csv"
+
+
+def test_cli_json_is_the_hand_computation_and_zero_what_if_is_zero(hand_fit_files, capsys):
+    code, out, err = run(capsys, *hand_fit_files, "--horizon", "2", "--what-if", "F=0@1", "--json")
     assert code == 0, err
     payload = json.loads(out)
-    assert len(payload["forecasts"]) == 6 and payload["forecasts"][0]["time"] == 5.0
+    first = payload["forecasts"][0]
+    assert (first["site"], first["wave"], first["time"]) == ("A", 1, 2021.0)
+    assert first["rate"] == pytest.approx(hand_rate(4.0, 3.5, 2.0, 1, U_SITE[:, 0], B_SITE[:, 0]).mean(), rel=1e-12)
     assert all(row["delta_rate"] == 0.0 for row in payload["scenario"]["sites"])
-    code, out, err = run(capsys, fit, sites, "--horizon", "2", "--what-if", "F=-1@1")
+    assert "median gap" in err
+    code, out, _ = run(capsys, *hand_fit_files, "--horizon", "2", "--what-if", "F=-1@1")
     assert code == 0 and "change in the rate at wave 2" in out and "100,000" in out
-    code, _, err = run(capsys, fit, sites, "--horizon", "0")
-    assert code == 2 and "horizon must be a whole number" in err and len(err.strip().splitlines()) == 1
-    code, _, err = run(capsys, fit, sites, "--horizon", "2", "--what-if", "G=-1@1")
-    assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (("--horizon", "0"), "horizon must be a whole number"),
+        (("--horizon", "2", "--what-if", "F=-1@3"), "after the horizon"),
+        (("--horizon", "2", "--step", "-1"), "step must be a positive number"),
+    ],
+)
+def test_cli_bad_input_exits_2_in_one_line(hand_fit_files, capsys, argv, words):
+    code, _, err = run(capsys, *hand_fit_files, *argv)
+    assert code == 2 and words in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_a_real_fit_of_a_simulated_trending_panel_forecasts_rates(tmp_path, capsys):
+    """End to end on a small real fit (8 sites × 3 waves with a rising trend): the CLI forecasts every site."""
+    from mbct_bayes.model.simulate import default_time_trend, default_truth, simulate_observations
+
+    truth = default_truth("poisson", 0)
+    truth["exposure"] = [5000, 50000]
+    truth["time_trend"] = {**default_time_trend(), "beta": 0.2, "sigma_slope": 0.1}
+    obs, _ = simulate_observations(8, 3, "poisson", n_regions=0, seed=3, truth=truth)
+    spec = mb.ModelSpec(family="poisson", exposure="population", rate_per=RATE_PER, time="wave", time_trend=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = mb.fit(obs, spec, seed=5, draws=80, tune=100, chains=1)
+    fit.save(tmp_path / "fit.nc")
+    obs.groupby("site").tail(1).head(3).to_csv(tmp_path / "sites.csv", index=False)
+    code, out, err = run(capsys, tmp_path / "fit.nc", tmp_path / "sites.csv", "--horizon", "2", "--what-if", "F=0@1",
+                         "--json")
+    assert code == 0, err
+    payload = json.loads(out)
+    assert len(payload["forecasts"]) == 6 and payload["forecasts"][0]["time"] == 4.0
+    assert all(0 < row["rate_q05"] <= row["rate"] <= row["rate_q95"] for row in payload["forecasts"])
+    assert all(row["delta_rate"] == 0.0 for row in payload["scenario"]["sites"])

@@ -89,6 +89,8 @@ def test_zero_what_if_is_exactly_zero_and_lowering_f_lowers_the_rate():
     np.testing.assert_allclose(lost.scenario.rate[:, :, -1], lost.rate[:, :, -1] * np.exp(-BETA[:, 2])[:, None])
     assert np.all(lost.scenario.delta < 0)
     np.testing.assert_array_equal(lost.scenario.rate[:, :, 0], lost.rate[:, :, 0])  # before wave 2: no change
+    # a count model relates each wave's count to that wave's scores, so the change shows from wave 2 itself
+    np.testing.assert_allclose(lost.scenario.rate[:, :, 1], lost.rate[:, :, 1] * np.exp(-BETA[:, 2])[:, None])
 
 
 def test_without_a_time_trend_the_rate_is_flat_and_says_so():

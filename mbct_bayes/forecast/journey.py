@@ -586,7 +586,7 @@ def forecast(
     horizon = check_horizon(horizon)
     check_region_mode(region_mode)
     changes = check_changes(scenarios, spec, horizon)
-    notes = []
+    notes: list[str] = []
     step = resolve_step(fit.data, spec, step, notes)
     table = prepare_sites(posterior, fit.data, sites, source)
     names = numeric_predictors(spec)

@@ -871,6 +871,31 @@ def _table_clusters(low: int, high: int) -> list[int]:
     return sorted({int(c) for c in np.rint(np.linspace(low, high, TRIAL_TABLE_ROWS))})
 
 
+def trial_unavailable(fit: Fit) -> str | None:
+    """Why the trial-planning section cannot plan a trial from ``fit`` (a sentence), or None when it can.
+
+    The trial designs of :mod:`mbct_bayes.power` simulate each cluster's members as Bernoulli draws at
+    a logistic P(embedded) measured once: a count family's rate is not such a probability
+    (:func:`mbct_bayes.planning.predict.trial_inputs` refuses it), and a transition model's P(embedded)
+    depends on the state a service was in at its previous wave, which the designs do not carry.
+    """
+    spec = fit.spec
+    if not get_family(spec.family).planned_is_probability:
+        return (
+            f"the trial designs simulate each cluster's P(embedded) from a logistic model, and a {spec.family} "
+            f"model's outcome is a rate ({get_family(spec.family).planned_label(spec)}), which the designs do not "
+            "model; no assurance is computed rather than one for an outcome this fit does not have"
+        )
+    if spec.dynamics == "transition":
+        return (
+            "this is a transition model: its P(embedded) depends on each service's state at the previous wave, and "
+            "the trial designs simulate one measurement per cluster from a model without a previous state, so their "
+            "assurance would leave out where each service starts; compare journeys with 'mbct-bayes forecast "
+            "--what-if' (mb.forecast scenarios) instead"
+        )
+    return None
+
+
 def trial_plan(fit: Fit, settings: TrialSettings | None = None, *, seed: int = 0) -> TrialPlan:
     """The assurance curve over clusters per arm for a trial recruiting from the fitted services.
 
@@ -1062,7 +1087,8 @@ def render_report(
     journeys = None
     if spec.dynamics == "transition":
         journeys = journey_forecast(fit, forecast_sites, horizon=horizon, seed=seed, region_mode=region_mode)
-    plan = trial_plan(fit, trial, seed=seed) if trial is not None else None
+    no_trial = trial_unavailable(fit) if trial is not None else None
+    plan = trial_plan(fit, trial, seed=seed) if trial is not None and no_trial is None else None
     ppc = posterior_predictive(fit, observations, seed=seed)
     family = get_family(spec.family)
     summary = fit.summary()
@@ -1107,9 +1133,12 @@ def render_report(
     sections.append(("levers", "Which lever to pull", lever_html))
     if journeys is not None:
         sections.append(("journeys", "Journeys: forecast paths", section_journeys(fit, journeys, forecast_sites is not None)))
-    sections.append(("trial", "Planning a trial", section_trial(fit, plan) if plan is not None else _unavailable(
-        "No trial was planned. Pass trial=TrialSettings() to write_report (Python), or run 'mbct-bayes report' "
-        "without --no-trial, for the assurance of a cluster trial over clusters per arm.")))
+    if no_trial is not None:
+        sections.append(("trial", "Planning a trial", _unavailable(f"No trial section for this fit: {no_trial}.")))
+    else:
+        sections.append(("trial", "Planning a trial", section_trial(fit, plan) if plan is not None else _unavailable(
+            "No trial was planned. Pass trial=TrialSettings() to write_report (Python), or run 'mbct-bayes report' "
+            "without --no-trial, for the assurance of a cluster trial over clusters per arm.")))
     if ev is not None:
         sections.append(("evaluation", "Forecast evaluation", section_evaluation(fit, ev)))
     else:

@@ -10,7 +10,7 @@ import pytest
 import mbct_bayes as mb
 from mbct_bayes._format import probability, probability_interval
 from mbct_bayes.errors import DataError
-from mbct_bayes.report import MAX_FAN_PANELS, latest_waves, render_report
+from mbct_bayes.report import MAX_FAN_PANELS, TrialSettings, latest_waves, render_report
 
 
 def _section(html: str, sid: str) -> str:
@@ -71,3 +71,26 @@ def test_no_journeys_section_without_transitions(example_fit):
     html = render_report(example_fit)
     assert 'id="journeys"' not in html
     assert 'id="trial"' in html
+
+
+def test_trial_section_says_why_not_for_a_count_fit(poisson_fit, tmp_path):
+    """The CLI's default report (trial section on) on a Poisson fit: a note, not a crash or a made-up assurance."""
+    from mbct_bayes.cli.main import main
+
+    fit, _, _ = poisson_fit
+    path = tmp_path / "pois.nc"
+    fit.save(path)
+    out = tmp_path / "pois.html"
+    assert main(["report", str(path), "--out", str(out)]) == 0
+    section = _section(out.read_text(), "trial")
+    assert "No trial section for this fit" in section
+    assert "poisson model&#x27;s outcome is a rate" in section
+    assert "assurance (95% MC)" not in section and "<img" not in section
+
+
+def test_trial_section_says_why_not_for_a_transition_fit(journey_fit):
+    html = render_report(journey_fit, trial=TrialSettings(), horizon=1)
+    section = _section(html, "trial")
+    assert "No trial section for this fit: this is a transition model" in section
+    assert "<img" not in section
+    assert 'id="journeys"' in html

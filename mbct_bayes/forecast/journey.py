@@ -45,7 +45,7 @@ draw's parameters and site effect), which is what infinitely many paths simulate
 would give (Rao-Blackwellised: no Monte Carlo noise inside a draw). P(level at wave k) is the
 mean of ``pi_k`` over draws and its 5%/95% interval the quantiles over draws, so the interval
 says how sure the model is of the probability. One path per draw is also simulated
-(:attr:`Forecast.paths`, from uniforms drawn once), for trajectories and fan charts.
+(``Forecast.paths``, from uniforms drawn once), for trajectories and fan charts.
 
 A what-if scenario is forecast with **common random numbers**: the same parameter draws, the same
 new-site and region draws (one generator, same order) and the same path uniforms as the baseline,

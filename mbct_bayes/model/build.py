@@ -17,7 +17,7 @@ With a time trend (``time_trend = true``) ``X`` has a last column ``time`` = ``t
 coefficient is the population trend, :mod:`mbct_bayes.model.design`) and each site gets a slope:
 ``eta += b_site[site] * (t - t0)``, with ``(u_site, b_site)`` bivariate normal per site,
 SDs ``sigma_site`` and ``sigma_slope``, correlation ``corr_site_slope`` (LKJ prior),
-:func:`_site_intercepts_and_slopes`.
+``_site_intercepts_and_slopes``.
 """
 
 from __future__ import annotations
@@ -244,7 +244,7 @@ def site_information(data: ModelData, spec: ModelSpec | None = None) -> float:
     ``median_s(I_s) · sigma²``: ``I_s`` the Fisher information of site ``s``'s effect on the
     linear-predictor scale — ``n_s · p(1 − p)`` for ``n_s`` Bernoulli trials at the site and the
     overall rate ``p`` of the outcome (ordinal: of any level above the lowest); a count family's
-    own (:attr:`~mbct_bayes.families.Family.site_estimates`: the site's expected count) — and
+    own (``site_estimates`` of :class:`~mbct_bayes.families.Family`: the site's expected count) — and
     ``sigma²`` a moment estimate of the site-effect variance: the variance of the sites'
     empirical logits (log rates) left over by a least-squares fit on the sites' mean predictors,
     minus their average sampling variance (floored at 0). The measure is the ratio of the prior

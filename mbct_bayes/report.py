@@ -52,6 +52,7 @@ from mbct_bayes.planning.predict import (
     p_embedded,
     predict,
     summarise_draws,
+    trial_refusal,
     typical_part,
     validate_new_data,
 )
@@ -874,26 +875,11 @@ def _table_clusters(low: int, high: int) -> list[int]:
 def trial_unavailable(fit: Fit) -> str | None:
     """Why the trial-planning section cannot plan a trial from ``fit`` (a sentence), or None when it can.
 
-    The trial designs of :mod:`mbct_bayes.power` simulate each cluster's members as Bernoulli draws at
-    a logistic P(embedded) measured once: a count family's rate is not such a probability
-    (:func:`mbct_bayes.planning.predict.trial_inputs` refuses it), and a transition model's P(embedded)
-    depends on the state a service was in at its previous wave, which the designs do not carry.
+    The reason is :func:`mbct_bayes.planning.predict.trial_refusal`'s, which the power module
+    also gives when asked for such a trial.
     """
-    spec = fit.spec
-    if not get_family(spec.family).planned_is_probability:
-        return (
-            f"the trial designs simulate each cluster's P(embedded) from a logistic model, and a {spec.family} "
-            f"model's outcome is a rate ({get_family(spec.family).planned_label(spec)}), which the designs do not "
-            "model; no assurance is computed rather than one for an outcome this fit does not have"
-        )
-    if spec.dynamics == "transition":
-        return (
-            "this is a transition model: its P(embedded) depends on each service's state at the previous wave, and "
-            "the trial designs simulate one measurement per cluster from a model without a previous state, so their "
-            "assurance would leave out where each service starts; compare journeys with 'mbct-bayes forecast "
-            "--what-if' (mb.forecast scenarios) instead"
-        )
-    return None
+    refusal = trial_refusal(fit.spec)
+    return None if refusal is None else f"{refusal}; no assurance is computed rather than one for a design this fit does not fit"
 
 
 def trial_plan(fit: Fit, settings: TrialSettings | None = None, *, seed: int = 0) -> TrialPlan:

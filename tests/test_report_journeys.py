@@ -94,3 +94,18 @@ def test_trial_section_says_why_not_for_a_transition_fit(journey_fit):
     assert "No trial section for this fit: this is a transition model" in section
     assert "<img" not in section
     assert 'id="journeys"' in html
+
+
+def test_power_refuses_a_trial_from_count_and_transition_fits(poisson_fit, journey_fit):
+    """The power module gives the report's reason itself (one definition: planning.predict.trial_refusal),
+    rather than an assurance for a design the fit does not model."""
+    from mbct_bayes.planning.predict import trial_inputs
+    from mbct_bayes.power import population_from_fit
+
+    fit, _, _ = poisson_fit
+    with pytest.raises(DataError, match=r"^no trial can be planned from this fit: the trial designs simulate .* poisson"):
+        population_from_fit(fit)
+    with pytest.raises(DataError, match=r"^no trial can be planned from this fit: this is a transition model"):
+        population_from_fit(journey_fit)
+    with pytest.raises(DataError, match=r"^no trial can be planned from this fit: this is a transition model"):
+        trial_inputs(journey_fit.posterior)

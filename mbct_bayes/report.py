@@ -729,7 +729,9 @@ def journey_forecast(
     (default :func:`latest_waves`), at the fit's usual step, with no what-if."""
     table = latest_waves(fit) if sites is None else sites
     source = "the fitted sites' latest waves" if sites is None else "forecast sites"
-    return forecast(fit, table, horizon=horizon, seed=seed, region_mode=region_mode, source=source)
+    result = forecast(fit, table, horizon=horizon, seed=seed, region_mode=region_mode, source=source)
+    assert isinstance(result, Forecast)  # the section is only for transition fits, whose forecasts have states
+    return result
 
 
 def fan_sites(result: Forecast, limit: int = MAX_FAN_PANELS) -> tuple[list[str], str]:

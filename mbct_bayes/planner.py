@@ -285,6 +285,9 @@ def _presets(fit: Fit, sites: pd.DataFrame | None) -> list[dict[str, Any]]:
     latent = spec.measurement == "latent"
     need = [spec.group, *numeric_predictors(spec)] + (["n_respondents"] if latent else [])
     missing = [c for c in need if c not in sites.columns]
+    if missing and not (latent and missing == ["n_respondents"]):
+        # the package's own checks first: they name a table that was read with the wrong separator
+        prepare_sites(fit.posterior, sites, "new_site", source="sites")
     if missing:
         raise DataError(
             f"sites: missing column(s) {', '.join(missing)}; give one row per service with {', '.join(need)}"

@@ -10,7 +10,9 @@ Sections: the model and data in words (with every prior in force), the diagnosti
 coefficient table, a forest plot of odds ratios, the site effects, a posterior predictive check,
 the planning table for new sites and the lever chart, the assurance of a cluster trial over its
 size (when a trial is given), and, when an evaluation folder is given, its scores against the
-baseline and a reliability diagram; with a check folder, the simulation-based calibration.
+baseline and a reliability diagram; with a check folder, the simulation-based calibration. A
+transition fit, or a count fit to a panel, adds a Journeys section: a fan chart of each site's
+forecast path (P(top state), or the expected rate per ``rate_per``) per future wave.
 
 Every probability is written by :func:`mbct_bayes._format.probability`: one that rounds to 0 or 1
 at the precision shown reads ``< 0.01`` / ``> 0.99``, never ``0.00`` / ``1.00``. Words follow the
@@ -694,7 +696,7 @@ def section_evaluation(fit: Fit, ev: EvaluationFiles) -> Html:
     return Html("".join(parts))
 
 
-# -- journeys (transition models) -----------------------------------------------------------------
+# -- journeys (transition models, count panel fits) -----------------------------------------------------------------
 #: Panels of the fan chart at most (a readable figure); the table lists every site.
 MAX_FAN_PANELS = 12
 #: Future waves forecast by the journeys section unless told otherwise.
@@ -1110,10 +1112,11 @@ def render_report(
         type-I error and what the numbers assume (a few seconds). ``None`` leaves the section with
         a note on how to add it (``mbct-bayes report`` adds it unless ``--no-trial``).
     forecast_sites
-        Transition models: the sites' latest waves to forecast from in the journeys section (as
-        ``mbct-bayes forecast``'s SITES); default each fitted site's latest wave. Ignored otherwise.
+        Transition models and count panel fits: the sites' latest waves to forecast from in the
+        journeys section (as ``mbct-bayes forecast``'s SITES); default each fitted site's latest
+        wave. Ignored otherwise.
     horizon
-        Transition models: future waves forecast in the journeys section (default 3).
+        Transition models and count panel fits: future waves forecast in the journeys section (default 3).
 
     Returns
     -------

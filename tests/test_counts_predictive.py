@@ -138,7 +138,7 @@ def test_predictive_counts_cover_new_counts_of_the_simulated_world(poisson_fit):
     means["population"] = 100_000.0
     out = predict(fit, means, kind="known_site", seed=3)
     x = means[["E", "C", "F"]].to_numpy() - 3.0
-    eta = truth["Intercept"] + x @ np.asarray(truth["beta"]) + means["site"].map(truth["site_effects"]).to_numpy()
+    eta = truth["Intercept"] + x @ np.array([truth["beta"][name] for name in ("E", "C", "F")]) + means["site"].map(truth["site_effects"]).to_numpy()
     rng = np.random.default_rng(8)
     new = rng.poisson(100_000.0 * np.exp(eta), size=(200, len(means)))
     inside = (new >= out["count_q05"].to_numpy()) & (new <= out["count_q95"].to_numpy())

@@ -1136,9 +1136,15 @@ def render_report(
         sbc = read_check(check_dir)
     if new_sites is not None:
         validate_new_data(fit.posterior, _sites_with_ids(fit, new_sites), source="new sites")
-    journeys = None
+    journeys: Forecast | CountForecast | None = None
+    no_journeys = None
     if has_journeys(spec):
-        journeys = journey_forecast(fit, forecast_sites, horizon=horizon, seed=seed, region_mode=region_mode)
+        try:
+            journeys = journey_forecast(fit, forecast_sites, horizon=horizon, seed=seed, region_mode=region_mode)
+        except DataError as err:
+            if spec.dynamics == "transition" or forecast_sites is not None or "two waves" not in str(err):
+                raise  # bad input; a count panel whose sites have one wave each has no usual interval: say so
+            no_journeys = str(err)
     no_trial = trial_unavailable(fit) if trial is not None else None
     plan = trial_plan(fit, trial, seed=seed) if trial is not None and no_trial is None else None
     ppc = posterior_predictive(fit, observations, seed=seed)
@@ -1185,6 +1191,9 @@ def render_report(
     sections.append(("levers", "Which lever to pull", lever_html))
     if journeys is not None:
         sections.append(("journeys", "Journeys: forecast paths", section_journeys(fit, journeys, forecast_sites is not None)))
+    elif no_journeys is not None:
+        sections.append(("journeys", "Journeys: forecast paths", _unavailable(
+            f"No forecast paths: {no_journeys} ('mbct-bayes forecast --step' forecasts at a given interval).")))
     if no_trial is not None:
         sections.append(("trial", "Planning a trial", _unavailable(f"No trial section for this fit: {no_trial}.")))
     else:

@@ -162,3 +162,14 @@ def test_rate_fan_chart_draws_each_sites_mean_rate_per_wave(count_panel_fit):
     )
     with pytest.raises(DataError, match="not in the forecast"):
         rate_fan_chart(result, ["nowhere"])
+
+
+def test_count_panel_without_a_usual_interval_says_so_instead_of_a_fan_chart(poisson_fit):
+    """A count fit with a time column but no site seen twice has no usual interval: the section says so."""
+    import dataclasses
+
+    fit, _, obs = poisson_fit
+    spec = dataclasses.replace(fit.spec, time="year")
+    one_time = dataclasses.replace(fit, spec=spec, data=obs.assign(year=2024.0))
+    section = _section(render_report(one_time, trial=None), "journeys")
+    assert "No forecast paths: the fitted panel has no site with two waves" in section and "<img" not in section

@@ -293,7 +293,7 @@ def coefficient_priors(spec: ModelSpec, data: ModelData) -> list[dict[str, Any]]
 def intercept_prior(spec: ModelSpec, data: ModelData) -> dict[str, Any]:
     """The intercept's prior in force: the spec's override, else the family's default, its centre
     (``mu``) set from the fitted data when the family has a data-dependent centre (counts:
-    ``log(total count / total exposure)``, :attr:`~mbct_bayes.families.Family.intercept_center`)."""
+    ``log(total count / total exposure)``, the family's ``intercept_center``, :class:`~mbct_bayes.families.Family`)."""
     prior = spec.prior_for("Intercept")
     center = get_family(spec.family).intercept_center
     if "Intercept" not in spec.priors and center is not None:

@@ -10,7 +10,9 @@ Sections: the model and data in words (with every prior in force), the diagnosti
 coefficient table, a forest plot of odds ratios, the site effects, a posterior predictive check,
 the planning table for new sites and the lever chart, the assurance of a cluster trial over its
 size (when a trial is given), and, when an evaluation folder is given, its scores against the
-baseline and a reliability diagram; with a check folder, the simulation-based calibration.
+baseline and a reliability diagram; with a check folder, the simulation-based calibration. A
+transition fit, or a count fit to a panel, adds a Journeys section: a fan chart of each site's
+forecast path (P(top state), or the expected rate per ``rate_per``) per future wave.
 
 Every probability is written by :func:`mbct_bayes._format.probability`: one that rounds to 0 or 1
 at the precision shown reads ``< 0.01`` / ``> 0.99``, never ``0.00`` / ``1.00``. Words follow the
@@ -40,8 +42,9 @@ from mbct_bayes._version import __version__
 from mbct_bayes.errors import DataError
 from mbct_bayes.families import get_family
 from mbct_bayes.families._base import percent
-from mbct_bayes.forecast.journey import Forecast, forecast
+from mbct_bayes.forecast.journey import CountForecast, Forecast, forecast, has_states
 from mbct_bayes.io import check_output_path, write_text
+from mbct_bayes.model.build import prior_sources
 from mbct_bayes.model.design import categorical_predictors, design_matrix, numeric_predictors, reference_notes
 from mbct_bayes.model.fit import ESS_MIN, R_HAT_MAX, Fit
 from mbct_bayes.model.sensitivity import EXPLANATIONS, FLAG, FLAGGED, THRESHOLD, flagged
@@ -57,7 +60,7 @@ from mbct_bayes.planning.predict import (
     validate_new_data,
 )
 from mbct_bayes.plots.evaluate import reliability_diagram
-from mbct_bayes.plots.journey import fan_chart
+from mbct_bayes.plots.journey import fan_chart, rate_fan_chart
 from mbct_bayes.plots.model import forest_plot, plain_label, posterior_predictive, ppc_plot, site_effects_plot
 from mbct_bayes.plots.planning import lever_chart
 from mbct_bayes.plots.power import power_curve_figure
@@ -67,7 +70,6 @@ from mbct_bayes.power._kernel import ANALYSIS_TEXT
 from mbct_bayes.power._settings import SimulationSettings
 from mbct_bayes.schema import read_table
 from mbct_bayes.selfcheck import read_check
-from mbct_bayes.spec import COEF_SCALE
 
 #: Resolution of embedded figures (pixels per inch).
 DPI = 100
@@ -265,20 +267,7 @@ def _prior_text(prior: dict[str, Any]) -> str:
 
 
 def _prior_rows(fit: Fit) -> list[list[Any]]:
-    spec, md = fit.spec, fit.model_data
-    sd_of = dict(zip(md.coef_names, (float(v) for v in md.x_sd), strict=True))
-    rows = []
-    for name in spec.parameter_names:
-        sd = sd_of.get(name)
-        prior = spec.prior_for(name, sd)
-        if name in spec.priors:
-            source = "set in the model spec"
-        elif name in spec.coef_names:
-            source = f"default: Normal(0, {COEF_SCALE:g} / sd(x)) with sd(x) = {sd:.3g} in these data"
-        else:
-            source = "package default"
-        rows.append([name, _prior_text(prior), source])
-    return rows
+    return [[name, _prior_text(p["prior"]), p["source"]] for name, p in prior_sources(fit.spec, fit.model_data).items()]
 
 
 def _family_text(spec) -> str:
@@ -707,7 +696,7 @@ def section_evaluation(fit: Fit, ev: EvaluationFiles) -> Html:
     return Html("".join(parts))
 
 
-# -- journeys (transition models) -----------------------------------------------------------------
+# -- journeys (transition models, count panel fits) -----------------------------------------------------------------
 #: Panels of the fan chart at most (a readable figure); the table lists every site.
 MAX_FAN_PANELS = 12
 #: Future waves forecast by the journeys section unless told otherwise.
@@ -721,83 +710,157 @@ def latest_waves(fit: Fit) -> pd.DataFrame:
     return data.groupby(str(spec.group), sort=True).tail(1).reset_index(drop=True)
 
 
+def has_journeys(spec) -> bool:
+    """Whether the report has a journeys section: a transition fit, or a count fit to a panel (a time column)."""
+    return spec.dynamics == "transition" or (not has_states(spec) and spec.time is not None)
+
+
 def journey_forecast(
     fit: Fit, sites: pd.DataFrame | None = None, *, horizon: int = DEFAULT_HORIZON, seed: int = 0,
     region_mode: str = "mixture",
-) -> Forecast:
+) -> Forecast | CountForecast:
     """The journeys section's forecast: :func:`mbct_bayes.forecast.journey.forecast` from ``sites``
-    (default :func:`latest_waves`), at the fit's usual step, with no what-if."""
+    (default :func:`latest_waves`), at the fit's usual step, with no what-if (a count fit: its rates)."""
     table = latest_waves(fit) if sites is None else sites
     source = "the fitted sites' latest waves" if sites is None else "forecast sites"
-    result = forecast(fit, table, horizon=horizon, seed=seed, region_mode=region_mode, source=source)
-    assert isinstance(result, Forecast)  # the section is only for transition fits, whose forecasts have states
-    return result
+    return forecast(fit, table, horizon=horizon, seed=seed, region_mode=region_mode, source=source)
 
 
-def fan_sites(result: Forecast, limit: int = MAX_FAN_PANELS) -> tuple[list[str], str]:
+def at_horizon(result: Forecast | CountForecast) -> tuple[np.ndarray, str]:
+    """Per posterior draw and site (S, n) what the journeys section ranks and tabulates at the horizon, and its name:
+    P(top state) for a transition fit, the expected rate for a count fit."""
+    if isinstance(result, CountForecast):
+        return result.rate[:, :, -1], f"{result.label} at wave {result.horizon}"
+    top = len(result.levels) - 1
+    return result.p[:, :, -1, top], f"P({result.levels[top]} at wave {result.horizon})"
+
+
+def fan_sites(result: Forecast | CountForecast, limit: int = MAX_FAN_PANELS) -> tuple[list[str], str]:
     """The sites the fan chart draws and a sentence saying which: all, or ``limit`` of them evenly
-    spaced in the order of P(top state at the horizon), so the figure spans the range."""
+    spaced in the order of P(top state) (a count fit: the expected rate) at the horizon, so the figure spans the range."""
     names = list(result.sites)
     if len(names) <= limit:
         return names, f"All {len(names)} sites are drawn."
-    top = len(result.levels) - 1
-    order = np.argsort(result.p[:, :, -1, top].mean(axis=0), kind="stable")
+    draws, name = at_horizon(result)
+    order = np.argsort(draws.mean(axis=0), kind="stable")
     picks = order[np.unique(np.round(np.linspace(0, len(order) - 1, limit)).astype(int))]
     chosen = [names[i] for i in picks]
     return chosen, (
-        f"{len(chosen)} of the {len(names)} sites are drawn, chosen evenly spaced in the order of P({result.levels[top]} "
-        f"at wave {result.horizon}) from lowest to highest so the figure spans the range: {', '.join(chosen)}. "
+        f"{len(chosen)} of the {len(names)} sites are drawn, chosen evenly spaced in the order of {name} "
+        f"from lowest to highest so the figure spans the range: {', '.join(chosen)}. "
         "The table lists every site."
     )
 
 
-def section_journeys(fit: Fit, result: Forecast, given: bool) -> Html:
-    """Forecast paths of the sites: a fan chart, P(top state at the horizon) per site, and the assumptions."""
+def _journey_start(result: Forecast | CountForecast, given: bool) -> str:
+    """Where the journeys section's paths start, in words."""
+    return ("the rows given (forecast_sites= in Python, --forecast-sites in 'mbct-bayes report')" if given
+            else "each fitted site's latest wave in the fitted data")
+
+
+def _site_effect_words(result: Forecast | CountForecast, i: int) -> str:
+    return "in the fit (its own effect)" if result.known[i] else "new (effect drawn from the population)"
+
+
+def _journey_html(
+    fit: Fit, result: Forecast | CountForecast, given: bool, *, intro: str, figure: Html, table: Html,
+    held: str, method: str,
+) -> Html:
+    """The journeys section around its figure and table: the assumptions (where paths start, the step, what is
+    held, ``method``, known and new sites) and the forecast notes."""
+    spec = fit.spec
+    n_new = int((~result.known).sum())
+    assumptions = [
+        f"The paths start from {_journey_start(result, given)}: its time, {held}.",
+        f"Future waves come every {result.step:g} {spec.time} for {result.horizon} wave(s) "
+        + ("(the median gap between the fitted panel's waves)." if any("median gap" in n for n in result.notes)
+           else "(as given)."),
+        method,
+        (f"{len(result.sites) - n_new} site(s) were in the fit and use their own effects; {n_new} are new and draw "
+         "a site effect from the fitted population per draw (wider intervals)."),
+    ]
+    return Html(
+        _p(intro) + figure + table
+        + Html("<h3>What these numbers assume</h3>") + Html("<ul>" + "".join(f"<li>{esc(a)}</li>" for a in assumptions)
+                                                          + "</ul>")
+        + _p(f"Forecast notes: {'; '.join(result.notes)}. Python: mb.forecast(fit, sites, horizon={result.horizon}); "
+             f"command line: 'mbct-bayes forecast FIT.nc SITES.csv --horizon {result.horizon}' (add --what-if for a "
+             "scenario).", "note")
+    )
+
+
+def section_count_journeys(fit: Fit, result: CountForecast, given: bool) -> Html:
+    """A count fit's forecast paths: a fan chart of the expected rate per site and future wave, the rate at the
+    horizon per site, and the assumptions."""
+    spec = fit.spec
+    chosen, which = fan_sites(result)
+    draws, horizon_name = at_horizon(result)
+    low, high = np.quantile(draws, [0.05, 0.95], axis=0)
+    horizon_time = result.start_time + result.step * result.horizon
+    rows = [
+        [site, f"{result.start_time[i]:g}", f"{horizon_time[i]:g}", Cell(f"{draws[:, i].mean():.3g}", "num"),
+         f"{low[i]:.3g} to {high[i]:.3g}", _site_effect_words(result, i)]
+        for i, site in enumerate(result.sites)
+    ]
+    names = ", ".join(numeric_predictors(spec))
+    trend = ("the fitted time trend (the population's and each site's own slope) moves the rate wave by wave"
+             if spec.time_trend else "the model has no time trend, so each site's rate stays the same over the waves")
+    return _journey_html(
+        fit, result, given,
+        intro=f"Where each service's {spec.outcome} may go over the next {result.horizon} wave(s): the {result.label} "
+              f"along its forecast path, from {_journey_start(result, given)}. {which}",
+        figure=_figure_or_note(
+            lambda: rate_fan_chart(result, chosen), f"fan chart of the {result.label} along each site's forecast path",
+            f"The {result.label} at each future wave (line: posterior mean; band: 90% interval over posterior draws).",
+        ),
+        table=_table(["site", "latest time", f"time of wave {result.horizon}", horizon_name, "90% interval",
+                      "site effect"], rows,
+                     caption=f"The {result.label} at the horizon, wave {result.horizon}, per site (posterior mean and "
+                             "90% interval)."),
+        held=f"its {names}; {names} are held at each site's latest values at every future wave and {trend}",
+        method=f"The rate is the {result.label}: the mean of the count, without the count's noise around it ("
+               "mbct-bayes predict with an exposure column gives the count a site of that exposure will reach, with "
+               f"the noise); the intervals are 5-95% over {result.rate.shape[0]} posterior draws.",
+    )
+
+
+def section_journeys(fit: Fit, result: Forecast | CountForecast, given: bool) -> Html:
+    """Forecast paths of the sites: a fan chart, P(top state at the horizon) (a count fit: the expected rate,
+    :func:`section_count_journeys`) per site, and the assumptions."""
+    if isinstance(result, CountForecast):
+        return section_count_journeys(fit, result, given)
     spec = fit.spec
     top = len(result.levels) - 1
     top_name = result.levels[top]
     chosen, which = fan_sites(result)
-    draws = result.p[:, :, -1, top]
+    draws, horizon_name = at_horizon(result)
     low, high = np.quantile(draws, [0.05, 0.95], axis=0)
     horizon_time = result.start_time + result.step * result.horizon
     rows = [
         [site, _id_text(result.levels[int(result.start_state[i])]), f"{result.start_time[i]:g}", f"{horizon_time[i]:g}",
          Cell(probability(draws[:, i].mean()), "num"), probability_interval(low[i], high[i]),
-         "in the fit (its own effect)" if result.known[i] else "new (effect drawn from the population)"]
+         _site_effect_words(result, i)]
         for i, site in enumerate(result.sites)
     ]
-    start = ("the rows given (forecast_sites= in Python, --forecast-sites in 'mbct-bayes report')" if given
-             else "each fitted site's latest wave in the fitted data")
-    names = numeric_predictors(spec)
-    n_new = int((~result.known).sum())
-    assumptions = [
-        f"The paths start from {start}: its time, its observed state and its {', '.join(names)}.",
-        f"Future waves come every {result.step:g} {spec.time} for {result.horizon} wave(s) "
-        + ("(the median gap between the fitted panel's waves)." if any("median gap" in n for n in result.notes)
-           else "(as given)."),
-        f"{', '.join(names)} are held at each site's latest values at every future wave (no change of support, no "
-        f"champion leaving); they enter at the {spec.predictors_at} wave, as fitted.",
-        "Each path is simulated from the posterior: every draw's transition probabilities, chained wave by wave, "
-        f"give P(each state) at each future wave; the intervals are 5-95% over {result.p.shape[0]} posterior draws.",
-        (f"{len(result.sites) - n_new} site(s) were in the fit and use their own effects; {n_new} are new and draw "
-         "a site effect from the fitted population per draw (wider intervals)."),
-    ]
-    note_text = "; ".join(result.notes)
-    return Html(
-        _p(f"Where each service may be over the next {result.horizon} wave(s): P({top_name}) along its forecast path, "
-           f"from {start}. {which}")
-        + _figure_or_note(
+    names = ", ".join(numeric_predictors(spec))
+    return _journey_html(
+        fit, result, given,
+        intro=f"Where each service may be over the next {result.horizon} wave(s): P({top_name}) along its forecast "
+              f"path, from {_journey_start(result, given)}. {which}",
+        figure=_figure_or_note(
             lambda: fan_chart(result, chosen), f"fan chart of P({top_name}) along each site's forecast path",
             f"P({top_name}) at each future wave (line: posterior mean; band: 90% interval over posterior draws); the "
             "first point is the site's latest observed state.",
-        )
-        + _table(["site", "latest state", "latest time", f"time of wave {result.horizon}",
-                  f"P({top_name} at wave {result.horizon})", "90% interval", "site effect"], rows,
-                 caption=f"P({top_name}) at the horizon, wave {result.horizon}, per site (posterior mean and 90% interval).")
-        + Html("<h3>What these numbers assume</h3>") + Html("<ul>" + "".join(f"<li>{esc(a)}</li>" for a in assumptions)
-                                                          + "</ul>")
-        + _p(f"Forecast notes: {note_text}. Python: mb.forecast(fit, sites, horizon={result.horizon}); command line: "
-             f"'mbct-bayes forecast FIT.nc SITES.csv --horizon {result.horizon}' (add --what-if for a scenario).", "note")
+        ),
+        table=_table(["site", "latest state", "latest time", f"time of wave {result.horizon}", horizon_name,
+                      "90% interval", "site effect"], rows,
+                     caption=f"P({top_name}) at the horizon, wave {result.horizon}, per site (posterior mean and 90% "
+                             "interval)."),
+        held=f"its observed state and its {names}; {names} are held at each site's latest values at every future "
+             f"wave (no change of support, no champion leaving) and enter at the {spec.predictors_at} wave, as fitted",
+        method="Each path is simulated from the posterior: every draw's transition probabilities, chained wave by "
+               f"wave, give P(each state) at each future wave; the intervals are 5-95% over {result.p.shape[0]} "
+               "posterior draws.",
     )
 
 
@@ -1049,10 +1112,11 @@ def render_report(
         type-I error and what the numbers assume (a few seconds). ``None`` leaves the section with
         a note on how to add it (``mbct-bayes report`` adds it unless ``--no-trial``).
     forecast_sites
-        Transition models: the sites' latest waves to forecast from in the journeys section (as
-        ``mbct-bayes forecast``'s SITES); default each fitted site's latest wave. Ignored otherwise.
+        Transition models and count panel fits: the sites' latest waves to forecast from in the
+        journeys section (as ``mbct-bayes forecast``'s SITES); default each fitted site's latest
+        wave. Ignored otherwise.
     horizon
-        Transition models: future waves forecast in the journeys section (default 3).
+        Transition models and count panel fits: future waves forecast in the journeys section (default 3).
 
     Returns
     -------
@@ -1072,9 +1136,15 @@ def render_report(
         sbc = read_check(check_dir)
     if new_sites is not None:
         validate_new_data(fit.posterior, _sites_with_ids(fit, new_sites), source="new sites")
-    journeys = None
-    if spec.dynamics == "transition":
-        journeys = journey_forecast(fit, forecast_sites, horizon=horizon, seed=seed, region_mode=region_mode)
+    journeys: Forecast | CountForecast | None = None
+    no_journeys = None
+    if has_journeys(spec):
+        try:
+            journeys = journey_forecast(fit, forecast_sites, horizon=horizon, seed=seed, region_mode=region_mode)
+        except DataError as err:
+            if spec.dynamics == "transition" or forecast_sites is not None or "two waves" not in str(err):
+                raise  # bad input; a count panel whose sites have one wave each has no usual interval: say so
+            no_journeys = str(err)
     no_trial = trial_unavailable(fit) if trial is not None else None
     plan = trial_plan(fit, trial, seed=seed) if trial is not None and no_trial is None else None
     ppc = posterior_predictive(fit, observations, seed=seed)
@@ -1121,6 +1191,9 @@ def render_report(
     sections.append(("levers", "Which lever to pull", lever_html))
     if journeys is not None:
         sections.append(("journeys", "Journeys: forecast paths", section_journeys(fit, journeys, forecast_sites is not None)))
+    elif no_journeys is not None:
+        sections.append(("journeys", "Journeys: forecast paths", _unavailable(
+            f"No forecast paths: {no_journeys} ('mbct-bayes forecast --step' forecasts at a given interval).")))
     if no_trial is not None:
         sections.append(("trial", "Planning a trial", _unavailable(f"No trial section for this fit: {no_trial}.")))
     else:

@@ -88,7 +88,7 @@ from mbct_bayes.errors import ConvergenceWarning, DataError
 from mbct_bayes.families import get_family
 from mbct_bayes.forecast.crossval import _compiled_for, _Problem, concurrent_folds
 from mbct_bayes.io import check_output_dir, write_atomic, write_json, write_table
-from mbct_bayes.model.build import build_model, choose_centered, prepare_data
+from mbct_bayes.model.build import build_model, choose_centered, prepare_data, with_fixed_intercept_prior
 from mbct_bayes.model.fit import available_sampler, posterior_arrays
 from mbct_bayes.model.predictor import fixed_part, own_effects, parameter_draws
 from mbct_bayes.model.sampling import SamplerSettings, sampler_settings
@@ -483,6 +483,9 @@ def check(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # the design's own outcome is not used
         table = validate_observations(like, spec, source=source)
+    # a count model's intercept prior is centred on the observed data; every simulated data set is
+    # refitted with that same prior (the prior the data sets are drawn from)
+    spec = with_fixed_intercept_prior(spec, prepare_data(table, spec))
 
     prior_seq, outcome_seq, sampler_seq, pit_seq = np.random.SeedSequence(seed).spawn(4)
     say = runtime.printer(progress)

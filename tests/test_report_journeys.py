@@ -109,3 +109,67 @@ def test_power_refuses_a_trial_from_count_and_transition_fits(poisson_fit, journ
         population_from_fit(journey_fit)
     with pytest.raises(DataError, match=r"^no trial can be planned from this fit: this is a transition model"):
         trial_inputs(journey_fit.posterior)
+
+
+# -- count panel fits: the expected rate's fan chart -----------------------------------------------
+@pytest.fixture(scope="module")
+def count_panel_fit():
+    """A small real Poisson fit of a simulated trending panel (10 sites × 3 waves, catchments 50,000-200,000)."""
+    import warnings
+
+    from mbct_bayes.model.simulate import default_time_trend, default_truth, simulate_observations
+
+    truth = default_truth("poisson", 0)
+    truth["exposure"] = [50_000, 200_000]
+    truth["time_trend"] = {**default_time_trend(), "beta": 0.2, "sigma_slope": 0.1}
+    obs, _ = simulate_observations(10, 3, "poisson", n_regions=0, seed=3, truth=truth)
+    spec = mb.ModelSpec(family="poisson", exposure="population", rate_per=100_000, time="wave", time_trend=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return mb.fit(obs, spec, seed=5, draws=100, tune=150, chains=1)
+
+
+def test_count_panel_report_has_a_rate_fan_chart_with_the_forecast_numbers(count_panel_fit):
+    fit = count_panel_fit
+    section = _section(render_report(fit, seed=3, horizon=2, trial=None), "journeys")
+    result = mb.forecast(fit, latest_waves(fit), horizon=2, seed=3)
+    label = "expected access per 100,000 population"
+    assert result.label == label
+    assert "<img" in section and f"fan chart of the {label} along each site&#x27;s forecast path" in section
+    assert f"The {label} at each future wave (line: posterior mean; band: 90% interval over posterior draws)" in section
+    assert "without the count&#x27;s noise" in section and "mbct-bayes predict with an exposure column" in section
+    assert "fitted time trend" in section and "All 10 sites are drawn." in section
+    draws = result.rate[:, :, -1]
+    low, high = np.quantile(draws, [0.05, 0.95], axis=0)
+    rows = re.findall(r"<tr><td>([^<]+)</td>.*?<td class=\"num\">([^<]+)</td><td>([^<]+)</td>", section)
+    assert [r[0] for r in rows] == list(result.sites)
+    for i, (_, mean_text, interval_text) in enumerate(rows):
+        assert mean_text == f"{draws[:, i].mean():.3g}" and interval_text == f"{low[i]:.3g} to {high[i]:.3g}"
+
+
+def test_rate_fan_chart_draws_each_sites_mean_rate_per_wave(count_panel_fit):
+    from mbct_bayes.plots.journey import rate_fan_chart
+
+    result = mb.forecast(count_panel_fit, latest_waves(count_panel_fit), horizon=3, seed=1, scenarios=["F=-1@2"])
+    fig = rate_fan_chart(result, result.sites[:2])
+    ax = fig.axes[0]
+    baseline, what_if = ax.get_lines()
+    assert np.allclose(baseline.get_xdata(), result.start_time[0] + result.step * np.arange(1, 4))
+    assert np.allclose(baseline.get_ydata(), result.rate[:, 0, :].mean(axis=0), rtol=1e-12)
+    assert np.allclose(what_if.get_ydata(), result.scenario.rate[:, 0, :].mean(axis=0), rtol=1e-12)
+    assert fig.texts[0].get_text() == (
+        "forecast: expected access per 100,000 population, with 90% intervals over posterior draws"
+    )
+    with pytest.raises(DataError, match="not in the forecast"):
+        rate_fan_chart(result, ["nowhere"])
+
+
+def test_count_panel_without_a_usual_interval_says_so_instead_of_a_fan_chart(poisson_fit):
+    """A count fit with a time column but no site seen twice has no usual interval: the section says so."""
+    import dataclasses
+
+    fit, _, obs = poisson_fit
+    spec = dataclasses.replace(fit.spec, time="year")
+    one_time = dataclasses.replace(fit, spec=spec, data=obs.assign(year=2024.0))
+    section = _section(render_report(one_time, trial=None), "journeys")
+    assert "No forecast paths: the fitted panel has no site with two waves" in section and "<img" not in section

@@ -18,7 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="P(embedded) (a count model: the expected rate per rate_per) for new, typical or known sites",
     )
     p.add_argument("fit", help="fit file (.nc)")
-    p.add_argument("sites", help="CSV/Parquet with the predictors (and site, region columns)")
+    p.add_argument(
+        "sites",
+        help="CSV/Parquet with the predictors (and site, region columns); a count model's sites with its exposure "
+        "column (e.g. population) also get the predicted count at that exposure (count_mean, count_q05-q95)",
+    )
     p.add_argument("--out", required=True, help="predictions CSV to write")
     p.add_argument("--kind", choices=("new_site", "typical_site", "known_site"), default="new_site")
     p.add_argument("--seed", type=int, default=0, help="seed for new-site effect draws")
@@ -43,5 +47,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     write_table(out, predictions)
     say(f"{len(predictions)} predictions of {get_family(result.spec.family).planned_label(result.spec)} "
         f"({args.kind}) written to {out}")
+    if "count_quantity" in predictions:
+        say(f"with the {result.spec.outcome} count each site will reach at its {result.spec.exposure} "
+            "(count_mean, 90% interval count_q05-count_q95; see the count_quantity column)")
     note_scores(predictions)
     return 0

@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="folder written by 'mbct-bayes check --out' (simulation-based calibration)")
     p.add_argument("--seed", type=int, default=0, help="seed of new-site and replication draws (default 0)")
     add_region_mode(p)
-    g = p.add_argument_group("journeys (transition models' forecast section)")
+    g = p.add_argument_group("journeys (the forecast section of transition models and count panel fits)")
     g.add_argument("--forecast-sites", metavar="SITES",
                    help="each site's latest wave to forecast from, as 'mbct-bayes forecast' SITES (default: each fitted "
                         "site's latest wave)")

@@ -151,6 +151,22 @@ class Family:
     planned_label
         ``(spec) -> str``: what the planned quantity is, in words (``"P(embedded)"``,
         ``"expected access per 100,000 population"``).
+    intercept_center
+        ``(data) -> float`` or ``None``: the centre (``mu``) of the default intercept prior from the
+        fitted data (:func:`mbct_bayes.model.build.intercept_prior`); ``None`` keeps the default's
+        own centre. Counts: the data's overall log rate ``log(total count / total exposure)``, since
+        a log rate per person (about -9) is far from 0. ``intercept_center_words`` says what the
+        centre is, for the summary's and the report's list of priors.
+    count_cdf
+        ``(k, mean, params) -> P(count <= k)`` or ``None``: per posterior draw, the distribution
+        function of one count with expected value ``mean`` (S, n), ``k`` broadcasting against it;
+        the family's noise around its rate (Poisson; negative binomial with the draw's
+        overdispersion). Count families only: predictive counts at an exposure
+        (:func:`mbct_bayes.planning.predict.predictive_counts`).
+    read_exposure
+        ``(table, spec, source) -> (n,) or None``: the exposure of each row of a table of sites to
+        predict, checked (> 0 on every row, else a one-line :class:`DataError`), or ``None`` when
+        the family has no exposure or the table lacks the spec's exposure column.
     site_estimates
         ``(data) -> (seen, estimates, sampling_var, information)`` or ``None``: per site with data
         (``seen``, a mask over sites) a raw estimate of its effect on the eta scale, its sampling
@@ -231,6 +247,12 @@ class Family:
     ratio_abbreviation: str = "OR"
     intercept_words: str = "the log-odds of embedding"
     site_estimates: Callable[[ModelData], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] | None = None
+    intercept_center: Callable[[ModelData], float] | None = None
+    intercept_center_words: str = ""
+    count_cdf: Callable[[np.ndarray, np.ndarray, Mapping[str, Any]], np.ndarray] | None = None
+    read_exposure: Callable[[pd.DataFrame, ModelSpec, str], np.ndarray | None] = field(
+        default=lambda table, spec, source: None
+    )
 
     def planned_quantity(self, eta: np.ndarray, params: Mapping[str, Any], spec: ModelSpec) -> np.ndarray:
         """What planning reports for linear predictors ``eta``: P(embedded), or a count family's rate."""

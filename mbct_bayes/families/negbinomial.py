@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy import stats
 from scipy.special import gammaln
 
 from mbct_bayes.errors import DataError
@@ -87,6 +88,12 @@ def _draw(rng: np.random.Generator, mean: np.ndarray, overdispersion: np.ndarray
     return rng.negative_binomial(alpha, alpha / (alpha + mean)).astype(np.int64)
 
 
+def count_cdf(k: np.ndarray, mean: np.ndarray, params: Mapping[str, Any]) -> np.ndarray:
+    """``P(count <= k)`` of the gamma–Poisson count with this mean and the draw's overdispersion."""
+    alpha = _alpha(params)
+    return stats.nbinom.cdf(k, alpha, alpha / (alpha + mean))
+
+
 def draw_outcome(rng: np.random.Generator, params: Mapping[str, Any], eta: np.ndarray) -> dict[str, np.ndarray]:
     exposure = draw_exposure(rng, params, eta.size)
     counts = _draw(rng, exposure * np.exp(eta), float(params[PARAMETER]))
@@ -121,6 +128,7 @@ FAMILY = Family(
         "saved": COUNT_SAVED_SCORES,
     },
     draw_codes=draw_codes,
+    count_cdf=count_cdf,
     parameters=(PARAMETER,),
     default_priors=DEFAULT_PRIORS,
     **{**COUNT_FIELDS, "resolve_truth": resolve_truth},

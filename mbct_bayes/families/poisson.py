@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from scipy.special import gammaln
 
 from mbct_bayes._validate import _check_count, _err, _values
@@ -38,8 +39,15 @@ DEFAULT_EXPOSURE_RANGE = (20_000, 200_000)
 #: Log rate per person of simulated data: about 30 per 100,000 population at mid-scale scores.
 DEFAULT_LOG_RATE = math.log(30 / 100_000)
 #: The intercept is a log rate per unit of exposure, far from 0 when the unit is small (one
-#: person: log(30 / 100,000) = -8.1), so its default prior is wider than the event families'.
-COUNT_INTERCEPT_PRIOR = {"dist": "StudentT", "nu": 3.0, "mu": 0.0, "sigma": 10.0}
+#: person: log(30 / 100,000) = -8.1), so its default prior is centred on the fitted data's own
+#: overall log rate, ``log(total count / total exposure)`` (:func:`intercept_center`, put in
+#: place of ``mu`` by :func:`mbct_bayes.model.build.intercept_prior`), with the event families'
+#: scale 2.5: a weakly informative, data-dependent centre as brms centres its default intercept
+#: prior on the data. The intercept (a site at the centring values, site effect 0) differs from
+#: the overall rate by the covariates' and site effects' shifts, which 2.5 on the log scale (a
+#: factor of 12 either way at one scale unit, heavier t(3) tails beyond) leaves to the data.
+COUNT_INTERCEPT_SCALE = 2.5
+COUNT_INTERCEPT_PRIOR = {"dist": "StudentT", "nu": 3.0, "mu": 0.0, "sigma": COUNT_INTERCEPT_SCALE}
 #: Largest expected count a simulation draws from: the self-check's prior draws of a wide intercept
 #: reach absurd rates (exp(30) per unit of exposure), which numpy's Poisson sampler refuses.
 MAX_SIMULATED_MEAN = 1e9
@@ -103,6 +111,13 @@ def check_exposure(df: pd.DataFrame, column: str, source: str) -> np.ndarray:
     return x
 
 
+def read_exposure(table: pd.DataFrame, spec: ModelSpec, source: str) -> np.ndarray | None:
+    """The exposure of each site to predict (checked as the observations' is), or None without the column."""
+    if not spec.exposure or spec.exposure not in table.columns:
+        return None
+    return check_exposure(table, spec.exposure, source)
+
+
 def outcome_splits(df: pd.DataFrame, spec: ModelSpec) -> Iterator[Split]:
     """None: a count model's rate is pinned by the sizes of the counts, so a predictor that puts
     every zero count below every positive one still has a finite maximum-likelihood effect."""
@@ -119,6 +134,17 @@ def site_estimates(data: ModelData) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     seen = total > 0
     k, total = k[seen], total[seen]
     return seen, np.log((k + 0.5) / total), 1.0 / (k + 0.5), k
+
+
+def intercept_center(data: ModelData) -> float:
+    """The centre of the default intercept prior: ``log(total count / total exposure)`` of the fitted rows.
+
+    The overall log rate per unit of exposure (per observation without an exposure column); the
+    outcome check refuses data without any event; a subset of rows without one (a cross-validation
+    fold may be) counts half an event, so the centre stays finite.
+    """
+    exposure = float(np.exp(data.offset).sum()) if data.offset is not None else float(data.n_obs)
+    return math.log(max(float(np.sum(data.y)), 0.5) / exposure)
 
 
 def encode_outcome(table: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
@@ -225,6 +251,11 @@ def simulated_mean(eta: np.ndarray) -> np.ndarray:
     return np.exp(np.minimum(eta, math.log(MAX_SIMULATED_MEAN)))
 
 
+def count_cdf(k: np.ndarray, mean: np.ndarray, params: Mapping[str, Any]) -> np.ndarray:
+    """``P(count <= k)`` of ``Poisson(mean)`` per draw and row."""
+    return stats.poisson.cdf(k, mean)
+
+
 def draw_codes(rng: np.random.Generator, eta: np.ndarray, trials: np.ndarray | None, params: Mapping[str, Any]):
     return rng.poisson(simulated_mean(eta)).astype(np.int64)
 
@@ -278,6 +309,9 @@ COUNT_FIELDS: dict[str, Any] = dict(
     ratio_abbreviation="RR",
     intercept_words="the log rate per unit of exposure",
     site_estimates=site_estimates,
+    intercept_center=intercept_center,
+    read_exposure=read_exposure,
+    intercept_center_words="these data's overall log rate per unit of exposure, log(total count / total exposure)",
 )
 
 FAMILY = Family(
@@ -296,6 +330,7 @@ FAMILY = Family(
         "saved": COUNT_SAVED_SCORES,
     },
     draw_codes=draw_codes,
+    count_cdf=count_cdf,
     default_priors={"Intercept": COUNT_INTERCEPT_PRIOR},
     **COUNT_FIELDS,
 )

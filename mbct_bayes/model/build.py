@@ -32,7 +32,7 @@ from mbct_bayes.errors import DataError
 from mbct_bayes.families import get_family
 from mbct_bayes.model.design import design_matrix, resolve, time_offsets
 from mbct_bayes.model.panel import modelled_rows
-from mbct_bayes.spec import ModelSpec
+from mbct_bayes.spec import COEF_SCALE, ModelSpec
 
 #: Centred site effects when the data say this much about each site's effect: the median site's
 #: information n·p(1−p)·sigma² (Bernoulli trials n, overall rate p, a moment estimate of the
@@ -290,6 +290,76 @@ def coefficient_priors(spec: ModelSpec, data: ModelData) -> list[dict[str, Any]]
     return [spec.prior_for(name, float(sd)) for name, sd in zip(data.coef_names, data.x_sd, strict=True)]
 
 
+def intercept_prior(spec: ModelSpec, data: ModelData) -> dict[str, Any]:
+    """The intercept's prior in force: the spec's override, else the family's default, its centre
+    (``mu``) set from the fitted data when the family has a data-dependent centre (counts:
+    ``log(total count / total exposure)``, the family's ``intercept_center``, :class:`~mbct_bayes.families.Family`)."""
+    prior = spec.prior_for("Intercept")
+    center = get_family(spec.family).intercept_center
+    if "Intercept" not in spec.priors and center is not None:
+        prior["mu"] = float(center(data))
+    return prior
+
+
+def data_centred_intercept(spec: ModelSpec) -> bool:
+    """Whether the intercept prior's centre is data (``pm.Data("intercept_mu")``, swapped at each refit)."""
+    return "Intercept" not in spec.priors and get_family(spec.family).intercept_center is not None
+
+
+def with_fixed_intercept_prior(spec: ModelSpec, data: ModelData) -> ModelSpec:
+    """``spec`` with its data-centred intercept prior for ``data`` written into ``[priors]``.
+
+    For refits whose prior must not move with the refitted data: the self-check simulates data
+    sets from the prior of the observed data and must refit each with that same prior (a centre
+    taken from each simulated data set would use the data twice). ``spec`` itself without a
+    data-dependent centre.
+    """
+    if not data_centred_intercept(spec):
+        return spec
+    return ModelSpec.from_dict(
+        {**spec.to_dict(), "priors": {**spec.to_dict()["priors"], "Intercept": intercept_prior(spec, data)}},
+        source=spec.source,
+    )
+
+
+def priors_in_force(spec: ModelSpec, data: ModelData) -> dict[str, dict[str, Any]]:
+    """Every parameter's prior in force for these data, by the names ``[priors]`` takes.
+
+    Coefficients autoscaled by their spread in ``data`` (:func:`coefficient_priors`), the intercept
+    with a count family's data-dependent centre (:func:`intercept_prior`), the rest as the spec
+    says (:meth:`~mbct_bayes.spec.ModelSpec.prior_for`). The one list the summary and the report show.
+    """
+    coefficients = dict(zip(data.coef_names, coefficient_priors(spec, data), strict=True))
+    out = {}
+    for name in spec.parameter_names:
+        if name == "Intercept":
+            out[name] = intercept_prior(spec, data)
+        elif name in coefficients:
+            out[name] = coefficients[name]
+        else:
+            out[name] = spec.prior_for(name)
+    return out
+
+
+def prior_sources(spec: ModelSpec, data: ModelData) -> dict[str, dict[str, Any]]:
+    """Every prior in force (:func:`priors_in_force`) with where it comes from, in words:
+    ``{name: {"prior": {...}, "source": "..."}}`` (the summary's ``priors`` and the report's table)."""
+    sd_of = dict(zip(data.coef_names, (float(v) for v in data.x_sd), strict=True))
+    family = get_family(spec.family)
+    out = {}
+    for name, prior in priors_in_force(spec, data).items():
+        if name in spec.priors:
+            source = "set in the model spec"
+        elif name in sd_of:
+            source = f"default: Normal(0, {COEF_SCALE:g} / sd(x)) with sd(x) = {sd_of[name]:.3g} in these data"
+        elif name == "Intercept" and data_centred_intercept(spec):
+            source = f"default, centred on {family.intercept_center_words} = {prior['mu']:.3g} (a data-dependent centre)"
+        else:
+            source = "package default"
+        out[name] = {"prior": prior, "source": source}
+    return out
+
+
 def baked_coefficient_priors(spec: ModelSpec, data: ModelData) -> list[dict[str, Any]]:
     """Coefficient priors compiled into the graph: all of them unless every one is Normal.
 
@@ -327,6 +397,8 @@ def data_values(data: ModelData, spec: ModelSpec) -> dict[str, np.ndarray]:
         values["time_offset"] = data.time_offset
     if data.offset is not None:
         values["offset"] = data.offset
+    if data_centred_intercept(spec):
+        values["intercept_mu"] = np.asarray(intercept_prior(spec, data)["mu"], dtype=float)
     priors = coefficient_priors(spec, data)
     if priors and not baked_coefficient_priors(spec, data):
         values["beta_mu"] = np.array([p["mu"] for p in priors])
@@ -380,7 +452,7 @@ def build_model(data: ModelData, spec: ModelSpec, *, centered: bool | None = Non
             X = pm.Data("X", values["X"])
             eta = _coefficients(spec, data, values, X)
         if family.intercept:
-            eta = eta + _rv("Intercept", spec.prior_for("Intercept"))
+            eta = eta + _intercept(spec, data, values)
 
         if spec.time_trend:
             time_offset = pm.Data("time_offset", values["time_offset"])
@@ -400,6 +472,16 @@ def build_model(data: ModelData, spec: ModelSpec, *, centered: bool | None = Non
 
         family.likelihood(eta, y, values, spec)
     return model
+
+
+def _intercept(spec: ModelSpec, data: ModelData, values: dict[str, np.ndarray]):
+    """The intercept; a data-dependent prior centre is ``pm.Data`` so a refit swaps it with the data."""
+    import pymc as pm  # deferred: PyMC takes seconds to import; only model building needs it
+
+    prior = intercept_prior(spec, data)
+    if "intercept_mu" in values:
+        prior["mu"] = pm.Data("intercept_mu", values["intercept_mu"])
+    return _rv("Intercept", prior)
 
 
 def _coefficients(spec: ModelSpec, data: ModelData, values: dict[str, np.ndarray], X, beta=None):

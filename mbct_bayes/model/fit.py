@@ -42,6 +42,7 @@ from mbct_bayes.model.build import (
     choose_centered,
     data_values,
     prepare_data,
+    prior_sources,
 )
 from mbct_bayes.model.convergence import convergence
 from mbct_bayes.model.design import categorical_predictors, reference_notes, resolve
@@ -557,7 +558,10 @@ class Fit:
         log-odds per unit of time), ``group_corr: {"site_slope": {...}}`` (``corr_site_slope``:
         correlation of a site's intercept at the time origin with its slope) and
         ``"time_trend": {"time": column, "origin": t0, "note": ...}``; its coefficient ``time`` is
-        the population trend per unit of the time column.
+        the population trend per unit of the time column. ``"priors": {param: {"dist", ...,
+        "source"}}`` lists every prior in force for these data and where it comes from
+        (:func:`mbct_bayes.model.build.prior_sources`; a count model's intercept prior is centred on
+        the data's overall log rate).
         """
         post = self.idata["posterior"]
         table = self.convergence
@@ -618,6 +622,7 @@ class Fit:
             **({"categorical": _categorical_summary(self.spec)} if self.spec.categorical else {}),
             **trend,
             "diagnostics": {k: diag[k] for k in ("ok", "max_r_hat", "min_ess_bulk", "min_ess_tail", "divergences", "problems")},
+            "priors": {name: {**p["prior"], "source": p["source"]} for name, p in prior_sources(self.spec, self.model_data).items()},
             "prior_sensitivity": self.prior_sensitivity,
             "sampler": {k: self.meta.get(k) for k in ("sampler", "seed", "draws", "tune", "chains", "centered")},
         }
@@ -646,6 +651,10 @@ class Fit:
             *([f"time trend: {s['time_trend']['note']}"] if "time_trend" in s else []),
             "",
         ]
+        if "Intercept" in s["priors"]:
+            intercept = s["priors"]["Intercept"]
+            params = ", ".join(f"{k}={v:.3g}" for k, v in intercept.items() if k not in ("dist", "source"))
+            lines += [f"Intercept prior: {intercept['dist']}({params}), {intercept['source']}", ""]
         shown = table[["mean", "sd", "q05", "q95", "r_hat", "ess_bulk", "ess_tail"]].copy()
         with pd.option_context("display.width", 120, "display.float_format", "{:.3f}".format):
             lines.append(shown.to_string())

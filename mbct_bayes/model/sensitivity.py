@@ -44,7 +44,7 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from mbct_bayes.model.build import ModelData, coefficient_priors
+from mbct_bayes.model.build import ModelData, coefficient_priors, intercept_prior
 from mbct_bayes.model.predictor import log_likelihood, parameter_draws
 from mbct_bayes.spec import ModelSpec
 
@@ -104,7 +104,7 @@ def log_prior(draws: Mapping[str, np.ndarray], spec: ModelSpec, model_data: Mode
     """Joint log prior density of the top-level parameters per draw: shape (S,)."""
     total = np.zeros(next(iter(draws.values())).shape[0])
     if "Intercept" in draws:
-        total += log_density(spec.prior_for("Intercept"), draws["Intercept"])
+        total += log_density(intercept_prior(spec, model_data), draws["Intercept"])
     for j, prior in enumerate(coefficient_priors(spec, model_data)):
         total += log_density(prior, draws["beta"][:, j])
     for name in ("sigma_site", "sigma_region", "sigma_slope", "corr_site_slope"):

@@ -55,6 +55,7 @@ therefore shares its region draws with the new site of the same seed.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -352,6 +353,69 @@ def summarise_draws(p: np.ndarray, prefix: str = "p") -> pd.DataFrame:
     })
 
 
+def mixture_count_quantiles(
+    cdf: Callable[[np.ndarray, np.ndarray, Mapping[str, Any]], np.ndarray],
+    mean: np.ndarray,
+    params: Mapping[str, Any],
+    probs: Sequence[float] = QUANTILES,
+) -> np.ndarray:
+    """Quantiles (len(probs), n) of the posterior-predictive count: the equal-weight mixture over draws.
+
+    The predictive distribution function of row ``j`` is ``F_j(k) = mean_s cdf(k, mean[s, j])``,
+    exact given the draws (no simulated counts); quantile ``q`` is the smallest whole ``k`` with
+    ``F_j(k) >= q``, found by doubling an upper bound and then bisecting, all rows at once.
+    """
+    n = mean.shape[1]
+
+    def mixture(k: np.ndarray) -> np.ndarray:
+        return cdf(k[None, :].astype(float), mean, params).mean(axis=0)
+
+    out = np.empty((len(probs), n), dtype=np.int64)
+    for i, q in enumerate(probs):
+        low = np.full(n, -1, dtype=np.int64)  # F(-1) = 0 < q
+        high = np.maximum(np.ceil(mean.max(axis=0)).astype(np.int64), 1)
+        short = mixture(high) < q
+        while short.any():  # F(high) >= q for every row
+            high = np.where(short, 2 * high, high)
+            short = mixture(high) < q
+        while (high - low > 1).any():  # F(low) < q <= F(high)
+            mid = (low + high) // 2
+            reached = mixture(mid) >= q
+            high, low = np.where(reached, mid, high), np.where(reached, low, mid)
+        out[i] = high
+    return out
+
+
+def predictive_counts(
+    posterior: Posterior, eta: np.ndarray, exposure: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Posterior-predictive count of each row at its exposure, from linear-predictor draws ``eta`` (S, n).
+
+    Per draw ``s`` the count is the family's (Poisson; negative binomial with the draw's
+    overdispersion) with mean ``exposure · exp(eta_s)``, so the prediction carries the parameters'
+    uncertainty, the site effect ``eta`` was drawn with and the count noise. ``count_mean`` is
+    ``exposure`` times the mean rate per unit of exposure (exact); the quantiles are those of the
+    mixture over draws (:func:`mixture_count_quantiles`).
+    """
+    family = get_family(posterior.spec.family)
+    if family.count_cdf is None:
+        raise ValueError(f"a {posterior.spec.family} model predicts no counts")
+    mean = exposure[None, :] * np.exp(eta)
+    q05, q50, q95 = mixture_count_quantiles(family.count_cdf, mean, posterior.draws)
+    return {"count_mean": mean.mean(axis=0), "count_q05": q05, "count_q50": q50, "count_q95": q95}
+
+
+def count_words(spec: ModelSpec, kind: str) -> str:
+    """What :func:`predictive_counts` gives, in words, for the output's ``count_quantity`` column."""
+    site = {"new_site": "a new site's effect drawn from the fitted population",
+            "typical_site": "site effect 0 (the typical site of its region)",
+            "known_site": "the site's own fitted effect"}[kind]
+    return (
+        f"{spec.outcome} count at the row's {spec.exposure} (posterior predictive: parameter uncertainty, {site}, "
+        f"and {spec.family} count noise around the rate)"
+    )
+
+
 def predict(
     fit: Fit,
     new: pd.DataFrame,
@@ -396,6 +460,11 @@ def predict(
         population": the new site's exposure is ``rate_per``, so none is needed in ``new``) and, for ordinal models, ``p_<level>`` means. A latent fit's
         new and typical sites add ``scores`` (what the E, C, F are: measured, and from what, or
         taken as true) and, when measured, ``<X>_true_mean`` (posterior mean of each true score).
+        A count model's sites with the spec's exposure column (e.g. their catchment population)
+        add the posterior-predictive count at that exposure: ``count_mean`` (exposure × the mean
+        rate per unit), ``count_q05``, ``count_q50``, ``count_q95`` (whole counts of the
+        predictive mixture, :func:`predictive_counts`: a 90% interval) and ``count_quantity``
+        saying what is counted at which exposure and what the interval carries.
 
     Notes
     -----
@@ -422,8 +491,14 @@ def predict(
     label = scores_label(posterior, kind, measured)
     if label is not None:
         out["scores"] = label
-    if not get_family(posterior.spec.family).planned_is_probability:
+    family = get_family(posterior.spec.family)
+    if not family.planned_is_probability:
         out["quantity"] = quantity_label(posterior.spec)  # the p_* columns are rates, say so
+    exposure = family.read_exposure(table, posterior.spec, "sites")
+    if exposure is not None:  # a count model and sites with their exposure: the count they will reach
+        for column, values in predictive_counts(posterior, eta, exposure).items():
+            out[column] = values
+        out["count_quantity"] = count_words(posterior.spec, kind)
     if truth is not None:
         for j, name in enumerate(posterior.spec.predictors):
             out[f"{name}_true_mean"] = truth[..., j].mean(axis=0)

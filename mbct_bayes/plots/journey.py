@@ -12,7 +12,65 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mbct_bayes.errors import DataError
-from mbct_bayes.forecast.journey import INTERVAL, Forecast
+from mbct_bayes.forecast.journey import INTERVAL, CountForecast, Forecast
+
+
+def _panels(result: Forecast | CountForecast, sites: Sequence[str] | None, ncols: int, panel_size: tuple[float, float]):
+    """The chosen site names, the figure and its axes (one panel per site), checking the names."""
+    names = list(result.sites) if sites is None else [str(s) for s in sites]
+    unknown = [s for s in names if s not in result.sites]
+    if unknown:
+        raise DataError(f"fan_chart: site {unknown[0]!r} is not in the forecast; choose from {', '.join(result.sites[:5])} ...")
+    if not names:
+        raise DataError("fan_chart: no sites to draw")
+    ncols = max(1, min(ncols, len(names)))
+    nrows = math.ceil(len(names) / ncols)
+    fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+    for ax in axes.ravel()[len(names):]:
+        ax.set_visible(False)
+    return names, fig, axes
+
+
+def _band(ax, t: np.ndarray, draws: np.ndarray, style: str, label: str, start: float | None = None) -> None:
+    """Posterior mean line and 5-95% band of ``draws`` (S, waves) at times ``t`` (prefixed by ``start``)."""
+    lead = [] if start is None else [start]
+    mean = np.concatenate([lead, draws.mean(axis=0)])
+    lo, hi = (np.concatenate([lead, q]) for q in np.quantile(draws, INTERVAL, axis=0))
+    line = ax.plot(t, mean, style, label=label, marker="." if start is None else None)[0]
+    ax.fill_between(t, lo, hi, alpha=0.2, color=line.get_color())
+
+
+def rate_fan_chart(
+    result: CountForecast,
+    sites: Sequence[str] | None = None,
+    *,
+    ncols: int = 4,
+    panel_size: tuple[float, float] = (2.8, 2.0),
+) -> Figure:
+    """One panel per site: a count model's expected rate per ``rate_per`` at each future wave, with its 5-95% band.
+
+    The rate is the forecast's (:class:`~mbct_bayes.forecast.journey.CountForecast`, e.g.
+    "expected access per 100,000 population"): no count noise, so the band is how sure the model is of
+    the rate. The path starts at the first future wave (a count fit has no observed rate to start
+    from). With a what-if scenario the scenario's path is drawn beside the baseline, dashed.
+    Parameters as :func:`fan_chart`.
+    """
+    names, fig, axes = _panels(result, sites, ncols, panel_size)
+    for ax, site in zip(axes.ravel(), names, strict=False):
+        i = result.sites.index(site)
+        t = result.start_time[i] + result.step * np.arange(1, result.horizon + 1)
+        _band(ax, t, result.rate[:, i, :], "-", "baseline")
+        if result.scenario is not None:
+            _band(ax, t, result.scenario.rate[:, i, :], "--", "what-if")
+        ax.set_title(site, fontsize=9)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("expected rate")
+    if result.scenario is not None:
+        axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"forecast: {result.label}, with 90% intervals over posterior draws", fontsize=10)
+    return fig
 
 
 def fan_chart(
@@ -38,16 +96,7 @@ def fan_chart(
     panel_size
         Width and height of one panel in inches.
     """
-    names = list(result.sites) if sites is None else [str(s) for s in sites]
-    unknown = [s for s in names if s not in result.sites]
-    if unknown:
-        raise DataError(f"fan_chart: site {unknown[0]!r} is not in the forecast; choose from {', '.join(result.sites[:5])} ...")
-    if not names:
-        raise DataError("fan_chart: no sites to draw")
-    ncols = max(1, min(ncols, len(names)))
-    nrows = math.ceil(len(names) / ncols)
-    fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+    names, fig, axes = _panels(result, sites, ncols, panel_size)
     top = len(result.levels) - 1
     for ax, site in zip(axes.ravel(), names, strict=False):
         i = result.sites.index(site)
@@ -56,17 +105,10 @@ def fan_chart(
         if result.scenario is not None:
             curves.append(("what-if", result.scenario.p, "--"))
         for label, p, style in curves:
-            draws = p[:, i, :, top]
-            start = float(result.start_state[i] == top)
-            mean = np.concatenate([[start], draws.mean(axis=0)])
-            lo, hi = (np.concatenate([[start], q]) for q in np.quantile(draws, INTERVAL, axis=0))
-            line = ax.plot(t, mean, style, label=label)[0]
-            ax.fill_between(t, lo, hi, alpha=0.2, color=line.get_color())
+            _band(ax, t, p[:, i, :, top], style, label, start=float(result.start_state[i] == top))
         ax.set_title(site, fontsize=9)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
-    for ax in axes.ravel()[len(names):]:
-        ax.set_visible(False)
     axes[0, 0].set_ylabel(f"P({result.levels[top]})")
     if result.scenario is not None:
         axes[0, 0].legend(fontsize=7)

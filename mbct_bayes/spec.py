@@ -323,7 +323,7 @@ class ModelSpec:
                              f"not family {self.family!r}; remove dynamics or change the family")
         if self.measurement == "latent":
             raise _fail(src, "dynamics = \"transition\" takes observed scores per wave; remove measurement = \"latent\"")
-        clash = [p for p in self.predictors if p in TRANSITION_COLUMNS or p == INITIAL_COLUMN and self.initial_columns]
+        clash = [p for p in self.predictors if p in TRANSITION_COLUMNS or (p == INITIAL_COLUMN and self.initial_columns)]
         if clash:
             raise _fail(src, f"predictor {clash[0]!r} is a column a transition model makes itself "
                              f"({', '.join(TRANSITION_COLUMNS)}); rename that column")

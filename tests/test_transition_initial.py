@@ -122,13 +122,15 @@ def test_forecast_uses_the_initial_state_of_a_new_site():
     assert np.array_equal(a.p, b.p)
 
 
-#: The simulated world of the bias test: (sites, modelled waves + 1, burn-in waves dropped, data seed, sampler seed).
-WORLD = (150, 6, 4, 11, 1)
+#: The simulated world of the bias test: (sites, modelled waves + 1, burn-in waves dropped, site SD, data seed,
+#: sampler seed). A site SD of 1.5 (the default is 0.8) makes the first state strongly endogenous.
+WORLD = (200, 6, 4, 1.5, 11, 1)
 
 
-def _endogenous_panel(n_sites: int, n_waves: int, burn: int, seed: int):
+def _endogenous_panel(n_sites: int, n_waves: int, burn: int, sigma_site: float, seed: int):
     """A panel whose first state depends on the site effect: ``burn`` waves drawn with it, then dropped."""
-    panel, truth = simulate_panel(n_sites, n_waves + burn, seed=seed, initial_site_effect=True)
+    panel, truth = simulate_panel(n_sites, n_waves + burn, seed=seed, initial_site_effect=True,
+                                  truth={"sigma_site": sigma_site})
     return panel[panel["wave"] > burn].reset_index(drop=True), truth
 
 
@@ -136,13 +138,13 @@ def _endogenous_panel(n_sites: int, n_waves: int, burn: int, seed: int):
 def test_conditioning_on_the_initial_state_removes_the_bias_of_previous():
     """Endogenous first states: ``exogenous`` overstates previous[1]; ``condition`` recovers it.
 
-    World: :func:`simulate_panel` defaults (previous[1] = 2.5, sigma_site = 0.8, E/C/F 0.3/0.5/0.9),
-    4 burn-in waves with the site effect dropped, so the first kept state is drawn from the process
-    itself. Measured at this seed (300 draws x 2 chains): see the asserts' messages. The study
+    World (:data:`WORLD`): :func:`simulate_panel` (previous[1] = 2.5, E/C/F 0.3/0.5/0.9) with
+    sigma_site = 1.5 and 4 burn-in waves with the site effect dropped, so the first kept state is
+    drawn from the process itself. Measured at this seed (300 draws x 2 chains): see the asserts' messages. The study
     behind the default (200 sites x 6 waves, 3 seeds, 4 x 1000 draws) is benchmarks/RESULTS.md §12.
     """
-    n_sites, n_waves, burn, data_seed, seed = WORLD
-    panel, truth = _endogenous_panel(n_sites, n_waves, burn, data_seed)
+    n_sites, n_waves, burn, sigma_site, data_seed, seed = WORLD
+    panel, truth = _endogenous_panel(n_sites, n_waves, burn, sigma_site, data_seed)
     est = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mb.ConvergenceWarning)
@@ -152,5 +154,5 @@ def test_conditioning_on_the_initial_state_removes_the_bias_of_previous():
     true = truth["beta"]["previous[1]"]
     bias = {mode: c["mean"] - true for mode, c in est.items()}
     assert bias["exogenous"] > 0.3, bias  # the initial-conditions problem is there to remove
-    assert abs(bias["condition"]) < 0.5 * bias["exogenous"], bias
+    assert abs(bias["condition"]) < bias["exogenous"] - 0.3, bias
     assert est["condition"]["q05"] <= true <= est["condition"]["q95"], est["condition"]

@@ -29,6 +29,7 @@ The wall time of everything on a shared machine moves with load: the load averag
 is recorded with every number, and CPU seconds are the steadier figure.
 
 Run by hand:  .venv/bin/python benchmarks/bench_panel.py [--only cold|cv] [--families bernoulli,ordinal]
+              [--initial-state exogenous|condition|condition+means]
 Writes ``benchmarks/results_panel.json`` (``--json`` to change); results go in RESULTS.md.
 """
 
@@ -70,18 +71,23 @@ def _phase(record: dict[str, Any], name: str, call):
     return value
 
 
+#: The spec's ``initial_state`` (``--initial-state``; the fitted spec is otherwise the generating one).
+INITIAL_STATE = os.environ.get("BENCH_PANEL_INITIAL_STATE", "exogenous")
+
+
 def _panel(family: str, n_sites: int, n_waves: int):
     from mbct_bayes.model.simulate import simulate_panel
     from mbct_bayes.spec import ModelSpec
 
     panel, truth = simulate_panel(n_sites, n_waves, family, seed=DATA_SEED)
-    return panel, ModelSpec.from_dict(truth["spec"])
+    return panel, ModelSpec.from_dict({**truth["spec"], "initial_state": INITIAL_STATE})
 
 
 # -- workers (each in a fresh process) ------------------------------------------------------------
 def worker_cold(family: str, n_sites: int, n_waves: int) -> dict[str, Any]:
     """The body of ``mb.fit`` at default settings, phase by phase, on a cold process and cache."""
-    record: dict[str, Any] = {"task": "cold", "family": family, "sites": n_sites, "waves": n_waves}
+    record: dict[str, Any] = {"task": "cold", "family": family, "sites": n_sites, "waves": n_waves,
+                              "initial_state": INITIAL_STATE}
     _phase(record, "import", lambda: __import__("mbct_bayes"))
     from mbct_bayes.model.fit import compile_model
     from mbct_bayes.model.sampling import SamplerSettings
@@ -201,6 +207,7 @@ def _spawn(task: str, family: str, args) -> dict[str, Any]:
     cache = Path(tempfile.mkdtemp(prefix="bench_panel_pytensor_"))
     env = dict(os.environ)
     env["PYTENSOR_FLAGS"] = ",".join(filter(None, [env.get("PYTENSOR_FLAGS", ""), f"base_compiledir={cache}"]))
+    env["BENCH_PANEL_INITIAL_STATE"] = args.initial_state
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))  # this checkout
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", task, "--family", family,
            "--sites", str(args.sites), "--waves", str(args.waves), "--json-out", str(out)]
@@ -279,6 +286,7 @@ def main() -> None:
     parser.add_argument("--cv-family", default="bernoulli", help="family of the time-based CV")
     parser.add_argument("--sites", type=int, default=200)
     parser.add_argument("--waves", type=int, default=6)
+    parser.add_argument("--initial-state", default="exogenous", help="the fitted spec's initial_state")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per worker")
     parser.add_argument("--json", type=Path, default=HERE / "results_panel.json")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)

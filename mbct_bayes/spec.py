@@ -31,6 +31,13 @@ PREDICTORS_AT = ("previous", "current")
 TIME_COEFFICIENT = "time"
 #: Columns a transition model adds to its rows (:func:`mbct_bayes.model.panel.lagged_rows`): not predictor names.
 TRANSITION_COLUMNS = ("previous", "gap")
+#: How a transition model treats each site's first observed state (:mod:`mbct_bayes.model.panel`):
+#: ``"exogenous"`` (independent of the site effect), ``"condition"`` (Wooldridge 2005: the site's
+#: initial state as a site-level covariate, ``initial[<level>]``) or ``"condition+means"`` (also the
+#: site means of E, C, F, ``mean[E]`` ...).
+INITIAL_STATES = ("exogenous", "condition", "condition+means")
+#: The column of a transition model's rows holding the site's first observed state.
+INITIAL_COLUMN = "initial"
 
 # Distribution name -> the parameters it takes (all required unless a default is shown here).
 PRIOR_FAMILIES: dict[str, dict[str, float | None]] = {
@@ -67,13 +74,13 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
 SPEC_KEYS_DOC = (
     "name, description, family, outcome, trials, levels, group, region, predictors, center, "
     "scale, interactions, categorical, priors, measurement, role_offsets, parametrization, exposure, rate_per, time_origin, "
-    "time, dynamics, predictors_at, time_trend, gaps"
+    "time, dynamics, predictors_at, time_trend, gaps, initial_state"
 )
 #: The panel keys, written to a spec's dict and TOML only when not at their defaults (so specs
 #: without them keep their old dict, TOML and hashes).
 PANEL_DEFAULTS: dict[str, Any] = {
     "time": None, "dynamics": "none", "predictors_at": "previous", "time_trend": False, "gaps": {},
-    "time_origin": None,
+    "time_origin": None, "initial_state": "exogenous",
 }
 
 
@@ -188,6 +195,14 @@ class ModelSpec:
         ``center``) and one ``gap:previous[<level>]`` per state, so the previous state's pull can
         fade over a longer gap. Fitting fixes what is not given: ``terms`` = whether the fitted gaps
         are unequal, ``center`` = their median (see :mod:`mbct_bayes.model.panel`).
+    initial_state
+        Transition models: how a site's first observed state, which the model conditions on, relates
+        to the site effect. ``"exogenous"``: independent of it (no extra terms). ``"condition"``:
+        Wooldridge's (2005, J. Applied Econometrics 20:39-54) device for the initial-conditions
+        problem, the site's first state as a site-level covariate (``initial[<level>]`` for each state
+        but the lowest), so the site effect is the heterogeneity left given where the site started.
+        ``"condition+means"``: also the site means of E, C, F over its modelled rows (``mean[E]``
+        ...). See :mod:`mbct_bayes.model.panel`.
     time_origin
         Time-trend models: the time ``t0`` at which the intercept and the site effects are
         defined (the design's time column is ``t - t0``). Default: the latest time in the fitted
@@ -217,6 +232,7 @@ class ModelSpec:
     time_trend: bool = False
     gaps: Mapping[str, Any] = field(default_factory=dict)
     time_origin: float | None = None
+    initial_state: str = "exogenous"
     name: str = ""
     description: str = ""
     source: str = field(default="", compare=False, repr=False)
@@ -289,7 +305,11 @@ class ModelSpec:
             raise _fail(src, "time_trend = true needs a time column; set time = \"year\" (the column with each wave's time)")
         object.__setattr__(self, "gaps", self._resolve_gaps(src))
         self._check_time_trend(src)
+        if self.initial_state not in INITIAL_STATES:
+            raise _fail(src, f"initial_state {self.initial_state!r} is not one of {', '.join(INITIAL_STATES)}")
         if self.dynamics == "none":
+            if self.initial_state != "exogenous":
+                raise _fail(src, f"initial_state = {self.initial_state!r} is only for dynamics = \"transition\"; remove it")
             if self.gaps:
                 raise _fail(src, "[gaps] is only for dynamics = \"transition\"; remove it")
             if self.predictors_at != "previous":
@@ -303,7 +323,7 @@ class ModelSpec:
                              f"not family {self.family!r}; remove dynamics or change the family")
         if self.measurement == "latent":
             raise _fail(src, "dynamics = \"transition\" takes observed scores per wave; remove measurement = \"latent\"")
-        clash = [p for p in self.predictors if p in TRANSITION_COLUMNS]
+        clash = [p for p in self.predictors if p in TRANSITION_COLUMNS or (p == INITIAL_COLUMN and self.initial_columns)]
         if clash:
             raise _fail(src, f"predictor {clash[0]!r} is a column a transition model makes itself "
                              f"({', '.join(TRANSITION_COLUMNS)}); rename that column")
@@ -479,14 +499,35 @@ class ModelSpec:
         return ("gap", *(f"gap:{name}" for name in self.previous_columns))
 
     @property
+    def initial_columns(self) -> tuple[str, ...]:
+        """The initial-condition terms (``initial_state``): ``initial[<level>]`` for each state but the
+        lowest, then with ``"condition+means"`` ``mean[<p>]`` for each of E, C, F among the numeric
+        predictors; empty for ``"exogenous"`` or without transitions."""
+        if self.dynamics != "transition" or self.initial_state == "exogenous":
+            return ()
+        names = [f"{INITIAL_COLUMN}[{level}]" for level in self.state_levels[1:]]
+        if self.initial_state == "condition+means":
+            names += [f"mean[{p}]" for p in self.mean_predictors]
+        return tuple(names)
+
+    @property
+    def mean_predictors(self) -> tuple[str, ...]:
+        """The predictors whose site means ``"condition+means"`` adds: E, C, F among the numeric predictors
+        (a time-constant covariate's site mean is the covariate itself)."""
+        if self.initial_state != "condition+means":
+            return ()
+        return tuple(p for p in self.predictors if p in PARIHS and p not in self.categorical)
+
+    @property
     def coef_names(self) -> tuple[str, ...]:
         """Coefficient names in design-matrix order: predictors (a categorical: one per non-reference
-        level, ``setting[secondary]``), then a transition model's ``previous[<level>]`` and gap terms
-        (:attr:`previous_columns`, :attr:`gap_columns`), then ``a:b`` interactions (every column of
+        level, ``setting[secondary]``), then a transition model's ``previous[<level>]``, gap and
+        initial-condition terms (:attr:`previous_columns`, :attr:`gap_columns`,
+        :attr:`initial_columns`), then ``a:b`` interactions (every column of
         ``a`` by every column of ``b``; ``F:previous[1]`` for a state-specific slope), then ``time``
         in a time-trend model. The columns themselves are built by :mod:`mbct_bayes.model.design`."""
         names = [name for p in self.predictors for name in self.term_columns(p)]
-        names += [*self.previous_columns, *self.gap_columns]
+        names += [*self.previous_columns, *self.gap_columns, *self.initial_columns]
         for a, b in self.interactions:
             names += [f"{x}:{y}" for x in self.term_columns(a) for y in self.term_columns(b)]
         if self.time_trend:
@@ -618,7 +659,7 @@ class ModelSpec:
         if "scale" in kwargs:
             kwargs["scale"] = {k: (tuple(v) if isinstance(v, list | tuple) and len(v) else None) for k, v in kwargs["scale"].items()}
         for key in ("family", "outcome", "trials", "group", "region", "measurement", "parametrization", "name", "description",
-                    "exposure", "time", "dynamics", "predictors_at"):
+                    "exposure", "time", "dynamics", "predictors_at", "initial_state"):
             if key in kwargs and kwargs[key] is not None and not isinstance(kwargs[key], str):
                 raise _fail(source, f"{key} must be a string, got {kwargs[key]!r}")
         for key in ("role_offsets", "time_trend"):
@@ -651,7 +692,7 @@ class ModelSpec:
         lines = []
         for key in ("name", "description", "family", "outcome", "trials", "levels", "exposure", "rate_per", "group",
                     "region", "predictors", "interactions", "measurement", "role_offsets", "parametrization",
-                    "time", "dynamics", "predictors_at", "time_trend", "time_origin"):
+                    "time", "dynamics", "predictors_at", "time_trend", "time_origin", "initial_state"):
             value = d.get(key)
             if value is None:
                 continue

@@ -80,7 +80,7 @@ def test_bad_panel_key_types_from_toml(data, message):
 
 
 def test_unknown_key_message_lists_the_panel_keys():
-    with pytest.raises(DataError, match=r"allowed keys: .*time, dynamics, predictors_at, time_trend, gaps$"):
+    with pytest.raises(DataError, match=r"allowed keys: .*time, dynamics, predictors_at, time_trend, gaps, initial_state$"):
         ModelSpec.from_dict({"dynamic": "transition"})
 
 

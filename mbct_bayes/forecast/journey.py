@@ -47,6 +47,18 @@ mean of ``pi_k`` over draws and its 5%/95% interval the quantiles over draws, so
 says how sure the model is of the probability. One path per draw is also simulated
 (``Forecast.paths``, from uniforms drawn once), for trajectories and fan charts.
 
+Initial conditions
+------------------
+A fit that conditions on each site's first state (``initial_state = "condition"`` or
+``"condition+means"``, :mod:`mbct_bayes.model.panel`) needs it, and the site means, for every
+forecast site (:func:`initial_conditions`). A site in the fit keeps the values it was fitted
+with (its first fitted state and means; SITES cannot change them). A site not in the fit starts
+its journey, as far as the model knows, at the SITES row: its first observed state is the state
+given there and its site means are its scores there, unless SITES has an ``initial`` column (the
+state at the site's first wave, when its earlier history is known) or ``mean[E]`` ... columns.
+A new site's effect is then drawn from the fitted spread *given* those values, as Wooldridge's
+device models it.
+
 A what-if scenario is forecast with **common random numbers**: the same parameter draws, the same
 new-site and region draws (one generator, same order) and the same path uniforms as the baseline,
 so only the change itself differs; a zero change gives exactly zero ΔP. ΔP(embedded at the
@@ -73,7 +85,7 @@ from mbct_bayes._validate import level_codes
 from mbct_bayes.errors import DataError
 from mbct_bayes.families import get_family
 from mbct_bayes.model.design import design_matrix, numeric_predictors
-from mbct_bayes.model.panel import GAP, PREVIOUS, modelled_rows
+from mbct_bayes.model.panel import GAP, INITIAL, PREVIOUS, initial_condition_columns, mean_column, modelled_rows
 from mbct_bayes.model.posterior import Posterior
 from mbct_bayes.model.predictor import fixed_part
 from mbct_bayes.planning.predict import check_lever, check_region_mode, group_part
@@ -311,6 +323,30 @@ def prepare_sites(posterior: Posterior, fit_data: pd.DataFrame, sites: pd.DataFr
             f"({last[site]:g}); give its latest wave (at or after {last[site]:g})"
         )
     return table
+
+
+def initial_conditions(fit_data: pd.DataFrame, table: pd.DataFrame, spec: ModelSpec, source: str = "sites") -> pd.DataFrame:
+    """``table`` (checked SITES) with each site's first state and site means, for a fit conditioned on them.
+
+    A site in the fit (``fit_data``: the fitted lagged rows) keeps its fitted values; any other
+    site takes SITES's ``initial`` / ``mean[<p>]`` columns where given, else its state and scores
+    in SITES (the module docstring says why). ``table`` itself when the fit has no such terms.
+    """
+    columns = initial_condition_columns(spec)
+    if not columns:
+        return table
+    out = table.copy()
+    sites = out[spec.group].astype(str)
+    fitted = fit_data.assign(_site=fit_data[spec.group].astype(str)).groupby("_site")[list(columns)].first()
+    own = {INITIAL: spec.outcome, **{mean_column(p): p for p in spec.mean_predictors}}
+    for column in columns:
+        given = out[column] if column in out.columns else pd.Series(np.nan, index=out.index, dtype=object)
+        value = given.where(given.notna(), out[own[column]]).astype(object)
+        known = sites.isin(fitted.index).to_numpy()
+        value[known] = fitted[column].reindex(sites[known]).to_numpy()
+        out[column] = value.to_numpy() if column == INITIAL else value.to_numpy(dtype=float)
+    level_codes(out[INITIAL].rename(INITIAL), spec.state_levels, source)  # a bad first state: one line
+    return out
 
 
 def transition_rows(
@@ -556,7 +592,8 @@ def forecast(
     sites
         Each site's latest wave: site, time, state (the outcome column; not needed for counts), the
         predictors, and the region when the model has regions (empty: unknown, the fitted regions'
-        mixture).
+        mixture). A fit with ``initial_state`` conditioned on may take ``initial`` (and ``mean[E]``
+        ...) columns for sites not in the fit (:func:`initial_conditions`).
     horizon
         Number of future waves, >= 1.
     step
@@ -588,10 +625,12 @@ def forecast(
     changes = check_changes(scenarios, spec, horizon)
     notes: list[str] = []
     step = resolve_step(fit.data, spec, step, notes)
+    states = has_states(spec)
     table = prepare_sites(posterior, fit.data, sites, source)
+    if states:
+        table = initial_conditions(fit.data, table, spec, source)
     names = numeric_predictors(spec)
     last = table[list(names)].to_numpy(dtype=float)
-    states = has_states(spec)
     notes.append(
         f"{', '.join(names)} stay at each site's latest values"
         + (" unless the what-if changes them" if changes else "")
@@ -601,6 +640,11 @@ def forecast(
     known = table[spec.group].astype(str).isin(set(posterior.model_data.site_labels)).to_numpy()
     if (~known).any():
         notes.append(f"{int((~known).sum())} site(s) not in the fit: a site effect drawn from the fitted population per draw")
+        if spec.initial_columns:
+            notes.append(
+                "the fit conditions on each site's first state (initial_state = " f"{spec.initial_state!r}); a site not "
+                "in the fit starts at its SITES row (its state and scores there) unless SITES gives initial / mean[...] columns"
+            )
     if not states:
         return forecast_rates(
             posterior, table, last, known, horizon=horizon, step=step, changes=changes, seed=seed,

@@ -16,6 +16,10 @@
    other than the lowest, ``previous[<level>]`` (the levels from the family, ``spec.state_levels``),
    read from the rows' ``previous`` column; then, when ``spec.gaps["terms"]`` is on, ``gap`` (the
    rows' ``gap`` minus ``spec.gaps["center"]``) and ``gap:previous[<level>]`` (their products);
+   then, when the spec conditions on the initial state (``initial_state``), one 0/1 column per
+   state other than the lowest, ``initial[<level>]``, of the site's first state (the rows'
+   ``initial`` column), and for ``"condition+means"`` ``mean[E]`` ... (the rows' site means minus
+   the predictor's centring value);
 
 3. then each interaction ``a:b``: the products of every column of ``a`` with every column of
    ``b`` (named ``a:b`` for two numeric predictors, ``setting[secondary]:F`` otherwise,
@@ -54,7 +58,7 @@ import numpy as np
 import pandas as pd
 
 from mbct_bayes.errors import DataError
-from mbct_bayes.model.panel import GAP, PREVIOUS
+from mbct_bayes.model.panel import GAP, INITIAL, PREVIOUS, initial_condition_columns, mean_column
 from mbct_bayes.schema import category_labels, level_codes
 from mbct_bayes.spec import ModelSpec
 
@@ -171,13 +175,17 @@ def design_matrix(table: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
     categories = {c: _labels(table, c) for c in categorical_predictors(spec) if c in table.columns}
     states = None
     if spec.dynamics == "transition":
-        missing = [c for c in (PREVIOUS, *((GAP,) if spec.gap_columns else ())) if c not in table.columns]
+        initial = initial_condition_columns(spec)
+        needed = (PREVIOUS, *((GAP,) if spec.gap_columns else ()), *initial)
+        missing = [c for c in needed if c not in table.columns]
         if missing:
             raise DataError(
                 f"a transition model's rows need a {missing[0]!r} column (the state at the site's previous wave, "
-                "and the time since it); make them with mbct_bayes.model.panel.lagged_rows"
+                "the time since it" + (", the site's first state and means" if initial else "")
+                + "); make them with mbct_bayes.model.panel.lagged_rows"
             )
         states = {PREVIOUS: table[PREVIOUS], GAP: table[GAP] if spec.gap_columns else None}
+        states.update({c: table[c] for c in initial})
     return design_from_parts(spec, numeric, categories, states, time_offset=time_offsets(spec, table))
 
 
@@ -231,8 +239,10 @@ def design_from_parts(
         reference level in every row.
     states
         Transition models: ``{"previous": (n,) previous states in the outcome's values, "gap":
-        (n,) times since the previous wave}``; a state not given is the lowest state, a gap not
-        given the reference gap (``spec.gaps["center"]``).
+        (n,) times since the previous wave}``, and with ``initial_state`` conditioned on
+        ``"initial"`` (n,) the sites' first states and ``"mean[E]"`` ... (n,) their site means
+        (not centred); a state not given is the lowest state, a gap not given the reference gap
+        (``spec.gaps["center"]``), a site mean not given the centring value.
     time_offset
         Time-trend models: each row's ``t - t0`` (n,); not given means every row is at the time
         origin (offset 0).
@@ -263,6 +273,8 @@ def design_from_parts(
             centred = np.zeros(n) if gap is None else np.asarray(gap, dtype=float) - float(spec.gaps["center"])
             gap_block = np.column_stack([centred, centred[:, None] * _state_indicators(spec, (states or {}).get(PREVIOUS), n)])
             columns.append(np.broadcast_to(gap_block, (*lead, *gap_block.shape)))
+        if spec.initial_columns:
+            columns.append(np.broadcast_to(_initial_block(spec, states or {}, n), (*lead, n, len(spec.initial_columns))))
     for a, b in spec.interactions:
         # every column of a times every column of b, a's columns outer (the coef_names order)
         columns.append((blocks[a][..., :, None] * blocks[b][..., None, :]).reshape(*lead, n, -1))
@@ -359,13 +371,25 @@ def _fmt_gap(value: float) -> str:
     return f"{value:g}"
 
 
-def _state_indicators(spec: ModelSpec, previous: Any, n: int) -> np.ndarray:
-    """(n, K-1) 0/1 columns ``previous[<level>]`` of the previous states (all 0: the lowest state)."""
+def _state_indicators(spec: ModelSpec, previous: Any, n: int, column: str = PREVIOUS) -> np.ndarray:
+    """(n, K-1) 0/1 columns ``<column>[<level>]`` of states (all 0: the lowest state); ``previous`` by default."""
     levels = spec.state_levels
     if previous is None:
         return np.zeros((n, len(levels) - 1))
-    codes = level_codes(pd.Series(np.asarray(previous, dtype=object), name=PREVIOUS), levels, source="rows")
+    codes = level_codes(pd.Series(np.asarray(previous, dtype=object), name=column), levels, source="rows")
     return (codes[:, None] == np.arange(1, len(levels))[None, :]).astype(float)
+
+
+def _initial_block(spec: ModelSpec, states: Mapping[str, Any], n: int) -> np.ndarray:
+    """(n, m) columns ``initial[<level>]`` (0/1 of the site's first state) then ``mean[<p>]`` (centred site means)."""
+    first = states.get(INITIAL)
+    if first is not None:
+        first = pd.Series(np.asarray(first, dtype=object), name=INITIAL)
+    blocks = [_state_indicators(spec, first, n, column=INITIAL)]
+    for p in spec.mean_predictors:
+        values = states.get(mean_column(p))
+        blocks.append(np.zeros((n, 1)) if values is None else np.asarray(values, dtype=float)[:, None] - spec.center[p])
+    return np.concatenate(blocks, axis=1)
 
 
 def _check_known(column: str, labels: np.ndarray, levels: tuple[str, ...]) -> None:

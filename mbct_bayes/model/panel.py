@@ -32,11 +32,22 @@ outside the fitted ones extrapolate it. With equal fitted gaps the model has no 
 forecast at another gap assumes the fitted one. ``[gaps] terms = false`` or ``true`` in the spec
 overrides the choice; ``center`` sets the reference gap.
 
-The first wave. The model conditions on each site's first state and assumes the site effect is
-independent of it; a panel that starts mid-journey (sites already embedded at the first wave
-because their effects are high) breaks that, and the model then overstates ``previous[...]`` and
-understates ``sigma_site`` (the initial-conditions problem; Wooldridge 2005, J. Applied
-Econometrics 20:39-54, proposes the first state as a covariate; not built in).
+The first wave (``initial_state`` in the spec). The model conditions on each site's first state.
+With ``initial_state = "exogenous"`` it assumes the site effect is independent of that state; a
+panel that starts mid-journey (sites already embedded at the first wave because their effects
+are high) breaks that, and the model then overstates ``previous[...]`` and understates
+``sigma_site`` (the initial-conditions problem; Heckman 1981). ``initial_state = "condition"`` is
+Wooldridge's (2005, J. Applied Econometrics 20:39-54) simple solution: the site effect is
+modelled given the first state, ``u_i = a·initial_i + c_i`` with ``c_i ~ Normal(0, sigma_site)``,
+i.e. every modelled row carries its site's first state (column ``initial``; design columns
+``initial[<level>]`` for each state but the lowest, :mod:`mbct_bayes.model.design`).
+``"condition+means"`` adds the site means of E, C, F over the site's modelled rows (columns
+``mean[E]`` ...; centred like E, C, F), Wooldridge's optional Mundlak-type terms, which also
+absorb a correlation between the site effect and the site's typical scores. The ``initial`` and
+``mean[...]`` coefficients describe sites (where they started, what they are like), not levers,
+and ``sigma_site`` is then the spread of sites *given* them. The site means use every modelled
+row of the site, so a refit on the rows up to a cut (``evaluate --by time``) keeps means that
+saw later waves' predictors; ``"condition"`` alone has no such look-ahead.
 
 State-specific slopes (e.g. E, C, F acting differently on embedding and on sustainment): name
 ``previous`` in an interaction, ``interactions = [["F", "previous"]]``, for columns
@@ -55,12 +66,26 @@ import pandas as pd
 
 from mbct_bayes.errors import DataError
 from mbct_bayes.schema import DataWarning
-from mbct_bayes.spec import TRANSITION_COLUMNS, ModelSpec
+from mbct_bayes.spec import INITIAL_COLUMN, TRANSITION_COLUMNS, ModelSpec
 
 #: The column of each modelled row holding the site's state at its previous wave.
 PREVIOUS = "previous"
 #: The column of each modelled row holding the time since the site's previous wave.
 GAP = "gap"
+#: The column of each modelled row holding its site's first observed state (``initial_state`` conditioned on).
+INITIAL = INITIAL_COLUMN
+
+
+def mean_column(predictor: str) -> str:
+    """The column of each modelled row holding its site's mean of ``predictor`` (``"condition+means"``)."""
+    return f"mean[{predictor}]"
+
+
+def initial_condition_columns(spec: ModelSpec) -> tuple[str, ...]:
+    """The columns of the modelled rows that carry the initial conditions (empty for ``"exogenous"``)."""
+    if not spec.initial_columns:
+        return ()
+    return (INITIAL, *(mean_column(p) for p in spec.mean_predictors))
 
 
 def is_lagged(table: pd.DataFrame) -> bool:
@@ -86,7 +111,9 @@ def lagged_rows(table: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
         One row per modelled wave, in the order of ``table`` (index 0..m-1): every column of the
         current wave, the predictors replaced by the previous wave's values when
         ``predictors_at = "previous"``, plus ``previous`` (the previous wave's outcome value) and
-        ``gap`` (float: time since the previous wave). A site with a single wave adds no row
+        ``gap`` (float: time since the previous wave); with ``initial_state`` conditioned on, also
+        ``initial`` (the site's first state) and, for ``"condition+means"``, ``mean[E]`` ... (the
+        site's mean of each of E, C, F over its modelled rows). A site with a single wave adds no row
         (a :class:`~mbct_bayes.schema.DataWarning` says how many).
 
     Raises
@@ -99,7 +126,7 @@ def lagged_rows(table: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
         raise DataError(
             "lagged_rows needs a spec with dynamics = \"transition\" and a time column; set both in the spec"
         )
-    clash = [c for c in TRANSITION_COLUMNS if c in table.columns]
+    clash = [c for c in (*TRANSITION_COLUMNS, *initial_condition_columns(spec)) if c in table.columns]
     if clash:
         raise DataError(
             f"the panel has a column {clash[0]!r}, which a transition model makes itself (the previous wave's "
@@ -133,6 +160,13 @@ def lagged_rows(table: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
             out[p] = before[p].to_numpy()
     out[PREVIOUS] = before[spec.outcome].to_numpy()
     out[GAP] = current[time].to_numpy(dtype=float) - before[time].to_numpy(dtype=float)
+    if spec.initial_columns:
+        first = ordered[~has_previous]  # each site's first wave
+        first_state = pd.Series(first[spec.outcome].to_numpy(), index=first[group].astype(str).to_numpy())
+        sites_out = out[group].astype(str)
+        out[INITIAL] = first_state.reindex(sites_out).to_numpy()
+        for p in spec.mean_predictors:
+            out[mean_column(p)] = out.groupby(sites_out.to_numpy())[p].transform("mean").to_numpy(dtype=float)
     # back to the panel's own row order
     out = out.iloc[np.argsort(order[has_previous], kind="stable")]
     return out.reset_index(drop=True)

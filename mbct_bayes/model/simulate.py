@@ -471,7 +471,8 @@ def simulate_panel(
     state). ``initial_site_effect=True`` draws it with them, as a panel that starts mid-journey
     would be; a transition model then overstates the previous state's effect and understates
     ``sigma_site`` (the initial-conditions problem; Heckman 1981, Wooldridge 2005, J. Applied
-    Econometrics 20:39-54).
+    Econometrics 20:39-54), unless fitted with ``initial_state = "condition"``. Burn-in waves
+    dropped afterwards (``wave > k``) make the first kept state drawn from the process itself.
 
     E, C, F change over waves: each site has its own mean scores (correlated across E, C, F) and
     each wave adds independent noise, as in :func:`simulate_observations`.

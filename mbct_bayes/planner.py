@@ -26,10 +26,10 @@ true scores), so for the same scenario the page and Python agree to rounding.
 The trial's assurance on the page is not simulated: per posterior draw, the cluster proportions
 of each arm have the mean and variance implied by the population (between-service spread, the
 site effect and binomial sampling of ``m`` per cluster, Gauss-Hermite moments as
-:func:`mbct_bayes.power._population.implied`), and the pooled cluster-level t-test (the
+``mbct_bayes.power._population.implied``), and the pooled cluster-level t-test (the
 package's default analysis) succeeds with the probability that a noncentral t with ``2c - 2``
 degrees of freedom and noncentrality ``delta / se`` passes the critical value (Abramowitz & Stegun
-26.7.10's normal approximation); the mean over draws is the assurance. :data:`ASSURANCE_AGREEMENT` is the largest difference from the
+26.7.10's normal approximation); the mean over draws is the assurance. ``ASSURANCE_AGREEMENT`` is the largest difference from the
 package's simulation measured by the tests, stated on the page.
 
 Values on the page are numbers in ``data-value`` attributes (full precision, ``NaN`` for a target
@@ -285,6 +285,9 @@ def _presets(fit: Fit, sites: pd.DataFrame | None) -> list[dict[str, Any]]:
     latent = spec.measurement == "latent"
     need = [spec.group, *numeric_predictors(spec)] + (["n_respondents"] if latent else [])
     missing = [c for c in need if c not in sites.columns]
+    if missing and not (latent and missing == ["n_respondents"]):
+        # the package's own checks first: they name a table that was read with the wrong separator
+        prepare_sites(fit.posterior, sites, "new_site", source="sites")
     if missing:
         raise DataError(
             f"sites: missing column(s) {', '.join(missing)}; give one row per service with {', '.join(need)}"

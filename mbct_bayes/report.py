@@ -40,6 +40,7 @@ from mbct_bayes._version import __version__
 from mbct_bayes.errors import DataError
 from mbct_bayes.families import get_family
 from mbct_bayes.families._base import percent
+from mbct_bayes.forecast.journey import Forecast, forecast
 from mbct_bayes.io import check_output_path, write_text
 from mbct_bayes.model.design import categorical_predictors, design_matrix, numeric_predictors, reference_notes
 from mbct_bayes.model.fit import ESS_MIN, R_HAT_MAX, Fit
@@ -51,10 +52,12 @@ from mbct_bayes.planning.predict import (
     p_embedded,
     predict,
     summarise_draws,
+    trial_refusal,
     typical_part,
     validate_new_data,
 )
 from mbct_bayes.plots.evaluate import reliability_diagram
+from mbct_bayes.plots.journey import fan_chart
 from mbct_bayes.plots.model import forest_plot, plain_label, posterior_predictive, ppc_plot, site_effects_plot
 from mbct_bayes.plots.planning import lever_chart
 from mbct_bayes.plots.power import power_curve_figure
@@ -704,6 +707,100 @@ def section_evaluation(fit: Fit, ev: EvaluationFiles) -> Html:
     return Html("".join(parts))
 
 
+# -- journeys (transition models) -----------------------------------------------------------------
+#: Panels of the fan chart at most (a readable figure); the table lists every site.
+MAX_FAN_PANELS = 12
+#: Future waves forecast by the journeys section unless told otherwise.
+DEFAULT_HORIZON = 3
+
+
+def latest_waves(fit: Fit) -> pd.DataFrame:
+    """Each fitted site's latest wave (its row at its largest time): where the journeys section starts."""
+    spec = fit.spec
+    data = fit.data.sort_values([str(spec.group), str(spec.time)], kind="stable")
+    return data.groupby(str(spec.group), sort=True).tail(1).reset_index(drop=True)
+
+
+def journey_forecast(
+    fit: Fit, sites: pd.DataFrame | None = None, *, horizon: int = DEFAULT_HORIZON, seed: int = 0,
+    region_mode: str = "mixture",
+) -> Forecast:
+    """The journeys section's forecast: :func:`mbct_bayes.forecast.journey.forecast` from ``sites``
+    (default :func:`latest_waves`), at the fit's usual step, with no what-if."""
+    table = latest_waves(fit) if sites is None else sites
+    source = "the fitted sites' latest waves" if sites is None else "forecast sites"
+    result = forecast(fit, table, horizon=horizon, seed=seed, region_mode=region_mode, source=source)
+    assert isinstance(result, Forecast)  # the section is only for transition fits, whose forecasts have states
+    return result
+
+
+def fan_sites(result: Forecast, limit: int = MAX_FAN_PANELS) -> tuple[list[str], str]:
+    """The sites the fan chart draws and a sentence saying which: all, or ``limit`` of them evenly
+    spaced in the order of P(top state at the horizon), so the figure spans the range."""
+    names = list(result.sites)
+    if len(names) <= limit:
+        return names, f"All {len(names)} sites are drawn."
+    top = len(result.levels) - 1
+    order = np.argsort(result.p[:, :, -1, top].mean(axis=0), kind="stable")
+    picks = order[np.unique(np.round(np.linspace(0, len(order) - 1, limit)).astype(int))]
+    chosen = [names[i] for i in picks]
+    return chosen, (
+        f"{len(chosen)} of the {len(names)} sites are drawn, chosen evenly spaced in the order of P({result.levels[top]} "
+        f"at wave {result.horizon}) from lowest to highest so the figure spans the range: {', '.join(chosen)}. "
+        "The table lists every site."
+    )
+
+
+def section_journeys(fit: Fit, result: Forecast, given: bool) -> Html:
+    """Forecast paths of the sites: a fan chart, P(top state at the horizon) per site, and the assumptions."""
+    spec = fit.spec
+    top = len(result.levels) - 1
+    top_name = result.levels[top]
+    chosen, which = fan_sites(result)
+    draws = result.p[:, :, -1, top]
+    low, high = np.quantile(draws, [0.05, 0.95], axis=0)
+    horizon_time = result.start_time + result.step * result.horizon
+    rows = [
+        [site, _id_text(result.levels[int(result.start_state[i])]), f"{result.start_time[i]:g}", f"{horizon_time[i]:g}",
+         Cell(probability(draws[:, i].mean()), "num"), probability_interval(low[i], high[i]),
+         "in the fit (its own effect)" if result.known[i] else "new (effect drawn from the population)"]
+        for i, site in enumerate(result.sites)
+    ]
+    start = ("the rows given (forecast_sites= in Python, --forecast-sites in 'mbct-bayes report')" if given
+             else "each fitted site's latest wave in the fitted data")
+    names = numeric_predictors(spec)
+    n_new = int((~result.known).sum())
+    assumptions = [
+        f"The paths start from {start}: its time, its observed state and its {', '.join(names)}.",
+        f"Future waves come every {result.step:g} {spec.time} for {result.horizon} wave(s) "
+        + ("(the median gap between the fitted panel's waves)." if any("median gap" in n for n in result.notes)
+           else "(as given)."),
+        f"{', '.join(names)} are held at each site's latest values at every future wave (no change of support, no "
+        f"champion leaving); they enter at the {spec.predictors_at} wave, as fitted.",
+        "Each path is simulated from the posterior: every draw's transition probabilities, chained wave by wave, "
+        f"give P(each state) at each future wave; the intervals are 5-95% over {result.p.shape[0]} posterior draws.",
+        (f"{len(result.sites) - n_new} site(s) were in the fit and use their own effects; {n_new} are new and draw "
+         "a site effect from the fitted population per draw (wider intervals)."),
+    ]
+    note_text = "; ".join(result.notes)
+    return Html(
+        _p(f"Where each service may be over the next {result.horizon} wave(s): P({top_name}) along its forecast path, "
+           f"from {start}. {which}")
+        + _figure_or_note(
+            lambda: fan_chart(result, chosen), f"fan chart of P({top_name}) along each site's forecast path",
+            f"P({top_name}) at each future wave (line: posterior mean; band: 90% interval over posterior draws); the "
+            "first point is the site's latest observed state.",
+        )
+        + _table(["site", "latest state", "latest time", f"time of wave {result.horizon}",
+                  f"P({top_name} at wave {result.horizon})", "90% interval", "site effect"], rows,
+                 caption=f"P({top_name}) at the horizon, wave {result.horizon}, per site (posterior mean and 90% interval).")
+        + Html("<h3>What these numbers assume</h3>") + Html("<ul>" + "".join(f"<li>{esc(a)}</li>" for a in assumptions)
+                                                          + "</ul>")
+        + _p(f"Forecast notes: {note_text}. Python: mb.forecast(fit, sites, horizon={result.horizon}); command line: "
+             f"'mbct-bayes forecast FIT.nc SITES.csv --horizon {result.horizon}' (add --what-if for a scenario).", "note")
+    )
+
+
 # -- trial planning -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TrialSettings:
@@ -775,6 +872,16 @@ class TrialPlan:
 
 def _table_clusters(low: int, high: int) -> list[int]:
     return sorted({int(c) for c in np.rint(np.linspace(low, high, TRIAL_TABLE_ROWS))})
+
+
+def trial_unavailable(fit: Fit) -> str | None:
+    """Why the trial-planning section cannot plan a trial from ``fit`` (a sentence), or None when it can.
+
+    The reason is :func:`mbct_bayes.planning.predict.trial_refusal`'s, which the power module
+    also gives when asked for such a trial.
+    """
+    refusal = trial_refusal(fit.spec)
+    return None if refusal is None else f"{refusal}; no assurance is computed rather than one for a design this fit does not fit"
 
 
 def trial_plan(fit: Fit, settings: TrialSettings | None = None, *, seed: int = 0) -> TrialPlan:
@@ -906,6 +1013,8 @@ def render_report(
     check_dir: str | os.PathLike[str] | None = None,
     region_mode: str = "mixture",
     trial: TrialSettings | None = None,
+    forecast_sites: pd.DataFrame | None = None,
+    horizon: int = DEFAULT_HORIZON,
 ) -> str:
     """The report as one self-contained HTML document.
 
@@ -939,6 +1048,11 @@ def render_report(
         assurance curve over clusters per arm, with power at the posterior mean, the analysis's
         type-I error and what the numbers assume (a few seconds). ``None`` leaves the section with
         a note on how to add it (``mbct-bayes report`` adds it unless ``--no-trial``).
+    forecast_sites
+        Transition models: the sites' latest waves to forecast from in the journeys section (as
+        ``mbct-bayes forecast``'s SITES); default each fitted site's latest wave. Ignored otherwise.
+    horizon
+        Transition models: future waves forecast in the journeys section (default 3).
 
     Returns
     -------
@@ -958,7 +1072,11 @@ def render_report(
         sbc = read_check(check_dir)
     if new_sites is not None:
         validate_new_data(fit.posterior, _sites_with_ids(fit, new_sites), source="new sites")
-    plan = trial_plan(fit, trial, seed=seed) if trial is not None else None
+    journeys = None
+    if spec.dynamics == "transition":
+        journeys = journey_forecast(fit, forecast_sites, horizon=horizon, seed=seed, region_mode=region_mode)
+    no_trial = trial_unavailable(fit) if trial is not None else None
+    plan = trial_plan(fit, trial, seed=seed) if trial is not None and no_trial is None else None
     ppc = posterior_predictive(fit, observations, seed=seed)
     family = get_family(spec.family)
     summary = fit.summary()
@@ -1001,9 +1119,14 @@ def render_report(
         lever_html = _unavailable(f"No new sites were given, so there is no lever chart; {how}.")
     sections.append(("planning", "Planning new sites", planning_html))
     sections.append(("levers", "Which lever to pull", lever_html))
-    sections.append(("trial", "Planning a trial", section_trial(fit, plan) if plan is not None else _unavailable(
-        "No trial was planned. Pass trial=TrialSettings() to write_report (Python), or run 'mbct-bayes report' "
-        "without --no-trial, for the assurance of a cluster trial over clusters per arm.")))
+    if journeys is not None:
+        sections.append(("journeys", "Journeys: forecast paths", section_journeys(fit, journeys, forecast_sites is not None)))
+    if no_trial is not None:
+        sections.append(("trial", "Planning a trial", _unavailable(f"No trial section for this fit: {no_trial}.")))
+    else:
+        sections.append(("trial", "Planning a trial", section_trial(fit, plan) if plan is not None else _unavailable(
+            "No trial was planned. Pass trial=TrialSettings() to write_report (Python), or run 'mbct-bayes report' "
+            "without --no-trial, for the assurance of a cluster trial over clusters per arm.")))
     if ev is not None:
         sections.append(("evaluation", "Forecast evaluation", section_evaluation(fit, ev)))
     else:
@@ -1043,6 +1166,8 @@ def write_report(
     check_dir: str | os.PathLike[str] | None = None,
     region_mode: str = "mixture",
     trial: TrialSettings | None = None,
+    forecast_sites: pd.DataFrame | None = None,
+    horizon: int = DEFAULT_HORIZON,
 ) -> Path:
     """Write the HTML report to ``path`` atomically (see :func:`render_report` for the arguments).
 
@@ -1058,6 +1183,7 @@ def write_report(
     text = render_report(
         fit, observations=observations, new_sites=new_sites, evaluation_dir=evaluation_dir, title=title, seed=seed,
         check_dir=check_dir, region_mode=region_mode, trial=trial,
+        forecast_sites=forecast_sites, horizon=horizon,
     )
     write_text(target, text)
     return target
@@ -1068,6 +1194,8 @@ __all__ = [
     "TrialSettings",
     "check_evaluation_dir",
     "figure_html",
+    "journey_forecast",
+    "latest_waves",
     "read_evaluation",
     "render_report",
     "trial_plan",

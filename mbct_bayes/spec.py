@@ -72,7 +72,8 @@ SPEC_KEYS_DOC = (
 #: The panel keys, written to a spec's dict and TOML only when not at their defaults (so specs
 #: without them keep their old dict, TOML and hashes).
 PANEL_DEFAULTS: dict[str, Any] = {
-    "time": None, "dynamics": "none", "predictors_at": "previous", "time_trend": False, "gaps": {}, "time_origin": None,
+    "time": None, "dynamics": "none", "predictors_at": "previous", "time_trend": False, "gaps": {},
+    "time_origin": None,
 }
 
 
@@ -482,8 +483,8 @@ class ModelSpec:
         """Coefficient names in design-matrix order: predictors (a categorical: one per non-reference
         level, ``setting[secondary]``), then a transition model's ``previous[<level>]`` and gap terms
         (:attr:`previous_columns`, :attr:`gap_columns`), then ``a:b`` interactions (every column of
-        ``a`` by every column of ``b``; ``F:previous[1]`` for a state-specific slope), then ``time`` in
-        a time-trend model. The columns themselves are built by :mod:`mbct_bayes.model.design`."""
+        ``a`` by every column of ``b``; ``F:previous[1]`` for a state-specific slope), then ``time``
+        in a time-trend model. The columns themselves are built by :mod:`mbct_bayes.model.design`."""
         names = [name for p in self.predictors for name in self.term_columns(p)]
         names += [*self.previous_columns, *self.gap_columns]
         for a, b in self.interactions:

@@ -143,6 +143,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("power-search", lambda p, o: ["power", "search", "--method", "assurance", "--draws", p["draws"], "--target", "0.5", "--cluster-size", "10", "--max-clusters", "30", *SIMS, "--json", "--out", o, "--curve-out", _beside(o, "curve.csv")], inputs=(DRAWS,), out="search.json", results=("search.json", "curve.csv")),
     Command("power-stepped-wedge", lambda p, o: ["power", "stepped-wedge", "--sequences", "3,3", "--cluster-size", "20", "--p0", "0.3", "--p1", "0.4", "--icc", "0.05", "--sims", "200", "--seed", "1", "--json", "--out", o], out="power.json", fail_args=("--sequences", "3,0"), fail_message=r"sequences \(--sequences\) = '3,0': '0' is not a positive whole number"),
     Command("report", lambda p, o: ["report", p["fit"], "--data", p["observations"], "--out", o], inputs=(FIT, REPORT_DATA), out="report.html", results=()),
+    # the page refuses to replace a file unless told (--force), which the battery's replace case says
+    Command("planner", lambda p, o: ["planner", p["fit"], "--sites", p["sites"], "--out", o, "--force"], inputs=(FIT, SITES), out="planner.html", results=()),
 )
 
 # -- bugs found in package code (see the report to the lead); fnmatch patterns on case ids ----

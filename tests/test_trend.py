@@ -339,3 +339,19 @@ def test_a_saved_trend_fit_rebuilds_the_same_design_and_likelihood(trend_fit, tm
     assert loaded.spec == result.spec and loaded.spec.time_origin == result.spec.time_origin
     np.testing.assert_array_equal(loaded.model_data.X, result.model_data.X)
     np.testing.assert_allclose(log_likelihood(loaded.posterior), log_likelihood(result.posterior))
+
+
+def test_a_count_models_log_likelihood_has_the_offset_and_the_slopes():
+    """Poisson with exposure: log mu = log(exposure) + Intercept + X @ beta + u_site + b_site (t - t0)."""
+    from scipy.stats import poisson
+
+    table = _panel().drop(columns="embedded")
+    table["visits"] = np.arange(len(table)) % 5
+    table["population"] = 1000.0 + 10.0 * np.arange(len(table))
+    spec = resolve(ModelSpec(family="poisson", outcome="visits", exposure="population", time="year", time_trend=True), table)
+    md = prepare_data(table, spec)
+    fit, draws = _chosen_fit()
+    post = Posterior.from_draws(spec, md, draws)
+    eta = _by_hand(fit, draws, table) + np.log(table["population"].to_numpy())
+    expected = poisson.logpmf(table["visits"].to_numpy(), np.exp(eta))
+    np.testing.assert_allclose(log_likelihood(post), expected, rtol=1e-10)

@@ -1,4 +1,4 @@
-"""``forecast``: each service's state at its next waves from a transition model, and what if.
+"""``forecast``: each service's state at its next waves from a transition model (or a count model's rate), and what if.
 
 ``mbct-bayes forecast FIT.nc SITES.csv --horizon 3 [--step S] [--what-if F=-1.5@2 ...] [--json]
 [--out CSV] [--seed N] [--region-mode mixture|new]``. SITES holds each site's latest wave (site,
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from mbct_bayes.cli._common import add_region_mode, say
-from mbct_bayes.forecast.journey import Forecast, check_horizon, forecast, parse_change
+from mbct_bayes.forecast.journey import CountForecast, Forecast, check_horizon, forecast, parse_change
 from mbct_bayes.io import check_output_path, dumps_json, write_table
 from mbct_bayes.model.fit import load_fit
 from mbct_bayes.schema import read_table
@@ -20,15 +20,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``forecast`` to the ``mbct-bayes`` parser."""
     p = sub.add_parser(
         "forecast",
-        help="forecast each site's state at its next waves (transition models), with what-if changes",
+        help="forecast each site's state (transition models) or access rate (count models) at its next waves, with what-ifs",
         description=(
             "Posterior-predictive forecasts of each site's state at the next --horizon waves from a "
             "transition model, starting from each site's latest wave. E, C, F stay at their latest values "
             "unless --what-if changes them from a wave on; the what-if is forecast with common random "
-            "numbers, so its change in P(embedded at the horizon) has no simulation noise."
+            "numbers, so its change in P(embedded at the horizon) has no simulation noise. A count model "
+            "(poisson, negbinomial) fitted to a panel gives the expected rate per rate_per units of exposure "
+            "instead, and the what-if its change in the rate at the horizon."
         ),
     )
-    p.add_argument("fit", metavar="FIT.nc", help="a saved transition-model fit")
+    p.add_argument("fit", metavar="FIT.nc", help="a saved transition-model fit, or a count model fitted to a panel")
     p.add_argument(
         "sites", metavar="SITES.csv",
         help="each site's latest wave: site, time, state (the outcome), predictors, region",
@@ -50,8 +52,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_forecast)
 
 
-def forecast_text(result: Forecast) -> str:
-    """The forecast as a plain-text table: P(each state) with its 90% interval per site and wave."""
+def rate_text(result: CountForecast) -> str:
+    """A count forecast as plain text: the expected rate with its 90% interval per site and wave."""
+    lines = [f"{result.label} at the next {result.horizon} wave(s), every {result.step:g} time units "
+             "(posterior mean [5%, 95%] over draws)"]
+    for row in result.summary().to_dict(orient="records"):
+        lines.append(f"{row['site']}  wave {row['wave']} (time {row['time']:g}): "
+                     f"{row['rate']:.4g} [{row['rate_q05']:.4g}, {row['rate_q95']:.4g}]")
+    per_site = result.scenario_summary()
+    if per_site is not None and result.scenario is not None:
+        labels = ", ".join(c.label() for c in result.scenario.changes)
+        lines.append(f"what if {labels}: change in the rate at wave {result.horizon} (mean [5%, 95%])")
+        for row in per_site.to_dict(orient="records"):
+            lines.append(
+                f"{row['site']}  {row['rate_baseline']:.4g} -> {row['rate_scenario']:.4g}: "
+                f"{row['delta_rate']:+.4g} [{row['delta_rate_q05']:+.4g}, {row['delta_rate_q95']:+.4g}]"
+            )
+    return "\n".join(lines)
+
+
+def forecast_text(result: Forecast | CountForecast) -> str:
+    """The forecast as a plain-text table: P(each state) (or the rate) with its 90% interval per site and wave."""
+    if isinstance(result, CountForecast):
+        return rate_text(result)
     table = result.summary()
     names = [str(level) for level in result.levels]
     lines = [f"state probabilities at the next {result.horizon} wave(s), every {result.step:g} time units "

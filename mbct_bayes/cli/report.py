@@ -14,6 +14,7 @@ import warnings
 
 from mbct_bayes.cli._common import add_region_mode
 from mbct_bayes.errors import DataError
+from mbct_bayes.forecast.journey import check_horizon
 from mbct_bayes.io import check_output_path
 from mbct_bayes.model.fit import load_fit
 from mbct_bayes.schema import read_table
@@ -41,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="folder written by 'mbct-bayes check --out' (simulation-based calibration)")
     p.add_argument("--seed", type=int, default=0, help="seed of new-site and replication draws (default 0)")
     add_region_mode(p)
+    g = p.add_argument_group("journeys (transition models' forecast section)")
+    g.add_argument("--forecast-sites", metavar="SITES",
+                   help="each site's latest wave to forecast from, as 'mbct-bayes forecast' SITES (default: each fitted "
+                        "site's latest wave)")
+    g.add_argument("--horizon", type=int, default=3, help="future waves to forecast (default 3)")
     add_trial_args(p)
     p.set_defaults(func=cmd_report)
 
@@ -97,14 +103,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.check_dir:
         read_check(args.check_dir)
     trial = trial_settings_from(args)
+    check_horizon(args.horizon)
     fit = load_fit(args.fit)
     ids = [c for c in (fit.spec.group, fit.spec.region) if c]
     observations = read_table(args.data, what="observations", id_columns=ids) if args.data else None
     sites = read_table(args.sites, what="new sites", id_columns=ids) if args.sites else None
+    journey_sites = (read_table(args.forecast_sites, what="forecast sites", id_columns=ids)
+                     if args.forecast_sites else None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         write_report(fit, out, observations=observations, new_sites=sites, evaluation_dir=args.eval_dir,
-                     seed=args.seed, check_dir=args.check_dir, region_mode=args.region_mode, trial=trial)
+                     seed=args.seed, check_dir=args.check_dir, region_mode=args.region_mode, trial=trial,
+                     forecast_sites=journey_sites, horizon=args.horizon)
     for message in dict.fromkeys(" ".join(str(w.message).split()) for w in caught
                                  if not issubclass(w.category, DeprecationWarning | FutureWarning)):
         _say(f"warning: {message}")

@@ -19,8 +19,10 @@ from scipy.special import gammaln
 from mbct_bayes.errors import DataError
 from mbct_bayes.families._base import Family, finite
 from mbct_bayes.families.poisson import (
+    COUNT_BASELINE_SCORED,
     COUNT_FIELDS,
     COUNT_INTERCEPT_PRIOR,
+    COUNT_SAVED_SCORES,
     DEFAULT_OUTCOME,
     SIMULATED_EXPOSURE,
     draw_exposure,
@@ -114,14 +116,9 @@ FAMILY = Family(
         "evaluate": {
             "model": "predictive mixture: log mean over posterior draws of NegativeBinomial(y | exposure · "
             "rate_draw, overdispersion_draw), each draw with its own new-site effect",
-            "baseline": "NegativeBinomial(y) with the training rows' rate per unit of exposure and their "
-            "overdispersion (moments), so both forecasts carry between-site spread",
+            "baseline": COUNT_BASELINE_SCORED,
         },
-        "saved": {
-            "model": "not scored: saved forecasts are scored as probabilities (score-forecasts); a count "
-            "model's rates are scored by mbct-bayes evaluate",
-            "baseline": "not scored (see model)",
-        },
+        "saved": COUNT_SAVED_SCORES,
     },
     draw_codes=draw_codes,
     parameters=(PARAMETER,),

@@ -240,6 +240,17 @@ def describe(spec: ModelSpec) -> str:
 
 
 #: Family fields shared by the two count families.
+#: What the log score of a count model's evaluation baseline and of its saved forecasts score
+#: (the two count families' ``log_score_of`` share them).
+COUNT_BASELINE_SCORED = (
+    "NegativeBinomial(y) with the training rows' rate per unit of exposure and their "
+    "overdispersion (moments), so both forecasts carry between-site spread"
+)
+COUNT_SAVED_SCORES = {
+    "model": "not scored: saved forecasts are scored as probabilities (score-forecasts); a count "
+    "model's rates are scored by mbct-bayes evaluate",
+    "baseline": "not scored (see model)",
+}
 COUNT_FIELDS: dict[str, Any] = dict(
     configure=configure,
     outcome_columns=outcome_columns,
@@ -280,14 +291,9 @@ FAMILY = Family(
         "evaluate": {
             "model": "predictive mixture: log mean over posterior draws of Poisson(y | exposure · rate_draw), "
             "each draw with its own new-site effect",
-            "baseline": "NegativeBinomial(y) with the training rows' rate per unit of exposure and their "
-            "overdispersion (moments), so both forecasts carry between-site spread",
+            "baseline": COUNT_BASELINE_SCORED,
         },
-        "saved": {
-            "model": "not scored: saved forecasts are scored as probabilities (score-forecasts); a count "
-            "model's rates are scored by mbct-bayes evaluate",
-            "baseline": "not scored (see model)",
-        },
+        "saved": COUNT_SAVED_SCORES,
     },
     draw_codes=draw_codes,
     default_priors={"Intercept": COUNT_INTERCEPT_PRIOR},

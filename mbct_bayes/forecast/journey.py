@@ -24,8 +24,20 @@ only fitted wave was its first has no modelled transition, so it counts as not i
 time-trend model each future wave is at its own time, so the population trend and the site's
 slope (its own, or drawn with its intercept for a new site) move it wave by wave.
 
-Counts families (poisson, negbinomial) have no states, so they have no transition models and no
-journeys to forecast here.
+Counts
+------
+A family without states (poisson, negbinomial: access counts with ``exposure`` and
+``rate_per``) has no transitions; its panel fit (``time = "<column>"``) is forecast as the
+expected **rate** at each future wave (:class:`CountForecast`): per draw ``s``, site ``i`` and
+future wave ``k`` at time ``t0 + k·step``, ``rate_s = family.planned_quantity(eta_s)`` (for
+counts ``rate_per · exp(eta)``: events per ``rate_per`` units of exposure, so no exposure is
+needed) with ``eta_s = Intercept + X beta + u_site + (time + b_site)(t - t_origin)`` from the same
+design matrix and site effects as above, and the predictors at wave ``k``'s values (a count
+model relates each wave's count to the same wave's scores). The rate is the posterior mean over
+draws with its 5%/95% quantiles. A count fit **without** a time trend is forecast too: its
+rate is flat over waves except where a what-if changes E, C or F (the result says so), which is
+honest about what that model knows. A what-if gives Δrate at the horizon per draw with the same
+site draws (common random numbers): a zero change gives exactly zero.
 
 The state probabilities are the posterior predictive of the simulated path, computed exactly per
 draw: starting from the observed state, ``pi_k = pi_{k-1} · T_s[k]`` (a Markov chain given the
@@ -33,7 +45,7 @@ draw's parameters and site effect), which is what infinitely many paths simulate
 would give (Rao-Blackwellised: no Monte Carlo noise inside a draw). P(level at wave k) is the
 mean of ``pi_k`` over draws and its 5%/95% interval the quantiles over draws, so the interval
 says how sure the model is of the probability. One path per draw is also simulated
-(:attr:`Forecast.paths`, from uniforms drawn once), for trajectories and fan charts.
+(``Forecast.paths``, from uniforms drawn once), for trajectories and fan charts.
 
 A what-if scenario is forecast with **common random numbers**: the same parameter draws, the same
 new-site and region draws (one generator, same order) and the same path uniforms as the baseline,
@@ -223,6 +235,21 @@ def fitted_gaps(fit_data: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
     return gaps[np.isfinite(gaps)]
 
 
+def has_states(spec: ModelSpec) -> bool:
+    """Whether the fit's family has states (the family says: ``Family.state_levels``); counts do not."""
+    return get_family(spec.family).state_levels is not None
+
+
+def panel_gaps(fit_data: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
+    """The gaps between consecutive waves of each site in the fitted panel (transition or not)."""
+    if spec.dynamics == "transition":
+        return fitted_gaps(fit_data, spec)
+    time = _time_column(spec)
+    ordered = fit_data.sort_values([spec.group, time])
+    gaps = ordered.groupby(spec.group)[time].diff().to_numpy(dtype=float)
+    return gaps[np.isfinite(gaps) & (gaps > 0)]
+
+
 def _time_column(spec: ModelSpec) -> str:
     if spec.time is None:
         raise DataError("forecast needs a panel fit (a spec with time = \"<column>\"); this fit has no time column")
@@ -244,13 +271,15 @@ def prepare_sites(posterior: Posterior, fit_data: pd.DataFrame, sites: pd.DataFr
 
     A site in the fit may not be dated before its last fitted wave (its state there would be a
     step back in its own journey). Returns the validated table with ``_state`` (state codes)
-    added.
+    added (states families only; a count forecast needs no latest count).
     """
     spec = posterior.spec
     time = _time_column(spec)
     if not isinstance(sites, pd.DataFrame) or len(sites) == 0:
         raise DataError(f"{source}: has no rows; give each site's latest wave (site, {time}, {spec.outcome}, predictors)")
-    required = [spec.group, time, spec.outcome, *spec.predictors] + ([spec.region] if spec.region else [])
+    states = has_states(spec)  # a count forecast needs no latest count: the rate does not depend on it
+    outcome = [spec.outcome] if states else []
+    required = [spec.group, time, *outcome, *spec.predictors] + ([spec.region] if spec.region else [])
     missing = [c for c in dict.fromkeys(required) if c not in sites.columns]
     regions = posterior.model_data.region_labels
     # the site and predictor columns (and how the file was read) first, in the package's words
@@ -269,8 +298,8 @@ def prepare_sites(posterior: Posterior, fit_data: pd.DataFrame, sites: pd.DataFr
             f"{source}: site {site!r} has {int((table[spec.group] == site).sum())} rows; give each site's latest wave "
             "only (one row per site)"
         )
-    levels = spec.state_levels
-    table["_state"] = level_codes(table[spec.outcome], levels, source)
+    if states:
+        table["_state"] = level_codes(table[spec.outcome], spec.state_levels, source)
     last = fit_data.groupby(spec.group)[time].max()
     known = table[spec.group].isin(last.index).to_numpy()
     before = known & (table[time].to_numpy(dtype=float) < last.reindex(table[spec.group]).to_numpy(dtype=float))
@@ -340,6 +369,27 @@ def site_effects(posterior: Posterior, rows: pd.DataFrame, rng: np.random.Genera
     if (~known).any():
         effects[:, ~known] = group_part(posterior, rows[~known], "new_site", rng, region_mode)
     return effects
+
+
+def resolve_step(fit_data: pd.DataFrame, spec: ModelSpec, step: float | None, notes: list[str]) -> float:
+    """The time between future waves: ``step`` checked, or the median gap of the fitted panel; says which in ``notes``."""
+    gaps = panel_gaps(fit_data, spec)
+    if step is None:
+        if gaps.size == 0:
+            raise DataError("the fitted panel has no site with two waves, so it has no usual interval; give --step")
+        step = float(np.median(gaps))
+        notes.append(f"future waves every {step:g} {spec.time} (the median gap between the fitted panel's waves)")
+        return step
+    if isinstance(step, bool) or not isinstance(step, int | float) or not math.isfinite(step) or step <= 0:
+        raise DataError(f"step must be a positive number of {spec.time} units; got {step!r}")
+    step = float(step)
+    notes.append(f"future waves every {step:g} {spec.time} (given)")
+    if spec.dynamics == "transition" and not spec.gap_columns and gaps.size and not np.isclose(step, gaps[0]):
+        notes.append(
+            f"the fitted gaps were all {gaps[0]:g}, so the model has no gap terms: a step of {step:g} is forecast "
+            f"as if it were {gaps[0]:g}"
+        )
+    return step
 
 
 @dataclass(frozen=True)
@@ -495,16 +545,18 @@ def forecast(
     seed: int = 0,
     region_mode: str = "mixture",
     source: str = "sites",
-) -> Forecast:
-    """Forecast each site's state at its next ``horizon`` waves, optionally under a what-if change.
+) -> Forecast | CountForecast:
+    """Forecast each site's state (or a count model's rate) at its next ``horizon`` waves, optionally under a what-if.
 
     Parameters
     ----------
     fit
-        A fitted transition model (``dynamics = "transition"``).
+        A fitted transition model (``dynamics = "transition"``), or a count model fitted to a panel
+        (``time = "<column>"``, with or without ``time_trend``).
     sites
-        Each site's latest wave: site, time, state (the outcome column), the predictors, and the
-        region when the model has regions (empty: unknown, the fitted regions' mixture).
+        Each site's latest wave: site, time, state (the outcome column; not needed for counts), the
+        predictors, and the region when the model has regions (empty: unknown, the fitted regions'
+        mixture).
     horizon
         Number of future waves, >= 1.
     step
@@ -521,45 +573,39 @@ def forecast(
 
     Returns
     -------
-    Forecast
-        Per-draw state probabilities and paths; :meth:`Forecast.summary` and
-        :meth:`Forecast.to_dict` for tables and JSON. See the module docstring for the method.
+    Forecast or CountForecast
+        Per-draw state probabilities and paths (or, for counts, rates); ``summary()`` and
+        ``to_dict()`` for tables and JSON. See the module docstring for the method.
     """
     posterior = fit.posterior
     spec = posterior.spec
-    check_transition_fit(spec)
+    if has_states(spec):
+        check_transition_fit(spec)
+    else:
+        _time_column(spec)
     horizon = check_horizon(horizon)
     check_region_mode(region_mode)
     changes = check_changes(scenarios, spec, horizon)
-    notes = []
-    if step is None:
-        gaps = fitted_gaps(fit.data, spec)
-        if gaps.size == 0:
-            raise DataError("the fitted panel has no site with two waves, so it has no usual interval; give --step")
-        step = float(np.median(gaps))
-        notes.append(f"future waves every {step:g} {spec.time} (the median gap between the fitted panel's waves)")
-    else:
-        if isinstance(step, bool) or not isinstance(step, int | float) or not math.isfinite(step) or step <= 0:
-            raise DataError(f"step must be a positive number of {spec.time} units; got {step!r}")
-        step = float(step)
-        notes.append(f"future waves every {step:g} {spec.time} (given)")
-        gaps = fitted_gaps(fit.data, spec)
-        if not spec.gap_columns and gaps.size and not np.isclose(step, gaps[0]):
-            notes.append(
-                f"the fitted gaps were all {gaps[0]:g}, so the model has no gap terms: a step of {step:g} is forecast "
-                f"as if it were {gaps[0]:g}"
-            )
+    notes: list[str] = []
+    step = resolve_step(fit.data, spec, step, notes)
     table = prepare_sites(posterior, fit.data, sites, source)
     names = numeric_predictors(spec)
     last = table[list(names)].to_numpy(dtype=float)
+    states = has_states(spec)
     notes.append(
         f"{', '.join(names)} stay at each site's latest values"
         + (" unless the what-if changes them" if changes else "")
-        + f"; predictors enter at the {spec.predictors_at} wave, as fitted"
+        + (f"; predictors enter at the {spec.predictors_at} wave, as fitted" if states
+           else "; each wave's rate uses that wave's values, as fitted")
     )
     known = table[spec.group].astype(str).isin(set(posterior.model_data.site_labels)).to_numpy()
     if (~known).any():
         notes.append(f"{int((~known).sum())} site(s) not in the fit: a site effect drawn from the fitted population per draw")
+    if not states:
+        return forecast_rates(
+            posterior, table, last, known, horizon=horizon, step=step, changes=changes, seed=seed,
+            region_mode=region_mode, notes=notes,
+        )
     start = table["_state"].to_numpy(dtype=np.int64)
     values, _ = predictor_paths(last, names, horizon, (), spec.scale)
     rows = transition_rows(posterior, table, values, step)
@@ -590,6 +636,202 @@ def forecast(
         horizon=horizon,
         p=p,
         paths=paths,
+        known=known,
+        scenario=scenario,
+        notes=tuple(notes),
+    )
+
+
+def rate_rows(table: pd.DataFrame, spec: ModelSpec, values: np.ndarray, step: float) -> pd.DataFrame:
+    """The rows of every (site, future wave) of a count forecast: n · H rows, site then wave.
+
+    Each row holds the site's predictors at that wave (``values[:, k]``, wave 0 the latest) and the
+    wave's time ``t0 + k·step``.
+    """
+    n_sites, horizon = values.shape[0], values.shape[1] - 1
+    site_i = np.repeat(np.arange(n_sites), horizon)
+    wave_k = np.tile(np.arange(1, horizon + 1), n_sites)
+    rows = table.iloc[site_i].reset_index(drop=True)
+    for j, name in enumerate(numeric_predictors(spec)):
+        rows[name] = values[site_i, wave_k, j]
+    time = _time_column(spec)
+    rows[time] = table[time].to_numpy(dtype=float)[site_i] + wave_k * float(step)
+    return rows
+
+
+def expected_rates(posterior: Posterior, rows: pd.DataFrame, group_effects: np.ndarray, n_sites: int) -> np.ndarray:
+    """The family's planned quantity (S, n, H) of :func:`rate_rows`: the expected rate per ``rate_per`` for counts."""
+    spec, draws = posterior.spec, posterior.draws
+    eta = fixed_part(draws, design_matrix(rows, spec)) + group_effects
+    rate = get_family(spec.family).planned_quantity(eta, draws, spec)
+    return np.asarray(rate, dtype=float).reshape(eta.shape[0], n_sites, -1)
+
+
+@dataclass(frozen=True)
+class CountScenario:
+    """A what-if count forecast beside the baseline, with common random numbers.
+
+    Attributes
+    ----------
+    changes
+        The changes applied together.
+    rate
+        (S, n, H) per-draw expected rate under the scenario.
+    delta
+        (S, n) Δrate at the horizon: scenario minus baseline, per draw.
+    notes
+        What was clamped to the scale.
+    """
+
+    changes: tuple[Change, ...]
+    rate: np.ndarray
+    delta: np.ndarray
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CountForecast:
+    """The forecast rates of a count model for a set of sites (what :func:`forecast` returns for counts).
+
+    Attributes
+    ----------
+    sites
+        Site ids, in the order of the arrays' site axis.
+    start_time
+        (n,) each site's latest time (wave 0).
+    label
+        What the rate is, in words (the family's ``planned_label``, e.g. "expected count per 100,000 population").
+    step, horizon
+        Time between future waves, and the number of future waves.
+    rate
+        (S, n, H) per-draw expected rate at each future wave.
+    known
+        (n,) whether each site was in the fit (its own effect) or drawn as a new site.
+    scenario
+        The what-if forecast, or None.
+    notes
+        Assumptions and adjustments the numbers rest on, in words.
+    """
+
+    sites: tuple[str, ...]
+    start_time: np.ndarray
+    label: str
+    step: float
+    horizon: int
+    rate: np.ndarray
+    known: np.ndarray
+    scenario: CountScenario | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    def summary(self) -> pd.DataFrame:
+        """One row per site and future wave: ``site, wave, time, known_site, rate, rate_q05, rate_q95``."""
+        n_sites, horizon = len(self.sites), self.horizon
+        lo, hi = np.quantile(self.rate, INTERVAL, axis=0)
+        return pd.DataFrame({
+            "site": np.repeat(self.sites, horizon),
+            "wave": np.tile(np.arange(1, horizon + 1), n_sites),
+            "time": (self.start_time[:, None] + self.step * np.arange(1, horizon + 1)[None, :]).ravel(),
+            "known_site": np.repeat(self.known, horizon),
+            "rate": self.rate.mean(axis=0).ravel(),
+            "rate_q05": lo.ravel(),
+            "rate_q95": hi.ravel(),
+        })
+
+    def scenario_summary(self) -> pd.DataFrame | None:
+        """Per site: the rate at the horizon without and with the change, and Δrate with its interval."""
+        if self.scenario is None:
+            return None
+        delta = self.scenario.delta
+        lo, hi = np.quantile(delta, INTERVAL, axis=0)
+        return pd.DataFrame({
+            "site": list(self.sites),
+            "rate_baseline": self.rate[:, :, -1].mean(axis=0),
+            "rate_scenario": self.scenario.rate[:, :, -1].mean(axis=0),
+            "delta_rate": delta.mean(axis=0),
+            "delta_rate_q05": lo,
+            "delta_rate_q95": hi,
+        })
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` object: ``forecasts`` (one record per site and wave, ``rate`` with quantiles), ``scenario``."""
+        records = [
+            {
+                "site": row["site"], "wave": int(row["wave"]), "time": float(row["time"]),
+                "known_site": bool(row["known_site"]), "rate": float(row["rate"]),
+                "rate_q05": float(row["rate_q05"]), "rate_q95": float(row["rate_q95"]),
+            }
+            for row in self.summary().to_dict(orient="records")
+        ]
+        scenario = None
+        if self.scenario is not None:
+            per_site = self.scenario_summary()
+            assert per_site is not None
+            mean_delta = self.scenario.delta.mean(axis=1)  # the sites' average change per draw
+            scenario = {
+                "changes": [
+                    {"predictor": c.predictor, "change": c.change, "from_wave": c.from_wave} for c in self.scenario.changes
+                ],
+                "outcome": f"{self.label} at wave {self.horizon}",
+                "sites": per_site.to_dict(orient="records"),
+                "mean_delta_rate": float(mean_delta.mean()),
+                "mean_delta_rate_q05": float(np.quantile(mean_delta, INTERVAL[0])),
+                "mean_delta_rate_q95": float(np.quantile(mean_delta, INTERVAL[1])),
+                "notes": list(self.scenario.notes),
+            }
+        return {
+            "quantity": self.label,
+            "horizon": self.horizon,
+            "step": self.step,
+            "n_draws": int(self.rate.shape[0]),
+            "forecasts": records,
+            "scenario": scenario,
+            "notes": list(self.notes),
+        }
+
+
+def forecast_rates(
+    posterior: Posterior,
+    table: pd.DataFrame,
+    last: np.ndarray,
+    known: np.ndarray,
+    *,
+    horizon: int,
+    step: float,
+    changes: tuple[Change, ...],
+    seed: int,
+    region_mode: str,
+    notes: list[str],
+) -> CountForecast:
+    """A count model's forecast (see the module docstring, Counts): :func:`forecast` checks the inputs first.
+
+    Draw order of ``np.random.default_rng(seed)``: the group effects of sites not in the fit
+    (:func:`site_effects`), shared by baseline and scenario (common random numbers).
+    """
+    spec = posterior.spec
+    names = numeric_predictors(spec)
+    if not spec.time_trend:
+        notes.append(
+            "the model has no time trend: the rate stays the same over the future waves unless a what-if changes "
+            "the predictors"
+        )
+    values, _ = predictor_paths(last, names, horizon, (), spec.scale)
+    rows = rate_rows(table, spec, values, step)
+    effects = site_effects(posterior, rows, np.random.default_rng(seed), region_mode)
+    rate = expected_rates(posterior, rows, effects, len(table))
+    scenario = None
+    if changes:
+        changed, clamped = predictor_paths(last, names, horizon, changes, spec.scale)
+        rate_changed = expected_rates(posterior, rate_rows(table, spec, changed, step), effects, len(table))
+        scenario = CountScenario(
+            changes=changes, rate=rate_changed, delta=rate_changed[:, :, -1] - rate[:, :, -1], notes=tuple(clamped)
+        )
+    return CountForecast(
+        sites=tuple(table[spec.group].astype(str)),
+        start_time=table[_time_column(spec)].to_numpy(dtype=float),
+        label=get_family(spec.family).planned_label(spec),
+        step=step,
+        horizon=horizon,
+        rate=rate,
         known=known,
         scenario=scenario,
         notes=tuple(notes),

@@ -35,7 +35,7 @@ from mbct_bayes._validate import level_codes
 from mbct_bayes.errors import DataError
 from mbct_bayes.families import get_family
 from mbct_bayes.families._base import BASELINE_PSEUDO
-from mbct_bayes.forecast.journey import check_horizon, check_transition_fit, forecast
+from mbct_bayes.forecast.journey import Forecast, check_horizon, check_transition_fit, forecast
 from mbct_bayes.forecast.rules import score_table
 from mbct_bayes.io import check_output_dir, write_json, write_table
 from mbct_bayes.model.fit import compile_model
@@ -157,6 +157,7 @@ def evaluate_over_time(
         if start.empty:
             continue
         result = forecast(fold, start, horizon=horizon, seed=forecast_seed % 2**31, source=source)
+        assert isinstance(result, Forecast)  # check_transition_fit above: a transition model forecasts states
         mean = result.p.mean(axis=0)  # (n, H, K)
         position = {site: i for i, site in enumerate(result.sites)}
         base = base_rate_forecast(row_codes[train], n_states)

@@ -17,7 +17,7 @@ With a time trend (``time_trend = true``) ``X`` has a last column ``time`` = ``t
 coefficient is the population trend, :mod:`mbct_bayes.model.design`) and each site gets a slope:
 ``eta += b_site[site] * (t - t0)``, with ``(u_site, b_site)`` bivariate normal per site,
 SDs ``sigma_site`` and ``sigma_slope``, correlation ``corr_site_slope`` (LKJ prior),
-:func:`_site_intercepts_and_slopes`.
+``_site_intercepts_and_slopes``.
 """
 
 from __future__ import annotations
@@ -64,12 +64,12 @@ class ModelData:
         Index of each row's region into ``region_labels`` (``None`` without regions).
     resp_value, resp_site, resp_pred, resp_role, role_labels
         Latent measurement only: each respondent score (centred), its site, predictor and role.
-    offset
-        Known part of each row's linear predictor, added to eta (count families with an
-        exposure column: ``log(exposure)``); ``None`` for no offset.
     time_offset
         Time-trend models only: each row's time minus the time origin, ``t - t0`` (n,); the
         multiplier of its site's slope (and the design matrix's ``time`` column).
+    offset
+        Known part of each row's linear predictor, added to eta (count families with an
+        exposure column: ``log(exposure)``); ``None`` for no offset.
     """
 
     X: np.ndarray
@@ -244,7 +244,7 @@ def site_information(data: ModelData, spec: ModelSpec | None = None) -> float:
     ``median_s(I_s) · sigma²``: ``I_s`` the Fisher information of site ``s``'s effect on the
     linear-predictor scale — ``n_s · p(1 − p)`` for ``n_s`` Bernoulli trials at the site and the
     overall rate ``p`` of the outcome (ordinal: of any level above the lowest); a count family's
-    own (:attr:`~mbct_bayes.families.Family.site_estimates`: the site's expected count) — and
+    own (``site_estimates`` of :class:`~mbct_bayes.families.Family`: the site's expected count) — and
     ``sigma²`` a moment estimate of the site-effect variance: the variance of the sites'
     empirical logits (log rates) left over by a least-squares fit on the sites' mean predictors,
     minus their average sampling variance (floored at 0). The measure is the ratio of the prior
@@ -323,10 +323,10 @@ def data_values(data: ModelData, spec: ModelSpec) -> dict[str, np.ndarray]:
         values["region_idx"] = data.region_idx
     if data.trials is not None:
         values["trials"] = data.trials
-    if data.offset is not None:
-        values["offset"] = data.offset
     if data.time_offset is not None:
         values["time_offset"] = data.time_offset
+    if data.offset is not None:
+        values["offset"] = data.offset
     priors = coefficient_priors(spec, data)
     if priors and not baked_coefficient_priors(spec, data):
         values["beta_mu"] = np.array([p["mu"] for p in priors])

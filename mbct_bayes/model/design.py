@@ -19,7 +19,7 @@
 
 3. then each interaction ``a:b``: the products of every column of ``a`` with every column of
    ``b`` (named ``a:b`` for two numeric predictors, ``setting[secondary]:F`` otherwise,
-   ``F:previous[1]`` for a state-specific slope).
+   ``F:previous[1]`` for a state-specific slope);
 
 4. then, in a model with a time trend (``time_trend = true``), one column named ``time``: the
    row's time minus the time origin, ``t - t0``, in the units of the spec's time column (so the
@@ -178,7 +178,7 @@ def design_matrix(table: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
                 "and the time since it); make them with mbct_bayes.model.panel.lagged_rows"
             )
         states = {PREVIOUS: table[PREVIOUS], GAP: table[GAP] if spec.gap_columns else None}
-    return design_from_parts(spec, numeric, categories, states, time_offsets(spec, table))
+    return design_from_parts(spec, numeric, categories, states, time_offset=time_offsets(spec, table))
 
 
 def time_offsets(spec: ModelSpec, table: pd.DataFrame) -> np.ndarray | None:
@@ -308,9 +308,9 @@ def _resolve_time_origin(spec: ModelSpec, table: pd.DataFrame) -> ModelSpec:
 
 
 def _needs_resolving(spec: ModelSpec, table: pd.DataFrame) -> bool:
-    if (spec.dynamics == "transition" and not {"terms", "center"} <= set(spec.gaps) and GAP in table.columns) or (
-        spec.time_trend and spec.time_origin is None and spec.time is not None and spec.time in table.columns
-    ):
+    if spec.time_trend and spec.time_origin is None and spec.time is not None and spec.time in table.columns:
+        return True
+    if spec.dynamics == "transition" and not {"terms", "center"} <= set(spec.gaps) and GAP in table.columns:
         return True
     return any(
         (p in spec.categorical and spec.categorical[p].get("levels") is None)

@@ -256,8 +256,8 @@ def _subset(data: ModelData, rows: np.ndarray) -> ModelData:
     return dataclasses.replace(
         data, X=data.X[rows], y=data.y[rows], trials=None if data.trials is None else data.trials[rows],
         site_idx=data.site_idx[rows], region_idx=None if data.region_idx is None else data.region_idx[rows],
-        offset=None if data.offset is None else data.offset[rows],
         time_offset=None if data.time_offset is None else data.time_offset[rows],
+        offset=None if data.offset is None else data.offset[rows],
     )
 
 
@@ -650,7 +650,8 @@ class Fit:
         with pd.option_context("display.width", 120, "display.float_format", "{:.3f}".format):
             lines.append(shown.to_string())
         ors = [
-            f"  {name}: {family.ratio_abbreviation} {_or_unit(name, self.spec)} {math.exp(v['q50']):.2f} "
+            f"  {name}: {family.ratio_abbreviation} {_or_unit(name, self.spec)} "
+            f"{math.exp(v['q50']):.2f} "
             f"(90% {math.exp(v['q05']):.2f}–{math.exp(v['q95']):.2f})"
             for name, v in s["coefficients"].items() if name != "Intercept"
         ]

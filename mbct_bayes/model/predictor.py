@@ -78,8 +78,8 @@ def own_effects(draws: Mapping[str, np.ndarray], data: ModelData) -> np.ndarray:
 def fitted_eta(posterior: Posterior) -> np.ndarray:
     """The linear predictor (S, n) of the fitted rows, with each site's own effects.
 
-    Without a count family's offset (``log(exposure)``): planning quantities are per ``rate_per``
-    of exposure, and :func:`log_likelihood` adds each row's own offset.
+    Without the rows' offset (a count model's log exposure): per unit of exposure, as the
+    posterior predictive check takes it; :func:`log_likelihood` adds it.
     """
     md, draws = posterior.model_data, posterior.draws
     fixed = latent_fixed_part(posterior, md.site_idx) if posterior.spec.measurement == "latent" else fixed_part(draws, md.X)
@@ -89,7 +89,8 @@ def fitted_eta(posterior: Posterior) -> np.ndarray:
 def log_likelihood(posterior: Posterior) -> np.ndarray:
     """Pointwise log-likelihood (S, n) of the fitted rows, with each site's own effects."""
     md = posterior.model_data
-    return get_family(posterior.spec.family).log_likelihood(md.y, md.add_offset(fitted_eta(posterior)), md.trials, posterior.draws)
+    eta = md.add_offset(fitted_eta(posterior))
+    return get_family(posterior.spec.family).log_likelihood(md.y, eta, md.trials, posterior.draws)
 
 
 def parameter_draws(draws: Mapping[str, np.ndarray], spec: ModelSpec) -> dict[str, np.ndarray]:

@@ -133,9 +133,9 @@ def group_part(
             )
         idx = np.array([lookup[s] for s in sites], dtype=np.int64)
         effect = draws["u_site"][:, idx]
-        offset = time_offsets(spec, table)
-        if offset is not None:
-            effect = effect + draws["b_site"][:, idx] * offset
+        since_origin = time_offsets(spec, table)
+        if since_origin is not None:
+            effect = effect + draws["b_site"][:, idx] * since_origin
         if md.region_idx is not None:
             effect = effect + draws["u_region"][:, _fitted_site_regions(md)[idx]]
         return effect
@@ -145,9 +145,9 @@ def group_part(
     labels, inverse = np.unique(sites, return_inverse=True)
     z = rng.standard_normal((n_draws, len(labels)))
     effect = region + (z * draws["sigma_site"][:, None])[:, inverse]
-    offset = time_offsets(spec, table)
-    if offset is not None:
-        effect = effect + new_site_slopes(draws, z, rng)[:, inverse] * offset
+    since_origin = time_offsets(spec, table)
+    if since_origin is not None:
+        effect = effect + new_site_slopes(draws, z, rng)[:, inverse] * since_origin
     return effect
 
 
@@ -393,8 +393,7 @@ def predict(
         ``new`` has none) plus ``p_mean, p_sd, p_q05, p_q50, p_q95`` for P(embedded) (the top
         level for ordinal models; for a count model the expected count per ``rate_per`` units of
         exposure, with a ``quantity`` column naming it, e.g. "expected access per 100,000
-        population": the new site's exposure is ``rate_per``, so none is needed in ``new``) and,
-        for ordinal models, ``p_<level>`` means. A latent fit's
+        population": the new site's exposure is ``rate_per``, so none is needed in ``new``) and, for ordinal models, ``p_<level>`` means. A latent fit's
         new and typical sites add ``scores`` (what the E, C, F are: measured, and from what, or
         taken as true) and, when measured, ``<X>_true_mean`` (posterior mean of each true score).
 
@@ -443,6 +442,31 @@ def check_lever(spec: ModelSpec, lever: str) -> None:
         raise DataError(f"lever {lever!r} is not a predictor of this model ({', '.join(levers)})")
 
 
+def trial_refusal(spec: ModelSpec) -> str | None:
+    """Why no cluster trial can be planned from a fit with this spec (a phrase), or None when one can.
+
+    The trial designs of :mod:`mbct_bayes.power` simulate each cluster's members as Bernoulli
+    draws at a logistic P(embedded) measured once. A count family's outcome is a rate, not such a
+    probability; a transition model's P(embedded) depends on each service's state at its previous
+    wave, which the designs do not carry. :func:`trial_inputs`, the power module's populations and
+    the report's trial section all ask here.
+    """
+    family = get_family(spec.family)
+    if not family.planned_is_probability:
+        return (
+            f"the trial designs simulate each cluster's P(embedded) from a logistic model, and a {spec.family} "
+            f"model's outcome is a rate ({family.planned_label(spec)}), which the designs do not model"
+        )
+    if spec.dynamics == "transition":
+        return (
+            "this is a transition model: its P(embedded) depends on each service's state at the previous wave, and "
+            "the trial designs simulate one measurement per cluster from a model without a previous state, so their "
+            "assurance would leave out where each service starts; compare journeys with 'mbct-bayes forecast "
+            "--what-if' (mb.forecast scenarios) instead"
+        )
+    return None
+
+
 def trial_inputs(
     posterior: Posterior, *, lever: str = "F", delta: float = 1.0, profile: dict[str, float] | None = None
 ) -> dict[str, Any]:
@@ -471,11 +495,9 @@ def trial_inputs(
         ``sigma_site`` (S,): between-service SD on the logit scale (site and region combined).
     """
     spec = posterior.spec
-    if not get_family(spec.family).planned_is_probability:
-        raise DataError(
-            f"trial power from a fit is for P(embedded) (logistic clusters); a {spec.family} model's outcome is a "
-            "rate, which the power designs do not model"
-        )
+    refusal = trial_refusal(spec)
+    if refusal is not None:
+        raise DataError(f"no trial can be planned from this fit: {refusal}")
     check_lever(spec, lever)
     values: dict[str, Any] = dict(spec.center)
     unknown = sorted(set(profile or {}) - set(spec.predictors))

@@ -176,6 +176,8 @@ def forest_plot(fit: Fit | Posterior, *, show_prior: bool = True, title: str | N
 def _coef_label(spec, name: str) -> str:
     if ":" in name:
         return f"{name} (per point of each)"
+    if name in spec.previous_columns:  # a transition model's previous state: relative to its lowest state
+        return f"{name} (vs previous {spec.state_levels[0]})"
     if name.endswith("]") and "[" in name:  # a categorical level: relative to the reference level
         column = name.split("[", 1)[0]
         return f"{name} (vs {spec.categorical[column]['reference']})"

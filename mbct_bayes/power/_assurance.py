@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike
 from scipy import special
 
 from mbct_bayes.errors import DataError
-from mbct_bayes.planning.predict import trial_inputs
+from mbct_bayes.planning.predict import trial_inputs, trial_refusal
 from mbct_bayes.power import _checks as check
 from mbct_bayes.power._icc import icc_from_sigma_b, marginal_proportion
 from mbct_bayes.power._population import (
@@ -670,7 +670,16 @@ def population_from_fit(
     ``source`` names the candidates in messages (e.g. the file). ``responses`` and
     ``scores_are_true``: a latent fit's candidates' measured scores (see
     :func:`~mbct_bayes.power.candidates_population`).
+
+    Raises
+    ------
+    DataError
+        A fit no trial design can be planned from (:func:`~mbct_bayes.planning.predict.trial_refusal`:
+        count families, transition models).
     """
+    refusal = trial_refusal(fit.spec)
+    if refusal is not None:
+        raise DataError(f"no trial can be planned from this fit: {refusal}")
     if sites is None:
         if stratify is not None:
             raise DataError(

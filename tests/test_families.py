@@ -156,6 +156,25 @@ def test_ordinal_log_likelihood_stays_finite_far_in_the_tails():
     np.testing.assert_allclose(ll, expected, rtol=1e-12)
 
 
+def test_ordinal_obs_log_density_equals_pymc_ordered_logistic():
+    # the written-out density is PyMC's own cumulative logit (pm.OrderedLogistic) wherever the
+    # latter's difference of probabilities is still accurate (|eta| <= 6): every level, 4 cutpoints
+    import pymc as pm
+
+    from mbct_bayes.families.ordinal import cumulative_logit
+
+    rng = np.random.default_rng(11)
+    cuts = np.array([-1.7, -0.2, 0.4, 2.1])
+    eta = rng.uniform(-6.0, 6.0, size=200)
+    y = np.tile(np.arange(5), 40)
+    with pm.Model():
+        ours = cumulative_logit("obs", pm.Data("eta", eta), pm.Data("cuts", cuts), y)
+    reference = pm.OrderedLogistic.dist(eta=eta, cutpoints=cuts)
+    np.testing.assert_allclose(
+        pm.logp(ours, y).eval(mode="FAST_COMPILE"), pm.logp(reference, y).eval(mode="FAST_COMPILE"), rtol=1e-9
+    )
+
+
 def test_ordinal_obs_draws_follow_the_level_probabilities():
     # the PyMC model's "obs" can be forward-sampled (prior predictive) and its draws have the
     # cumulative-logit level probabilities; 4,000 draws per row: a share's SE is at most 0.008

@@ -131,3 +131,17 @@ def latent_fit(example_scores):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mb.ConvergenceWarning)
         return mb.fit(obs, spec, responses=scores, seed=1, draws=200, tune=300, chains=2)
+
+
+# -- parallel test runs (pytest-xdist, `-n auto` in pyproject.toml) -----------------------------------
+#: At most this many workers: each worker fits the session fixtures it needs (a few GB of memory
+#: at most), so many cores would buy little and cost memory.
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto``: one worker per usable core, at most :data:`MAX_WORKERS`."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, MAX_WORKERS))

@@ -146,6 +146,51 @@ def test_planted_log_likelihood_fault_is_caught(name, fault):
     assert _largest_gap(faulty, name, 1) > 1e-3
 
 
+def test_ordinal_log_likelihood_stays_finite_far_in_the_tails():
+    # closed forms: log P(y=0) = log σ(c_0 − η) = −log(1 + e^(η − c_0)) ≈ −(η − c_0) for η ≫ c_0;
+    # log P(y=top) = −log(1 + e^(c_top − η)); a middle level between c_0 = −1.3, c_1 = 0.2 at η = −40:
+    # log(σ(40.2) − σ(38.7)) = log(e^−38.7 − e^−40.2) + O(e^−77) = −38.7 + log(1 − e^−1.5)
+    cuts = {"cutpoints": np.array([[-1.3, 0.2, 2.0]])}
+    ll = get_family("ordinal").log_likelihood(np.array([0, 3, 1]), np.array([[40.0, -40.0, -40.0]]), None, cuts)[0]
+    expected = [-np.logaddexp(0.0, 41.3), -np.logaddexp(0.0, 42.0), -38.7 + np.log(-np.expm1(-1.5))]
+    np.testing.assert_allclose(ll, expected, rtol=1e-12)
+
+
+def test_ordinal_obs_log_density_equals_pymc_ordered_logistic():
+    # the written-out density is PyMC's own cumulative logit (pm.OrderedLogistic) wherever the
+    # latter's difference of probabilities is still accurate (|eta| <= 6): every level, 4 cutpoints
+    import pymc as pm
+
+    from mbct_bayes.families.ordinal import cumulative_logit
+
+    rng = np.random.default_rng(11)
+    cuts = np.array([-1.7, -0.2, 0.4, 2.1])
+    eta = rng.uniform(-6.0, 6.0, size=200)
+    y = np.tile(np.arange(5), 40)
+    with pm.Model():
+        ours = cumulative_logit("obs", pm.Data("eta", eta), pm.Data("cuts", cuts), y)
+    reference = pm.OrderedLogistic.dist(eta=eta, cutpoints=cuts)
+    np.testing.assert_allclose(
+        pm.logp(ours, y).eval(mode="FAST_COMPILE"), pm.logp(reference, y).eval(mode="FAST_COMPILE"), rtol=1e-9
+    )
+
+
+def test_ordinal_obs_draws_follow_the_level_probabilities():
+    # the PyMC model's "obs" can be forward-sampled (prior predictive) and its draws have the
+    # cumulative-logit level probabilities; 4,000 draws per row: a share's SE is at most 0.008
+    import pymc as pm
+
+    from mbct_bayes.families.ordinal import cumulative_logit, cumulative_logit_probabilities
+
+    eta, cuts = np.array([-1.0, 0.5, 2.5]), np.array([-0.8, 0.9, 1.7])
+    with pm.Model():
+        obs = cumulative_logit("obs", pm.Data("eta", eta), pm.Data("cuts", cuts), np.zeros(3, dtype=np.int64))
+    draws = pm.draw(obs, draws=4000, random_seed=3, mode="FAST_COMPILE")
+    shares = np.stack([(draws == k).mean(axis=0) for k in range(4)], axis=-1)
+    expected = cumulative_logit_probabilities(cuts[None, :], eta[None, :])[0]
+    np.testing.assert_allclose(shares, expected, atol=0.04)
+
+
 # -- the registry -------------------------------------------------------------------------------
 
 

@@ -9,6 +9,18 @@ posterior draws (its rank). When sampler and model are right, each parameter's r
 (Talts et al. 2018); a slope or a U, hump or step in their ECDF shows bias, over- or
 under-dispersion.
 
+Panels
+    With a ``time`` column the design's sites, times (so its gaps) and each wave's E, C, F are
+    kept. A time-trend model (``time_trend = true``) simulates every row from the drawn trend,
+    site slopes and their correlation with the intercepts. A transition model (``dynamics =
+    "transition"``) is simulated forward, as :func:`mbct_bayes.model.simulate.simulate_panel`
+    does: each site's first wave keeps the design's own state (the model conditions on it and
+    does not model it) and every later wave is drawn given the state simulated at the wave
+    before (:func:`simulate_panel_outcomes`), so the ``previous[...]`` columns the refit sees
+    come from the drawn parameters. Its default coefficient prior widths are fixed at the
+    design's (:func:`pinned_priors`), because its ``previous[...]`` columns are the outcome
+    itself.
+
 What is reported, per parameter (the intercept, each coefficient, ``sigma_site``,
 ``sigma_region`` with regions, each cutpoint for ordinal models):
 
@@ -20,6 +32,8 @@ What is reported, per parameter (the intercept, each coefficient, ``sigma_site``
   randomised PIT values ``(rank + U) / (L + 1)``; the bands come from
   :func:`arviz_stats.ecdf_utils.ecdf_pit` (the simulation method of that paper) at the same
   level as the test, ``1 - 0.01 / m`` (:func:`mbct_bayes.plots.selfcheck.ecdf_difference`).
+  Time-trend models add ``time``, ``sigma_slope`` and ``corr_site_slope``; transition models
+  ``previous[<level>]`` and, with unequal gaps, ``gap`` and ``gap:previous[<level>]``.
 * **Coverage** of the central 50% and 90% posterior intervals (from all draws, not thinned).
 
 And over all refits: the number of **divergent fits** (at least one divergent transition), fits
@@ -35,7 +49,8 @@ Ranks
 Degenerate data sets
     The default intercept prior puts real mass on P(embedded) near 0 or 1, so some simulated
     studies have every outcome 0, every outcome 1 (binomial: none or all embedded) or, for
-    ordinal models, one level only. The package refuses to fit such data
+    ordinal models, one level only (for a transition model: among the modelled waves, all but
+    each site's first). The package refuses to fit such data
     (:func:`mbct_bayes.schema.validate_observations`), so these data sets are **counted and not
     refitted**. The ranks of the others condition on the data set being non-degenerate; a
     parameter that drives degeneracy (the intercept) is then checked against a prior truncated
@@ -519,8 +534,9 @@ def check(
     spec
         The model specification (observed measurement; latent models are not supported).
     like
-        Observations whose design (sites, regions, trials, E, C, F) the simulated studies copy;
-        a DataFrame or a CSV/Parquet path. Their outcome is not used.
+        Observations whose design (sites, regions, trials, E, C, F; for panels the times) the
+        simulated studies copy; a DataFrame or a CSV/Parquet path. Their outcome is not used,
+        except a transition model's first wave of each site (the state it conditions on).
     reps
         Data sets to simulate from the priors (≥ 10; 200 or more for a real check).
     seed

@@ -13,6 +13,9 @@ Designs (40 sites × 6 waves, the size of ``data/example/panel.csv``):
   regions. Design: :func:`mbct_bayes.model.simulate.simulate_panel` (40, 6, gaps 1 and 2, seed 1).
 * ``ordinal_journey``: ``models/journey.toml`` (ordinal transition, none < partial < embedded,
   E, C, F at the previous wave, site and region effects) on ``data/example/panel.csv`` (annual).
+* ``ordinal_gaps``: the ordinal transition model with unequal gaps (1 or 2 years; gap terms
+  ``gap``, ``gap:previous[partial]``, ``gap:previous[embedded]``), no regions. Design:
+  :func:`~mbct_bayes.model.simulate.simulate_panel` (40, 6, ``"ordinal"``, gaps 1 and 2, seed 1).
 * ``bernoulli_trend``: ``time_trend = true`` (population trend, site slopes correlated with the
   site intercepts, LKJ prior) on :func:`mbct_bayes.model.simulate.simulate_observations` (40
   sites × 6 waves, default truth with :func:`~mbct_bayes.model.simulate.default_time_trend`, no
@@ -39,7 +42,7 @@ import mbct_bayes as mb
 from mbct_bayes.model.simulate import default_time_trend, default_truth, simulate_observations, simulate_panel
 
 ROOT = Path(__file__).resolve().parents[1]
-DESIGNS = ("bernoulli_gaps", "ordinal_journey", "bernoulli_trend")
+DESIGNS = ("bernoulli_gaps", "ordinal_journey", "ordinal_gaps", "bernoulli_trend")
 
 
 def make(folder: Path) -> None:
@@ -49,6 +52,11 @@ def make(folder: Path) -> None:
     spec = mb.ModelSpec.from_dict(truth["spec"]).with_changes(name="sbc-bernoulli-gaps")
     panel.to_csv(folder / "bernoulli_gaps.csv", index=False)
     (folder / "bernoulli_gaps.toml").write_text(spec.to_toml(), encoding="utf-8")
+
+    panel, truth = simulate_panel(40, 6, "ordinal", gaps=(1.0, 2.0), n_regions=0, seed=1)
+    spec = mb.ModelSpec.from_dict(truth["spec"]).with_changes(name="sbc-ordinal-gaps")
+    panel.to_csv(folder / "ordinal_gaps.csv", index=False)
+    (folder / "ordinal_gaps.toml").write_text(spec.to_toml(), encoding="utf-8")
 
     journey = mb.ModelSpec.from_toml(ROOT / "models" / "journey.toml")
     (folder / "ordinal_journey.csv").write_text((ROOT / "data" / "example" / "panel.csv").read_text(encoding="utf-8"))
@@ -78,7 +86,7 @@ def collect(folder: Path, out: Path) -> None:
         timing = folder / name / "time.txt"
         if timing.is_file():
             entry["time_v"] = {
-                line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip()
+                line.split(": ", 1)[0].strip(): line.split(": ", 1)[1].strip()
                 for line in timing.read_text(encoding="utf-8").splitlines()
                 if any(key in line for key in ("Elapsed (wall clock)", "User time", "System time", "Percent of CPU"))
             }

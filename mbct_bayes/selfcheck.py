@@ -9,6 +9,18 @@ posterior draws (its rank). When sampler and model are right, each parameter's r
 (Talts et al. 2018); a slope or a U, hump or step in their ECDF shows bias, over- or
 under-dispersion.
 
+Panels
+    With a ``time`` column the design's sites, times (so its gaps) and each wave's E, C, F are
+    kept. A time-trend model (``time_trend = true``) simulates every row from the drawn trend,
+    site slopes and their correlation with the intercepts. A transition model (``dynamics =
+    "transition"``) is simulated forward, as :func:`mbct_bayes.model.simulate.simulate_panel`
+    does: each site's first wave keeps the design's own state (the model conditions on it and
+    does not model it) and every later wave is drawn given the state simulated at the wave
+    before (:func:`simulate_panel_outcomes`), so the ``previous[...]`` columns the refit sees
+    come from the drawn parameters. Its default coefficient prior widths are fixed at the
+    design's (:func:`pinned_priors`), because its ``previous[...]`` columns are the outcome
+    itself.
+
 What is reported, per parameter (the intercept, each coefficient, ``sigma_site``,
 ``sigma_region`` with regions, each cutpoint for ordinal models):
 
@@ -20,6 +32,8 @@ What is reported, per parameter (the intercept, each coefficient, ``sigma_site``
   randomised PIT values ``(rank + U) / (L + 1)``; the bands come from
   :func:`arviz_stats.ecdf_utils.ecdf_pit` (the simulation method of that paper) at the same
   level as the test, ``1 - 0.01 / m`` (:func:`mbct_bayes.plots.selfcheck.ecdf_difference`).
+  Time-trend models add ``time``, ``sigma_slope`` and ``corr_site_slope``; transition models
+  ``previous[<level>]`` and, with unequal gaps, ``gap`` and ``gap:previous[<level>]``.
 * **Coverage** of the central 50% and 90% posterior intervals (from all draws, not thinned).
 
 And over all refits: the number of **divergent fits** (at least one divergent transition), fits
@@ -35,7 +49,8 @@ Ranks
 Degenerate data sets
     The default intercept prior puts real mass on P(embedded) near 0 or 1, so some simulated
     studies have every outcome 0, every outcome 1 (binomial: none or all embedded) or, for
-    ordinal models, one level only. The package refuses to fit such data
+    ordinal models, one level only (for a transition model: among the modelled waves, all but
+    each site's first). The package refuses to fit such data
     (:func:`mbct_bayes.schema.validate_observations`), so these data sets are **counted and not
     refitted**. The ranks of the others condition on the data set being non-degenerate; a
     parameter that drives degeneracy (the intercept) is then checked against a prior truncated
@@ -87,9 +102,19 @@ from mbct_bayes import runtime
 from mbct_bayes.errors import ConvergenceWarning, DataError
 from mbct_bayes.families import get_family
 from mbct_bayes.forecast.crossval import _compiled_for, _Problem, concurrent_folds
+from mbct_bayes.forecast.journey import sample_paths
 from mbct_bayes.io import check_output_dir, write_atomic, write_json, write_table
-from mbct_bayes.model.build import build_model, choose_centered, prepare_data, with_fixed_intercept_prior
+from mbct_bayes.model.build import (
+    build_model,
+    choose_centered,
+    coefficient_priors,
+    outcome_array,
+    prepare_data,
+    with_fixed_intercept_prior,
+)
+from mbct_bayes.model.design import design_matrix, resolve
 from mbct_bayes.model.fit import available_sampler, posterior_arrays
+from mbct_bayes.model.panel import PREVIOUS, lagged_rows
 from mbct_bayes.model.predictor import fixed_part, own_effects, parameter_draws
 from mbct_bayes.model.sampling import SamplerSettings, sampler_settings
 from mbct_bayes.schema import DataWarning, read_table, validate_observations
@@ -139,9 +164,93 @@ def simulate_outcomes(
     Bernoulli 0/1, binomial successes out of the row's trials, or ordinal level codes 0..K-1,
     from the same linear predictor and level probabilities as :mod:`mbct_bayes.planning.predict`.
     """
+    if spec.dynamics == "transition":
+        return simulate_panel_outcomes(spec, table, draws, rng)
     data = prepare_data(table, spec)
     eta = fixed_part(draws, data.X) + own_effects(draws, data)
     return get_family(spec.family).draw_codes(rng, data.add_offset(eta), data.trials, draws)
+
+
+def _modelled_positions(table: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """A transition model's rows (:func:`~mbct_bayes.model.panel.lagged_rows`) and, for each, the panel
+    positions of its own wave and of the site's previous wave.
+
+    The positions come from ``lagged_rows`` itself, run on the panel with the outcome replaced by
+    the row positions (it carries the previous wave's outcome into ``previous``), so the pairing
+    of waves is the fitted model's own.
+    """
+    rows = lagged_rows(table.assign(**{spec.outcome: np.arange(len(table))}), spec)
+    own = rows[spec.outcome].to_numpy(dtype=np.int64)
+    before = rows[PREVIOUS].to_numpy(dtype=np.int64)
+    return rows, own, before
+
+
+def simulate_panel_outcomes(
+    spec: ModelSpec, table: pd.DataFrame, draws: dict[str, np.ndarray], rng: np.random.Generator
+) -> np.ndarray:
+    """Transition models: each site's states simulated forward from its first wave: (reps, n) codes.
+
+    A site's first wave keeps the design's own state (the model conditions on it and does not
+    model it). Every later wave is drawn given the state *simulated* at the site's previous wave,
+    so the previous states of the refitted data come from the drawn parameters, as in
+    :func:`mbct_bayes.model.simulate.simulate_panel`. The transition probabilities are those of
+    the rows the model fits (:func:`~mbct_bayes.model.panel.lagged_rows`: E, C, F at the previous
+    or current wave as the spec says, the design's own gaps and times), computed for every
+    possible previous state through the one design matrix and the family's level probabilities
+    (as the journey forecast does), and the paths are drawn by the forecast's inverse-CDF
+    sampler (:func:`mbct_bayes.forecast.journey.sample_paths`).
+    """
+    family = get_family(spec.family)
+    levels = spec.state_levels
+    n_states = len(levels)
+    rows, own, before = _modelled_positions(table, spec)
+    n_rows = len(rows)
+    data = prepare_data(table, spec)  # the same rows in the same order: site, region and time effects
+    # every modelled row once per possible previous state (row-major: row, then state)
+    expanded = rows.iloc[np.repeat(np.arange(n_rows), n_states)].reset_index(drop=True)
+    expanded[PREVIOUS] = pd.Series(np.asarray(levels, dtype=object)[np.tile(np.arange(n_states), n_rows)]).infer_objects()
+    X = design_matrix(expanded, resolve(spec, rows))
+    eta = fixed_part(draws, X) + np.repeat(data.add_offset(own_effects(draws, data)), n_states, axis=1)
+    probs = family.level_probabilities(eta, draws).reshape(eta.shape[0], n_rows, n_states, n_states)
+    # rectangular (site, step) layout; a site with fewer waves is padded with "stay" transitions
+    site_index, site_labels = pd.factorize(rows[spec.group].astype(str))
+    step = rows.groupby(site_index)[spec.time].rank(method="first").to_numpy(dtype=np.int64) - 1
+    n_draws, n_sites, horizon = eta.shape[0], len(site_labels), int(step.max()) + 1
+    transitions = np.broadcast_to(np.eye(n_states), (n_draws, n_sites, horizon, n_states, n_states)).copy()
+    transitions[:, site_index, step] = probs
+    codes = np.broadcast_to(outcome_array(table, spec), (n_draws, len(table))).copy()
+    start = np.empty(n_sites, dtype=np.int64)
+    start[site_index[step == 0]] = codes[0, before[step == 0]]
+    paths = sample_paths(transitions, start, rng.random((n_draws, n_sites, horizon)))
+    codes[:, own] = paths[:, site_index, step]
+    return codes
+
+
+def modelled(y: np.ndarray, table: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
+    """The columns of simulated outcomes ``y`` (reps, n) that the model fits: for a transition
+    model every wave but each site's first (which it conditions on), else all."""
+    if spec.dynamics != "transition":
+        return y
+    return y[:, _modelled_positions(table, spec)[1]]
+
+
+def pinned_priors(spec: ModelSpec, table: pd.DataFrame) -> ModelSpec:
+    """A transition spec with every default coefficient prior fixed at this design's width.
+
+    The default prior of a coefficient is Normal(0, 2.5 / sd(x)) of its design column
+    (:meth:`mbct_bayes.spec.ModelSpec.prior_for`). In a transition model the ``previous[...]``
+    and ``gap:previous[...]`` columns are the outcome's own earlier values, so each simulated
+    study would get its own prior width, unlike the width its truth was drawn with, and SBC
+    would flag that data-dependence rather than the fit. The check therefore draws and fits
+    with the widths of the design given (its observed states), stated in the result's
+    ``settings["pinned_priors"]``. Other specs (whose design does not depend on the outcome)
+    are returned unchanged.
+    """
+    if spec.dynamics != "transition":
+        return spec
+    data = prepare_data(table, spec)
+    defaults = dict(zip(data.coef_names, coefficient_priors(spec, data), strict=True))
+    return spec.with_changes(priors={**defaults, **spec.priors})
 
 
 def degenerate(y: np.ndarray, spec: ModelSpec, trials: np.ndarray | None = None) -> np.ndarray:
@@ -432,8 +541,9 @@ def check(
     spec
         The model specification (observed measurement; latent models are not supported).
     like
-        Observations whose design (sites, regions, trials, E, C, F) the simulated studies copy;
-        a DataFrame or a CSV/Parquet path. Their outcome is not used.
+        Observations whose design (sites, regions, trials, E, C, F; for panels the times) the
+        simulated studies copy; a DataFrame or a CSV/Parquet path. Their outcome is not used,
+        except a transition model's first wave of each site (the state it conditions on).
     reps
         Data sets to simulate from the priors (≥ 10; 200 or more for a real check).
     seed
@@ -490,11 +600,13 @@ def check(
     prior_seq, outcome_seq, sampler_seq, pit_seq = np.random.SeedSequence(seed).spawn(4)
     say = runtime.printer(progress)
     say(f"drawing {reps} parameter sets from the priors and simulating {reps} studies of {len(table)} rows")
+    reported_spec = spec
     truth_spec = _simulate_spec if _simulate_spec is not None else spec
+    spec, truth_spec = pinned_priors(spec, table), pinned_priors(truth_spec, table)
     prior = prior_draws(table, truth_spec, reps, int(prior_seq.generate_state(1)[0]))
     outcomes = simulate_outcomes(spec, table, prior, np.random.default_rng(outcome_seq))
     trials = table[spec.trials].to_numpy(dtype=np.int64) if spec.trials is not None else None
-    is_degenerate = degenerate(outcomes, spec, trials)
+    is_degenerate = degenerate(modelled(outcomes, table, spec), spec, trials)
     truths = parameter_draws(prior, spec)
     sample_seeds = [int(s.generate_state(1)[0]) for s in sampler_seq.spawn(reps)]
     tasks = [
@@ -529,9 +641,13 @@ def check(
         say(f"refitting {runtime.describe_run(len(tasks), 'simulated studies', **where)} (compiled once per process)")
         results = runtime.run(_run_rep, tasks, shared=problem, progress=report, **where)
     return _summarise(
-        spec, results, reps, is_degenerate, int(rank_draws), np.random.default_rng(pit_seq),
+        reported_spec, results, reps, is_degenerate, int(rank_draws), np.random.default_rng(pit_seq),
         seconds=time.perf_counter() - started, seed=seed,
-        settings={"draws": draws, "tune": settings.tune, "chains": chains, "sampler": settings.sampler, "centered": centered},
+        settings={
+            "draws": draws, "tune": settings.tune, "chains": chains, "sampler": settings.sampler, "centered": centered,
+            **({"pinned_priors": {k: v for k, v in spec.priors.items() if k not in reported_spec.priors}}
+               if spec.dynamics == "transition" else {}),
+        },
     )
 
 

@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="simulation-based calibration: does the model recover its own priors at this design?",
         description=(
             "Draw parameters from the spec's priors, simulate studies with the design of OBS.csv "
-            "(its sites, regions, trials and E, C, F; its outcome is not used), refit each (the "
+            "(its sites, regions, trials, times and E, C, F; its outcome is not used but for a transition "
+            "model's first wave per site, which it conditions on), refit each (the "
             "model compiles once) and test that the true values' ranks in their posteriors are "
             "uniform (chi-square, Bonferroni over parameters at family-wise 0.01). Single-class "
             "studies (all 0 / all 1 / one level) cannot be fitted: they are counted, not refitted. "

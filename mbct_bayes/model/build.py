@@ -381,7 +381,7 @@ def _beta(spec: ModelSpec, data: ModelData, values: dict[str, np.ndarray]):
 
 #: The symmetric distribution whose absolute value has each half prior's density (HalfNormal(s) is
 #: |Normal(0, s)|, and so on); an Exponential prior has none that is smooth at 0 (the Laplace).
-FOLDED = {
+FOLDED: dict[str, dict[str, Any]] = {
     "HalfNormal": {"dist": "Normal"},
     "HalfStudentT": {"dist": "StudentT"},
     "HalfCauchy": {"dist": "Cauchy", "alpha": 0.0},

@@ -11,9 +11,11 @@ from mbct_bayes import _moved, power
 from mbct_bayes._version import __version__
 from mbct_bayes.errors import ConvergenceWarning, DataError, FitFileError
 from mbct_bayes.forecast.crossval import compare, evaluate, loo
+from mbct_bayes.forecast.journey import Forecast, forecast
 from mbct_bayes.model.fit import CompiledModel, Fit, compile_model, fit, load_fit
 from mbct_bayes.model.sampling import SamplerSettings
 from mbct_bayes.model.simulate import simulate_observations
+from mbct_bayes.planner import write_planner as planner
 from mbct_bayes.planning.scenarios import levers, rank, target, what_if
 from mbct_bayes.schema import DataWarning, read_observations, read_table, validate_observations
 from mbct_bayes.selfcheck import Calibration, check
@@ -30,6 +32,7 @@ __all__ = [
     "DataWarning",
     "Fit",
     "FitFileError",
+    "Forecast",
     "ModelSpec",
     "SamplerSettings",
     "__version__",
@@ -38,9 +41,11 @@ __all__ = [
     "compile_model",
     "evaluate",
     "fit",
+    "forecast",
     "levers",
     "load_fit",
     "loo",
+    "planner",
     "power",
     "rank",
     "read_codebook",

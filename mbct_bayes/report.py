@@ -8,8 +8,13 @@ names, spec name and description, column names, file paths) is HTML-escaped.
 
 Sections: the model and data in words (with every prior in force), the diagnostics verdict, the
 coefficient table, a forest plot of odds ratios, the site effects, a posterior predictive check,
-the planning table for new sites and the lever chart, and, when an evaluation folder is given,
-its scores against the baseline and a reliability diagram.
+the planning table for new sites and the lever chart, the assurance of a cluster trial over its
+size (when a trial is given), and, when an evaluation folder is given, its scores against the
+baseline and a reliability diagram; with a check folder, the simulation-based calibration.
+
+Every probability is written by :func:`mbct_bayes._format.probability`: one that rounds to 0 or 1
+at the precision shown reads ``< 0.01`` / ``> 0.99``, never ``0.00`` / ``1.00``. Words follow the
+model: region wording appears only for a model with region effects.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import io
 import json
 import math
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,10 +35,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mbct_bayes._format import probability, probability_interval
 from mbct_bayes._version import __version__
 from mbct_bayes.errors import DataError
 from mbct_bayes.families import get_family
 from mbct_bayes.families._base import percent
+from mbct_bayes.forecast.journey import Forecast, forecast
 from mbct_bayes.io import check_output_path, write_text
 from mbct_bayes.model.design import categorical_predictors, design_matrix, numeric_predictors, reference_notes
 from mbct_bayes.model.fit import ESS_MIN, R_HAT_MAX, Fit
@@ -44,12 +52,19 @@ from mbct_bayes.planning.predict import (
     p_embedded,
     predict,
     summarise_draws,
+    trial_refusal,
     typical_part,
     validate_new_data,
 )
 from mbct_bayes.plots.evaluate import reliability_diagram
+from mbct_bayes.plots.journey import fan_chart
 from mbct_bayes.plots.model import forest_plot, plain_label, posterior_predictive, ppc_plot, site_effects_plot
 from mbct_bayes.plots.planning import lever_chart
+from mbct_bayes.plots.power import power_curve_figure
+from mbct_bayes.power import population_from_fit
+from mbct_bayes.power._assurance import population_size, services_curve
+from mbct_bayes.power._kernel import ANALYSIS_TEXT
+from mbct_bayes.power._settings import SimulationSettings
 from mbct_bayes.schema import read_table
 from mbct_bayes.selfcheck import read_check
 from mbct_bayes.spec import COEF_SCALE
@@ -279,6 +294,8 @@ def _column_text(spec, column: str) -> str:
     if column.endswith("]") and "[" in column:
         name, level = column[:-1].split("[", 1)
         return f"[{name} = {level}]"
+    if spec.time_trend and column == "time":  # the trend's column: time minus the time origin
+        return f"({spec.time} − {spec.time_origin:g})"
     return f"({column} − {spec.center[column]:g})"
 
 
@@ -288,10 +305,16 @@ def _formula(spec, regions: bool) -> str:
     for name in spec.coef_names:
         terms.append(f"β_{name}·" + "·".join(_column_text(spec, part) for part in name.split(":")))
     terms.append("u_site[s]")
+    if spec.time_trend:
+        terms.append(f"b_site[s]·{_column_text(spec, 'time')}")
     if regions:
         terms.append("u_region[r]")
     lhs = family.eta_label
-    text = f"{lhs} = " + " + ".join(terms) + ";   u_site ~ Normal(0, sigma_site)"
+    site_law = (
+        "(u_site, b_site) ~ MvNormal(0; SDs sigma_site, sigma_slope; correlation corr_site_slope)"
+        if spec.time_trend else "u_site ~ Normal(0, sigma_site)"
+    )
+    text = f"{lhs} = " + " + ".join(terms) + ";   " + site_law
     if regions:
         text += ", u_region ~ Normal(0, sigma_region)"
     return text + family.formula_note(spec)
@@ -351,9 +374,10 @@ def section_model(fit: Fit, summary: dict[str, Any]) -> Html:
         parts.append(_p("Interactions: " + ", ".join(f"{a}:{b}" for a, b in spec.interactions)
                         + " (products of the centred predictors, or of a categorical level's 0/1 column)."))
     parts.append(Html(f"<p class=\"formula\">{esc(_formula(spec, bool(md.region_labels)))}</p>"))
+    family = get_family(spec.family)
     parts.append(_p(
-        "Coefficients are log-odds per scale point; because predictors are centred, the intercept is the log-odds "
-        "of embedding for a typical site with every predictor at its centre"
+        f"Coefficients are {family.coefficient_scale} per scale point; because predictors are centred, the intercept "
+        f"is {family.intercept_words} for a typical site with every predictor at its centre"
         + (" and each categorical covariate at its reference level" if notes else "") + ".", "note",
     ))
     parts.append(Html("<h3>Priors in force</h3>"))
@@ -441,9 +465,13 @@ def section_coefficients(fit: Fit, summary: dict[str, Any]) -> Html:
 
     rows = [row(name, s, name != "Intercept") for name, s in summary["coefficients"].items()]
     rows += [row(f"sigma_{level}", s, False) for level, s in summary["group_sd"].items()]
+    rows += [row(f"corr_{pair}", s, False) for pair, s in summary.get("group_corr", {}).items()]
     rows += [row(f"cutpoint {c['name']}", c, False) for c in summary.get("cutpoints", [])]
+    rows += [row(name, s, False) for name, s in summary.get("family_parameters", {}).items()]
+    family = get_family(fit.spec.family)
     parts = [_table(
-        ["parameter", "mean", "SD", "5%", "median", "95%", "odds ratio per point (90%)", "R-hat", "bulk ESS", "tail ESS"],
+        ["parameter", "mean", "SD", "5%", "median", "95%", f"{family.ratio_name} per point (90%)", "R-hat",
+         "bulk ESS", "tail ESS"],
         rows,
     )]
     if fit.spec.categorical:
@@ -451,18 +479,26 @@ def section_coefficients(fit: Fit, summary: dict[str, Any]) -> Html:
             "A categorical level's row (e.g. setting[secondary]) is the log-odds, and its odds ratio, relative to the "
             "reference level: " + "; ".join(reference_notes(fit.spec)) + ".", "note",
         ))
+    if "time_trend" in summary:
+        parts.append(_p(f"Time trend: {summary['time_trend']['note']}.", "note"))
     if "Intercept" in summary["coefficients"]:
         typical = typical_at_centre(fit)
+        fmt = ".2f" if family.planned_is_probability else ".3g"  # a probability, or a rate
         where = (" (region unknown: one of the fitted regions in proportion to their sites)"
                  if fit.model_data.region_labels else "")
         parts.append(_p(
             f"A typical site{where} at the centre of every scale"
             + (" (each categorical covariate at its reference level)" if fit.spec.categorical else "")
-            + " embeds with probability "
-            f"{typical['p_q50']:.2f} (90% interval {typical['p_q05']:.2f}–{typical['p_q95']:.2f}).", "note",
+            + (" embeds with probability "
+               f"{probability(typical['p_q50'])} (90% interval {probability_interval(typical['p_q05'], typical['p_q95'])})."
+               if family.planned_is_probability
+               else f" has {family.planned_label(fit.spec)} {typical['p_q50']:{fmt}} "
+               f"(90% interval {typical['p_q05']:{fmt}}–{typical['p_q95']:{fmt}})."),
+            "note",
         ))
     parts.append(_p(
-        "Coefficients are on the log-odds scale (odds ratio = exp(coefficient)); sigma_site is the SD of the site "
+        f"Coefficients are on the {family.eta_scale} scale ({family.ratio_name} = exp(coefficient)); "
+        "sigma_site is the SD of the site "
         "effects on that scale. R-hat and ESS values that fail the gate are shown in red.", "note",
     ))
     return Html("".join(parts))
@@ -498,7 +534,7 @@ def section_prior_sensitivity(summary: dict[str, Any]) -> Html:
 def section_check(result: dict[str, Any], folder: Path) -> Html:
     """Simulation-based calibration from a ``mbct-bayes check --out`` folder."""
     rows = [
-        [name, Cell(_num(p.get("rank_p_value")), "num" + (" bad" if p.get("rejected") else "")),
+        [name, Cell(probability(p.get("rank_p_value"), 3), "num" + (" bad" if p.get("rejected") else "")),
          Cell(_pct(p.get("coverage_50", math.nan)), "num"), Cell(_pct(p.get("coverage_90", math.nan)), "num"),
          Cell("ranks not uniform" if p.get("rejected") else "ok", "bad" if p.get("rejected") else "good")]
         for name, p in result["parameters"].items()
@@ -548,6 +584,7 @@ REGION_MODE_TEXT = {
 def _planning(fit: Fit, sites: pd.DataFrame, seed: int, region_mode: str = "mixture") -> tuple[Html, Html]:
     """The planning table section and the lever section."""
     spec = fit.spec
+    label = get_family(spec.family).planned_label(spec)  # P(embedded), or a count model's rate per rate_per
     table = _sites_with_ids(fit, sites)
     new = predict(fit, table, kind="new_site", seed=seed, region_mode=region_mode)
     typical = predict(fit, table, kind="typical_site", seed=seed, region_mode=region_mode)
@@ -560,16 +597,16 @@ def _planning(fit: Fit, sites: pd.DataFrame, seed: int, region_mode: str = "mixt
     if len(set(lever_table["site"].astype(str))) > MAX_LEVER_PANELS:
         note = f" The chart shows the first {MAX_LEVER_PANELS} sites; the table lists them all."
     lever_html = Html(
-        _p("Each panel is one new site: the gain in P(embedded) from raising each of "
+        _p(f"Each panel is one new site: the gain in {label} from raising each of "
            + ", ".join(numeric_predictors(spec)) + " by one scale point (clipped at the top of the scale), posterior "
            "mean and 90% interval, best lever on top; the label gives P(gain > 0)." + note)
         + _figure_or_note(lambda: lever_chart(labelled, chart_sites), "lever chart",
-                          "Gain in P(embedded) per lever for each new site (new-site predictions).")
+                          f"Gain in {label} per lever for each new site (new-site predictions).")
     )
     best = {}
     for r in lever_table[lever_table["rank"] == 1].itertuples(index=False):
         best[str(r.site)] = (f"{r.lever}: {r.delta_mean:+.2f} ({r.delta_q05:+.2f} to {r.delta_q95:+.2f}), "
-                             f"P(gain) {r.p_positive:.2f}")
+                             f"P(gain) {probability(r.p_positive)}")
     id_cols = [spec.group] + ([spec.region] if spec.region and spec.region in table.columns else [])
     rows = []
     for i in range(min(len(table), MAX_PLANNING_ROWS)):
@@ -578,20 +615,21 @@ def _planning(fit: Fit, sites: pd.DataFrame, seed: int, region_mode: str = "mixt
         row += [Cell(f"{float(table[p].iloc[i]):g}", "num") if p not in spec.categorical else str(table[p].iloc[i])
                 for p in spec.predictors]
         row += [
-            Cell(_num(new["p_mean"].iloc[i], 2), "num"),
-            Cell(f"{new['p_q05'].iloc[i]:.2f}–{new['p_q95'].iloc[i]:.2f}", "num"),
-            Cell(_num(typical["p_mean"].iloc[i], 2), "num"),
+            Cell(probability(new["p_mean"].iloc[i]), "num"),
+            Cell(probability_interval(new["p_q05"].iloc[i], new["p_q95"].iloc[i]), "num"),
+            Cell(probability(typical["p_mean"].iloc[i]), "num"),
         ]
         if lever_table is not None:
             row.append(best.get(site, ""))
         rows.append(row)
-    headers = [*id_cols, *spec.predictors, "P(embedded), new site", "90% interval", "typical site"]
+    headers = [*id_cols, *spec.predictors, f"{label}, new site", "90% interval", "typical site"]
     if lever_table is not None:
         headers.append("best lever, +1 point: ΔP (90%)")
     parts = [
-        _p("P(embedded) for each new service. 'New site' draws the site effect from the fitted population of sites "
-           "(what to expect of one new service); 'typical site' sets it to 0 (the median service of its region with these "
-           "scores)." + (f" Region mode '{region_mode}': {REGION_MODE_TEXT[region_mode]}."
+        _p(f"{label} for each new service. 'New site' draws the site effect from the fitted population of sites "
+           "(what to expect of one new service); 'typical site' sets it to 0 (the median service "
+           + ("of its region " if fit.model_data.region_labels else "") + "with these scores)."
+           + (f" Region mode '{region_mode}': {REGION_MODE_TEXT[region_mode]}."
                        if fit.model_data.region_labels else "")),
         _table(headers, rows),
     ]
@@ -669,6 +707,288 @@ def section_evaluation(fit: Fit, ev: EvaluationFiles) -> Html:
     return Html("".join(parts))
 
 
+# -- journeys (transition models) -----------------------------------------------------------------
+#: Panels of the fan chart at most (a readable figure); the table lists every site.
+MAX_FAN_PANELS = 12
+#: Future waves forecast by the journeys section unless told otherwise.
+DEFAULT_HORIZON = 3
+
+
+def latest_waves(fit: Fit) -> pd.DataFrame:
+    """Each fitted site's latest wave (its row at its largest time): where the journeys section starts."""
+    spec = fit.spec
+    data = fit.data.sort_values([str(spec.group), str(spec.time)], kind="stable")
+    return data.groupby(str(spec.group), sort=True).tail(1).reset_index(drop=True)
+
+
+def journey_forecast(
+    fit: Fit, sites: pd.DataFrame | None = None, *, horizon: int = DEFAULT_HORIZON, seed: int = 0,
+    region_mode: str = "mixture",
+) -> Forecast:
+    """The journeys section's forecast: :func:`mbct_bayes.forecast.journey.forecast` from ``sites``
+    (default :func:`latest_waves`), at the fit's usual step, with no what-if."""
+    table = latest_waves(fit) if sites is None else sites
+    source = "the fitted sites' latest waves" if sites is None else "forecast sites"
+    result = forecast(fit, table, horizon=horizon, seed=seed, region_mode=region_mode, source=source)
+    assert isinstance(result, Forecast)  # the section is only for transition fits, whose forecasts have states
+    return result
+
+
+def fan_sites(result: Forecast, limit: int = MAX_FAN_PANELS) -> tuple[list[str], str]:
+    """The sites the fan chart draws and a sentence saying which: all, or ``limit`` of them evenly
+    spaced in the order of P(top state at the horizon), so the figure spans the range."""
+    names = list(result.sites)
+    if len(names) <= limit:
+        return names, f"All {len(names)} sites are drawn."
+    top = len(result.levels) - 1
+    order = np.argsort(result.p[:, :, -1, top].mean(axis=0), kind="stable")
+    picks = order[np.unique(np.round(np.linspace(0, len(order) - 1, limit)).astype(int))]
+    chosen = [names[i] for i in picks]
+    return chosen, (
+        f"{len(chosen)} of the {len(names)} sites are drawn, chosen evenly spaced in the order of P({result.levels[top]} "
+        f"at wave {result.horizon}) from lowest to highest so the figure spans the range: {', '.join(chosen)}. "
+        "The table lists every site."
+    )
+
+
+def section_journeys(fit: Fit, result: Forecast, given: bool) -> Html:
+    """Forecast paths of the sites: a fan chart, P(top state at the horizon) per site, and the assumptions."""
+    spec = fit.spec
+    top = len(result.levels) - 1
+    top_name = result.levels[top]
+    chosen, which = fan_sites(result)
+    draws = result.p[:, :, -1, top]
+    low, high = np.quantile(draws, [0.05, 0.95], axis=0)
+    horizon_time = result.start_time + result.step * result.horizon
+    rows = [
+        [site, _id_text(result.levels[int(result.start_state[i])]), f"{result.start_time[i]:g}", f"{horizon_time[i]:g}",
+         Cell(probability(draws[:, i].mean()), "num"), probability_interval(low[i], high[i]),
+         "in the fit (its own effect)" if result.known[i] else "new (effect drawn from the population)"]
+        for i, site in enumerate(result.sites)
+    ]
+    start = ("the rows given (forecast_sites= in Python, --forecast-sites in 'mbct-bayes report')" if given
+             else "each fitted site's latest wave in the fitted data")
+    names = numeric_predictors(spec)
+    n_new = int((~result.known).sum())
+    assumptions = [
+        f"The paths start from {start}: its time, its observed state and its {', '.join(names)}.",
+        f"Future waves come every {result.step:g} {spec.time} for {result.horizon} wave(s) "
+        + ("(the median gap between the fitted panel's waves)." if any("median gap" in n for n in result.notes)
+           else "(as given)."),
+        f"{', '.join(names)} are held at each site's latest values at every future wave (no change of support, no "
+        f"champion leaving); they enter at the {spec.predictors_at} wave, as fitted.",
+        "Each path is simulated from the posterior: every draw's transition probabilities, chained wave by wave, "
+        f"give P(each state) at each future wave; the intervals are 5-95% over {result.p.shape[0]} posterior draws.",
+        (f"{len(result.sites) - n_new} site(s) were in the fit and use their own effects; {n_new} are new and draw "
+         "a site effect from the fitted population per draw (wider intervals)."),
+    ]
+    note_text = "; ".join(result.notes)
+    return Html(
+        _p(f"Where each service may be over the next {result.horizon} wave(s): P({top_name}) along its forecast path, "
+           f"from {start}. {which}")
+        + _figure_or_note(
+            lambda: fan_chart(result, chosen), f"fan chart of P({top_name}) along each site's forecast path",
+            f"P({top_name}) at each future wave (line: posterior mean; band: 90% interval over posterior draws); the "
+            "first point is the site's latest observed state.",
+        )
+        + _table(["site", "latest state", "latest time", f"time of wave {result.horizon}",
+                  f"P({top_name} at wave {result.horizon})", "90% interval", "site effect"], rows,
+                 caption=f"P({top_name}) at the horizon, wave {result.horizon}, per site (posterior mean and 90% interval).")
+        + Html("<h3>What these numbers assume</h3>") + Html("<ul>" + "".join(f"<li>{esc(a)}</li>" for a in assumptions)
+                                                          + "</ul>")
+        + _p(f"Forecast notes: {note_text}. Python: mb.forecast(fit, sites, horizon={result.horizon}); command line: "
+             f"'mbct-bayes forecast FIT.nc SITES.csv --horizon {result.horizon}' (add --what-if for a scenario).", "note")
+    )
+
+
+# -- trial planning -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrialSettings:
+    """The parallel cluster trial the report's trial-planning section plans (``mbct-bayes power`` names).
+
+    Attributes
+    ----------
+    lever
+        Predictor the intervention moves; ``None``: ``F`` when the model has it (the power
+        module's default), else its first numeric predictor.
+    delta
+        How far the intervention moves it, in scale points.
+    cluster_size
+        Members measured per cluster (``m``).
+    clusters
+        Smallest and largest clusters per arm of the assurance curve.
+    sims
+        Simulated trials per design; ``None``: one per posterior draw (as ``mbct-bayes power
+        assurance``); other numbers cycle the draws in a seeded random order.
+    alpha, analysis
+        Two-sided significance and the trial's analysis (as ``mbct-bayes power --analysis``).
+    """
+
+    lever: str | None = None
+    delta: float = 1.0
+    cluster_size: int = 20
+    clusters: tuple[int, int] = (4, 30)
+    sims: int | None = None
+    alpha: float = 0.05
+    analysis: str = "t"
+
+    def lever_for(self, fit: Fit) -> str:
+        """The lever this plan moves in ``fit``."""
+        if self.lever is not None:
+            return self.lever
+        numeric = numeric_predictors(fit.spec)
+        return "F" if "F" in numeric or not numeric else numeric[0]
+
+
+#: Rows of the trial table: this many designs spread over the curve's range (the figure shows every one).
+TRIAL_TABLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """What the trial-planning section shows: the assurance curve and the size checks.
+
+    Attributes
+    ----------
+    settings
+        The plan asked for (lever resolved).
+    curve
+        One row per clusters-per-arm (:func:`mbct_bayes.power.population_curve`'s columns).
+    inputs
+        What every row shares (population, implied proportions, ``assumptions``, seed, ...).
+    sizes
+        Clusters per arm -> the analysis's type-I error keys at that design (``actual_size``,
+        ``size_holds``, ``size_note``, ...), for the rows of the table.
+    seconds
+        Time taken (curve and size checks).
+    """
+
+    settings: TrialSettings
+    curve: pd.DataFrame
+    inputs: dict[str, Any]
+    sizes: dict[int, dict[str, Any]]
+    seconds: float
+
+
+def _table_clusters(low: int, high: int) -> list[int]:
+    return sorted({int(c) for c in np.rint(np.linspace(low, high, TRIAL_TABLE_ROWS))})
+
+
+def trial_unavailable(fit: Fit) -> str | None:
+    """Why the trial-planning section cannot plan a trial from ``fit`` (a sentence), or None when it can.
+
+    The reason is :func:`mbct_bayes.planning.predict.trial_refusal`'s, which the power module
+    also gives when asked for such a trial.
+    """
+    refusal = trial_refusal(fit.spec)
+    return None if refusal is None else f"{refusal}; no assurance is computed rather than one for a design this fit does not fit"
+
+
+def trial_plan(fit: Fit, settings: TrialSettings | None = None, *, seed: int = 0) -> TrialPlan:
+    """The assurance curve over clusters per arm for a trial recruiting from the fitted services.
+
+    Computed by the power module's own functions (:func:`mbct_bayes.power.population_from_fit`,
+    then the curve of :func:`mbct_bayes.power.population_curve` with its inputs, and the size of
+    the analysis at the table's designs as :func:`mbct_bayes.power.population_assurance` reports
+    it), so the numbers equal ``mb.power.population_curve(population_from_fit(fit, lever=...,
+    delta=...), clusters=..., cluster_sizes=[m], sims=..., seed=seed, alpha=..., analysis=...)``.
+
+    Raises
+    ------
+    DataError
+        Bad settings (an unknown lever, clusters below 2, ...).
+    """
+    settings = settings or TrialSettings()
+    settings = TrialSettings(**{**settings.__dict__, "lever": settings.lever_for(fit)})
+    low, high = (int(c) for c in settings.clusters)
+    if not 2 <= low <= high:
+        raise DataError(f"trial clusters per arm {low}-{high}: give LOW-HIGH with 2 <= LOW <= HIGH, e.g. 4-30")
+    start = time.perf_counter()
+    population = population_from_fit(fit, lever=str(settings.lever), delta=settings.delta)
+    sim = SimulationSettings(sims=settings.sims, alpha=settings.alpha, seed=seed, analysis=settings.analysis)
+    curve = services_curve(population, range(low, high + 1), [int(settings.cluster_size)], settings=sim)
+    inputs = dict(curve.inputs)
+    sizes = {
+        c: population_size({**inputs, "clusters_per_arm": c, "cluster_size": int(settings.cluster_size)},
+                           population, sim)
+        for c in _table_clusters(low, high)
+    }
+    return TrialPlan(settings, curve.table, inputs, sizes, time.perf_counter() - start)
+
+
+def section_trial(fit: Fit, plan: TrialPlan) -> Html:
+    """The assurance curve with power at the posterior mean beside it, its assumptions and size warnings."""
+    s, info, table = plan.settings, plan.inputs, plan.curve
+    m = int(s.cluster_size)
+    points = "scale point" if abs(float(s.delta)) == 1 else "scale points"
+    reach = table[table["assurance"] >= 0.8]
+    bound = float(info["assurance_bound"])
+    if len(reach):
+        first = f"Assurance first reaches 0.8 at {int(reach['clusters_per_arm'].iloc[0])} clusters per arm."
+    else:
+        first = f"Assurance stays below 0.8 up to {int(table['clusters_per_arm'].max())} clusters per arm." + (
+            f" No number of clusters can get it there: it is at most {probability(bound)}, the chance the effect "
+            "lies in the intended direction (plus alpha/2 of the rest)." if bound < 0.8 else "")
+    lead = _p(
+        f"A parallel cluster-randomised trial of implementation support that raises {s.lever} by {float(s.delta):+g} "
+        f"{points} in each intervention service, {m} {'member' if m == 1 else 'members'} measured per cluster, "
+        f"analysed by a {ANALYSIS_TEXT.get(s.analysis, s.analysis)} at two-sided alpha {s.alpha:g}. Assurance is the "
+        "chance the trial succeeds averaged over what the posterior still doubts (O'Hagan, Stevens & Campbell 2005); "
+        "power at the posterior mean fixes every parameter at its posterior mean and uses the same simulated "
+        f"services and random numbers. {first}"
+    )
+    rows = []
+    for c in sorted(plan.sizes):
+        row = table[table["clusters_per_arm"] == c].iloc[0]
+        size = plan.sizes[c]
+        rows.append([
+            Cell(str(c), "num"), Cell(str(2 * c), "num"),
+            Cell(f"{probability(row['assurance'])} ({probability_interval(row['assurance_mc_low'], row['assurance_mc_high'])})",
+                 "num"),
+            Cell(f"{probability(row['power_at_posterior_mean'])} ({probability_interval(row['power_at_posterior_mean_mc_low'], row['power_at_posterior_mean_mc_high'])})",
+                 "num"),
+            Cell(f"{probability(size['actual_size'], 3)} ({'holds' if size['size_holds'] else 'does not hold'})",
+                 "num" if size["size_holds"] else "num bad"),
+        ])
+    warnings_html = "".join(
+        f"<p class=\"unavailable\">Warning: {esc(size['size_note'])}.</p>"
+        for size in plan.sizes.values() if size.get("size_note")
+    )
+    effect = (
+        f"Implied by the posterior and these services (posterior means): embedding {percent(info['p0_marginal'])} in "
+        f"control services and {percent(info['p1_marginal'])} with the intervention (population-averaged), a "
+        f"cluster-specific odds ratio of {info['odds_ratio']:.2f} per service, proportion-scale ICC {info['icc']:.2f}; "
+        f"P(effect in the intended direction, {info['direction']}) {probability(info['p_effect_in_direction'])}."
+    )
+    if info.get("clipped_share"):
+        effect += (f" {percent(info['clipped_share'])} of intervention services would pass the end of the {s.lever} "
+                   "scale; their move is cut there.")
+    assumptions = "<ul>" + "".join(f"<li>{esc(a)}</li>" for a in info.get("assumptions", [])) + "</ul>"
+    band = next(iter(plan.sizes.values()))["size_band"]
+    run = (
+        f"Each design: {info['sims']} simulated trials over {info['draws_used']} of {info['draws_total']} posterior "
+        f"draws, seed {info['seed']} (same seed, same numbers); every design shares the same random numbers. The "
+        f"type-I error is the rejection rate of at least {min(v['size_sims'] for v in plan.sizes.values())} trials "
+        f"with the effect removed; it holds alpha when it lies in [{band[0]:.3f}, {band[1]:.3f}]. Computed in "
+        f"{plan.seconds:.1f} s. Python: mbct_bayes.power.population_curve; command line: 'mbct-bayes power "
+        f"assurance FIT --lever {s.lever} --delta {float(s.delta):g} --clusters C --cluster-size {m} --analysis "
+        f"{s.analysis} --alpha {s.alpha:g} --sims {info['sims']} --seed {info['seed']}'."
+    )
+    figure = _figure_or_note(
+        lambda: power_curve_figure(table, x="clusters_per_arm", target=0.8),
+        "assurance curve over clusters per arm",
+        f"Assurance (blue, with its 95% Monte Carlo band) and power at the posterior mean (green dashed) against "
+        f"clusters per arm, {m} per cluster; the dotted line is the most assurance can reach.",
+    )
+    return Html(
+        lead + figure
+        + _table(["clusters per arm", "clusters in all", "assurance (95% MC)", "power at posterior mean (95% MC)",
+                  "type-I error of the analysis"], rows)
+        + warnings_html + _p(effect) + Html("<h3>What these numbers assume</h3>") + Html(assumptions)
+        + _p(run, "note")
+    )
+
+
 HOW_TO_READ = (
     "Start with the diagnostics verdict: if it says FAIL, nothing else here should be relied on. The forest plot "
     "shows how the odds of embedding change per scale point of Evidence, Context and Facilitation; an interval "
@@ -676,6 +996,7 @@ HOW_TO_READ = (
     "their E, C, F scores. The posterior predictive check compares the observed embedding rates with rates "
     "simulated from the fitted model: observed points far outside their intervals point to misfit. The planning "
     "table gives what to expect of new services, and the lever chart which score is worth raising first. "
+    "The trial section gives the chance that a cluster trial of raising one score succeeds, by its size. "
     "Forecast scores, when given, say whether the model predicts held-out sites better than a base rate."
 )
 
@@ -691,6 +1012,9 @@ def render_report(
     seed: int = 0,
     check_dir: str | os.PathLike[str] | None = None,
     region_mode: str = "mixture",
+    trial: TrialSettings | None = None,
+    forecast_sites: pd.DataFrame | None = None,
+    horizon: int = DEFAULT_HORIZON,
 ) -> str:
     """The report as one self-contained HTML document.
 
@@ -719,6 +1043,16 @@ def render_report(
         Where a new site with an empty region is (models with region effects): ``"mixture"``, one of
         the fitted regions in proportion to their sites; ``"new"``, a region drawn from the region
         population. Used by every new-site prediction and the levers; the planning section says which.
+    trial
+        The parallel cluster trial to plan (:class:`TrialSettings`): the trial-planning section's
+        assurance curve over clusters per arm, with power at the posterior mean, the analysis's
+        type-I error and what the numbers assume (a few seconds). ``None`` leaves the section with
+        a note on how to add it (``mbct-bayes report`` adds it unless ``--no-trial``).
+    forecast_sites
+        Transition models: the sites' latest waves to forecast from in the journeys section (as
+        ``mbct-bayes forecast``'s SITES); default each fitted site's latest wave. Ignored otherwise.
+    horizon
+        Transition models: future waves forecast in the journeys section (default 3).
 
     Returns
     -------
@@ -728,7 +1062,7 @@ def render_report(
     Raises
     ------
     DataError
-        Bad ``observations``, ``new_sites``, evaluation folder or ``region_mode``.
+        Bad ``observations``, ``new_sites``, evaluation folder, ``region_mode`` or ``trial``.
     """
     spec = fit.spec
     check_region_mode(region_mode)
@@ -738,7 +1072,13 @@ def render_report(
         sbc = read_check(check_dir)
     if new_sites is not None:
         validate_new_data(fit.posterior, _sites_with_ids(fit, new_sites), source="new sites")
+    journeys = None
+    if spec.dynamics == "transition":
+        journeys = journey_forecast(fit, forecast_sites, horizon=horizon, seed=seed, region_mode=region_mode)
+    no_trial = trial_unavailable(fit) if trial is not None else None
+    plan = trial_plan(fit, trial, seed=seed) if trial is not None and no_trial is None else None
     ppc = posterior_predictive(fit, observations, seed=seed)
+    family = get_family(spec.family)
     summary = fit.summary()
     diag = summary["diagnostics"]
     name = spec.name or f"{spec.family} model"
@@ -749,20 +1089,23 @@ def render_report(
         ("diagnostics", "Diagnostics verdict", section_diagnostics(diag)),
         ("coefficients", "Coefficients", section_coefficients(fit, summary)),
         ("priors", "Do the priors or the data decide?", section_prior_sensitivity(summary)),
-        ("forest", "Effects of E, C and F (odds ratios)", _figure_or_note(
-            lambda: forest_plot(fit), "forest plot of odds ratios",
-            "Odds ratio per scale point: point = posterior median, thick bar = 50% interval, thin line = 90% "
-            "interval, grey = prior 90% interval. Right: median (90% interval).",
+        ("forest", f"Effects of E, C and F ({family.ratio_name}s)", _figure_or_note(
+            lambda: forest_plot(fit), f"forest plot of {family.ratio_name}s",
+            f"{family.ratio_name.capitalize()} per scale point: point = posterior median, thick bar = 50% interval, "
+            "thin line = 90% interval, grey = prior 90% interval. Right: median (90% interval).",
         )),
         ("sites", "Site effects", _figure_or_note(
             lambda: site_effects_plot(fit), "caterpillar plot of site effects",
-            "Each site's effect on the log-odds beyond its E, C, F scores, sorted; orange = 90% interval excludes 0.",
+            f"Each site's effect on the {family.eta_scale} beyond its E, C, F scores, "
+            "sorted; orange = 90% interval excludes 0.",
         )),
     ]
+    rate_words = "embedded rate" if family.planned_is_probability else f"rate ({family.planned_label(spec)})"
+    fmt = ".2f" if family.planned_is_probability else ".3g"
     ppc_text = _p(
         f"Replicated data sets drawn from the posterior ({ppc.replicated_overall.size} draws) against {ppc.source} "
-        f"({len(ppc.sites)} sites). Overall embedded rate observed {ppc.observed_overall:.2f}; P(replicated ≥ "
-        f"observed) = {ppc.p_value:.2f} (values near 0 or 1 signal misfit). {ppc.site_coverage:.0%} of sites "
+        f"({len(ppc.sites)} sites). Overall {rate_words} observed {ppc.observed_overall:{fmt}}; P(replicated ≥ "
+        f"observed) = {probability(ppc.p_value)} (values near 0 or 1 signal misfit). {ppc.site_coverage:.0%} of sites "
         "lie inside their 90% replicated interval (about 90% or more is expected; this is an in-sample check)."
     )
     sections.append(("ppc", "Posterior predictive check", Html(ppc_text + _figure_or_note(
@@ -776,6 +1119,14 @@ def render_report(
         lever_html = _unavailable(f"No new sites were given, so there is no lever chart; {how}.")
     sections.append(("planning", "Planning new sites", planning_html))
     sections.append(("levers", "Which lever to pull", lever_html))
+    if journeys is not None:
+        sections.append(("journeys", "Journeys: forecast paths", section_journeys(fit, journeys, forecast_sites is not None)))
+    if no_trial is not None:
+        sections.append(("trial", "Planning a trial", _unavailable(f"No trial section for this fit: {no_trial}.")))
+    else:
+        sections.append(("trial", "Planning a trial", section_trial(fit, plan) if plan is not None else _unavailable(
+            "No trial was planned. Pass trial=TrialSettings() to write_report (Python), or run 'mbct-bayes report' "
+            "without --no-trial, for the assurance of a cluster trial over clusters per arm.")))
     if ev is not None:
         sections.append(("evaluation", "Forecast evaluation", section_evaluation(fit, ev)))
     else:
@@ -814,6 +1165,9 @@ def write_report(
     seed: int = 0,
     check_dir: str | os.PathLike[str] | None = None,
     region_mode: str = "mixture",
+    trial: TrialSettings | None = None,
+    forecast_sites: pd.DataFrame | None = None,
+    horizon: int = DEFAULT_HORIZON,
 ) -> Path:
     """Write the HTML report to ``path`` atomically (see :func:`render_report` for the arguments).
 
@@ -828,10 +1182,22 @@ def write_report(
     target = check_output_path(path)
     text = render_report(
         fit, observations=observations, new_sites=new_sites, evaluation_dir=evaluation_dir, title=title, seed=seed,
-        check_dir=check_dir, region_mode=region_mode,
+        check_dir=check_dir, region_mode=region_mode, trial=trial,
+        forecast_sites=forecast_sites, horizon=horizon,
     )
     write_text(target, text)
     return target
 
 
-__all__ = ["check_evaluation_dir", "figure_html", "read_evaluation", "render_report", "write_report"]
+__all__ = [
+    "TrialPlan",
+    "TrialSettings",
+    "check_evaluation_dir",
+    "figure_html",
+    "journey_forecast",
+    "latest_waves",
+    "read_evaluation",
+    "render_report",
+    "trial_plan",
+    "write_report",
+]

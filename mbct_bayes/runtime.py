@@ -76,6 +76,7 @@ class Progress:
         self.step()
 
     def step(self) -> None:
+        """Count one finished task; print a line when ``every`` seconds have passed since the last, or at the end."""
         self.done += 1
         if not self.enabled:
             return

@@ -354,7 +354,9 @@ def validate_observations(
     if not new_data:
         get_family(spec.family).check_outcome(out, spec, source)
 
-    if "wave" in out.columns:
+    if spec.time is not None and spec.time in out.columns:
+        _check_time(out, spec, source)
+    elif "wave" in out.columns:
         key = out[[group]].assign(_w=out["wave"].astype("str"))
         dup = key.duplicated(keep=False).to_numpy()
         if dup.any():
@@ -376,6 +378,8 @@ def validate_observations(
 
 def _check_columns(df: pd.DataFrame, spec: ModelSpec, source: str, new_data: bool) -> None:
     required = [spec.group, *spec.predictors]
+    if spec.time is not None and not new_data:
+        required.append(spec.time)
     if spec.region and not new_data:
         required.append(spec.region)
     if not new_data:
@@ -441,6 +445,39 @@ def _check_region(df, spec, source, new_data, known_regions) -> None:
                 f"{', '.join(known)}){_suggest(first, known)}; fix the spelling, or leave "
                 "the region empty to treat it as unknown",
             )
+
+
+def _check_time(df: pd.DataFrame, spec: ModelSpec, source: str) -> None:
+    """A panel's time column: numeric, present, and one row per site and time (in place: float64)."""
+    time, group = spec.time, spec.group
+    assert time is not None
+    raw = df[time]
+    if raw.dtype == bool:
+        raw = raw.astype("float64")
+    num = pd.to_numeric(raw, errors="coerce")
+    nonnum = raw.notna().to_numpy() & num.isna().to_numpy()
+    if nonnum.any():
+        raise _err(
+            source, time, nonnum,
+            f"{_values(raw, nonnum)} not a number; time must be numeric (a year, or any ordered number such as "
+            "a wave number): convert dates to years or number the waves",
+        )
+    t = num.to_numpy(dtype="float64")
+    if np.isnan(t).any():
+        raise _err(source, time, np.isnan(t), f"missing time; give every row its {time} (a year or wave number)")
+    if np.isinf(t).any():
+        raise _err(source, time, np.isinf(t), "infinite time; fix the value")
+    df[time] = t
+    dup = pd.DataFrame({"s": df[group], "t": t}).duplicated(keep=False).to_numpy()
+    if dup.any():
+        first = int(np.flatnonzero(dup)[0])
+        site, when = df[group].iloc[first], _num(float(t[first]))
+        rows = dup & (df[group] == site).to_numpy() & (t == t[first])
+        raise _err(
+            source, f"{group}, {time}", rows,
+            f"site {site!r} has {int(rows.sum())} rows at {time} {when}; keep one row per site and time "
+            "(remove or merge the duplicates)",
+        )
 
 
 def category_labels(col: pd.Series) -> pd.Series:

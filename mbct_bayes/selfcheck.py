@@ -90,7 +90,7 @@ from mbct_bayes.forecast.crossval import _compiled_for, _Problem, concurrent_fol
 from mbct_bayes.io import check_output_dir, write_atomic, write_json, write_table
 from mbct_bayes.model.build import build_model, choose_centered, prepare_data
 from mbct_bayes.model.fit import available_sampler, posterior_arrays
-from mbct_bayes.model.predictor import fixed_part, parameter_draws
+from mbct_bayes.model.predictor import fixed_part, own_effects, parameter_draws
 from mbct_bayes.model.sampling import SamplerSettings, sampler_settings
 from mbct_bayes.schema import DataWarning, read_table, validate_observations
 from mbct_bayes.spec import ModelSpec
@@ -137,13 +137,11 @@ def simulate_outcomes(
     """One simulated outcome per row of ``table`` for each parameter draw: shape (reps, n).
 
     Bernoulli 0/1, binomial successes out of the row's trials, or ordinal level codes 0..K-1,
-    from the same linear predictor and level probabilities as :mod:`mbct_bayes.predict`.
+    from the same linear predictor and level probabilities as :mod:`mbct_bayes.planning.predict`.
     """
     data = prepare_data(table, spec)
-    eta = fixed_part(draws, data.X) + draws["u_site"][:, data.site_idx]
-    if data.region_idx is not None:
-        eta = eta + draws["u_region"][:, data.region_idx]
-    return get_family(spec.family).draw_codes(rng, eta, data.trials, draws)
+    eta = fixed_part(draws, data.X) + own_effects(draws, data)
+    return get_family(spec.family).draw_codes(rng, data.add_offset(eta), data.trials, draws)
 
 
 def degenerate(y: np.ndarray, spec: ModelSpec, trials: np.ndarray | None = None) -> np.ndarray:

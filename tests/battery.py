@@ -206,6 +206,8 @@ class FitSlot:
     """A saved fit (.nc) a command reads; the battery passes the session's example fit."""
 
     key: str = "fit"
+    #: the session fixture whose saved fit is the valid input
+    fixture: str = "example_fit_path"
 
     def kinds(self) -> dict[str, str]:
         return dict(FIT_KINDS)
@@ -385,6 +387,7 @@ def draws_csv() -> str:
 
 observations = _text(EXAMPLE / "observations.csv")
 new_sites = _text(EXAMPLE / "new_sites.csv")
+panel_sites = _text(EXAMPLE / "panel_sites.csv")
 responses = _text(EXAMPLE / "responses.csv")
 codebook = _text(CODEBOOK)
 

@@ -25,12 +25,14 @@ COMMANDS_BY_AREA = {
     "predict": {"predict"},
     "demo": {"demo"},
     "plan": {"plan"},
+    "forecast": {"forecast"},
     "score_forecasts": {"score-forecasts"},
     "evaluate": {"evaluate"},
     "loo": {"loo"},
     "check": {"check"},
     "power": {"power"},
     "report": {"report"},
+    "planner": {"planner"},
 }
 
 
@@ -80,7 +82,7 @@ def test_every_command_module_is_listed():
 # forecasts, checks and trial design. AREAS sets it, so a reordered AREAS shows here.
 HELP_ORDER = [
     "simulate", "validate", "score", "reliability", "fit", "summary", "predict", "demo",
-    "plan", "score-forecasts", "evaluate", "loo", "check", "power", "report",
+    "plan", "forecast", "score-forecasts", "evaluate", "loo", "check", "power", "report", "planner",
 ]
 
 

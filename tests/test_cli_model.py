@@ -160,12 +160,42 @@ def test_predict_region_mode(binomial_fit, tmp_path, capsys):
 
 
 def test_demo_writes_what_the_readme_promises(tmp_path, capsys):
+    """Issue 15: the demo's report leaves no section empty (evaluation, trial, priors filled)."""
+    import re
+
     out_dir = tmp_path / "demo"
     code, out, err = run(["demo", "--out", out_dir, *TINY], capsys)
     assert code == 0, err
-    for name in ("observations.csv", "fit.nc", "summary.json", "new_sites.csv", "predictions.csv", "report.html"):
+    for name in ("observations.csv", "fit.nc", "summary.json", "new_sites.csv", "predictions.csv", "report.html",
+                 "evaluation/metrics.json", "evaluation/predictions.csv", "planner.html"):
         assert (out_dir / name).exists(), name
     assert "P(embedded)" in out
+    # the example model has no region effects: no region column, no region words
+    assert "region" not in out[out.index("P(embedded) for the example"):].lower()
+    assert re.search(r"10-fold leave-site-out evaluation in \d+\.\d s \(the compiled model reused", err), err
+    report = (out_dir / "report.html").read_text(encoding="utf-8")
+    sections = dict(re.findall(r'<section id="([a-z]+)">(.*?)</section>', report, re.S))
+    assert {"evaluation", "trial", "priors", "planning", "levers"} <= set(sections)
+    empty = [sid for sid, body in sections.items() if 'class="unavailable"' in body]
+    assert not empty, f"sections left empty in the demo's report: {empty}"
+    assert "10-fold leave-site-out cross-validation" in sections["evaluation"] and "<img" in sections["evaluation"]
+    assert "<table>" in sections["trial"] and "<img" in sections["trial"] and "assurance" in sections["trial"]
+    assert "<table>" in sections["priors"] and "sigma_site" in sections["priors"]
+    # the planning page offers each example new site and carries the fit's draws (all of them: the
+    # tiny fit has fewer than the page's 1,000), so on the page's draws the demo's table comes out
+    # exactly; tests/test_planner.py shows the page computes predict on those draws per scenario
+    import numpy as np
+    import pandas as pd
+
+    import mbct_bayes as mb
+    from mbct_bayes.planner import planner_fit
+
+    page = (out_dir / "planner.html").read_text(encoding="utf-8")
+    new = pd.read_csv(out_dir / "new_sites.csv", dtype={"site": str})
+    demo = pd.read_csv(out_dir / "predictions.csv", dtype={"site": str})
+    assert all(site in page for site in new["site"]), "an example new site is not offered as a scenario on the page"
+    on_page_draws = planner_fit(mb.load_fit(out_dir / "fit.nc")).predict(new, kind="new_site", seed=0)
+    np.testing.assert_allclose(on_page_draws["p_mean"].to_numpy(), demo["p_mean"].to_numpy(), rtol=0, atol=1e-12)
 
 
 def test_real_process_bad_input_has_no_traceback(tmp_path):

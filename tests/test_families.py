@@ -26,14 +26,16 @@ from mbct_bayes.schema import DataWarning, validate_observations
 from mbct_bayes.spec import ModelSpec
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mbct_bayes"
-FAMILIES = ("bernoulli", "binomial", "ordinal")
+FAMILIES = ("bernoulli", "binomial", "ordinal", "poisson", "negbinomial")
 N_DRAWS = 3
 
 
 def _problem(family: str, seed: int):
     """Small random data of ``family``, its validated model data, the built model and random draws."""
     obs, _ = simulate_observations(9, 4, family, n_regions=3, seed=seed)
-    spec = ModelSpec(family=family, region="region")
+    # count families: with their exposure column, so the offset log(exposure) is checked too
+    exposure = {"exposure": "population", "rate_per": 1000.0} if get_family(family).counts_events else {}
+    spec = ModelSpec(family=family, region="region", **exposure)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
         table = validate_observations(obs, spec)
@@ -49,10 +51,14 @@ def _problem(family: str, seed: int):
         "sigma_region": rng.uniform(0.1, 1.0, shape),
         "z_region": rng.normal(size=(*shape, n_regions)),
     }
-    if get_family(family).intercept:
+    if get_family(family).counts_events:
+        draws["Intercept"] = rng.normal(-8.0, 1.0, shape)  # log rate per person (exposures are populations)
+    elif get_family(family).intercept:
         draws["Intercept"] = rng.normal(0.0, 1.0, shape)
     else:
         draws["cutpoints"] = np.sort(rng.normal(0.0, 1.5, (*shape, spec.n_levels - 1)), axis=-1)
+    if "overdispersion" in get_family(family).parameters:
+        draws["overdispersion"] = rng.uniform(0.05, 1.5, shape)
     return spec, data, model, draws
 
 
@@ -82,6 +88,8 @@ def _numpy_log_likelihood(family: Family, data, draws: dict[str, np.ndarray]) ->
     eta = eta + (flat["z_region"] * flat["sigma_region"][:, None])[:, data.region_idx]
     if "Intercept" in flat:
         eta = eta + flat["Intercept"][:, None]
+    if data.offset is not None:
+        eta = eta + np.log(np.exp(data.offset))  # log(exposure), written out
     return family.log_likelihood(data.y, eta, data.trials, flat)
 
 
@@ -116,9 +124,22 @@ def _ignore_outcome(y, eta, trials, params):
     return get_family("bernoulli").log_likelihood(np.ones_like(y), eta, trials, params)
 
 
+def _drop_factorial(y, eta, trials, params):
+    from scipy.special import gammaln
+
+    return get_family("poisson").log_likelihood(y, eta, trials, params) + gammaln(y + 1.0)
+
+
+def _inverted_overdispersion(y, eta, trials, params):
+    flipped = dict(params)
+    flipped["overdispersion"] = 1.0 / params["overdispersion"]  # alpha where 1/alpha belongs
+    return get_family("negbinomial").log_likelihood(y, eta, trials, flipped)
+
+
 @pytest.mark.parametrize(
     ("name", "fault"),
-    [("bernoulli", _ignore_outcome), ("binomial", _drop_binomial_coefficient), ("ordinal", _shift_cutpoint)],
+    [("bernoulli", _ignore_outcome), ("binomial", _drop_binomial_coefficient), ("ordinal", _shift_cutpoint),
+     ("poisson", _drop_factorial), ("negbinomial", _inverted_overdispersion)],
 )
 def test_planted_log_likelihood_fault_is_caught(name, fault):
     faulty = dataclasses.replace(get_family(name), log_likelihood=fault)
@@ -128,17 +149,17 @@ def test_planted_log_likelihood_fault_is_caught(name, fault):
 # -- the registry -------------------------------------------------------------------------------
 
 
-def test_registry_holds_the_three_families():
+def test_registry_holds_the_five_families():
     assert set(FAMILIES) <= set(family_names())
     for name in FAMILIES:
         assert get_family(name).name == name
 
 
 def test_unknown_family_is_a_one_line_error():
-    with pytest.raises(DataError, match=r"^family 'poisson' is not one of bernoulli, binomial, ordinal"):
-        get_family("poisson")
-    with pytest.raises(DataError, match="family 'poisson' is not one of"):
-        ModelSpec(family="poisson")
+    with pytest.raises(DataError, match=r"^family 'gamma' is not one of bernoulli, binomial, ordinal, poisson"):
+        get_family("gamma")
+    with pytest.raises(DataError, match="family 'gamma' is not one of"):
+        ModelSpec(family="gamma")
 
 
 def test_a_registered_new_family_is_usable_by_name():

@@ -20,27 +20,6 @@ EXAMPLE = ROOT / "data" / "example"
 CODEBOOK = ROOT / "data" / "codebook_orca_mbct.csv"
 
 
-@pytest.fixture(scope="module")
-def example_scores():
-    codebook = read_codebook(CODEBOOK)
-    items = pd.read_csv(EXAMPLE / "responses.csv", dtype={"site": str, "respondent": str, "role": str})
-    return score_responses(items, codebook)
-
-
-@pytest.fixture(scope="module")
-def latent_fit(example_scores):
-    obs = mb.read_observations(EXAMPLE / "observations.csv")
-    extra = pd.DataFrame({"site": ["NORESP"] * 3, "region": ["Wales"] * 3, "wave": [1, 2, 3],
-                          "E": [3.0] * 3, "C": [3.0] * 3, "F": [3.0] * 3, "embedded": [0, 1, 0]})
-    obs = pd.concat([obs, extra], ignore_index=True)
-    one = example_scores.drop_duplicates("site").head(1)  # a site with a single respondent
-    scores = pd.concat([example_scores[example_scores.site != one.site.iloc[0]], one], ignore_index=True)
-    spec = mb.ModelSpec.from_toml(ROOT / "models" / "latent.toml")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", mb.ConvergenceWarning)
-        return mb.fit(obs, spec, responses=scores, seed=1, draws=200, tune=300, chains=2)
-
-
 def test_latent_fit_keeps_every_site(latent_fit, example_scores):
     sites = latent_fit.model_data.site_labels
     assert "NORESP" in sites  # no respondents: its latent scores come from the population

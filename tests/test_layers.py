@@ -18,17 +18,18 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mbct_bayes"
 #: Layers from the bottom up (ARCHITECTURE.md). A module may import its own layer or lower ones.
 #: An entry names a module or a package (``survey`` = survey and everything in it).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("_version", "errors", "io", "_moved", "_validate"),
+    ("_version", "errors", "io", "_moved", "_validate", "_format"),
     ("families",),
     ("spec",),
     ("schema",),
-    ("model.design", "model.build", "model.convergence", "model.simulate", "model.posterior", "model.predictor", "survey"),
+    ("model.design", "model.panel", "model.build", "model.convergence", "model.simulate", "model.posterior", "model.predictor",
+     "survey"),
     ("model.sampling", "model.sensitivity", "model.fit", "runtime"),
     ("planning",),
     ("forecast", "power"),
     ("plots",),
     ("selfcheck",),
-    ("report",),
+    ("report", "planner"),
     ("cli",),
     ("",),  # the package itself: mbct_bayes/__init__.py, the public API
 )

@@ -28,7 +28,8 @@ from mbct_bayes.report import read_evaluation, render_report, write_report
 ROOT = Path(__file__).resolve().parents[1]
 NEW_SITES = ROOT / "data" / "example" / "new_sites.csv"
 EVIL = '<script>alert("x")</script>'
-SECTIONS = ("model", "diagnostics", "coefficients", "priors", "forest", "sites", "ppc", "planning", "levers", "evaluation", "reading")
+SECTIONS = ("model", "diagnostics", "coefficients", "priors", "forest", "sites", "ppc", "planning", "levers", "trial", "evaluation",
+            "reading")
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -320,6 +321,7 @@ def test_cli_writes_the_report(example_fit, example_fit_path, tmp_path, capsys):
     assert f"report written to {out}" in stderr
     text = out.read_text(encoding="utf-8")
     assert "NEW1" in text and "Reliability diagram" in text
+    assert "Assurance (blue" in text  # the trial section is on by default on the command line
 
 
 def test_cli_region_mode(tmp_path, capsys):
@@ -328,9 +330,10 @@ def test_cli_region_mode(tmp_path, capsys):
     sites = tmp_path / "sites.csv"
     pd.DataFrame({"site": ["N1"], "region": [""], "E": [3.0], "C": [3.0], "F": [3.0]}).to_csv(sites, index=False)
     out = tmp_path / "r.html"
-    code, _, stderr = run(capsys, fit_path, "--out", out, "--sites", sites, "--region-mode", "new")
+    code, _, stderr = run(capsys, fit_path, "--out", out, "--sites", sites, "--region-mode", "new", "--no-trial")
     assert code == 0, stderr
     assert "Region mode &#x27;new&#x27;" in out.read_text(encoding="utf-8")
+    assert "No trial was planned" in out.read_text(encoding="utf-8")  # --no-trial
     out.unlink()
     with pytest.raises(SystemExit) as exit_info:
         run(capsys, fit_path, "--out", out, "--region-mode", "both")

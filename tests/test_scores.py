@@ -671,8 +671,12 @@ def test_score_table_scores_a_given_log_density_as_the_model_and_baseline():
         (lambda: baseline_fixed_shares([], 3, 2), r"y_train: no training outcomes"),
         (lambda: baseline_fixed_rate([0, 3], 3), r"y_train: outcomes must be 0 or 1"),
         (
+            lambda: score_table([0.5], [1], [1], family="gamma"),
+            r"family: unknown family 'gamma'",
+        ),
+        (
             lambda: score_table([0.5], [1], [1], family="poisson"),
-            r"family: unknown family 'poisson'",
+            r"family: 'poisson' forecasts are rates, not probabilities; mbct-bayes evaluate scores them",
         ),
         (
             lambda: score_table([0.5, 0.5], [1, 0], [1, 2], family="binomial"),

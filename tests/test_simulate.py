@@ -182,7 +182,7 @@ def test_family_taken_from_truth():
         ({"n_sites": 0}, "n_sites must be a whole number >= 1"),
         ({"per_site": 0}, "per_site must be a whole number >= 1"),
         ({"per_site": 2.5}, "per_site must be a whole number"),
-        ({"family": "poisson"}, "family 'poisson' is not one of bernoulli, binomial, ordinal"),
+        ({"family": "gamma"}, "family 'gamma' is not one of bernoulli, binomial, ordinal, poisson, negbinomial"),
         ({"family": "binomial", "trials": 0}, "trials must be a whole number >= 1"),
         ({"n_regions": -1}, "n_regions must be a whole number >= 0"),
         ({"truth": [1, 2]}, "truth must be a dict"),

@@ -58,7 +58,7 @@ def test_interaction_names():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"family": "poisson"}, "family 'poisson' is not one of bernoulli, binomial, ordinal"),
+        ({"family": "gamma"}, "family 'gamma' is not one of bernoulli, binomial, ordinal, poisson, negbinomial"),
         ({"family": "ordinal", "levels": ("lo", "hi")}, "levels needs at least 3"),
         ({"family": "ordinal", "levels": ("a", "b", "a")}, "levels has duplicates"),
         ({"levels": ("a", "b", "c")}, "'levels' is only for family = \"ordinal\""),

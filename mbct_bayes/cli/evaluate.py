@@ -3,6 +3,8 @@
 ``mbct-bayes evaluate OBS.csv --model SPEC.toml --folds 10 --out EVAL_DIR [--json]
 [--scheduler tcp://host:port] [--jobs N]`` writes ``predictions.csv``, ``metrics.json`` and
 ``folds.csv`` into ``EVAL_DIR`` and prints the scores (``--json``: the metrics object only).
+``--by time [--horizon H] [--min-waves N]`` evaluates a transition model over time instead
+(:mod:`mbct_bayes.forecast.overtime`): ``predictions.csv`` and ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from mbct_bayes.cli._common import sampler_settings_from
 from mbct_bayes.cli.score_forecasts import scores_text
 from mbct_bayes.errors import ConvergenceWarning, DataError
 from mbct_bayes.forecast.crossval import evaluate
+from mbct_bayes.forecast.overtime import evaluate_over_time
 from mbct_bayes.io import check_output_dir, dumps_json
 from mbct_bayes.schema import read_table
 from mbct_bayes.spec import ModelSpec
@@ -76,6 +79,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--n-boot", type=int, default=1000, help="site resamples for skill intervals (default 1000)"
     )
+    p.add_argument(
+        "--by", choices=("site", "time"), default="site",
+        help="site: leave-site-out folds (default); time: transition models, refit on the waves up to each "
+        "time and forecast every site's next waves (expanding window), beside base-rate and persistence baselines",
+    )
+    p.add_argument("--horizon", type=int, default=1, help="--by time: waves ahead to forecast from each cut (default 1)")
+    p.add_argument(
+        "--min-waves", dest="min_waves", type=int, default=3,
+        help="--by time: the first cut is the panel's N-th distinct time (default 3)",
+    )
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -93,6 +106,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     settings = sampler_settings_from(args)
     spec = ModelSpec.from_toml(args.model)
     obs = read_table(args.observations, what="observations")
+    if args.by == "time":
+        return _evaluate_over_time(args, obs, spec, settings)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         result = evaluate(
@@ -118,4 +133,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
         print(scores_text(result.metrics))
         print(f"wrote {paths['predictions']}, {paths['metrics']}, {paths['folds']}")
+    return 0
+
+
+def _evaluate_over_time(args: argparse.Namespace, obs, spec: ModelSpec, settings) -> int:
+    """``--by time``: expanding-window forecasts of a transition model (forecast.overtime)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        result = evaluate_over_time(
+            obs, spec, horizon=args.horizon, min_waves=args.min_waves, sampler=settings, n_boot=args.n_boot,
+            progress=_say, source=str(args.observations),
+        )
+    for w in caught:
+        _say(f"warning: {w.message}")
+    paths = result.save(args.out)
+    if args.json:
+        print(dumps_json(result.metrics))
+        return 0
+    print(f"evaluation over time of {Path(args.model).name}: {result.metrics['n_forecasts']} forecasts from "
+          f"{len(result.metrics['cuts'])} cut(s), {args.horizon} wave(s) ahead")
+    print("against the base rate:")
+    print(scores_text(result.metrics["vs_base_rate"]))
+    print("against persistence (the same state as at the last wave):")
+    print(scores_text(result.metrics["vs_persistence"]))
+    print(f"wrote {paths['predictions']}, {paths['metrics']}")
     return 0

@@ -23,7 +23,7 @@ EXIT_NOT_CONVERGED = 3
 # skip: a command that silently vanished would look like a typo to the user and a pass to the tests.
 AREAS = (
     "simulate", "validate", "score", "reliability", "fit", "summary", "predict", "demo",
-    "plan", "score_forecasts", "evaluate", "loo", "check", "power", "report",
+    "plan", "forecast", "score_forecasts", "evaluate", "loo", "check", "power", "report", "planner",
 )
 
 

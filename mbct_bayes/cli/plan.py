@@ -16,6 +16,7 @@ import sys
 
 from mbct_bayes.cli._common import add_measured_args, add_region_mode, note_scores, read_responses_option
 from mbct_bayes.errors import DataError, problem
+from mbct_bayes.families import get_family
 from mbct_bayes.io import check_output_path, dumps_json, write_table
 from mbct_bayes.model.fit import load_fit
 from mbct_bayes.planning import scenarios as planning
@@ -52,7 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--step", default="1", help="--levers step: scale points or 'sd' (default 1)")
     p.add_argument(
-        "--p", type=float, default=0.8, help="--target: P(embedded) to reach (default 0.8)"
+        "--p", type=float, default=None,
+        help="--target: P(embedded) to reach (default 0.8); for a count model the expected rate per "
+        "rate_per units of exposure to reach (required), e.g. 40 for 40 per 100,000 population"
     )
     p.add_argument(
         "--prob", type=float, default=0.9,
@@ -114,6 +117,16 @@ def parse_step(text: str) -> float | str:
     return value
 
 
+def default_goal(fit) -> float:
+    """--target's default --p: P(embedded) 0.8; a count model's rate has no default."""
+    if get_family(fit.spec.family).planned_is_probability:
+        return 0.8
+    raise DataError(
+        f"--target on a count model needs --p RATE: the {get_family(fit.spec.family).planned_label(fit.spec)} "
+        "to reach, e.g. --p 40"
+    )
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     if not args.out and not args.json:
         raise DataError("give --out FILE to write the table, or --json to print the records")
@@ -133,7 +146,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         mode, table = "levers", planning.levers(fit, sites, step, args.kind, **options)
     elif args.target:
         mode = "target"
-        table = planning.target(fit, sites, args.target, args.p, args.prob, args.kind, **options)
+        goal = args.p if args.p is not None else default_goal(fit)
+        table = planning.target(fit, sites, args.target, goal, args.prob, args.kind, **options)
     else:
         mode, table = "rank", planning.rank(fit, sites, args.kind, **options)
     if out is not None:
@@ -146,6 +160,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if len(table) > shown:
             _say(f"... and {len(table) - shown} more sites (see column 'message')")
     note_scores(table)
+    if "quantity" in table.columns:
+        _say(f"note: p_* and delta_* are {table['quantity'].iloc[0]} (rates, not probabilities)")
     if mode == "what_if" and table["clipped"].any():
         n = int(table["clipped"].sum())
         _say(f"note: the change was clipped to the scale for {n} site(s); see column 'clipped'")

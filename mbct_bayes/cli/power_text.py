@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-ANALYSIS_TEXT = {
-    "t": "pooled two-sample t-test on cluster proportions, 2c - 2 df (Hayes & Moulton 2017, ch. 9)",
-    "welch": "Welch's t-test on cluster proportions (Hayes & Moulton 2017, ch. 9)",
-    "gee": "logistic GEE, independence working correlation, small-sample corrected robust SE, t(2c - 2)",
-    "adjusted": "cluster-level t-test adjusted for baseline E, C, F (two-stage residuals; Hayes & Moulton 2017)",
-}
+from mbct_bayes._format import probability
+from mbct_bayes.power._kernel import ANALYSIS_TEXT
+
 ASSURANCE_REFERENCE = "assurance: O'Hagan, Stevens & Campbell 2005"
 POPULATION_TEXT = {
     "fitted_sites": "the fitted data's services, resampled for each simulated trial",
@@ -26,11 +23,8 @@ POPULATION_TEXT = {
 
 def share(value: float) -> str:
     """A posterior probability to 3 decimals, without claiming certainty: ``> 0.999`` / ``< 0.001``."""
-    if value > 0.999:
-        return "> 0.999"
-    if value < 0.001:
-        return "< 0.001"
-    return f"{value:.3f}"
+    return probability(value, 3)
+
 
 def _pct(p: float) -> str:
     return f"{100 * p:.1f}%"

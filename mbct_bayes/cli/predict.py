@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mbct_bayes.cli._common import add_measured_args, add_region_mode, note_scores, read_responses_option, say
+from mbct_bayes.families import get_family
 from mbct_bayes.io import check_output_path, write_table
 from mbct_bayes.model.fit import load_fit
 from mbct_bayes.schema import read_table
@@ -12,7 +13,10 @@ from mbct_bayes.schema import read_table
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``predict`` to the ``mbct-bayes`` parser."""
-    p = sub.add_parser("predict", help="P(embedded) for new, typical or known sites")
+    p = sub.add_parser(
+        "predict",
+        help="P(embedded) (a count model: the expected rate per rate_per) for new, typical or known sites",
+    )
     p.add_argument("fit", help="fit file (.nc)")
     p.add_argument("sites", help="CSV/Parquet with the predictors (and site, region columns)")
     p.add_argument("--out", required=True, help="predictions CSV to write")
@@ -37,6 +41,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         region_mode=args.region_mode,
     )
     write_table(out, predictions)
-    say(f"{len(predictions)} predictions ({args.kind}) written to {out}")
+    say(f"{len(predictions)} predictions of {get_family(result.spec.family).planned_label(result.spec)} "
+        f"({args.kind}) written to {out}")
     note_scores(predictions)
     return 0

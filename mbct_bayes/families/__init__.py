@@ -10,7 +10,7 @@ by name (``family = "<name>"`` in the spec).
 from __future__ import annotations
 
 from mbct_bayes.errors import DataError
-from mbct_bayes.families import bernoulli, binomial, ordinal
+from mbct_bayes.families import bernoulli, binomial, negbinomial, ordinal, poisson
 from mbct_bayes.families._base import Family
 
 __all__ = ["Family", "family_names", "get_family", "register"]
@@ -39,5 +39,5 @@ def get_family(name: str) -> Family:
         raise DataError(f"family {name!r} is not one of {', '.join(_REGISTRY)}") from None
 
 
-for _module in (bernoulli, binomial, ordinal):
+for _module in (bernoulli, binomial, ordinal, poisson, negbinomial):
     register(_module.FAMILY)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, logit
 
 from mbct_bayes.errors import DataError
 
@@ -120,6 +120,9 @@ class Family:
         Rows are k events of n trials (a ``trials`` column; forecasts score per unit).
     ordered_levels
         The outcome is one of K ordered levels and its forecast a row of K level probabilities.
+    counts_events
+        The outcome is an unbounded count of events (with an exposure): its forecasts are rates,
+        scored by the log score of the predictive mixture against an intercept-only rate baseline.
     draw_codes
         ``(rng, eta, trials, params) -> (S, n)`` int64: one simulated outcome per draw and row,
         as encoded by ``encode_outcome`` (for the calibration check).
@@ -130,10 +133,46 @@ class Family:
     fold_baseline
         ``(y, row_fold, k, trials, n_levels) -> forecasts``: the intercept-only forecast of each
         row from its fold's training rows (rates, or level shares for ordered levels).
+    configure_exposure
+        ``(exposure, rate_per, family_name, source) -> (exposure, rate_per)``: the spec's
+        ``exposure`` and ``rate_per`` checked and defaulted (families without exposure refuse them).
+    offset
+        ``(table, spec) -> (n,) or None``: the known part of each row's linear predictor
+        (``log(exposure)`` for counts), added to eta on the fitted rows; ``None`` for no offset.
+    planned
+        ``(eta, params, spec) -> (S, n)`` or ``None``: the quantity planning reports for linear
+        predictors ``eta`` of *new* rows (no offset). ``None`` means P(embedded), ``expit(event_logit)``;
+        counts give the expected rate per ``spec.rate_per`` units of exposure. Call
+        :meth:`Family.planned_quantity`, which applies the default.
+    planned_eta
+        ``(q, params, spec) -> (S, 1)`` or ``None``: the linear predictor at which the planned
+        quantity equals ``q`` (the inverse of ``planned``; it increases with eta). Call
+        :meth:`Family.eta_reaching`.
+    planned_label
+        ``(spec) -> str``: what the planned quantity is, in words (``"P(embedded)"``,
+        ``"expected access per 100,000 population"``).
+    site_estimates
+        ``(data) -> (seen, estimates, sampling_var, information)`` or ``None``: per site with data
+        (``seen``, a mask over sites) a raw estimate of its effect on the eta scale, its sampling
+        variance and its Fisher information, for choosing the site-effect parametrization
+        (:func:`mbct_bayes.model.build.site_information`); ``None``: empirical logits of events.
+    coefficient_scale, eta_scale, ratio_name, ratio_abbreviation
+        What coefficients are (``"log-odds"``, ``"log rate ratios"``), the scale of eta and of the
+        site effects (``"log-odds"``, ``"log rate"``) and a coefficient's exponential
+        (``"odds ratio"``/``"OR"``, ``"rate ratio"``/``"RR"``), for summaries and the report.
+    intercept_words
+        What the intercept is at the centring values (``"the log-odds of embedding"``).
+    planned_is_probability
+        Whether the planned quantity is a probability (shown as a share, targets in (0, 1)) or a
+        non-negative rate.
     eta_label
         What the linear predictor is, on the left of the report's formula.
     formula_note
         ``(spec) -> str``: text appended to the report's formula (how eta gives the outcome).
+    state_levels
+        ``(spec) -> levels``: the states a site can be in at a wave, lowest first, in the outcome's
+        own values (a transition model's previous state, :mod:`mbct_bayes.model.panel`); ``None``
+        for a family whose outcome is not a state (no transition models).
     """
 
     name: str
@@ -155,6 +194,7 @@ class Family:
     # defaults: a 0/1 event per trial with a logit link and an intercept
     counts_trials: bool = False
     ordered_levels: bool = False
+    counts_events: bool = False
     default_outcome: str = "embedded"
     intercept: bool = True
     parameters: tuple[str, ...] = ()
@@ -176,6 +216,35 @@ class Family:
     fold_baseline: Callable[[np.ndarray, np.ndarray, int, np.ndarray | None, int], np.ndarray] = field(
         default=lambda y, row_fold, k, trials, n_levels: fold_base_rate(y, row_fold, k, trials)
     )
+    state_levels: Callable[[ModelSpec], tuple[Any, ...]] | None = None
+    configure_exposure: Callable[[str | None, float | None, str, str], tuple[str | None, float | None]] = field(
+        default=lambda exposure, rate_per, family, source: refuse_exposure(exposure, rate_per, family, source)
+    )
+    offset: Callable[[pd.DataFrame, ModelSpec], np.ndarray | None] = field(default=lambda table, spec: None)
+    planned: Callable[[np.ndarray, Mapping[str, Any], ModelSpec], np.ndarray] | None = None
+    planned_eta: Callable[[np.ndarray, Mapping[str, Any], ModelSpec], np.ndarray] | None = None
+    planned_label: Callable[[ModelSpec], str] = field(default=lambda spec: "P(embedded)")
+    planned_is_probability: bool = True
+    coefficient_scale: str = "log-odds"
+    eta_scale: str = "log-odds"
+    ratio_name: str = "odds ratio"
+    ratio_abbreviation: str = "OR"
+    intercept_words: str = "the log-odds of embedding"
+    site_estimates: Callable[[ModelData], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] | None = None
+
+    def planned_quantity(self, eta: np.ndarray, params: Mapping[str, Any], spec: ModelSpec) -> np.ndarray:
+        """What planning reports for linear predictors ``eta``: P(embedded), or a count family's rate."""
+        if self.planned is None:
+            return expit(self.event_logit(eta, params))
+        return self.planned(eta, params, spec)
+
+    def eta_reaching(self, q: float, params: Mapping[str, Any], spec: ModelSpec, n_draws: int) -> np.ndarray:
+        """Per-draw linear predictor (S, 1) at which the planned quantity equals ``q``."""
+        t = np.full((n_draws, 1), float(q))
+        if self.planned_eta is None:
+            # the event logit is eta minus an offset (ordinal: the top cutpoint); add it back
+            return logit(t) - self.event_logit(np.zeros_like(t), params)
+        return self.planned_eta(t, params, spec)
 
 
 # -- small pieces shared by the families -------------------------------------------------------
@@ -190,6 +259,14 @@ def refuse_trials(trials: str | None, family: str, source: str) -> None:
     """Refuse a ``trials`` column for a family that has no trials."""
     if trials is not None:
         raise fail(source, f"'trials' is only for family = \"binomial\", not {family!r}; remove it")
+
+
+def refuse_exposure(exposure: str | None, rate_per: float | None, family: str, source: str) -> tuple[None, None]:
+    """Refuse ``exposure`` and ``rate_per`` for a family of events (they are for count families)."""
+    for key, value in (("exposure", exposure), ("rate_per", rate_per)):
+        if value is not None:
+            raise fail(source, f"{key!r} is only for count families (poisson, negbinomial), not {family!r}; remove it")
+    return None, None
 
 
 def refuse_levels(levels: tuple[Any, ...] | None, family: str, source: str) -> None:

@@ -144,6 +144,7 @@ FAMILY = Family(
     describe=describe,
     describe_outcome=describe_outcome,
     outcome_counts=outcome_counts,
+    state_levels=lambda spec: (0, 1),
     log_score_of={
         "evaluate": {
             "model": "predictive distribution: Bernoulli(mean p over posterior draws), which is the "

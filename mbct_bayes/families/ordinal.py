@@ -236,4 +236,5 @@ FAMILY = Family(
     draw_codes=draw_codes,
     decode_outcome=decode_outcome,
     fold_baseline=fold_baseline,
+    state_levels=lambda spec: spec.ordinal_levels,
 )

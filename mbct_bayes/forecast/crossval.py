@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy.special import logsumexp
 
 from mbct_bayes import runtime
 from mbct_bayes.errors import ConvergenceWarning, DataError
@@ -316,6 +317,16 @@ def clear_cache() -> None:
     clear()
 
 
+def mixture_log_density(family, spec: ModelSpec, rows: pd.DataFrame, eta: np.ndarray, draws) -> np.ndarray:
+    """Per row, ``log mean_s p(y | eta_s + offset, params_s)``: the log score of the predictive mixture."""
+    offset = family.offset(rows, spec)
+    trials = rows[spec.trials].to_numpy(dtype=np.int64) if spec.trials is not None else None
+    pointwise = family.log_likelihood(
+        outcome_array(rows, spec), eta if offset is None else eta + offset, trials, draws
+    )
+    return logsumexp(pointwise, axis=0) - math.log(pointwise.shape[0])
+
+
 def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
     """Refit without the held-out sites and predict them as new sites."""
     start = time.perf_counter()
@@ -335,7 +346,11 @@ def _run_fold(problem: _Problem, task: _FoldTask) -> _FoldResult:
         levels = levels / levels.sum(axis=1, keepdims=True)
     q05, q95 = np.quantile(p_draws, [0.05, 0.95], axis=0)
     log_density = None
-    if family.counts_trials:
+    if family.counts_events:
+        # a count row's forecast is the mixture over draws (each with its new-site effect and the
+        # row's own exposure): log mean_s p(y | eta_s + log exposure, params_s)
+        log_density = mixture_log_density(family, problem.spec, test, eta, fit.draws)
+    elif family.counts_trials:
         # the forecast of a binomial row is the mixture over draws, not Binomial(k | n, mean p):
         # score it here, where the draws are, and keep only one number per row
 
@@ -517,13 +532,16 @@ def evaluate(
     p_q05 = np.empty(n)
     p_q95 = np.empty(n)
     levels = np.empty((n, spec.n_levels)) if family.ordered_levels else None
-    log_density = np.empty(n) if family.counts_trials else None
+    log_density = np.empty(n) if family.counts_trials or family.counts_events else None
     for r in results:
         p[r.test_rows], p_q05[r.test_rows], p_q95[r.test_rows] = r.p, r.p_q05, r.p_q95
         if levels is not None:
             levels[r.test_rows] = r.levels
         if log_density is not None:
             log_density[r.test_rows] = r.log_density
+    if family.counts_events:
+        return _evaluate_counts(table, spec, row_fold, k, results, p, p_q05, p_q95, log_density, sites,
+                                n_boot=n_boot, seed=seed)
     baseline = _fold_baseline(y, row_fold, k, spec, trials)
     baseline_log_density = (
         _fold_baseline_log_density(y, trials, row_fold, k, baseline) if trials is not None else None
@@ -569,6 +587,50 @@ def evaluate(
             stacklevel=2,
         )
     return Evaluation(predictions=predictions, metrics=metrics, folds=fold_table, spec=spec)
+
+
+def _evaluate_counts(
+    table: pd.DataFrame, spec: ModelSpec, row_fold: np.ndarray, k: int, results: list[_FoldResult],
+    p: np.ndarray, p_q05: np.ndarray, p_q95: np.ndarray, log_density: np.ndarray | None, sites: pd.Series,
+    *, n_boot: int, seed: int,
+) -> Evaluation:
+    """Scores of a count model's leave-site-out forecasts: the log score of each row's predictive
+    mixture against an intercept-only rate baseline from the same training folds, with the skill's
+    paired site-bootstrap interval (a rate forecast has no Brier score, AUC or calibration slope)."""
+    assert log_density is not None
+    family = get_family(spec.family)
+    y = outcome_array(table, spec).astype(float)
+    offset = family.offset(table, spec)
+    exposure = np.exp(offset) if offset is not None else np.ones(len(table))
+    baseline_log_density = np.empty(len(table))
+    baseline_rate = np.empty(len(table))
+    for f in range(k):
+        test, train = row_fold == f, row_fold != f
+        baseline_log_density[test] = scores.log_score_count_baseline(y[train], exposure[train], y[test], exposure[test])
+        baseline_rate[test] = float(spec.rate_per or 1.0) * y[train].sum() / exposure[train].sum()
+    site_ids = sites.to_numpy()
+    skill = scores.skill(log_density, baseline_log_density, site_ids, score="log_score", n_boot=n_boot, seed=seed)
+    metrics = {
+        "folds": k,
+        "model": {"log_score": float(np.mean(log_density))},
+        "baseline": {"log_score": float(np.mean(baseline_log_density))},
+        "skill": {"log_score": skill},
+        "log_score_of": dict(family.log_score_of["evaluate"]),
+        "quantity": family.planned_label(spec),
+    }
+    ids = [spec.group] + ([spec.region] if spec.region else [])
+    ids += [c for c in ("wave", "unit", "id") if c in table.columns and c not in ids]
+    predictions = table[[*ids, *spec.predictors, *family.outcome_columns(spec)]].copy()
+    predictions.insert(0, "fold", row_fold + 1)
+    predictions["p"], predictions["p_q05"], predictions["p_q95"] = p, p_q05, p_q95
+    predictions["p_baseline"] = baseline_rate
+    predictions["quantity"] = family.planned_label(spec)
+    predictions["log_score"] = log_density
+    predictions["log_score_baseline"] = baseline_log_density
+    return Evaluation(
+        predictions=predictions.reset_index(drop=True), metrics=metrics,
+        folds=_fold_table(results, sites, k, len(table)), spec=spec,
+    )
 
 
 def _fold_baseline(
@@ -776,7 +838,7 @@ def compare(fits: Mapping[str, Any], *, method: str = "stacking") -> pd.DataFram
     pandas.DataFrame
         :func:`arviz.compare`'s table (``rank``, ``elpd``, ``elpd_diff``, ``dse``, ``p``,
         ``weight``, ...; best first) plus ``n_pareto_k_above_0.7``; the ``cv`` column says that this
-        is leave-one-observation-out (PSIS-LOO), not a new-site forecast (:data:`LOO_LABEL` in full;
+        is leave-one-observation-out (PSIS-LOO), not a new-site forecast (``LOO_LABEL`` in full;
         the table carries no ``DataFrame.attrs``, which pandas drops on most operations).
     """
     check_same_observations(fits)

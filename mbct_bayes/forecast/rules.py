@@ -809,6 +809,34 @@ def skill(
 # --------------------------------------------------------------------------------------------
 
 
+def log_score_count_baseline(
+    y_train: ArrayLike, exposure_train: ArrayLike, y: ArrayLike, exposure: ArrayLike
+) -> FloatArray:
+    """Per row, the log density of an intercept-only count forecast made from training rows.
+
+    The forecast of a row with exposure ``e`` is NegativeBinomial with mean ``rate · e`` and
+    variance ``mean + k · mean²``: ``rate = Σ y_train / Σ exposure_train`` and the overdispersion
+    ``k`` a moment estimate from the training rows, ``Σ ((y − m)² − m) / Σ m²`` with
+    ``m = rate · exposure_train`` (floored at 1e-8, where it is Poisson to many digits). So the
+    baseline carries the spread between rows that a model's site effects carry, and a model's
+    skill over it is what its predictors and site structure add.
+    """
+    y_tr = np.asarray(y_train, dtype=float)
+    e_tr = np.asarray(exposure_train, dtype=float)
+    rate = y_tr.sum() / e_tr.sum()
+    m = rate * e_tr
+    k = max(float(((y_tr - m) ** 2 - m).sum() / (m**2).sum()), 1e-8)
+    mean = rate * np.asarray(exposure, dtype=float)
+    y_arr = np.asarray(y, dtype=float)
+    alpha = 1.0 / k
+    log_total = np.log(mean + alpha)
+    return np.asarray(
+        special.gammaln(y_arr + alpha) - special.gammaln(alpha) - special.gammaln(y_arr + 1.0)
+        + y_arr * (np.log(mean) - log_total) + alpha * (np.log(alpha) - log_total),
+        dtype=float,
+    )
+
+
 def baseline_base_rate(
     y: ArrayLike, sites: ArrayLike, *, trials: ArrayLike | None = None, pseudo: float = 0.0
 ) -> FloatArray:
@@ -1018,6 +1046,11 @@ def score_table(
     if family not in family_names():
         raise DataError(f"family: unknown family {family!r}; use one of {', '.join(family_names())}")
     fam = get_family(family)
+    if fam.counts_events:
+        raise DataError(
+            f"family: {family!r} forecasts are rates, not probabilities; mbct-bayes evaluate scores them "
+            "(log score of the predictive mixture)"
+        )
     site_arr = np.asarray(sites)
     y_arr = np.asarray(y, dtype=float)
     if fam.ordered_levels:

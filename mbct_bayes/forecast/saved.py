@@ -9,7 +9,7 @@ warned), never dropped silently. Scores and the base-rate baseline come from
 
 Binomial outcomes (successes of ``trials``) from a saved ``p_mean`` can only be **plug-in** scored:
 one probability per row carries no spread, so the log score is ``Binomial(k | n, p_mean)``, not the
-log score of the model's predictive mixture over posterior draws (which :func:`mbct_bayes.evaluate`
+log score of the model's predictive mixture over posterior draws (which :func:`mbct_bayes.forecast.crossval.evaluate`
 computes inside each fold). The base-rate baseline is then plug-in too, ``Binomial(k | n, rate)``,
 so the skill compares like with like. Bernoulli and ordinal forecasts are scored in full: their
 mean probabilities are their whole predictive distribution. ``log_score_of`` in the result says so.

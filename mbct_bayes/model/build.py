@@ -9,8 +9,15 @@ Two steps, kept apart so the compiled model can be reused with new data:
   container, so nutpie's compiled model can swap it without recompiling. Parameter shapes depend
   only on the number of sites, regions, coefficients and levels.
 
-The linear predictor is ``eta = alpha + X @ beta + u_site[site] + u_region[region]``; no
+The linear predictor is ``eta = alpha + X @ beta + u_site[site] + u_region[region]`` (plus a
+count family's ``offset = log(exposure)``); no
 per-observation deterministic is stored, which keeps large traces small and fast.
+
+With a time trend (``time_trend = true``) ``X`` has a last column ``time`` = ``t - t0`` (its
+coefficient is the population trend, :mod:`mbct_bayes.model.design`) and each site gets a slope:
+``eta += b_site[site] * (t - t0)``, with ``(u_site, b_site)`` bivariate normal per site,
+SDs ``sigma_site`` and ``sigma_slope``, correlation ``corr_site_slope`` (LKJ prior),
+``_site_intercepts_and_slopes``.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ import pandas as pd
 
 from mbct_bayes.errors import DataError
 from mbct_bayes.families import get_family
-from mbct_bayes.model.design import design_matrix, resolve
+from mbct_bayes.model.design import design_matrix, resolve, time_offsets
+from mbct_bayes.model.panel import modelled_rows
 from mbct_bayes.spec import ModelSpec
 
 #: Centred site effects when the data say this much about each site's effect: the median site's
@@ -56,6 +64,12 @@ class ModelData:
         Index of each row's region into ``region_labels`` (``None`` without regions).
     resp_value, resp_site, resp_pred, resp_role, role_labels
         Latent measurement only: each respondent score (centred), its site, predictor and role.
+    time_offset
+        Time-trend models only: each row's time minus the time origin, ``t - t0`` (n,); the
+        multiplier of its site's slope (and the design matrix's ``time`` column).
+    offset
+        Known part of each row's linear predictor, added to eta (count families with an
+        exposure column: ``log(exposure)``); ``None`` for no offset.
     """
 
     X: np.ndarray
@@ -73,6 +87,12 @@ class ModelData:
     resp_pred: np.ndarray | None = None
     resp_role: np.ndarray | None = None
     role_labels: tuple[str, ...] | None = None
+    offset: np.ndarray | None = None
+    time_offset: np.ndarray | None = None
+
+    def add_offset(self, eta: np.ndarray) -> np.ndarray:
+        """``eta`` (S, n) of the fitted rows plus their offset (unchanged without one)."""
+        return eta if self.offset is None else eta + self.offset
 
     @property
     def n_obs(self) -> int:
@@ -120,7 +140,9 @@ def prepare_data(
     Parameters
     ----------
     table
-        Observations already checked by :func:`mbct_bayes.schema.validate_observations`.
+        Observations already checked by :func:`mbct_bayes.schema.validate_observations`. For a
+        transition model, a panel (turned into its modelled rows by
+        :func:`mbct_bayes.model.panel.lagged_rows`) or those rows themselves.
     spec
         The model specification.
     responses
@@ -136,6 +158,7 @@ def prepare_data(
     latent = spec.measurement == "latent"
     if latent and responses is None:
         raise DataError("measurement = \"latent\" needs respondent-level scores (responses); pass responses=...")
+    table = modelled_rows(table, spec)
     sites = table[spec.group].astype(str).to_numpy()
     if site_labels is None:
         resp_sites = set(responses[spec.group].astype(str)) if latent and responses is not None else set()
@@ -153,7 +176,9 @@ def prepare_data(
     x_sd = X.std(axis=0, ddof=1) if X.shape[0] > 1 else np.ones(X.shape[1])
     trials = table[spec.trials].to_numpy(dtype=np.int64) if spec.trials is not None else None
     measurement = _long_responses(responses, spec, site_labels) if latent else {}
+    family = get_family(spec.family)
     return ModelData(
+        offset=family.offset(table, spec),
         X=X,
         coef_names=spec.coef_names,
         x_sd=x_sd,
@@ -163,6 +188,7 @@ def prepare_data(
         site_labels=tuple(site_labels),
         region_idx=region_idx,
         region_labels=tuple(region_labels) if region_labels is not None else None,
+        time_offset=time_offsets(spec, table),
         **measurement,
     )
 
@@ -199,25 +225,54 @@ def choose_centered(data: ModelData, spec: ModelSpec) -> bool:
     ``spec.parametrization`` decides when it is explicit; ``"auto"`` goes centred when
     :func:`site_information` is at least :data:`CENTERED_MIN_INFORMATION`, i.e. when the data pin
     each site's effect down well relative to how much sites differ. The latent model is always
-    non-centred: its site effects are sampled jointly with the true scores (:func:`_latent_design`).
+    non-centred: its site effects are sampled jointly with the true scores (``_latent_design``);
+    so is a time-trend model: its site intercepts and slopes are one correlated pair per site
+    (``_site_intercepts_and_slopes``), and a slope is pinned down by the spread of a site's few
+    waves in time, far less than its intercept is by its rows, so the information measure above
+    (about intercepts) would call for centring where the slopes still sit in the funnel.
     """
-    if spec.measurement == "latent":
+    if spec.measurement == "latent" or spec.time_trend:
         return False
     if spec.parametrization != "auto":
         return spec.parametrization == "centered"
-    return bool(site_information(data) >= CENTERED_MIN_INFORMATION)
+    return bool(site_information(data, spec) >= CENTERED_MIN_INFORMATION)
 
 
-def site_information(data: ModelData) -> float:
+def site_information(data: ModelData, spec: ModelSpec | None = None) -> float:
     """How much the median site's data say about its effect, relative to the site SD (no fit).
 
-    ``median_s(n_s) · p(1 − p) · sigma²``: ``n_s`` Bernoulli trials at the site, ``p`` the overall
-    rate of the outcome (ordinal: of any level above the lowest), and ``sigma²`` a moment estimate
-    of the site-effect variance: the variance of the sites' empirical logits left over by a
-    least-squares fit on the sites' mean predictors, minus their average binomial sampling
-    variance (floored at 0). ``n·p(1−p)`` is the Fisher information of a site's logit, so the
-    measure is the ratio of the prior variance of a site effect to its sampling variance.
+    ``median_s(I_s) · sigma²``: ``I_s`` the Fisher information of site ``s``'s effect on the
+    linear-predictor scale — ``n_s · p(1 − p)`` for ``n_s`` Bernoulli trials at the site and the
+    overall rate ``p`` of the outcome (ordinal: of any level above the lowest); a count family's
+    own (``site_estimates`` of :class:`~mbct_bayes.families.Family`: the site's expected count) — and
+    ``sigma²`` a moment estimate of the site-effect variance: the variance of the sites'
+    empirical logits (log rates) left over by a least-squares fit on the sites' mean predictors,
+    minus their average sampling variance (floored at 0). The measure is the ratio of the prior
+    variance of a site effect to its sampling variance.
     """
+    family = get_family(spec.family) if spec is not None else None
+    if family is not None and family.site_estimates is not None:
+        seen, estimates, sampling_var, information = family.site_estimates(data)
+    else:
+        seen, estimates, sampling_var, information = _site_logits(data)
+    n_sites = len(data.site_labels)
+    # site-mean predictors explain part of the spread of the estimates; only the rest is sigma_site
+    site_x = np.column_stack([
+        np.ones(n_sites),
+        *(np.bincount(data.site_idx, weights=data.X[:, j], minlength=n_sites) / np.maximum(
+            np.bincount(data.site_idx, minlength=n_sites), 1) for j in range(data.X.shape[1])),
+    ])[seen]
+    dof = len(estimates) - np.linalg.matrix_rank(site_x)
+    if dof < 2:
+        return 0.0
+    coef, *_ = np.linalg.lstsq(site_x, estimates, rcond=None)
+    residual_var = float(((estimates - site_x @ coef) ** 2).sum() / dof)
+    sigma2 = max(0.0, residual_var - float(sampling_var.mean()))
+    return float(np.median(information) * sigma2)
+
+
+def _site_logits(data: ModelData) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sites with data; their empirical logits, binomial sampling variances and ``n_s·p(1−p)``."""
     successes = data.y if data.trials is not None else (data.y > 0).astype(float)
     n_sites = len(data.site_labels)
     n = data.trials_per_site()
@@ -227,19 +282,7 @@ def site_information(data: ModelData) -> float:
     rate = k.sum() / n.sum() if n.sum() > 0 else 0.0
     logits = np.log((k + 0.5) / (n - k + 0.5))
     sampling_var = 1.0 / (k + 0.5) + 1.0 / (n - k + 0.5)
-    # site-mean predictors explain part of the spread of the logits; only the rest is sigma_site
-    site_x = np.column_stack([
-        np.ones(n_sites),
-        *(np.bincount(data.site_idx, weights=data.X[:, j], minlength=n_sites) / np.maximum(
-            np.bincount(data.site_idx, minlength=n_sites), 1) for j in range(data.X.shape[1])),
-    ])[seen]
-    dof = len(logits) - np.linalg.matrix_rank(site_x)
-    if dof < 2:
-        return 0.0
-    coef, *_ = np.linalg.lstsq(site_x, logits, rcond=None)
-    residual_var = float(((logits - site_x @ coef) ** 2).sum() / dof)
-    sigma2 = max(0.0, residual_var - float(sampling_var.mean()))
-    return float(np.median(n) * rate * (1.0 - rate) * sigma2)
+    return seen, logits, sampling_var, n * rate * (1.0 - rate)
 
 
 def coefficient_priors(spec: ModelSpec, data: ModelData) -> list[dict[str, Any]]:
@@ -280,6 +323,10 @@ def data_values(data: ModelData, spec: ModelSpec) -> dict[str, np.ndarray]:
         values["region_idx"] = data.region_idx
     if data.trials is not None:
         values["trials"] = data.trials
+    if data.time_offset is not None:
+        values["time_offset"] = data.time_offset
+    if data.offset is not None:
+        values["offset"] = data.offset
     priors = coefficient_priors(spec, data)
     if priors and not baked_coefficient_priors(spec, data):
         values["beta_mu"] = np.array([p["mu"] for p in priors])
@@ -334,7 +381,11 @@ def build_model(data: ModelData, spec: ModelSpec, *, centered: bool | None = Non
         if family.intercept:
             eta = eta + _rv("Intercept", spec.prior_for("Intercept"))
 
-        if spec.measurement != "latent":
+        if spec.time_trend:
+            time_offset = pm.Data("time_offset", values["time_offset"])
+            site_effect, site_slope = _site_intercepts_and_slopes(spec)
+            eta = eta + site_slope[site_idx] * time_offset
+        elif spec.measurement != "latent":
             sigma_site = _rv("sigma_site", spec.prior_for("sigma_site"))
             site_effect = _group_effect("site", sigma_site, centered)
         eta = eta + site_effect[site_idx]
@@ -343,6 +394,8 @@ def build_model(data: ModelData, spec: ModelSpec, *, centered: bool | None = Non
             sigma_region = _rv("sigma_region", spec.prior_for("sigma_region"))
             # Few regions (the UK has four nations): non-centred is the safe geometry.
             eta = eta + _group_effect("region", sigma_region, False)[region_idx]
+        if data.offset is not None:  # log exposure: data, swapped at each refit like X
+            eta = eta + pm.Data("offset", values["offset"])
 
         family.likelihood(eta, y, values, spec)
     return model
@@ -564,6 +617,34 @@ def _solve_upper(k: list[list[Any]], v: list[Any]) -> list[Any]:
     for i in reversed(range(n)):
         out[i] = (v[i] - sum((k[m][i] * out[m] for m in range(i + 1, n)), start=0.0)) / k[i][i]
     return out
+
+
+def _site_intercepts_and_slopes(spec: ModelSpec):
+    """Site intercepts ``u_site`` and slopes ``b_site`` (per unit of time), correlated, non-centred.
+
+    ``(u_site[s], b_site[s]) ~ MvNormal(0, diag(sd) R diag(sd))`` with ``sd = (sigma_site,
+    sigma_slope)`` and ``R = [[1, rho], [rho, 1]]``, ``rho = corr_site_slope``, written as
+    ``u = sigma_site z_site`` and ``b = sigma_slope (rho z_site + sqrt(1 - rho²) z_slope)`` with
+    ``z_site, z_slope ~ Normal(0, 1)`` (``diag(sd) L z`` with ``L`` the Cholesky factor of ``R``).
+    ``R`` has an LKJ prior (``pm.LKJCorr``, the Cholesky factor itself, stored as
+    ``corr_site_slope_chol``), and the two SDs have priors of their own. Not
+    ``pm.LKJCholeskyCov``: it takes one prior for both SDs and samples the entries of
+    ``diag(sd) L``, a funnel as an SD nears 0 (the latent model, :func:`_latent_design`, makes
+    the same choice). ``u_site = sigma_site z_site`` keeps the name and formula of the model
+    without a trend, so its draws are rebuilt the same way after sampling.
+    """
+    import pymc as pm  # deferred: PyMC takes seconds to import; only model building needs it
+
+    sigma_site = _rv("sigma_site", spec.prior_for("sigma_site"))
+    sigma_slope = _rv("sigma_slope", spec.prior_for("sigma_slope"))
+    chol = pm.LKJCorr("corr_site_slope_chol", n=2, eta=spec.prior_for("corr_site_slope")["eta"])
+    rho = pm.Deterministic("corr_site_slope", chol[1, 0])
+    z_site = pm.Normal("z_site", mu=0.0, sigma=1.0, dims="site")
+    z_slope = pm.Normal("z_slope", mu=0.0, sigma=1.0, dims="site")
+    site_effect = pm.Deterministic("u_site", z_site * sigma_site, dims="site")
+    # chol[1, 1] = sqrt(1 - rho²), as the Cholesky factor holds it
+    slope = pm.Deterministic("b_site", sigma_slope * (rho * z_site + chol[1, 1] * z_slope), dims="site")
+    return site_effect, slope
 
 
 def _group_effect(level: str, sigma, centered: bool):

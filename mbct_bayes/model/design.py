@@ -12,8 +12,27 @@
      coding, one 0/1 column per level other than the reference level, named ``setting[secondary]``
      and placed in the order of the stored levels;
 
-2. then each interaction ``a:b``: the products of every column of ``a`` with every column of
-   ``b`` (named ``a:b`` for two numeric predictors, ``setting[secondary]:F`` otherwise).
+2. a transition model's previous state (:mod:`mbct_bayes.model.panel`): one 0/1 column per state
+   other than the lowest, ``previous[<level>]`` (the levels from the family, ``spec.state_levels``),
+   read from the rows' ``previous`` column; then, when ``spec.gaps["terms"]`` is on, ``gap`` (the
+   rows' ``gap`` minus ``spec.gaps["center"]``) and ``gap:previous[<level>]`` (their products);
+
+3. then each interaction ``a:b``: the products of every column of ``a`` with every column of
+   ``b`` (named ``a:b`` for two numeric predictors, ``setting[secondary]:F`` otherwise,
+   ``F:previous[1]`` for a state-specific slope);
+
+4. then, in a model with a time trend (``time_trend = true``), one column named ``time``: the
+   row's time minus the time origin, ``t - t0``, in the units of the spec's time column (so the
+   coefficient ``time`` is the population trend in log-odds per unit of time: per year when the
+   column holds years). See :func:`time_offsets`.
+
+The time origin ``t0`` is the spec's ``time_origin`` when set, else the **latest time in the
+fitted data** (:func:`resolve` fixes it into the fitted spec, so a saved and loaded fit rebuilds
+the same ``X``). So the intercept, the site effects ``u_site`` and ``sigma_site`` describe the
+sites at the latest fitted wave ("now"), and a row without a time column (a planning profile, a
+trial profile, a new site given without its time) is at ``t0``, where the site slopes add
+nothing. The site slopes ``b_site`` are not columns of ``X``: see
+:func:`mbct_bayes.model.predictor.own_effects`.
 
 A categorical covariate's levels are those of the fitted data; its reference level is the one
 the spec states (``[categorical] setting = "primary"``) or, by default, the most frequent level in
@@ -35,7 +54,8 @@ import numpy as np
 import pandas as pd
 
 from mbct_bayes.errors import DataError
-from mbct_bayes.schema import category_labels
+from mbct_bayes.model.panel import GAP, PREVIOUS
+from mbct_bayes.schema import category_labels, level_codes
 from mbct_bayes.spec import ModelSpec
 
 
@@ -74,7 +94,11 @@ def default_reference(labels: pd.Series | np.ndarray | list[str]) -> str:
 
 
 def resolve(spec: ModelSpec, table: pd.DataFrame) -> ModelSpec:
-    """The spec with every categorical covariate's levels and reference level fixed from ``table``.
+    """The spec with its time origin and every categorical covariate's levels and reference level
+    fixed from ``table``.
+
+    Time trend (``time_trend = true``) without a stated ``time_origin``: the origin becomes the
+    latest time in ``table`` (the module docstring says why).
 
     ``table`` is validated (:func:`mbct_bayes.schema.validate_observations`): a predictor column
     holding text there is a categorical covariate even without a ``[categorical]`` entry (default
@@ -86,6 +110,8 @@ def resolve(spec: ModelSpec, table: pd.DataFrame) -> ModelSpec:
     DataError
         A categorical with fewer than two levels, or a stated reference level not in the data.
     """
+    spec = _resolve_gaps(spec, table)
+    spec = _resolve_time_origin(spec, table)
     found = {p: dict(spec.categorical.get(p, {})) for p in spec.predictors if p in spec.categorical or _is_text(table, p)}
     if not found:
         return spec
@@ -135,20 +161,61 @@ def design_matrix(table: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
 
     Numeric predictors are read as numbers (validated tables hold float64); categorical covariates
     are matched against the spec's levels (resolve the spec first: :func:`resolve`). A column
-    missing from ``table`` for a categorical covariate means its reference level.
+    missing from ``table`` for a categorical covariate means its reference level; a missing time
+    column (time-trend models) means the time origin (:func:`time_offsets`).
     """
     spec = resolve(spec, table) if _needs_resolving(spec, table) else spec
     numeric = np.column_stack(
         [table[p].to_numpy(dtype=float) - spec.center[p] for p in numeric_predictors(spec)]
     ) if numeric_predictors(spec) else np.zeros((len(table), 0))
     categories = {c: _labels(table, c) for c in categorical_predictors(spec) if c in table.columns}
-    return design_from_parts(spec, numeric, categories)
+    states = None
+    if spec.dynamics == "transition":
+        missing = [c for c in (PREVIOUS, *((GAP,) if spec.gap_columns else ())) if c not in table.columns]
+        if missing:
+            raise DataError(
+                f"a transition model's rows need a {missing[0]!r} column (the state at the site's previous wave, "
+                "and the time since it); make them with mbct_bayes.model.panel.lagged_rows"
+            )
+        states = {PREVIOUS: table[PREVIOUS], GAP: table[GAP] if spec.gap_columns else None}
+    return design_from_parts(spec, numeric, categories, states, time_offset=time_offsets(spec, table))
+
+
+def time_offsets(spec: ModelSpec, table: pd.DataFrame) -> np.ndarray | None:
+    """Each row's time minus the time origin, ``t - t0`` (n,); ``None`` without a time trend.
+
+    A table without the time column (a planning or trial profile) is at the origin: zeros. The
+    spec must be resolved (:func:`resolve` fixes ``time_origin`` from the fitted data).
+    """
+    if not spec.time_trend:
+        return None
+    if spec.time_origin is None:
+        raise DataError(
+            "the time trend's origin is not fixed yet; it is the latest time of the fitted data "
+            "(use the fit's spec, or mbct_bayes.model.design.resolve(spec, table))"
+        )
+    if spec.time is None or spec.time not in table.columns:
+        return np.zeros(len(table))
+    return table[spec.time].to_numpy(dtype=float) - float(spec.time_origin)
+
+
+def with_time(spec: ModelSpec, table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the time column filled in at the time origin where it is absent (time-trend fits).
+
+    Planning tables pass through here, so the time each prediction is for shows in the output
+    (a new site given without its time is predicted at the latest fitted time, ``t0``).
+    """
+    if not spec.time_trend or spec.time is None or spec.time in table.columns or spec.time_origin is None:
+        return table
+    return table.assign(**{spec.time: float(spec.time_origin)})
 
 
 def design_from_parts(
     spec: ModelSpec,
     numeric_centred: np.ndarray,
     categories: Mapping[str, Any] | None = None,
+    states: Mapping[str, Any] | None = None,
+    time_offset: np.ndarray | None = None,
 ) -> np.ndarray:
     """``X`` from centred numeric values and categorical labels (the kernel under :func:`design_matrix`).
 
@@ -162,6 +229,13 @@ def design_from_parts(
     categories
         Per categorical covariate, its (n,) level labels; a covariate not given is at its
         reference level in every row.
+    states
+        Transition models: ``{"previous": (n,) previous states in the outcome's values, "gap":
+        (n,) times since the previous wave}``; a state not given is the lowest state, a gap not
+        given the reference gap (``spec.gaps["center"]``).
+    time_offset
+        Time-trend models: each row's ``t - t0`` (n,); not given means every row is at the time
+        origin (offset 0).
 
     Returns
     -------
@@ -181,9 +255,20 @@ def design_from_parts(
         indicators = _indicators(spec, c, categories.get(c), n)
         blocks[c] = np.broadcast_to(indicators, (*lead, *indicators.shape))
     columns = [blocks[p] for p in spec.predictors]
+    if spec.dynamics == "transition":
+        blocks[PREVIOUS] = np.broadcast_to(_state_indicators(spec, (states or {}).get(PREVIOUS), n), (*lead, n, len(spec.previous_columns)))
+        columns.append(blocks[PREVIOUS])
+        if spec.gap_columns:
+            gap = (states or {}).get(GAP)
+            centred = np.zeros(n) if gap is None else np.asarray(gap, dtype=float) - float(spec.gaps["center"])
+            gap_block = np.column_stack([centred, centred[:, None] * _state_indicators(spec, (states or {}).get(PREVIOUS), n)])
+            columns.append(np.broadcast_to(gap_block, (*lead, *gap_block.shape)))
     for a, b in spec.interactions:
         # every column of a times every column of b, a's columns outer (the coef_names order)
         columns.append((blocks[a][..., :, None] * blocks[b][..., None, :]).reshape(*lead, n, -1))
+    if spec.time_trend:
+        offset = np.zeros(n) if time_offset is None else np.asarray(time_offset, dtype=float)
+        columns.append(np.broadcast_to(offset[:, None], (*lead, n, 1)))
     if not columns:
         return np.zeros((*lead, n, 0))
     return np.concatenate(columns, axis=-1)
@@ -211,7 +296,22 @@ def _is_text(table: pd.DataFrame, column: str) -> bool:
     return column in table.columns and not pd.api.types.is_numeric_dtype(table[column])
 
 
+def _resolve_time_origin(spec: ModelSpec, table: pd.DataFrame) -> ModelSpec:
+    """The spec with ``time_origin`` set to the latest time in ``table`` (time-trend models that
+    state none); ``spec`` itself otherwise."""
+    if not spec.time_trend or spec.time_origin is not None or spec.time is None or spec.time not in table.columns:
+        return spec
+    times = pd.to_numeric(table[spec.time], errors="coerce").to_numpy(dtype=float)
+    if times.size == 0 or not np.isfinite(times).any():
+        raise DataError(f"time column {spec.time!r} has no numeric times to fix the time trend's origin from")
+    return spec.with_changes(time_origin=float(np.nanmax(times)))
+
+
 def _needs_resolving(spec: ModelSpec, table: pd.DataFrame) -> bool:
+    if spec.time_trend and spec.time_origin is None and spec.time is not None and spec.time in table.columns:
+        return True
+    if spec.dynamics == "transition" and not {"terms", "center"} <= set(spec.gaps) and GAP in table.columns:
+        return True
     return any(
         (p in spec.categorical and spec.categorical[p].get("levels") is None)
         or (p not in spec.categorical and _is_text(table, p))
@@ -232,6 +332,40 @@ def _resolved_entry(spec: ModelSpec, column: str) -> Mapping[str, Any]:
             "(use the fit's spec, or mbct_bayes.model.design.resolve(spec, table))"
         )
     return entry
+
+
+def _resolve_gaps(spec: ModelSpec, table: pd.DataFrame) -> ModelSpec:
+    """A transition spec with ``gaps`` complete: terms when the table's gaps are unequal, centred at their median.
+
+    What the spec already states is kept (a fitted spec has both, so new rows change nothing).
+    """
+    if spec.dynamics != "transition" or {"terms", "center"} <= set(spec.gaps) or GAP not in table.columns:
+        return spec
+    gap = table[GAP].to_numpy(dtype=float)
+    if gap.size == 0 or not np.isfinite(gap).all():
+        return spec
+    gaps = {"terms": bool(gap.max() > gap.min()), "center": float(np.median(gap)), **spec.gaps}
+    gap_terms = ("gap", *(f"gap:{column}" for column in spec.previous_columns))
+    stray = [name for name in spec.priors if name in gap_terms]
+    if stray and not gaps["terms"]:
+        raise DataError(
+            f"[priors] names {stray[0]!r}, but the fitted gaps are all equal ({_fmt_gap(gap[0])}), so the model has no "
+            "gap terms; remove that prior or set [gaps] terms = true"
+        )
+    return spec.with_changes(gaps=gaps)
+
+
+def _fmt_gap(value: float) -> str:
+    return f"{value:g}"
+
+
+def _state_indicators(spec: ModelSpec, previous: Any, n: int) -> np.ndarray:
+    """(n, K-1) 0/1 columns ``previous[<level>]`` of the previous states (all 0: the lowest state)."""
+    levels = spec.state_levels
+    if previous is None:
+        return np.zeros((n, len(levels) - 1))
+    codes = level_codes(pd.Series(np.asarray(previous, dtype=object), name=PREVIOUS), levels, source="rows")
+    return (codes[:, None] == np.arange(1, len(levels))[None, :]).astype(float)
 
 
 def _check_known(column: str, labels: np.ndarray, levels: tuple[str, ...]) -> None:

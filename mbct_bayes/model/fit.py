@@ -32,6 +32,7 @@ import xarray as xr
 
 from mbct_bayes._version import __version__
 from mbct_bayes.errors import ConvergenceWarning, DataError, FitFileError
+from mbct_bayes.families import family_names, get_family
 from mbct_bayes.io import write_atomic
 from mbct_bayes.model.build import (
     ModelData,
@@ -44,6 +45,7 @@ from mbct_bayes.model.build import (
 )
 from mbct_bayes.model.convergence import convergence
 from mbct_bayes.model.design import categorical_predictors, reference_notes, resolve
+from mbct_bayes.model.panel import modelled_rows
 from mbct_bayes.model.posterior import Posterior, stacked_draws
 from mbct_bayes.model.sampling import (
     CompiledEntry,
@@ -63,7 +65,7 @@ ESS_MIN = 400
 #: Parameters the diagnostics gate and the summary look at (those present in the model).
 SUMMARY_VARS = (
     "Intercept", "beta", "sigma_site", "sigma_region", "cutpoints", "u_site", "u_region",
-    "latent_mean", "latent_sd", "sigma_measure", "role_offset", "latent",
+    "sigma_slope", "corr_site_slope", "b_site", "latent_mean", "latent_sd", "sigma_measure", "role_offset", "latent",
 )
 NETCDF_ENGINE = "netcdf4"
 #: Deterministic group effects recomputed from z and sigma after sampling instead of by nutpie.
@@ -155,7 +157,7 @@ class CompiledModel:
             no fitted rows keep their place; their effects are then drawn from the population.
         settings
             Seed, draws, tune and chains (default :class:`SamplerSettings()`: 1, 1000, 1000, 4);
-            the NUTS implementation is the compiled model's own (:attr:`sampler`).
+            the NUTS implementation is the compiled model's own (``sampler``).
         seed, draws, tune, chains
             Override single settings; the same seed gives the same draws.
         progress
@@ -241,7 +243,8 @@ def _validated(
         table = attach_site_means(table, responses, spec)
     elif responses is not None:
         raise DataError("responses were given but the spec's measurement is \"observed\"; set measurement = \"latent\"")
-    return validate_observations(table, spec, source=source), responses
+    # a transition model fits (and a fit keeps) the lagged rows, so stored data, folds and log-likelihood align
+    return modelled_rows(validate_observations(table, spec, source=source), spec), responses
 
 
 def _subset(data: ModelData, rows: np.ndarray) -> ModelData:
@@ -253,6 +256,8 @@ def _subset(data: ModelData, rows: np.ndarray) -> ModelData:
     return dataclasses.replace(
         data, X=data.X[rows], y=data.y[rows], trials=None if data.trials is None else data.trials[rows],
         site_idx=data.site_idx[rows], region_idx=None if data.region_idx is None else data.region_idx[rows],
+        time_offset=None if data.time_offset is None else data.time_offset[rows],
+        offset=None if data.offset is None else data.offset[rows],
     )
 
 
@@ -386,7 +391,13 @@ def fit(
 # -- diagnostics and summaries ----------------------------------------------------------------
 def _posterior_vars(idata) -> list[str]:
     names = set(idata["posterior"].data_vars)
-    return [v for v in SUMMARY_VARS if v in names]
+    return [v for v in (*SUMMARY_VARS, *family_scalars(idata["posterior"])) if v in names]
+
+
+def family_scalars(posterior) -> list[str]:
+    """The families' own scalar parameters in a posterior (e.g. a dispersion; cutpoints have a dim)."""
+    own = dict.fromkeys(p for name in family_names() for p in get_family(name).parameters)
+    return [p for p in own if p in posterior.data_vars and p not in SUMMARY_VARS and posterior[p].ndim == 2]
 
 
 def diagnostics(idata, table: dict[str, dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
@@ -438,6 +449,22 @@ def _categorical_summary(spec: ModelSpec) -> dict[str, dict[str, Any]]:
     }
 
 
+def time_trend_note(spec: ModelSpec) -> str:
+    """One sentence on what a time-trend model's numbers refer to (time origin and units)."""
+    return (
+        f"coefficient 'time' is the population trend in log-odds per 1 unit of {spec.time!r}; site slopes "
+        f"(SD sigma_slope) add to it; time is centred at {spec.time}={spec.time_origin:g} (the latest fitted "
+        f"time unless the spec set time_origin), so the intercept and site effects are at {spec.time}="
+        f"{spec.time_origin:g}, and a row without {spec.time!r} is predicted at that time"
+    )
+
+
+def _or_unit(name: str, spec: ModelSpec) -> str:
+    if "[" in name:
+        return "vs reference"
+    return f"per 1 {spec.time} unit" if spec.time_trend and name == "time" else "per point"
+
+
 def posterior_arrays(idata: Any) -> dict[str, np.ndarray]:
     """Posterior draws as numpy arrays with chains stacked: shape (chains * draws, ...)."""
     return stacked_draws(idata["posterior"])
@@ -467,7 +494,7 @@ class Fit:
     @property
     def posterior(self) -> Posterior:
         """The posterior as read-only arrays with named dimensions, spec and model data
-        (:class:`~mbct_bayes.model.posterior.Posterior`), built once from :attr:`idata`."""
+        (:class:`~mbct_bayes.model.posterior.Posterior`), built once from ``idata``."""
         if self._posterior is None:
             self._posterior = Posterior.from_idata(self.spec, self.model_data, self.idata)
         return self._posterior
@@ -523,9 +550,14 @@ class Fit:
         where each ``{...}`` holds ``mean, sd, q05, q50, q95, r_hat, ess_bulk, ess_tail``;
         coefficients are log-odds per unit of the centred predictor (a categorical level,
         ``setting[secondary]``: log-odds relative to the reference level); prior sensitivity is
-        power-scaling sensitivity (:mod:`mbct_bayes.sensitivity`). With categorical covariates,
+        power-scaling sensitivity (:mod:`mbct_bayes.model.sensitivity`). With categorical covariates,
         ``"categorical": {col: {"reference", "levels", "default", "note"}}`` names each reference
         level and whether it was the default (the most frequent level) or set in the spec.
+        A time-trend model adds ``group_sd["slope"]`` (``sigma_slope``: SD of the sites' slopes,
+        log-odds per unit of time), ``group_corr: {"site_slope": {...}}`` (``corr_site_slope``:
+        correlation of a site's intercept at the time origin with its slope) and
+        ``"time_trend": {"time": column, "origin": t0, "note": ...}``; its coefficient ``time`` is
+        the population trend per unit of the time column.
         """
         post = self.idata["posterior"]
         table = self.convergence
@@ -553,6 +585,13 @@ class Fit:
         group_sd = {"site": stats("sigma_site")}
         if "sigma_region" in post:
             group_sd["region"] = stats("sigma_region")
+        trend: dict[str, Any] = {}
+        if "sigma_slope" in post:
+            group_sd["slope"] = stats("sigma_slope")
+            trend = {
+                "group_corr": {"site_slope": stats("corr_site_slope")},
+                "time_trend": {"time": self.spec.time, "origin": self.spec.time_origin, "note": time_trend_note(self.spec)},
+            }
         cutpoints = []
         if "cutpoints" in post:
             for k, label in enumerate(post["cutpoints"].coords["cutpoint"].values):
@@ -563,6 +602,7 @@ class Fit:
                 measurement[name] = {
                     p: stats(name, {"construct": j}) for j, p in enumerate(self.spec.predictors)
                 }
+        family_parameters = {name: stats(name) for name in family_scalars(post)}
         diag = self.diagnostics
         return {
             "family": self.spec.family,
@@ -573,8 +613,10 @@ class Fit:
             "coefficients": coefficients,
             "group_sd": group_sd,
             "cutpoints": cutpoints,
+            **({"family_parameters": family_parameters} if family_parameters else {}),
             **({"measurement_model": measurement} if measurement else {}),
             **({"categorical": _categorical_summary(self.spec)} if self.spec.categorical else {}),
+            **trend,
             "diagnostics": {k: diag[k] for k in ("ok", "max_r_hat", "min_ess_bulk", "min_ess_tail", "divergences", "problems")},
             "prior_sensitivity": self.prior_sensitivity,
             "sampler": {k: self.meta.get(k) for k in ("sampler", "seed", "draws", "tune", "chains", "centered")},
@@ -585,30 +627,35 @@ class Fit:
         s = self.summary()
         rows = [{"parameter": k, **v} for k, v in s["coefficients"].items()]
         rows += [{"parameter": f"sigma_{k}", **v} for k, v in s["group_sd"].items()]
+        rows += [{"parameter": f"corr_{k}", **v} for k, v in s.get("group_corr", {}).items()]
         rows += [{"parameter": f"cutpoint[{c['name']}]", **{k: v for k, v in c.items() if k != "name"}} for c in s["cutpoints"]]
+        rows += [{"parameter": k, **v} for k, v in s.get("family_parameters", {}).items()]
         return pd.DataFrame(rows).set_index("parameter")
 
     def summary_text(self) -> str:
         """A plain-text summary for the terminal: coefficients, odds ratios, diagnostics verdict."""
         s = self.summary()
         table = self.summary_table()
+        family = get_family(self.spec.family)
         lines = [
             f"mbct-bayes fit: {s['family']} model, {s['n_obs']} observations, {s['n_sites']} sites"
             + (f", {s['n_regions']} regions" if s["n_regions"] else ""),
             f"predictors centred at {', '.join(f'{p}={c:g}' for p, c in self.spec.center.items())}"
-            " (coefficients: log-odds per scale point)",
+            f" (coefficients: {family.coefficient_scale} per scale point)",
             *(f"categorical {c['note']}" for c in s.get("categorical", {}).values()),
+            *([f"time trend: {s['time_trend']['note']}"] if "time_trend" in s else []),
             "",
         ]
         shown = table[["mean", "sd", "q05", "q95", "r_hat", "ess_bulk", "ess_tail"]].copy()
         with pd.option_context("display.width", 120, "display.float_format", "{:.3f}".format):
             lines.append(shown.to_string())
         ors = [
-            f"  {name}: OR {'vs reference' if '[' in name else 'per point'} {math.exp(v['q50']):.2f} "
+            f"  {name}: {family.ratio_abbreviation} {_or_unit(name, self.spec)} "
+            f"{math.exp(v['q50']):.2f} "
             f"(90% {math.exp(v['q05']):.2f}–{math.exp(v['q95']):.2f})"
             for name, v in s["coefficients"].items() if name != "Intercept"
         ]
-        lines += ["", "odds ratios:", *ors, ""]
+        lines += ["", f"{family.ratio_name}s:", *ors, ""]
         d = s["diagnostics"]
         verdict = "PASSED" if d["ok"] else "FAILED: " + "; ".join(d["problems"])
         lines.append(

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from mbct_bayes.families import get_family
+from mbct_bayes.model.build import ModelData
 from mbct_bayes.model.design import design_from_parts
 from mbct_bayes.model.posterior import Posterior
 from mbct_bayes.spec import ModelSpec
@@ -59,21 +60,46 @@ def fixed_part_centred(
     return eta
 
 
-def log_likelihood(posterior: Posterior) -> np.ndarray:
-    """Pointwise log-likelihood (S, n) of the fitted rows, with each site's own effects."""
+def own_effects(draws: Mapping[str, np.ndarray], data: ModelData) -> np.ndarray:
+    """Each fitted row's own site and region effects per draw: (S, n).
+
+    ``u_site[site] + b_site[site] * (t - t0) + u_region[region]``: the slope term only in a
+    time-trend model (``b_site`` draws, ``data.time_offset``), the region term only with regions.
+    ``draws`` may be posterior or prior draws (the self-check's) of the model fitted to ``data``.
+    """
+    effect = draws["u_site"][:, data.site_idx]
+    if data.time_offset is not None:
+        effect = effect + draws["b_site"][:, data.site_idx] * data.time_offset
+    if data.region_idx is not None:
+        effect = effect + draws["u_region"][:, data.region_idx]
+    return effect
+
+
+def fitted_eta(posterior: Posterior) -> np.ndarray:
+    """The linear predictor (S, n) of the fitted rows, with each site's own effects.
+
+    Without the rows' offset (a count model's log exposure): per unit of exposure, as the
+    posterior predictive check takes it; :func:`log_likelihood` adds it.
+    """
     md, draws = posterior.model_data, posterior.draws
     fixed = latent_fixed_part(posterior, md.site_idx) if posterior.spec.measurement == "latent" else fixed_part(draws, md.X)
-    eta = fixed + draws["u_site"][:, md.site_idx]
-    if md.region_idx is not None:
-        eta = eta + draws["u_region"][:, md.region_idx]
-    return get_family(posterior.spec.family).log_likelihood(md.y, eta, md.trials, draws)
+    return fixed + own_effects(draws, md)
+
+
+def log_likelihood(posterior: Posterior) -> np.ndarray:
+    """Pointwise log-likelihood (S, n) of the fitted rows, with each site's own effects."""
+    md = posterior.model_data
+    eta = md.add_offset(fitted_eta(posterior))
+    return get_family(posterior.spec.family).log_likelihood(md.y, eta, md.trials, posterior.draws)
 
 
 def parameter_draws(draws: Mapping[str, np.ndarray], spec: ModelSpec) -> dict[str, np.ndarray]:
     """The checked parameters as flat columns: ``{name: (S,)}``.
 
     Names follow :meth:`mbct_bayes.model.fit.Fit.summary_table`: ``Intercept``, each coefficient name
-    (``E``, ``C:F``), ``sigma_site``, ``sigma_region``, ``cutpoint[a|b]``.
+    (``E``, ``C:F``, ``time``), ``sigma_site``, ``sigma_region``, ``sigma_slope`` and
+    ``corr_site_slope`` (time-trend models), ``cutpoint[a|b]``, and a family's own scalar
+    parameters (``overdispersion``).
     """
     out: dict[str, np.ndarray] = {}
     if "Intercept" in draws:
@@ -81,10 +107,14 @@ def parameter_draws(draws: Mapping[str, np.ndarray], spec: ModelSpec) -> dict[st
     for j, name in enumerate(spec.coef_names):
         out[name] = np.asarray(draws["beta"][:, j], dtype=float)
     out["sigma_site"] = np.asarray(draws["sigma_site"], dtype=float)
-    if "sigma_region" in draws:
-        out["sigma_region"] = np.asarray(draws["sigma_region"], dtype=float)
+    for name in ("sigma_region", "sigma_slope", "corr_site_slope"):
+        if name in draws:
+            out[name] = np.asarray(draws[name], dtype=float)
     if "cutpoints" in draws:
         levels = spec.ordinal_levels
         for k in range(draws["cutpoints"].shape[1]):
             out[f"cutpoint[{levels[k]}|{levels[k + 1]}]"] = np.asarray(draws["cutpoints"][:, k], dtype=float)
+    for name in get_family(spec.family).parameters:  # the family's own scalars (a dispersion)
+        if name in draws and np.ndim(draws[name]) == 1:
+            out[name] = np.asarray(draws[name], dtype=float)
     return out

@@ -11,7 +11,9 @@ shape of parameters does not need either again. One cache per process holds each
 (and, once compiled, its nutpie module) under :func:`structure_key`, which names every field the
 compiled graph depends on:
 
-* the spec (family, formula, priors, centring, measurement, levels, ...), as ``spec.to_dict()``;
+* the spec (family, formula, priors, centring, measurement, levels, time trend, ...), as
+  ``spec.to_dict()`` without ``time_origin``: a time-trend model's row offsets ``t - t0`` are data,
+  so windows of a panel with different latest times share one compiled model;
 * the number of sites, regions and respondent roles, and of coefficients (shapes in the graph);
 * the site-effect parametrization (centred or not) and the sampler (``"nutpie"``/``"pymc"``);
 * the coefficient priors compiled into the graph (:func:`~mbct_bayes.model.build.baked_coefficient_priors`:
@@ -152,7 +154,7 @@ def structure_key(spec: Any, data: Any, centered: bool, sampler: str) -> str:
         Site-effect parametrization and NUTS implementation.
     """
     parts = {
-        "spec": spec.to_dict(),
+        "spec": {k: v for k, v in spec.to_dict().items() if k != "time_origin"},
         "n_sites": len(data.site_labels),
         "n_regions": len(data.region_labels or ()),
         "n_roles": len(data.role_labels or ()),

@@ -7,7 +7,8 @@ importance sampling from the draws already made (no refitting):
 
 What is scaled
     The *prior* is the joint density of the model's top-level parameters under the spec's priors
-    (intercept, coefficients, ``sigma_site``, ``sigma_region``, cutpoints), as priorsense does for
+    (intercept, coefficients, ``sigma_site``, ``sigma_region``, cutpoints; with a time trend also
+    ``sigma_slope`` and the LKJ density of ``corr_site_slope``), as priorsense does for
     brms models. The group effects' population density ``u ~ Normal(0, sigma)`` is model
     structure and is scaled by neither. The *likelihood* is the outcome's pointwise
     log-likelihood with each site's own effects (:func:`mbct_bayes.model.predictor.log_likelihood`);
@@ -92,6 +93,10 @@ def log_density(prior: dict[str, Any], x: np.ndarray) -> np.ndarray:
         return stats.halfcauchy.logpdf(x, scale=prior["beta"])
     if d == "Exponential":
         return stats.expon.logpdf(x, scale=1.0 / prior["lam"])
+    if d == "LKJ":
+        # a 2 x 2 correlation matrix's one correlation r: density ∝ (1 - r²)^(eta - 1), i.e.
+        # (r + 1) / 2 ~ Beta(eta, eta) (Lewandowski, Kurowicka & Joe 2009 with n = 2)
+        return stats.beta.logpdf((x + 1.0) / 2.0, prior["eta"], prior["eta"]) - math.log(2.0)
     raise ValueError(f"no log density for prior {d!r}")
 
 
@@ -102,7 +107,7 @@ def log_prior(draws: Mapping[str, np.ndarray], spec: ModelSpec, model_data: Mode
         total += log_density(spec.prior_for("Intercept"), draws["Intercept"])
     for j, prior in enumerate(coefficient_priors(spec, model_data)):
         total += log_density(prior, draws["beta"][:, j])
-    for name in ("sigma_site", "sigma_region"):
+    for name in ("sigma_site", "sigma_region", "sigma_slope", "corr_site_slope"):
         if name in draws:
             total += log_density(spec.prior_for(name), draws[name])
     if "cutpoints" in draws:

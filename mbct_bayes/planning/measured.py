@@ -6,7 +6,7 @@ are: the forecast would treat noise as signal and come out about 1/reliability t
 on the logit scale. Instead, per posterior draw, the fitted measurement model gives the true
 scores' conditional distribution given what was measured, and forecasts use draws from it.
 
-The fitted measurement model (see :func:`mbct_bayes.model._latent_design`) is, on the centred
+The fitted measurement model (see ``_latent_design`` in :mod:`mbct_bayes.model.build`) is, on the centred
 scale, per site and construct ``j``::
 
     T ~ MvNormal(latent_mean, Sigma)                      (the population of true site scores;
@@ -49,6 +49,7 @@ import pandas as pd
 from mbct_bayes._validate import _check_count, _err
 from mbct_bayes.errors import DataError
 from mbct_bayes.model.build import attach_site_means
+from mbct_bayes.model.design import with_time
 from mbct_bayes.model.posterior import Posterior
 from mbct_bayes.schema import _ids, read_table, validate_observations, validate_respondent_scores
 
@@ -93,14 +94,19 @@ class MeasuredSites:
 
 
 def validate_new_data(posterior: Posterior, table: pd.DataFrame, *, source: str = "new sites") -> pd.DataFrame:
-    """Check a table of sites to predict (predictors present and on the scale; regions known)."""
-    return validate_observations(
+    """Check a table of sites to predict (predictors present and on the scale; regions known).
+
+    A time-trend fit's table without its time column gets one at the time origin (the latest
+    fitted time; :func:`mbct_bayes.model.design.with_time`), so every output says which time it is for.
+    """
+    checked = validate_observations(
         table,
         posterior.spec,
         source=source,
         new_data=True,
         known_regions=list(posterior.model_data.region_labels) if posterior.model_data.region_labels else None,
     )
+    return with_time(posterior.spec, checked)
 
 
 def needs_measurement(posterior: Posterior, kind: str, scores_are_true: bool) -> bool:

@@ -18,10 +18,23 @@ Kinds of prediction:
 ``known_site``
     A site in the fitted data: its own fitted effect (and its region's).
 
+Time-trend fits (``time_trend = true``): each row is at the time in its time column, and a
+row without one is at the time origin ``t0``, the latest fitted time
+(:func:`mbct_bayes.model.design.with_time` writes it into the outputs' time column). The fixed
+part carries the population trend ``beta_time * (t - t0)`` (the ``time`` column of ``X``); the
+group part adds the site's slope times ``t - t0``:
+
+- ``known_site``: its own fitted slope ``b_site``;
+- ``new_site``: a slope drawn with its intercept from the fitted bivariate normal, per
+  posterior draw ``u = sigma_site z1``, ``b = sigma_slope (rho z1 + sqrt(1 - rho²) z2)``
+  (``rho = corr_site_slope``), so a new site's slope goes with its intercept as in the data;
+- ``typical_site``: slope 0, as its intercept is 0 — the median service's path follows the
+  population trend.
+
 A latent-measurement fit's coefficients are per point of the *true* site score, so its new and
 typical sites' E, C, F are measurements (respondent scores, or site means with respondent
 counts): per posterior draw their true scores are drawn given what was measured
-(:mod:`mbct_bayes.measured`) before the outcome; a known site uses its fitted latent scores.
+(:mod:`mbct_bayes.planning.measured`) before the outcome; a known site uses its fitted latent scores.
 Regions (models with a region effect), :func:`region_part`:
 
 - a known region keeps its fitted effect ``u_region``;
@@ -35,8 +48,9 @@ Draw order of one ``np.random.default_rng(seed)`` (so the same seed gives the sa
 first the unknown regions, one column per distinct site id among rows with an empty region, in
 sorted order (``mixture``: ``rng.random((S, m))`` mapped through the cumulative site shares;
 ``new``: ``rng.standard_normal((S, m))``); then, for ``new_site``, the site effects
-``rng.standard_normal((S, n_sites))`` in sorted id order. A typical site therefore shares its
-region draws with the new site of the same seed.
+``rng.standard_normal((S, n_sites))`` in sorted id order, and with a time trend after them the
+slopes' own normals ``z2``, ``rng.standard_normal((S, n_sites))`` in the same order. A typical site
+therefore shares its region draws with the new site of the same seed.
 """
 
 from __future__ import annotations
@@ -45,11 +59,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from mbct_bayes.errors import DataError
 from mbct_bayes.model.build import ModelData
-from mbct_bayes.model.design import design_matrix, numeric_predictors
+from mbct_bayes.model.design import design_matrix, numeric_predictors, time_offsets, with_time
 from mbct_bayes.model.posterior import Posterior
 from mbct_bayes.model.predictor import (  # defined below planning; still importable from here
     _n_draws,
@@ -120,6 +133,9 @@ def group_part(
             )
         idx = np.array([lookup[s] for s in sites], dtype=np.int64)
         effect = draws["u_site"][:, idx]
+        since_origin = time_offsets(spec, table)
+        if since_origin is not None:
+            effect = effect + draws["b_site"][:, idx] * since_origin
         if md.region_idx is not None:
             effect = effect + draws["u_region"][:, _fitted_site_regions(md)[idx]]
         return effect
@@ -128,7 +144,23 @@ def group_part(
     region = region_part(posterior, table, rng, region_mode)
     labels, inverse = np.unique(sites, return_inverse=True)
     z = rng.standard_normal((n_draws, len(labels)))
-    return region + (z * draws["sigma_site"][:, None])[:, inverse]
+    effect = region + (z * draws["sigma_site"][:, None])[:, inverse]
+    since_origin = time_offsets(spec, table)
+    if since_origin is not None:
+        effect = effect + new_site_slopes(draws, z, rng)[:, inverse] * since_origin
+    return effect
+
+
+def new_site_slopes(draws: Any, z_site: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Slopes (S, m) of new sites whose intercepts are ``sigma_site * z_site`` (time-trend fits).
+
+    Per posterior draw, the slope given the intercept's standard normal ``z_site`` (S, m):
+    ``sigma_slope (rho z_site + sqrt(1 - rho²) z2)`` with ``rho = corr_site_slope`` and fresh
+    ``z2 = rng.standard_normal((S, m))``: the pair is a draw from the fitted bivariate normal.
+    """
+    rho = draws["corr_site_slope"][:, None]
+    z2 = rng.standard_normal(z_site.shape)
+    return draws["sigma_slope"][:, None] * (rho * z_site + np.sqrt(np.clip(1.0 - rho**2, 0.0, None)) * z2)
 
 
 def _fitted_site_regions(md: ModelData) -> np.ndarray:
@@ -290,8 +322,18 @@ def eta_and_true_scores(
 
 
 def p_embedded(posterior: Posterior, eta: np.ndarray) -> np.ndarray:
-    """P(embedded) from linear-predictor draws: logistic, or the top level for ordinal."""
-    return expit(get_family(posterior.spec.family).event_logit(eta, posterior.draws))
+    """The planned quantity from linear-predictor draws of new rows (no offset), per draw and row.
+
+    P(embedded) for the event families (logistic, or the top level for ordinal); a count family's
+    expected rate per ``spec.rate_per`` units of exposure
+    (:meth:`~mbct_bayes.families.Family.planned_quantity`; its words: :func:`quantity_label`).
+    """
+    return get_family(posterior.spec.family).planned_quantity(eta, posterior.draws, posterior.spec)
+
+
+def quantity_label(spec: ModelSpec) -> str:
+    """What :func:`p_embedded` gives, in words: ``"P(embedded)"`` or ``"expected access per 100,000 population"``."""
+    return get_family(spec.family).planned_label(spec)
 
 
 #: Cumulative-logit level probabilities (S, n, K) from cutpoints (S, K-1) and eta (S, n).
@@ -335,7 +377,7 @@ def predict(
         Seed for the new-site effect (and true-score) draws; the same seed gives the same numbers.
     responses
         Latent fits: respondent-level scores of the new sites (then ``new`` names the sites and
-        their regions; E, C, F become the respondents' means). See :mod:`mbct_bayes.measured`.
+        their regions; E, C, F become the respondents' means). See :mod:`mbct_bayes.planning.measured`.
     scores_are_true
         Latent fits: take ``new``'s E, C, F as true site scores (a hypothetical profile).
         Seed for the new-site effect draws; the same seed gives the same numbers.
@@ -347,8 +389,11 @@ def predict(
     Returns
     -------
     pandas.DataFrame
-        The input columns plus ``p_mean, p_sd, p_q05, p_q50, p_q95`` for P(embedded) (the top
-        level for ordinal models) and, for ordinal models, ``p_<level>`` means. A latent fit's
+        The input columns (a time-trend fit's time column added at the latest fitted time when
+        ``new`` has none) plus ``p_mean, p_sd, p_q05, p_q50, p_q95`` for P(embedded) (the top
+        level for ordinal models; for a count model the expected count per ``rate_per`` units of
+        exposure, with a ``quantity`` column naming it, e.g. "expected access per 100,000
+        population": the new site's exposure is ``rate_per``, so none is needed in ``new``) and, for ordinal models, ``p_<level>`` means. A latent fit's
         new and typical sites add ``scores`` (what the E, C, F are: measured, and from what, or
         taken as true) and, when measured, ``<X>_true_mean`` (posterior mean of each true score).
 
@@ -356,7 +401,7 @@ def predict(
     -----
     A latent fit's coefficients are per point of the true site score. A new site's measured
     scores (means of a few respondents) are noisy, so per posterior draw its true scores are
-    drawn from their distribution given the measurements (:mod:`mbct_bayes.measured`) before
+    drawn from their distribution given the measurements (:mod:`mbct_bayes.planning.measured`) before
     the outcome; site scores without respondent counts are refused unless ``scores_are_true``.
     """
     posterior = fit.posterior
@@ -368,7 +413,7 @@ def predict(
         posterior, table, kind, seed=seed, measured=measured, scores_are_true=scores_are_true, region_mode=region_mode
     )
     p = p_embedded(posterior, eta)
-    out = (table if responses is not None else new).reset_index(drop=True).copy()
+    out = with_time(posterior.spec, (table if responses is not None else new).reset_index(drop=True).copy())
     out = pd.concat([out, summarise_draws(p)], axis=1)
     if posterior.spec.levels is not None:  # named levels: report each level's probability
         probs = get_family(posterior.spec.family).level_probabilities(eta, posterior.draws)
@@ -377,6 +422,8 @@ def predict(
     label = scores_label(posterior, kind, measured)
     if label is not None:
         out["scores"] = label
+    if not get_family(posterior.spec.family).planned_is_probability:
+        out["quantity"] = quantity_label(posterior.spec)  # the p_* columns are rates, say so
     if truth is not None:
         for j, name in enumerate(posterior.spec.predictors):
             out[f"{name}_true_mean"] = truth[..., j].mean(axis=0)
@@ -393,6 +440,31 @@ def check_lever(spec: ModelSpec, lever: str) -> None:
         )
     if lever not in levers:
         raise DataError(f"lever {lever!r} is not a predictor of this model ({', '.join(levers)})")
+
+
+def trial_refusal(spec: ModelSpec) -> str | None:
+    """Why no cluster trial can be planned from a fit with this spec (a phrase), or None when one can.
+
+    The trial designs of :mod:`mbct_bayes.power` simulate each cluster's members as Bernoulli
+    draws at a logistic P(embedded) measured once. A count family's outcome is a rate, not such a
+    probability; a transition model's P(embedded) depends on each service's state at its previous
+    wave, which the designs do not carry. :func:`trial_inputs`, the power module's populations and
+    the report's trial section all ask here.
+    """
+    family = get_family(spec.family)
+    if not family.planned_is_probability:
+        return (
+            f"the trial designs simulate each cluster's P(embedded) from a logistic model, and a {spec.family} "
+            f"model's outcome is a rate ({family.planned_label(spec)}), which the designs do not model"
+        )
+    if spec.dynamics == "transition":
+        return (
+            "this is a transition model: its P(embedded) depends on each service's state at the previous wave, and "
+            "the trial designs simulate one measurement per cluster from a model without a previous state, so their "
+            "assurance would leave out where each service starts; compare journeys with 'mbct-bayes forecast "
+            "--what-if' (mb.forecast scenarios) instead"
+        )
+    return None
 
 
 def trial_inputs(
@@ -423,6 +495,9 @@ def trial_inputs(
         ``sigma_site`` (S,): between-service SD on the logit scale (site and region combined).
     """
     spec = posterior.spec
+    refusal = trial_refusal(spec)
+    if refusal is not None:
+        raise DataError(f"no trial can be planned from this fit: {refusal}")
     check_lever(spec, lever)
     values: dict[str, Any] = dict(spec.center)
     unknown = sorted(set(profile or {}) - set(spec.predictors))

@@ -8,18 +8,24 @@ Every function here answers a service lead's question with the fitted posterior:
   posterior probability ≥ ``prob``?
 * :func:`rank` — which of several candidate services is most likely to embed MBCT?
 
+For a count model (``family = "poisson"`` or ``"negbinomial"``) the planned quantity is not
+P(embedded) but the expected count per ``rate_per`` units of exposure of the new site (e.g.
+access per 100,000 population; :meth:`mbct_bayes.families.Family.planned_quantity`): the
+``p_*`` and ``delta_*`` columns then hold rates and rate differences, a ``quantity`` column says
+so, and :func:`target`'s ``p`` is the rate to reach. A site's rate needs no exposure of its own.
+
 How the numbers are made
 ------------------------
 All work is numpy on the fit's draws (chains stacked, shape ``(S, ...)``), vectorised over draws
 and sites; nothing loops per draw. The linear predictor splits into a fixed part
-(:func:`~mbct_bayes.planning.predict.fixed_part`: intercept and coefficients times the centred design
+(:func:`~mbct_bayes.model.predictor.fixed_part`: intercept and coefficients times the centred design
 matrix) and a group part (:func:`~mbct_bayes.planning.predict.group_part`: site and region effects). A
 change recomputes the design matrix of the changed table with
 :func:`~mbct_bayes.model.design.design_matrix`, so interactions in the spec follow automatically.
 Categorical covariates (:mod:`mbct_bayes.model.design`) stay as each site has them: they are not
 levers.
 
-``kind`` says which site effect is used (see :mod:`mbct_bayes.predict`): ``"new_site"`` (the
+``kind`` says which site effect is used (see :mod:`mbct_bayes.planning.predict`): ``"new_site"`` (the
 default: one effect per site drawn from Normal(0, sigma_site) per posterior draw — what to
 expect of one new service), ``"typical_site"`` (site effect 0: the median service of its region
 with these scores, :func:`~mbct_bayes.planning.predict.typical_part`) or ``"known_site"`` (a fitted
@@ -28,6 +34,14 @@ site's own effect). ``region_mode`` places a site whose region is empty (region 
 a region not in the data. Before and after a change use the
 *same* effect draws (common random numbers from one ``np.random.default_rng(seed)``), so ΔP
 carries no Monte Carlo noise from the site effects; the same ``seed`` gives the same numbers.
+
+Time-trend fits
+---------------
+With ``time_trend = true`` each site is planned at the time in the table's time column, or, when
+the table has none, at the latest fitted time (the trend's origin ``t0``; the validated table
+carries that time, :func:`mbct_bayes.model.design.with_time`, and :func:`what_if` shows it in a
+column named after the time column). The population trend and, for known and new sites, the
+site's slope enter as in :mod:`mbct_bayes.planning.predict`; time itself is not a lever.
 
 Changes and the scale
 ---------------------
@@ -41,7 +55,7 @@ Latent-measurement fits
 -----------------------
 A latent fit's coefficients are per point of a site's *true* score, and a new site's E, C, F are
 measurements: give them as respondent scores (``responses=``) or as site means with an
-``n_respondents`` column (see :mod:`mbct_bayes.measured`). The true scores are drawn per
+``n_respondents`` column (see :mod:`mbct_bayes.planning.measured`). The true scores are drawn per
 posterior draw given the measurements, from the same generator as the site effects (so before
 and after share them too), and every change acts on those draws: what-if and levers move them,
 target solves for the lever's true score, ``step="sd"`` is one SD of the fitted population of
@@ -64,7 +78,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import logit
 
 from mbct_bayes.errors import DataError
 from mbct_bayes.families import get_family
@@ -79,6 +92,7 @@ from mbct_bayes.planning.predict import (
     fixed_part_centred,
     group_part,
     p_embedded,
+    quantity_label,
     typical_part,
 )
 
@@ -315,7 +329,7 @@ def _moved_truth(
     fit: Fit, truth: np.ndarray, change: Mapping[str, float]
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """:func:`_change_truth`, with per site whether it was clipped (in at least
-    :data:`CLIPPED_SHARE` of the draws) and which predictors were."""
+    ``CLIPPED_SHARE`` of the draws) and which predictors were."""
     after = truth.copy()
     clipped = np.zeros(truth.shape[1], dtype=bool)
     names: list[list[str]] = [[] for _ in range(truth.shape[1])]
@@ -345,10 +359,13 @@ def _summary(x: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
     }
 
 
-def _label(out: pd.DataFrame, scores: str | None) -> None:
-    """Add the ``scores`` column (what a latent fit's E, C, F were taken as) when there is one."""
+def _label(fit: Fit, out: pd.DataFrame, scores: str | None) -> None:
+    """Add the ``scores`` column (what a latent fit's E, C, F were taken as) when there is one, and
+    the ``quantity`` column when the planned quantity is not P(embedded) (a count model's rate)."""
     if scores is not None:
         out["scores"] = scores
+    if not get_family(fit.spec.family).planned_is_probability:
+        out["quantity"] = quantity_label(fit.spec)
 
 
 def _ids(fit: Fit, table: pd.DataFrame) -> np.ndarray:
@@ -446,7 +463,7 @@ def what_if(
         E, C, F taken as true (see :func:`mbct_bayes.planning.predict.predict`). Without either the
         table needs an ``n_respondents`` column. The change then acts on each posterior draw of
         the site's true score (kept on the scale; ``clipped`` then means in at least
-        :data:`CLIPPED_SHARE` of the draws); ``<X>_before``/``<X>_after`` show the measured score and the measured score
+        ``CLIPPED_SHARE`` of the draws); ``<X>_before``/``<X>_after`` show the measured score and the measured score
         moved.
     region_mode
         ``"mixture"`` (default) or ``"new"``: where a site with an empty region is (see the
@@ -472,6 +489,9 @@ def what_if(
     )
     delta = d.delta
     out: dict[str, Any] = {SITE: _ids(fit, d.before)}
+    time = fit.spec.time
+    if fit.spec.time_trend and time is not None and time in d.before.columns:
+        out[time] = d.before[time].to_numpy(dtype=float)  # the time planned for
     for name in change:
         out[f"{name}_before"] = d.before[name].to_numpy(dtype=float)
         out[f"{name}_after"] = d.after[name].to_numpy(dtype=float)
@@ -483,7 +503,7 @@ def what_if(
     out["clipped"] = d.clipped
     out["clipped_predictors"] = d.clipped_predictors
     out["kind"] = kind
-    _label(out, d.scores)
+    _label(fit, out, d.scores)
     return pd.DataFrame(out)
 
 
@@ -588,21 +608,28 @@ def levers(
     )
     out = out.sort_values(["_row", "rank"], kind="stable").drop(columns="_row")
     out["kind"] = kind
-    _label(out, scores_label(fit.posterior, kind, measured))
+    _label(fit, out, scores_label(fit.posterior, kind, measured))
     columns = [
         SITE, "lever", "step", "current", "after", "delta_mean", "delta_q05", "delta_q50",
         "delta_q95", "p_positive", "rank", "clipped", "kind",
-    ] + [c for c in ("scores",) if c in out]
+    ] + [c for c in ("scores", "quantity") if c in out]
     return out[columns].reset_index(drop=True)
 
 
 # -- target -------------------------------------------------------------------------------------
 def _threshold(fit: Fit, p: float) -> np.ndarray:
-    """Per-draw logit threshold: P(embedded) ≥ p ⇔ eta ≥ threshold (S, 1)."""
-    t = np.full((fit.n_draws, 1), logit(p))
-    # the family's event logit is eta minus an offset (ordinal: the top cutpoint), so the
-    # threshold on eta is the offset added back: P(top level) = expit(eta - c_top)
-    return t - get_family(fit.spec.family).event_logit(np.zeros_like(t), fit.draws)
+    """Per-draw threshold on eta (S, 1): planned quantity ≥ p ⇔ eta ≥ threshold (P(embedded): a
+    logit plus the family's offset, e.g. the top cutpoint; a count model's rate: log(p / rate_per))."""
+    return get_family(fit.spec.family).eta_reaching(p, fit.draws, fit.spec, fit.n_draws)
+
+
+def _check_goal(fit: Fit, value: Any, name: str) -> float:
+    """The quantity to reach: a probability in (0, 1), or a count model's rate > 0."""
+    if get_family(fit.spec.family).planned_is_probability:
+        return _check_probability(value, name)
+    if not _is_number(value) or float(value) <= 0:
+        raise DataError(f"{name} must be a rate > 0 ({quantity_label(fit.spec)}), got {value!r}")
+    return float(value)
 
 
 def _affine_in_lever(
@@ -730,7 +757,8 @@ def target(
     lever
         The predictor to move over its whole scale (it must have one in the spec).
     p
-        The P(embedded) to reach, in (0, 1).
+        The P(embedded) to reach, in (0, 1); for a count model the expected rate per
+        ``rate_per`` units of exposure to reach (> 0, e.g. 40 = 40 per 100,000 population).
     prob
         The posterior probability with which it must be reached, in (0, 1).
     kind
@@ -767,7 +795,7 @@ def target(
     reaches ``prob``, ``monotone`` is False, and the message says that higher values need not
     reach it. The target may lie below the current value: then the site already meets it.
     """
-    p = _check_probability(p, "p")
+    p = _check_goal(fit, p, "p")
     prob = _check_probability(prob, "prob")
     lever = _check_lever(fit, lever)
     lo, hi = _scale_of(fit, lever)
@@ -803,13 +831,14 @@ def target(
         "prob": prob,
         "kind": kind,
     })
-    out["message"] = [_target_message(row, lo, hi) for row in out.itertuples(index=False)]
-    _label(out, scores_label(fit.posterior, kind, measured))
+    label = quantity_label(fit.spec)
+    out["message"] = [_target_message(row, lo, hi, label) for row in out.itertuples(index=False)]
+    _label(fit, out, scores_label(fit.posterior, kind, measured))
     return out
 
 
-def _target_message(row, lo: float, hi: float) -> str:
-    goal = f"P(embedded) ≥ {row.p:g} with probability ≥ {row.prob:g}"
+def _target_message(row, lo: float, hi: float, label: str = "P(embedded)") -> str:
+    goal = f"{label} ≥ {row.p:g} with probability ≥ {row.prob:g}"
     true_now = getattr(row, "current_true_mean", None)
     if true_now is None:
         name, now, start = row.lever, row.current, f"{row.current:g}"
@@ -884,7 +913,7 @@ def lever_curve(
         if grid.min() < lo or grid.max() > hi:
             raise DataError(f"values must lie on the scale {lo:g}-{hi:g} of {lever}")
     if p is not None:
-        p = _check_probability(p, "p")
+        p = _check_goal(fit, p, "p")
     table, _measured, group, truth = _sites_and_draws(
         fit, sites, kind, "sites", seed, responses=responses, scores_are_true=scores_are_true,
         region_mode=region_mode,
@@ -987,7 +1016,7 @@ def rank(
     })
     out = out.sort_values("p_mean", ascending=False, kind="stable").reset_index(drop=True)
     out.insert(1, "rank", np.arange(1, len(out) + 1))
-    _label(out, scores_label(fit.posterior, kind, measured))
+    _label(fit, out, scores_label(fit.posterior, kind, measured))
     return out
 
 

@@ -21,6 +21,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from mbct_bayes._format import probability
 from mbct_bayes.errors import DataError
 from mbct_bayes.model.posterior import Posterior, as_posterior
 
@@ -28,7 +29,8 @@ if TYPE_CHECKING:  # only named in annotations: the figures take a fit or its po
     from mbct_bayes.model.fit import Fit
 from mbct_bayes.families import get_family
 from mbct_bayes.model.build import outcome_array
-from mbct_bayes.planning.predict import eta_draws, fixed_part, latent_fixed_part, p_embedded
+from mbct_bayes.model.predictor import fitted_eta
+from mbct_bayes.planning.predict import eta_draws, p_embedded
 from mbct_bayes.schema import validate_observations
 
 #: Interval levels drawn everywhere: a thick 50% bar inside a thin 90% line.
@@ -162,7 +164,8 @@ def forest_plot(fit: Fit | Posterior, *, show_prior: bool = True, title: str | N
             for m, a, b in zip(s["median"], s["outer_lo"], s["outer_hi"], strict=True)],
     )
     right.tick_params(length=0, labelsize="small")
-    ax.set_xlabel("odds ratio per scale point (log axis; 1 = no effect)")
+    ratio = get_family(posterior.spec.family).ratio_name  # odds ratio, or a count model's rate ratio
+    ax.set_xlabel(f"{ratio} per scale point (log axis; 1 = no effect)")
     ax.grid(axis="x", which="major", alpha=0.3)
     if show_prior and ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize="small", frameon=False)
@@ -173,6 +176,8 @@ def forest_plot(fit: Fit | Posterior, *, show_prior: bool = True, title: str | N
 def _coef_label(spec, name: str) -> str:
     if ":" in name:
         return f"{name} (per point of each)"
+    if name in spec.previous_columns:  # a transition model's previous state: relative to its lowest state
+        return f"{name} (vs previous {spec.state_levels[0]})"
     if name.endswith("]") and "[" in name:  # a categorical level: relative to the reference level
         column = name.split("[", 1)[0]
         return f"{name} (vs {spec.categorical[column]['reference']})"
@@ -288,6 +293,7 @@ def replicate_rates(
     *,
     units: ArrayLike | None = None,
     seed: int | None = 0,
+    y_rep: ArrayLike | None = None,
 ) -> dict[str, np.ndarray]:
     """Replicate outcomes from per-draw probabilities and summarise embedded rates.
 
@@ -308,6 +314,9 @@ def replicate_rates(
         (n,) trials per row; default 1.
     seed
         Seed of the replication; the same seed gives the same numbers.
+    y_rep
+        (S, n) replicated outcomes drawn elsewhere (a count model's counts, whose ``units`` are
+        the rows' exposures in units of ``rate_per``); ``p`` then only gives the shape.
 
     Returns
     -------
@@ -326,8 +335,10 @@ def replicate_rates(
         raise DataError(f"replicate_rates: event, site_idx and units need one value per row ({n})")
     if n and (idx.min() < 0 or idx.max() >= n_sites):
         raise DataError(f"replicate_rates: site_idx must lie in 0..{n_sites - 1}")
-    rng = np.random.default_rng(seed)
-    y_rep = rng.binomial(units.astype(np.int64)[None, :], np.clip(p, 0.0, 1.0))
+    if y_rep is None:
+        rng = np.random.default_rng(seed)
+        y_rep = rng.binomial(units.astype(np.int64)[None, :], np.clip(p, 0.0, 1.0))
+    y_rep = np.asarray(y_rep)
     units_site = np.bincount(idx, weights=units, minlength=n_sites)
     observed_site = np.bincount(idx, weights=event, minlength=n_sites)
     # per-site sums over rows for every draw at once: sort rows by site, add up each run
@@ -378,10 +389,7 @@ def posterior_predictive(
     keep = np.unique(np.linspace(0, n_draws - 1, min(n_draws, max_draws)).round().astype(np.int64))
     sub = posterior.thinned(keep)
     if observations is None:
-        fixed = latent_fixed_part(sub, md.site_idx) if spec.measurement == "latent" else fixed_part(sub.draws, md.X)
-        eta = fixed + sub.draws["u_site"][:, md.site_idx]
-        if md.region_idx is not None:
-            eta = eta + sub.draws["u_region"][:, md.region_idx]
+        eta = fitted_eta(sub)
         y, trials, labels, site_idx = md.y, md.trials, list(md.site_labels), md.site_idx
         source = "the fitted data"
     else:
@@ -393,9 +401,18 @@ def posterior_predictive(
         labels_arr, site_idx = np.unique(sites, return_inverse=True)
         labels = [str(s) for s in labels_arr]
         source = "the observations given"
+    family = get_family(spec.family)
     p = p_embedded(sub, eta)
-    event = get_family(spec.family).event_indicator(y, spec)
-    r = replicate_rates(p, event, site_idx, len(labels), units=trials, seed=seed)
+    event = family.event_indicator(y, spec)
+    replicated = None
+    if family.counts_events:
+        # counts: replicate each row's count at its own exposure; rates are per rate_per of exposure
+        offset = md.offset if observations is None else family.offset(table, spec)
+        exposure = np.exp(offset) if offset is not None else np.ones(len(y))
+        replicated = family.draw_codes(np.random.default_rng(seed), eta if offset is None else eta + offset, None,
+                                       sub.draws)
+        trials = exposure / float(spec.rate_per or 1.0)
+    r = replicate_rates(p, event, site_idx, len(labels), units=trials, seed=seed, y_rep=replicated)
     has = r["units_site"] > 0
     return PosteriorPredictive(
         sites=tuple(str(s) for s, h in zip(labels, has, strict=True) if h),
@@ -459,7 +476,7 @@ def ppc_plot(ppc: PosteriorPredictive, *, title: str | None = None, max_labels: 
     ax0.set_xlabel("embedded rate, all sites")
     ax0.set_ylabel("replicated data sets")
     ax0.legend(fontsize="small", loc="upper left")
-    ax0.set_title(f"Overall: P(replicated ≥ observed) = {ppc.p_value:.2f}", fontsize=9)
+    ax0.set_title(f"Overall: P(replicated ≥ observed) = {probability(ppc.p_value)}", fontsize=9)
 
     s = interval_summary(ppc.replicated_site)
     order = np.lexsort((np.arange(J), s["median"]))

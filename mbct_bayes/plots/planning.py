@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from mbct_bayes._format import probability
 from mbct_bayes.errors import DataError
 from mbct_bayes.planning.scenarios import lever_curve, target
 
@@ -82,7 +83,7 @@ def lever_chart(
         ax.axvline(0.0, color="0.5", lw=0.8, ls="--")
         ax.set_yticks(y, [str(v) for v in rows["lever"]])
         for yi, (m, pp) in enumerate(zip(mean, rows["p_positive"], strict=True)):
-            ax.annotate(f"P(Δ>0)={pp:.2f}", (m, yi), xytext=(0, 6), textcoords="offset points",
+            ax.annotate(f"P(Δ>0) {probability(pp)}", (m, yi), xytext=(0, 6), textcoords="offset points",
                         ha="center", fontsize=7, color="0.3")
         ax.set_ylim(-0.6, len(rows) - 0.3)
         ax.set_title(site, fontsize=9)
@@ -167,6 +168,6 @@ def lever_response(
     if title is None:
         title = f"{site_id}: P(embedded) against {lever} ({kind.replace('_', '-')})"
         if found is not None and not found["reachable"]:
-            title += f"\ntarget not reachable on the scale (best prob {found['best_prob']:.2f})"
+            title += f"\ntarget not reachable on the scale (best prob {probability(found['best_prob'])})"
     ax.set_title(title, fontsize=10)
     return fig

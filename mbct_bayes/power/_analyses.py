@@ -219,7 +219,7 @@ def gee_test(y_a, n_a, y_b, n_b, clusters, alpha: float, *, correction: str = "k
     Such a trial is decided by the pooled t-test on its cluster proportions (what an analyst
     does when the GEE cannot be fitted, and a test that holds its size there); counting it as
     not significant instead makes GEE conservative (type-I 0.000 at 4 x 1 and 4 x 5, p0 0.1).
-    The measured size of each analysis is in :mod:`mbct_bayes.power._size` and the README.
+    The measured size of each analysis is in ``mbct_bayes.power._size`` and the README.
     """
     cs = np.asarray(clusters, dtype=np.int64)
     y_a, y_b = np.asarray(y_a, float), np.asarray(y_b, float)

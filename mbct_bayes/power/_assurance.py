@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike
 from scipy import special
 
 from mbct_bayes.errors import DataError
-from mbct_bayes.planning.predict import trial_inputs
+from mbct_bayes.planning.predict import trial_inputs, trial_refusal
 from mbct_bayes.power import _checks as check
 from mbct_bayes.power._icc import icc_from_sigma_b, marginal_proportion
 from mbct_bayes.power._population import (
@@ -181,7 +181,7 @@ def assurance_curve(
         ``clusters_per_arm``, ``cluster_size``, ``assurance``, ``assurance_mc_low``,
         ``assurance_mc_high``, ``power_at_posterior_mean`` (with ``_mc_low``/``_mc_high``),
         ``p_effect_positive``, ``sims``. (The inputs and posterior summaries the rows share are the keys of
-        :func:`assurance_from_draws`'s result; :func:`draws_curve` returns them with the table.)
+        :func:`assurance_from_draws`'s result; ``draws_curve`` returns them with the table.)
     """
     settings = SimulationSettings(sims=sims, alpha=alpha, seed=seed, analysis=analysis, ci_level=ci_level,
                                   chunk_size=chunk_size, n_jobs=n_jobs, scheduler=scheduler, progress=progress)
@@ -303,7 +303,7 @@ def population_curve(
     """Assurance over a population of trial services for every design in a grid.
 
     Each simulated trial takes one posterior draw and recruits its clusters from ``population``
-    (:mod:`mbct_bayes.power._population`): each cluster's control logit is the fixed part at its
+    (``mbct_bayes.power._population``): each cluster's control logit is the fixed part at its
     own E, C, F plus its region's effect plus its own site effect, and the intervention adds the
     change from moving the lever by delta at that service (so with interactions the effect varies
     by service). Power at the posterior mean uses the same services and random numbers under the
@@ -314,7 +314,7 @@ def population_curve(
     pandas.DataFrame
         As :func:`assurance_curve`, plus ``clipped_share`` per design (share of intervention
         clusters whose move was cut at the end of the scale); the inputs the rows share
-        (:func:`services_curve` returns them with the table; keys of :func:`population_assurance`) add
+        (``services_curve`` returns them with the table; keys of :func:`population_assurance`) add
         ``population``, ``p0_marginal``/``p1_marginal``/``icc`` implied by the population and the
         posterior (posterior means), ``sigma_site``, ``sigma_region``.
     """
@@ -670,7 +670,16 @@ def population_from_fit(
     ``source`` names the candidates in messages (e.g. the file). ``responses`` and
     ``scores_are_true``: a latent fit's candidates' measured scores (see
     :func:`~mbct_bayes.power.candidates_population`).
+
+    Raises
+    ------
+    DataError
+        A fit no trial design can be planned from (:func:`~mbct_bayes.planning.predict.trial_refusal`:
+        count families, transition models).
     """
+    refusal = trial_refusal(fit.spec)
+    if refusal is not None:
+        raise DataError(f"no trial can be planned from this fit: {refusal}")
     if sites is None:
         if stratify is not None:
             raise DataError(

@@ -22,6 +22,13 @@ from mbct_bayes.errors import DataError
 from mbct_bayes.power._analyses import adjusted_t_test, cluster_t_test, gee_test
 
 ANALYSES = ("t", "welch", "gee", "adjusted")
+#: Each analysis in words, for the text beside a number computed with it.
+ANALYSIS_TEXT = {
+    "t": "pooled two-sample t-test on cluster proportions, 2c - 2 df (Hayes & Moulton 2017, ch. 9)",
+    "welch": "Welch's t-test on cluster proportions (Hayes & Moulton 2017, ch. 9)",
+    "gee": "logistic GEE, independence working correlation, small-sample corrected robust SE, t(2c - 2)",
+    "adjusted": "cluster-level t-test adjusted for baseline E, C, F (two-stage residuals; Hayes & Moulton 2017)",
+}
 ADJUSTED_NEEDS_BASELINES = (
     "the adjusted analysis (--analysis adjusted) needs each cluster's baseline E, C, F: give a population of "
     "services (a fit's sites or --sites candidates.csv), or use --analysis t"

@@ -641,9 +641,11 @@ def describe(pop: Population, allocation: str = "the arms") -> list[str]:
     ``allocation``: what the candidates are randomised to (``"the sequences"`` in a stepped wedge).
     """
     if pop.kind == "fitted_sites":
+        # region words only for a model with region effects
+        own = "its site-level E, C, F and region" if (pop.region != NO_REGION).any() else "its site-level E, C, F"
         text = [
             f"Population of services: like the {pop.n_services} fitted services — each cluster is one of them drawn "
-            "at random (its site-level E, C, F and region) with a site effect of its own, N(0, sigma_site)."
+            f"at random ({own}) with a site effect of its own, N(0, sigma_site)."
         ]
     else:
         strat = " within region strata" if pop.strata is not None else ""

@@ -154,7 +154,7 @@ class AssuranceResult(_Result):
         in the intended direction), with its interval in ``assurance_mc_low``/``_mc_high``.
     details, order, curve
         As :class:`PowerResult`. Where the JSON has always repeated the assurance as ``power``,
-        ``order`` holds that key and :meth:`to_dict` writes it.
+        ``order`` holds that key and ``to_dict()`` writes it.
     """
 
     assurance: float

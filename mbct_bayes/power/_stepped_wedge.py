@@ -512,7 +512,7 @@ def stepped_wedge_simulate(
     ``cluster_size`` people. (Binomial variance is at each cell's own probability, not at
     ``pbar`` as the analytic form takes it.)
 
-    Analysis — :class:`SteppedWedgeAnalysis`: linear mixed model on the cluster-period
+    Analysis — ``SteppedWedgeAnalysis``: linear mixed model on the cluster-period
     proportions (random cluster intercepts, period fixed effects or a linear trend), variance
     components estimated per trial by moments, GLS estimate of ``p1 - p0``, t-test with the
     within-cluster residual df. Vectorised over trials.
@@ -678,11 +678,11 @@ def stepped_wedge_population_assurance(
 
     Each simulated trial takes one posterior draw (cycled in a seeded random order, as
     :func:`mbct_bayes.power.assurance`) and recruits its clusters from ``population``
-    (:func:`mbct_bayes.power._population.sequence_services`: the fitted sites resampled, or the
+    (``sequence_services`` in ``mbct_bayes.power._population``: the fitted sites resampled, or the
     candidates randomised to the sequences, within region strata when the population has them).
     Cluster ``i`` has control logit ``before[service] + region effect + sigma_site z_i`` and the
     intervention adds the change from moving the lever by delta at that service, from its step on;
-    cluster-period counts are binomial and analysed by :class:`SteppedWedgeAnalysis`. Power at the
+    cluster-period counts are binomial and analysed by ``SteppedWedgeAnalysis``. Power at the
     posterior mean uses the same services and random numbers under the posterior means.
 
     Parameters

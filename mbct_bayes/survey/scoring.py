@@ -24,7 +24,7 @@ as in :mod:`mbct_bayes.schema`.
 
 The reliability functions (``cronbach_alpha``, ``mcdonald_omega``, ``item_rest_correlations``,
 ``icc1_icc2``, ``reliability``) live in :mod:`mbct_bayes.survey.reliability`, which builds on this
-module; the old names here still resolve, with a ``DeprecationWarning`` (:mod:`mbct_bayes._moved`).
+module; the old names here still resolve, with a ``DeprecationWarning`` (``mbct_bayes._moved``).
 """
 
 from __future__ import annotations

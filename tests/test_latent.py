@@ -130,6 +130,19 @@ def test_latent_model_undoes_the_attenuation_of_averaged_scores():
     assert abs(lat["F"]["mean"] - 2.0) < abs(avg["F"]["mean"] - 2.0)
 
 
+@pytest.mark.slow
+def test_example_latent_fit_passes_the_gate(latent_example, latent_fit):
+    """The example's latent fit (with latent_fit's two edge-case sites) passes the package's gate at
+    its settings: 4 × 1000 draws after 1000 tuning, R-hat ≤ 1.01, bulk and tail ESS ≥ 400, no
+    divergent transitions (issue 12 item 8). Same structure as ``latent_fit``, so its compiled
+    model is reused (about 25 s of sampling on a quiet machine).
+    """
+    obs, scores, spec = latent_example
+    fitted = mb.fit(obs, spec, responses=scores, seed=1, draws=1000, tune=1000, chains=4)
+    gate = fitted.diagnostics
+    assert gate["ok"], gate["problems"]
+
+
 def test_planning_a_known_site_of_a_latent_fit_is_refused_with_the_way_out(latent_fit):
     from mbct_bayes.planning import scenarios as planning
 
@@ -199,31 +212,22 @@ def test_latent_parametrisation_is_the_measurement_model_exactly(example_scores)
     assert float(potential) == pytest.approx(expected_logp, rel=1e-10)
 
 
-def test_latent_sampler_coordinates_keep_the_specs_priors(example_scores):
-    """``beta_per_sd = beta · latent_sd`` and ``sigma_site = |sigma_site_signed|`` are only the
-    sampler's coordinates: drawn from the model's prior, each coefficient is still its
-    Normal(mu, sigma) (the spec's, and the default Normal(0, 2.5 / sd(x)) for the interaction),
-    independent of latent_sd, and sigma_site its HalfNormal(1). KS tests on 4,000 draws.
+def test_folded_sigma_site_keeps_the_specs_prior(example_scores):
+    """``sigma_site = |sigma_site_signed|`` is only the sampler's coordinate: drawn from the
+    model's prior, sigma_site is still the spec's HalfNormal(1) (KS test on 4,000 draws).
     """
     import pymc as pm
     from scipy import stats
 
-    from mbct_bayes.model.build import build_model, coefficient_priors, prepare_data
+    from mbct_bayes.model.build import build_model, prepare_data
 
-    spec = mb.ModelSpec.from_toml(ROOT / "models" / "latent.toml").with_changes(interactions=(("C", "F"),))
+    spec = mb.ModelSpec.from_toml(ROOT / "models" / "latent.toml")
     obs = mb.read_observations(EXAMPLE / "observations.csv")
     data = prepare_data(obs, spec, responses=example_scores)
     # the respondents' potential is not a prior term; PyMC says it leaves it out
-    with build_model(data, spec), pytest.warns(UserWarning, match="Potentials"):
-        prior = pm.sample_prior_predictive(draws=4000, random_seed=2, var_names=["beta", "latent_sd", "sigma_site"])["prior"]
-    beta = np.asarray(prior["beta"]).reshape(-1, len(data.coef_names))
-    sd = np.asarray(prior["latent_sd"]).reshape(-1, 3)
-    for j, p in enumerate(coefficient_priors(spec, data)):
-        z = (beta[:, j] - p["mu"]) / p["sigma"]
-        assert stats.kstest(z, "norm").pvalue > 0.01, (data.coef_names[j], p)
-        # independent of the SD it is scaled by (F for F, C · F for C:F)
-        scale = sd[:, 2] if j == 2 else (sd[:, 1] * sd[:, 2] if j == 3 else sd[:, j])
-        assert abs(stats.spearmanr(np.abs(z), scale).statistic) < 0.05, data.coef_names[j]
+    with build_model(data, spec) as model, pytest.warns(UserWarning, match="Potentials"):
+        prior = pm.sample_prior_predictive(draws=4000, random_seed=2, var_names=["sigma_site"])["prior"]
+    assert "sigma_site_signed" in model.named_vars and "sigma_site" not in {v.name for v in model.free_RVs}
     assert spec.prior_for("sigma_site") == {"dist": "HalfNormal", "sigma": 1.0}
     assert stats.kstest(np.asarray(prior["sigma_site"]).ravel(), stats.halfnorm(scale=1.0).cdf).pvalue > 0.01
 
@@ -325,15 +329,15 @@ def test_planning_acts_on_the_true_score_draws(latent_fit, new_sites):
 
     table, measured = planning._prepare(latent_fit, new_sites, "new_site", "sites")
     eta, truth = eta_and_true_scores(latent_fit, table, "new_site", seed=4, measured=measured)
-    assert truth[..., 2].max() < 4.8  # F + 0.2 stays on the scale in every draw: nothing clipped
-    moved = truth + np.array([0.0, 0.0, 0.2])
+    assert truth[..., 2].max() < 4.95  # F + 0.05 stays on the scale (max 5) in every draw: nothing clipped
+    moved = truth + np.array([0.0, 0.0, 0.05])
     draws, spec = latent_fit.draws, latent_fit.spec
     eta_after = (
         eta
         + fixed_part_centred(draws, spec, centred_scores(latent_fit, moved))
         - fixed_part_centred(draws, spec, centred_scores(latent_fit, truth))
     )
-    out = planning.what_if(latent_fit, new_sites, {"F": 0.2}, seed=4)
+    out = planning.what_if(latent_fit, new_sites, {"F": 0.05}, seed=4)
     np.testing.assert_allclose(out["p_before_mean"], p_embedded(latent_fit, eta).mean(axis=0))
     np.testing.assert_allclose(out["p_after_mean"], p_embedded(latent_fit, eta_after).mean(axis=0))
     assert not out["clipped"].any() and set(out["scores"]) == {"measured (site means)"}

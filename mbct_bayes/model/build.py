@@ -462,32 +462,6 @@ def _folded_sd(name: str, prior: dict[str, Any]):
     return pm.Deterministic(name, abs(_rv(f"{name}_signed", {**prior, **symmetric})))
 
 
-def _latent_beta(spec: ModelSpec, data: ModelData, values: dict[str, np.ndarray], stds):
-    """A latent model's coefficients ``beta``, sampled per SD of the true scores where the prior allows.
-
-    The outcome pins down the effect of a site's true score *relative to how much sites differ*,
-    ``beta_j · latent_sd_j``, better than ``beta_j`` and ``latent_sd_j`` apart (at the attenuation
-    test's size, 5 respondents per site, their posterior correlation was −0.7 on F). With Normal
-    priors ``beta_j ~ Normal(mu_j, sigma_j)`` the sampled ``beta_per_sd_j ~ Normal(mu_j s_j, sigma_j s_j)``
-    and ``beta_j = beta_per_sd_j / s_j`` (``s_j = latent_sd_j``; ``latent_sd_a · latent_sd_b`` for an
-    interaction ``a:b``) is the same prior (a Normal scaled by a positive number is that Normal
-    rescaled; the Jacobian ``1 / s_j`` is the one the rescaled density carries), so only the
-    sampler's coordinates change. Other coefficient priors are sampled on ``beta`` itself.
-    """
-    import pymc as pm  # deferred: PyMC takes seconds to import; only model building needs it
-    import pytensor.tensor as pt  # deferred: pytensor compiles on import; only model building needs it
-
-    if "beta_sigma" not in values:
-        return _beta(spec, data, values)
-    index = {p: j for j, p in enumerate(spec.predictors)}
-    scale = pt.stack([stds[j] for j in range(len(spec.predictors))]
-                     + [stds[index[a]] * stds[index[b]] for a, b in spec.interactions])
-    mu = pm.Data("beta_mu", values["beta_mu"])
-    sigma = pm.Data("beta_sigma", values["beta_sigma"])
-    per_sd = pm.Normal("beta_per_sd", mu=mu * scale, sigma=sigma * scale, dims="predictor")
-    return pm.Deterministic("beta", per_sd / scale, dims="predictor")
-
-
 def _latent_design(spec: ModelSpec, data: ModelData, values: dict[str, np.ndarray], site_idx, sigma_site):
     """Measurement model: each site's true (centred) E, C, F is latent; respondents measure it.
 
@@ -496,8 +470,7 @@ def _latent_design(spec: ModelSpec, data: ModelData, values: dict[str, np.ndarra
     ``x ~ Normal(latent[s, j] + role_offset[j, role], sigma_measure[j])``; role offsets sum to zero
     over roles so they do not shift the scale. Returns the design matrix of the outcome rows, built
     from the latent values (interactions as products of latent values), the site effects
-    ``u_site ~ Normal(0, sigma_site)`` and the coefficients ``beta`` (:func:`_latent_beta`: sampled
-    per SD of the true scores).
+    ``u_site ~ Normal(0, sigma_site)`` and the coefficients ``beta``.
 
     How it is written, for the sampler: the true scores are non-centred around their conditional
     distribution given the site's respondents (a normal–normal model, exact):
@@ -535,7 +508,10 @@ def _latent_design(spec: ModelSpec, data: ModelData, values: dict[str, np.ndarra
     # Sigma = L Lᵀ, L = diag(latent_sd) · chol(R), R ~ LKJ(2) — the LKJCholeskyCov prior, sampled
     # as SDs and correlations apart (LKJCholeskyCov samples L's entries, a funnel as an SD nears 0)
     stds = _rv("latent_sd", spec.prior_for("latent_sd"), dims="construct")
-    beta = _latent_beta(spec, data, values, stds)
+    # made after latent_sd as in the fits of benchmarks/RESULTS.md §10 (the order of the sampler's
+    # parameters decides a seed's draws); sampled on beta itself, not per SD of the true scores: that
+    # is a funnel where latent_sd's posterior reaches 0 (the example: 196 divergent transitions)
+    beta = _beta(spec, data, values)
     corr_chol = pm.LKJCorr("latent_corr_chol", n=n_constructs, eta=2.0)
     chol = stds[:, None] * corr_chol
     rows, cols = np.tril_indices(n_constructs)

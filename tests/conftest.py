@@ -114,9 +114,9 @@ def example_scores():
 
 
 @pytest.fixture(scope="session")
-def latent_fit(example_scores):
-    """Latent-measurement fit of the example (models/latent.toml), with a site without respondents
-    (NORESP) and a site with a single respondent (200 draws × 2 chains)."""
+def latent_example(example_scores):
+    """The example's observations, respondent scores and latent spec (models/latent.toml), with a
+    site without respondents (NORESP) and a site with a single respondent added."""
     import pandas as pd
 
     import mbct_bayes as mb
@@ -127,7 +127,15 @@ def latent_fit(example_scores):
     obs = pd.concat([obs, extra], ignore_index=True)
     one = example_scores.drop_duplicates("site").head(1)  # a site with a single respondent
     scores = pd.concat([example_scores[example_scores.site != one.site.iloc[0]], one], ignore_index=True)
-    spec = mb.ModelSpec.from_toml(MODELS / "latent.toml")
+    return obs, scores, mb.ModelSpec.from_toml(MODELS / "latent.toml")
+
+
+@pytest.fixture(scope="session")
+def latent_fit(latent_example):
+    """Latent-measurement fit of :func:`latent_example` (200 draws × 2 chains)."""
+    import mbct_bayes as mb
+
+    obs, scores, spec = latent_example
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mb.ConvergenceWarning)
         return mb.fit(obs, spec, responses=scores, seed=1, draws=200, tune=300, chains=2)

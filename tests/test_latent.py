@@ -115,16 +115,10 @@ def test_latent_model_undoes_the_attenuation_of_averaged_scores():
     latent_fit = mb.fit(obs, mb.ModelSpec(measurement="latent"), responses=scores, seed=1,
                         draws=1000, tune=1000, chains=4)
     avg = avg_fit.summary()["coefficients"]
-    lat = latent_fit.summary()
-    # The true scores and the measurement model pass the gate (R-hat ≤ 1.01, bulk and tail ESS ≥
-    # 400). Known shortfall at this size (benchmarks/RESULTS.md, latent section): sigma_site, beta
-    # and latent_sd trade off (outcome variation between sites is either true-score × beta or site
-    # effect) and mix slowly, min ESS 41-331 from 4000 draws, so the whole fit still warns.
-    for name in ("latent", "latent_mean", "sigma_measure"):
-        checks = latent_fit.convergence[name]
-        assert checks["r_hat"].max() <= 1.01, name
-        assert min(checks["ess_bulk"].min(), checks["ess_tail"].min()) >= 400, name
-    lat = lat["coefficients"]
+    # the whole fit passes the package's gate: R-hat ≤ 1.01, bulk and tail ESS ≥ 400, no divergences
+    gate = latent_fit.diagnostics
+    assert gate["ok"], gate["problems"]
+    lat = latent_fit.summary()["coefficients"]
     # averaging attenuates: the largest effect's 90% interval lies wholly below the truth
     assert avg["F"]["q95"] < truth_beta["F"]
     assert all(avg[p]["mean"] < truth_beta[p] for p in ("C", "F"))
@@ -134,6 +128,19 @@ def test_latent_model_undoes_the_attenuation_of_averaged_scores():
     error_lat = sum(abs(lat[p]["mean"] - v) for p, v in truth_beta.items())
     assert error_lat < error_avg, (error_lat, error_avg)
     assert abs(lat["F"]["mean"] - 2.0) < abs(avg["F"]["mean"] - 2.0)
+
+
+@pytest.mark.slow
+def test_example_latent_fit_passes_the_gate(latent_example, latent_fit):
+    """The example's latent fit (with latent_fit's two edge-case sites) passes the package's gate at
+    its settings: 4 × 1000 draws after 1000 tuning, R-hat ≤ 1.01, bulk and tail ESS ≥ 400, no
+    divergent transitions (issue 12 item 8). Same structure as ``latent_fit``, so its compiled
+    model is reused (about 25 s of sampling on a quiet machine).
+    """
+    obs, scores, spec = latent_example
+    fitted = mb.fit(obs, spec, responses=scores, seed=1, draws=1000, tune=1000, chains=4)
+    gate = fitted.diagnostics
+    assert gate["ok"], gate["problems"]
 
 
 def test_planning_a_known_site_of_a_latent_fit_is_refused_with_the_way_out(latent_fit):
@@ -203,6 +210,26 @@ def test_latent_parametrisation_is_the_measurement_model_exactly(example_scores)
         g = np.concatenate([[sigma_site], root.T @ beta])
         assert deviation == pytest.approx(-np.linalg.norm(g) * z_outcome[s], rel=1e-9, abs=1e-12)
     assert float(potential) == pytest.approx(expected_logp, rel=1e-10)
+
+
+def test_folded_sigma_site_keeps_the_specs_prior(example_scores):
+    """``sigma_site = |sigma_site_signed|`` is only the sampler's coordinate: drawn from the
+    model's prior, sigma_site is still the spec's HalfNormal(1) (KS test on 4,000 draws).
+    """
+    import pymc as pm
+    from scipy import stats
+
+    from mbct_bayes.model.build import build_model, prepare_data
+
+    spec = mb.ModelSpec.from_toml(ROOT / "models" / "latent.toml")
+    obs = mb.read_observations(EXAMPLE / "observations.csv")
+    data = prepare_data(obs, spec, responses=example_scores)
+    # the respondents' potential is not a prior term; PyMC says it leaves it out
+    with build_model(data, spec) as model, pytest.warns(UserWarning, match="Potentials"):
+        prior = pm.sample_prior_predictive(draws=4000, random_seed=2, var_names=["sigma_site"])["prior"]
+    assert "sigma_site_signed" in model.named_vars and "sigma_site" not in {v.name for v in model.free_RVs}
+    assert spec.prior_for("sigma_site") == {"dist": "HalfNormal", "sigma": 1.0}
+    assert stats.kstest(np.asarray(prior["sigma_site"]).ravel(), stats.halfnorm(scale=1.0).cdf).pvalue > 0.01
 
 
 def test_trial_population_of_a_latent_fit_uses_each_draws_latent_scores(latent_fit):
@@ -302,15 +329,15 @@ def test_planning_acts_on_the_true_score_draws(latent_fit, new_sites):
 
     table, measured = planning._prepare(latent_fit, new_sites, "new_site", "sites")
     eta, truth = eta_and_true_scores(latent_fit, table, "new_site", seed=4, measured=measured)
-    assert truth[..., 2].max() < 4.8  # F + 0.2 stays on the scale in every draw: nothing clipped
-    moved = truth + np.array([0.0, 0.0, 0.2])
+    assert truth[..., 2].max() < 4.95  # F + 0.05 stays on the scale (max 5) in every draw: nothing clipped
+    moved = truth + np.array([0.0, 0.0, 0.05])
     draws, spec = latent_fit.draws, latent_fit.spec
     eta_after = (
         eta
         + fixed_part_centred(draws, spec, centred_scores(latent_fit, moved))
         - fixed_part_centred(draws, spec, centred_scores(latent_fit, truth))
     )
-    out = planning.what_if(latent_fit, new_sites, {"F": 0.2}, seed=4)
+    out = planning.what_if(latent_fit, new_sites, {"F": 0.05}, seed=4)
     np.testing.assert_allclose(out["p_before_mean"], p_embedded(latent_fit, eta).mean(axis=0))
     np.testing.assert_allclose(out["p_after_mean"], p_embedded(latent_fit, eta_after).mean(axis=0))
     assert not out["clipped"].any() and set(out["scores"]) == {"measured (site means)"}

@@ -444,9 +444,8 @@ def build_model(data: ModelData, spec: ModelSpec, *, centered: bool | None = Non
         y = pm.Data("y", values["y"])
         if spec.measurement == "latent":
             # the true scores' outcome-informed part and the site effect are sampled jointly
-            beta = _beta(spec, data, values)
-            sigma_site = _rv("sigma_site", spec.prior_for("sigma_site"))
-            X, site_effect = _latent_design(spec, values, site_idx, len(data.site_labels), beta, sigma_site)
+            sigma_site = _folded_sd("sigma_site", spec.prior_for("sigma_site"))
+            X, site_effect, beta = _latent_design(spec, data, values, site_idx, sigma_site)
             eta = _coefficients(spec, data, values, X, beta)
         else:
             X = pm.Data("X", values["X"])
@@ -515,15 +514,45 @@ def _beta(spec: ModelSpec, data: ModelData, values: dict[str, np.ndarray]):
     return beta
 
 
-def _latent_design(spec: ModelSpec, values: dict[str, np.ndarray], site_idx, n_sites: int, beta, sigma_site):
+#: The symmetric distribution whose absolute value has each half prior's density (HalfNormal(s) is
+#: |Normal(0, s)|, and so on); an Exponential prior has none that is smooth at 0 (the Laplace).
+FOLDED: dict[str, dict[str, Any]] = {
+    "HalfNormal": {"dist": "Normal"},
+    "HalfStudentT": {"dist": "StudentT"},
+    "HalfCauchy": {"dist": "Cauchy", "alpha": 0.0},
+}
+
+
+def _folded_sd(name: str, prior: dict[str, Any]):
+    """A standard deviation sampled as ``|s|``, ``s`` on the real line with the prior's symmetric form.
+
+    For a latent model's ``sigma_site``. Its posterior can keep real density at 0: the outcome's
+    between-site variation is shared between the site effect and the part of the true scores the
+    respondents leave unknown, and the data allow nearly all of it to be the latter (at the
+    attenuation test's size the 1% quantile of sigma_site was 0.01 and its median 0.43). On the log
+    scale a sampler uses by default, that end becomes a tail of density ∝ sigma · p(sigma) down to
+    −∞, which NUTS crosses slowly (the lowest bulk and tail ESS of that fit). ``s`` with density
+    ``p(|s|) / 2`` is flat there instead, and ``|s|`` has exactly the half prior; the sign of ``s``
+    is not identified and not used. Priors without a smooth symmetric form (Exponential) are
+    sampled on the log scale as before.
+    """
+    import pymc as pm  # deferred: PyMC takes seconds to import; only model building needs it
+
+    symmetric = FOLDED.get(prior["dist"])
+    if symmetric is None:
+        return _rv(name, prior)
+    return pm.Deterministic(name, abs(_rv(f"{name}_signed", {**prior, **symmetric})))
+
+
+def _latent_design(spec: ModelSpec, data: ModelData, values: dict[str, np.ndarray], site_idx, sigma_site):
     """Measurement model: each site's true (centred) E, C, F is latent; respondents measure it.
 
     The model: ``latent[s] ~ MvNormal(latent_mean, Sigma)`` (LKJ prior on the correlations,
     ``latent_sd`` on the SDs), and each respondent's score
     ``x ~ Normal(latent[s, j] + role_offset[j, role], sigma_measure[j])``; role offsets sum to zero
     over roles so they do not shift the scale. Returns the design matrix of the outcome rows, built
-    from the latent values (interactions as products of latent values), and the site effects
-    ``u_site ~ Normal(0, sigma_site)``.
+    from the latent values (interactions as products of latent values), the site effects
+    ``u_site ~ Normal(0, sigma_site)`` and the coefficients ``beta``.
 
     How it is written, for the sampler: the true scores are non-centred around their conditional
     distribution given the site's respondents (a normal–normal model, exact):
@@ -553,6 +582,7 @@ def _latent_design(spec: ModelSpec, values: dict[str, np.ndarray], site_idx, n_s
     import pymc as pm  # deferred: PyMC takes seconds to import; only model building needs it
     import pytensor.tensor as pt  # deferred: pytensor compiles on import; only model building needs it
 
+    n_sites = len(data.site_labels)
     n_constructs = len(spec.predictors)
     mean = _rv("latent_mean", spec.prior_for("latent_mean"), dims="construct")
     # True E, C, F are correlated across sites (the framework expects them to move together);
@@ -560,6 +590,10 @@ def _latent_design(spec: ModelSpec, values: dict[str, np.ndarray], site_idx, n_s
     # Sigma = L Lᵀ, L = diag(latent_sd) · chol(R), R ~ LKJ(2) — the LKJCholeskyCov prior, sampled
     # as SDs and correlations apart (LKJCholeskyCov samples L's entries, a funnel as an SD nears 0)
     stds = _rv("latent_sd", spec.prior_for("latent_sd"), dims="construct")
+    # made after latent_sd as in the fits of benchmarks/RESULTS.md §10 (the order of the sampler's
+    # parameters decides a seed's draws); sampled on beta itself, not per SD of the true scores: that
+    # is a funnel where latent_sd's posterior reaches 0 (the example: 196 divergent transitions)
+    beta = _beta(spec, data, values)
     corr_chol = pm.LKJCorr("latent_corr_chol", n=n_constructs, eta=2.0)
     chol = stds[:, None] * corr_chol
     rows, cols = np.tril_indices(n_constructs)
@@ -607,7 +641,8 @@ def _latent_design(spec: ModelSpec, values: dict[str, np.ndarray], site_idx, n_s
     rows = latent[site_idx]
     index = {p: j for j, p in enumerate(spec.predictors)}
     products = [rows[:, index[a]] * rows[:, index[b]] for a, b in spec.interactions]
-    return (pt.concatenate([rows, pt.stack(products, axis=1)], axis=1) if products else rows), site_effect
+    design = pt.concatenate([rows, pt.stack(products, axis=1)], axis=1) if products else rows
+    return design, site_effect, beta
 
 
 # Small per-site (J x J, J = number of constructs) linear algebra written out entry by entry on

@@ -9,8 +9,23 @@ posterior draws (its rank). When sampler and model are right, each parameter's r
 (Talts et al. 2018); a slope or a U, hump or step in their ECDF shows bias, over- or
 under-dispersion.
 
+Latent measurement (``measurement = "latent"``)
+    The design then includes the respondents (``responses=``, as the fit takes them: each
+    respondent's site and role and which constructs they scored). Each prior draw is of *all*
+    the model's parameters, from the spec's own PyMC model built with the respondents' scores
+    left out, so its true site scores are draws of the latent population (``latent_mean``,
+    ``latent_sd``, the LKJ correlations) and not their conditional given the user's scores; the
+    respondents' scores are then simulated from those true scores, the role offsets and
+    ``sigma_measure`` (:func:`simulate_scores`), the outcomes from the true scores
+    (:func:`mbct_bayes.model.predictor.rows_eta`). Simulated scores are Normal, as the model says,
+    so they are not held to the scale's bounds (real scores are): the check tests the model as
+    written. Ranked in addition: ``latent_mean[p]``, ``latent_sd[p]``, ``sigma_measure[p]``,
+    ``latent_corr[p,q]`` and ``role_offset[p,role]``
+    (:func:`mbct_bayes.model.predictor.measurement_draws`).
+
 What is reported, per parameter (the intercept, each coefficient, ``sigma_site``,
-``sigma_region`` with regions, each cutpoint for ordinal models):
+``sigma_region`` with regions, each cutpoint for ordinal models, a latent model's measurement
+parameters):
 
 * **Rank-uniformity test**: a chi-square test of the ranks in ``B`` equal bins (``B`` the largest
   divisor of ``L + 1`` that keeps at least 5 expected ranks per bin, at most 20). **Multiplicity
@@ -88,11 +103,11 @@ from mbct_bayes.errors import ConvergenceWarning, DataError
 from mbct_bayes.families import get_family
 from mbct_bayes.forecast.crossval import _compiled_for, _Problem, concurrent_folds
 from mbct_bayes.io import check_output_dir, write_atomic, write_json, write_table
-from mbct_bayes.model.build import build_model, choose_centered, prepare_data
-from mbct_bayes.model.fit import available_sampler, posterior_arrays
-from mbct_bayes.model.predictor import fixed_part, own_effects, parameter_draws
+from mbct_bayes.model.build import ModelData, build_model, choose_centered, outcome_array, prepare_data
+from mbct_bayes.model.fit import _validated, available_sampler, posterior_arrays
+from mbct_bayes.model.predictor import measurement_draws, parameter_draws, rows_eta
 from mbct_bayes.model.sampling import SamplerSettings, sampler_settings
-from mbct_bayes.schema import DataWarning, read_table, validate_observations
+from mbct_bayes.schema import DataWarning, read_table
 from mbct_bayes.spec import ModelSpec
 
 #: Posterior draws each rank is taken among (after thinning): ranks run 0..RANK_DRAWS.
@@ -110,38 +125,88 @@ CHECK_SAMPLER = SamplerSettings(draws=500, tune=500)
 
 
 # -- parameters and their draws ----------------------------------------------------------------
-def prior_draws(table: pd.DataFrame, spec: ModelSpec, reps: int, seed: int) -> dict[str, np.ndarray]:
+def prior_draws(
+    table: pd.DataFrame, spec: ModelSpec, reps: int, seed: int, responses: pd.DataFrame | None = None
+) -> dict[str, np.ndarray]:
     """``reps`` draws of every parameter and group effect from the spec's priors at this design.
 
     Drawn by forward sampling the spec's own PyMC model (so the priors are the fitted ones,
     including the default coefficient scales from the design's predictor spread); ordinal
     cutpoints are sorted, which turns forward sampling's i.i.d. draws into the ordered prior.
+
+    A latent model (``responses``: the validated respondent scores whose design is kept) is built
+    with its respondents' scores left out (:func:`_without_scores`): the graph's true scores are
+    then ``latent_mean + L ζ`` and its site effects ``sigma_site ζ_0`` with ``ζ ~ Normal(0, I)``,
+    i.e. draws of the latent population and of the site effects themselves (with the scores in,
+    the graph's ``latent`` would be their conditional given the user's scores, not the prior).
     """
     import pymc as pm  # deferred: PyMC takes seconds to import; only model building needs it
 
-
-    model = build_model(prepare_data(table, spec), spec)
+    data = prepare_data(table, spec, responses=responses)
+    model = build_model(_without_scores(data) if spec.measurement == "latent" else data, spec)
     names = [v.name for v in model.free_RVs] + [d.name for d in model.deterministics]
-    idata = pm.sample_prior_predictive(
-        draws=reps, model=model, var_names=names, random_seed=seed, compile_kwargs={"mode": "FAST_COMPILE"}
-    )
+    with warnings.catch_warnings():
+        # the latent model's one potential is its scores' likelihood: with no scores it is 0 exactly
+        warnings.filterwarnings("ignore", message="The effect of Potentials", category=UserWarning)
+        idata = pm.sample_prior_predictive(
+            draws=reps, model=model, var_names=names, random_seed=seed, compile_kwargs={"mode": "FAST_COMPILE"}
+        )
     arrays = posterior_arrays({"posterior": idata["prior"]})
     if "cutpoints" in arrays:
         arrays["cutpoints"] = np.sort(arrays["cutpoints"], axis=1)
     return arrays
 
 
+def _without_scores(data: ModelData) -> ModelData:
+    """``data`` with no respondent score (a latent model's sites, roles and rows kept)."""
+    none = np.zeros(0, dtype=np.int64)
+    return dataclasses.replace(
+        data, resp_value=np.zeros(0), resp_site=none, resp_pred=none,
+        resp_role=None if data.resp_role is None else none,
+    )
+
+
 def simulate_outcomes(
-    spec: ModelSpec, table: pd.DataFrame, draws: dict[str, np.ndarray], rng: np.random.Generator
+    spec: ModelSpec,
+    table: pd.DataFrame,
+    draws: dict[str, np.ndarray],
+    rng: np.random.Generator,
+    responses: pd.DataFrame | None = None,
 ) -> np.ndarray:
     """One simulated outcome per row of ``table`` for each parameter draw: shape (reps, n).
 
     Bernoulli 0/1, binomial successes out of the row's trials, or ordinal level codes 0..K-1,
-    from the same linear predictor and level probabilities as :mod:`mbct_bayes.planning.predict`.
+    from the fitted rows' linear predictor (:func:`mbct_bayes.model.predictor.rows_eta`: a latent
+    model's from each draw's true site scores) and the family's level probabilities.
     """
-    data = prepare_data(table, spec)
-    eta = fixed_part(draws, data.X) + own_effects(draws, data)
+    data = prepare_data(table, spec, responses=responses)
+    eta = rows_eta(draws, spec, data)
     return get_family(spec.family).draw_codes(rng, data.add_offset(eta), data.trials, draws)
+
+
+def simulate_scores(data: ModelData, draws: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """A latent model's respondent scores for each parameter draw, at ``data``'s respondents: (reps, m).
+
+    The measurement model of :func:`mbct_bayes.model.build._latent_design`, forwards: each of the
+    ``m`` scores (long form, as ``data.resp_value``: centred, one per respondent and construct
+    scored) is ``latent[site, construct] + role_offset[construct, role] + sigma_measure[construct] ε``,
+    ``ε ~ Normal(0, 1)``. The same respondents, roles and constructs scored as the user's survey;
+    the scores are Normal, as the model says, so not held to the scale's bounds.
+    """
+    assert data.resp_site is not None and data.resp_pred is not None  # a latent model's data (prepare_data)
+    mean = draws["latent"][:, data.resp_site, data.resp_pred]
+    if data.resp_role is not None:
+        mean = mean + draws["role_offset"][:, data.resp_pred, data.resp_role]
+    return mean + draws["sigma_measure"][:, data.resp_pred] * rng.standard_normal(mean.shape)
+
+
+def checked_parameters(draws: dict[str, np.ndarray], spec: ModelSpec, data: ModelData) -> dict[str, np.ndarray]:
+    """Every parameter the check ranks, as flat columns (the same for prior and posterior draws).
+
+    :func:`mbct_bayes.model.predictor.parameter_draws` (intercept, coefficients, group SDs,
+    cutpoints, ...) and, for a latent model, :func:`~mbct_bayes.model.predictor.measurement_draws`.
+    """
+    return parameter_draws(draws, spec) | measurement_draws(draws, spec, data.role_labels)
 
 
 def degenerate(y: np.ndarray, spec: ModelSpec, trials: np.ndarray | None = None) -> np.ndarray:
@@ -188,6 +253,8 @@ class _RepTask:
     truth: dict[str, float]
     sample_seed: int
     rank_draws: int
+    #: latent models: the simulated respondent scores (centred, long form as ``ModelData.resp_value``)
+    scores: np.ndarray | None = None
 
 
 @dataclass
@@ -212,8 +279,15 @@ def _run_rep(problem: Any, task: _RepTask) -> _RepResult:
     compiled, compiled_here = _compiled_for(problem)
     table = problem.table.copy()
     table[problem.spec.outcome] = _outcome_column(problem.spec, task.outcome)
-    fit = compiled.sample(table, settings=dataclasses.replace(problem.settings, seed=task.sample_seed))
-    posterior = parameter_draws(fit.draws, problem.spec)
+    settings = dataclasses.replace(problem.settings, seed=task.sample_seed)
+    if task.scores is None:
+        fit = compiled.sample(table, settings=settings)
+    else:
+        # simulated scores are Normal, as the model says, so they may leave the scale that the
+        # responses' validation holds real scores to: swap them into the arrays, not a table
+        data = dataclasses.replace(problem.data, y=outcome_array(table, problem.spec), resp_value=task.scores)
+        fit = dataclasses.replace(compiled, table=table, data=data).sample(settings=settings)
+    posterior = checked_parameters(fit.draws, problem.spec, fit.model_data)
     ranks: dict[str, Any] = {}
     inside: dict[str, dict[float, bool]] = {}
     for name, truth in task.truth.items():
@@ -330,6 +404,9 @@ class Calibration:
         lines = [
             f"simulation-based calibration of {self.spec.name or self.spec.family} ({self.spec.family}): "
             f"{self.reps} data sets drawn from the priors at the design given",
+            *([f"latent measurement: {self.settings['respondent_scores']} respondent scores per data set, simulated "
+               "from the measurement model at the respondents' design (Normal, not held to the scale's bounds)"]
+              if "respondent_scores" in self.settings else []),
             f"degenerate (single-class, not refitted): {self.degenerate_reps} of {self.reps} "
             f"({100 * self.degenerate_share:.1f}%); ranks below condition on a non-degenerate study",
             f"refitted: {self.fitted_reps}; divergent fits: {self.divergent_fits}; fits with min bulk ESS < "
@@ -413,6 +490,7 @@ def check(
     spec: ModelSpec,
     *,
     like: pd.DataFrame | str | os.PathLike[str],
+    responses: pd.DataFrame | str | os.PathLike[str] | None = None,
     reps: int = 200,
     seed: int | None = None,
     draws: int | None = None,
@@ -430,10 +508,16 @@ def check(
     Parameters
     ----------
     spec
-        The model specification (observed measurement; latent models are not supported).
+        The model specification (observed or latent measurement).
     like
         Observations whose design (sites, regions, trials, E, C, F) the simulated studies copy;
         a DataFrame or a CSV/Parquet path. Their outcome is not used.
+    responses
+        Latent models only (required there): respondent-level scores as :func:`mbct_bayes.model.fit.fit`
+        takes them (a DataFrame or path; items scored first with a codebook, e.g. by
+        :func:`mbct_bayes.survey.scoring.score_responses`). Their design is kept (each
+        respondent's site and role, and which constructs they scored); their scores are
+        simulated. Every respondent's site must be a site of ``like``.
     reps
         Data sets to simulate from the priors (≥ 10; 200 or more for a real check).
     seed
@@ -460,10 +544,6 @@ def check(
         raise DataError(
             f"spec must be a ModelSpec (e.g. ModelSpec.from_toml('models/bernoulli.toml')), got {type(spec).__name__}"
         )
-    if spec.measurement == "latent":
-        raise DataError(
-            "check supports measurement = \"observed\" specs only (a latent spec would need simulated respondents too)"
-        )
     reps = _check_reps(reps)
     settings = sampler_settings(sampler, CHECK_SAMPLER, seed=seed, draws=draws, tune=tune, chains=chains)
     seed, draws, chains = settings.seed, settings.draws, settings.chains
@@ -480,24 +560,39 @@ def check(
     if not isinstance(like, pd.DataFrame):
         source = Path(like).name
         like = read_table(like, what="observations")
+    if responses is not None and not isinstance(responses, pd.DataFrame):
+        responses = read_table(responses, what="responses")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # the design's own outcome is not used
-        table = validate_observations(like, spec, source=source)
+        # as fit validates them (a latent spec needs responses; an observed one refuses them)
+        table, responses = _validated(like, spec, responses, source)
+    if responses is not None:
+        stray = sorted(set(responses[spec.group]) - set(table[spec.group].astype(str)))
+        if stray:
+            more = f" (and {len(stray) - 1} more)" if len(stray) > 1 else ""
+            raise DataError(
+                f"responses: site {stray[0]!r}{more} is not in {source}, whose design the simulated studies copy; "
+                "add rows for it there or drop its responses"
+            )
 
     prior_seq, outcome_seq, sampler_seq, pit_seq = np.random.SeedSequence(seed).spawn(4)
     say = runtime.printer(progress)
     say(f"drawing {reps} parameter sets from the priors and simulating {reps} studies of {len(table)} rows")
     truth_spec = _simulate_spec if _simulate_spec is not None else spec
-    prior = prior_draws(table, truth_spec, reps, int(prior_seq.generate_state(1)[0]))
-    outcomes = simulate_outcomes(spec, table, prior, np.random.default_rng(outcome_seq))
+    prior = prior_draws(table, truth_spec, reps, int(prior_seq.generate_state(1)[0]), responses=responses)
+    data = prepare_data(table, spec, responses=responses)
+    outcome_rng = np.random.default_rng(outcome_seq)
+    outcomes = simulate_outcomes(spec, table, prior, outcome_rng, responses=responses)
+    # a latent model's respondents after its outcomes, from the same stream (same seed, same numbers)
+    scores = simulate_scores(data, prior, outcome_rng) if responses is not None else None
     trials = table[spec.trials].to_numpy(dtype=np.int64) if spec.trials is not None else None
     is_degenerate = degenerate(outcomes, spec, trials)
-    truths = parameter_draws(prior, spec)
+    truths = checked_parameters(prior, spec, data)
     sample_seeds = [int(s.generate_state(1)[0]) for s in sampler_seq.spawn(reps)]
     tasks = [
         _RepTask(
             rep=r, outcome=outcomes[r], truth={k: float(v[r]) for k, v in truths.items()},
-            sample_seed=sample_seeds[r], rank_draws=int(rank_draws),
+            sample_seed=sample_seeds[r], rank_draws=int(rank_draws), scores=None if scores is None else scores[r],
         )
         for r in range(reps) if not is_degenerate[r]
     ]
@@ -507,7 +602,6 @@ def check(
             f"{len(tasks)} to refit (< {MIN_REPS}); raise --reps or revisit the priors (they expect unanalysable studies)"
         )
 
-    data = prepare_data(table, spec)
     centered = choose_centered(data, spec)
     problem = _Problem(table=table, data=data, spec=spec, settings=settings, centered=centered)
     done: list[int] = []
@@ -528,7 +622,10 @@ def check(
     return _summarise(
         spec, results, reps, is_degenerate, int(rank_draws), np.random.default_rng(pit_seq),
         seconds=time.perf_counter() - started, seed=seed,
-        settings={"draws": draws, "tune": settings.tune, "chains": chains, "sampler": settings.sampler, "centered": centered},
+        settings={
+            "draws": draws, "tune": settings.tune, "chains": chains, "sampler": settings.sampler, "centered": centered,
+            **({"respondent_scores": int(scores.shape[1])} if scores is not None else {}),
+        },
     )
 
 

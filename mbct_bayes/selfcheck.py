@@ -401,6 +401,7 @@ class Calibration:
 
     def summary(self) -> str:
         """A plain-text report for the terminal."""
+        width = max([24, *(len(name) + 2 for name in self.parameters)])  # role offsets have long names
         lines = [
             f"simulation-based calibration of {self.spec.name or self.spec.family} ({self.spec.family}): "
             f"{self.reps} data sets drawn from the priors at the design given",
@@ -412,12 +413,12 @@ class Calibration:
             f"refitted: {self.fitted_reps}; divergent fits: {self.divergent_fits}; fits with min bulk ESS < "
             f"{self.rank_draws} (thinned draws may be autocorrelated): {self.low_ess_fits}",
             "",
-            f"{'parameter':<24}{'rank p':>10}{'cover 50%':>11}{'cover 90%':>11}  verdict",
+            f"{'parameter':<{width}}{'rank p':>10}{'cover 50%':>11}{'cover 90%':>11}  verdict",
         ]
         for name, p in self.parameters.items():
             verdict = "FAIL: ranks not uniform" if p["rejected"] else "ok"
             lines.append(
-                f"{name:<24}{p['rank_p_value']:>10.3g}{p['coverage_50']:>11.2f}{p['coverage_90']:>11.2f}  {verdict}"
+                f"{name:<{width}}{p['rank_p_value']:>10.3g}{p['coverage_50']:>11.2f}{p['coverage_90']:>11.2f}  {verdict}"
             )
         lines += [
             "",

@@ -2,7 +2,9 @@
 
 A small design keeps it cheap: 14 sites x 4 units, 3 respondents per site answering the ORCA-MBCT
 items (roles as simulated), spec ``models/latent.toml``. Every SBC run here shares one compiled
-model (same structure), 100 draws x 2 chains per refit, ranks among 49 thinned draws.
+model (same structure), 100 draws x 2 chains per refit, ranks among 49 thinned draws. Measured on
+the loaded shared machine (~10 % of a core): the first SBC test 21 min (nearly all of it the one
+nutpie compile of the latent model), the second 69 s (warm refits).
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ def test_simulated_scores_follow_the_measurement_model(design, spec):
 
 
 # -- SBC end to end -------------------------------------------------------------------------------
+@pytest.mark.slow  # the latent model's nutpie compile: 1-2 CPU-minutes, once per process
 def test_latent_check_on_the_cli_with_survey_items_passes_and_reports_every_latent_parameter(design, capsys):
     f = design["folder"]
     args = ["check", str(MODELS / "latent.toml"), "--like", str(f / "obs.csv"), "--responses", str(f / "items.csv"),
@@ -113,6 +116,7 @@ def test_latent_check_on_the_cli_with_survey_items_passes_and_reports_every_late
     assert all(p["coverage_90"] > 0.5 for p in out["parameters"].values()), out["parameters"]
 
 
+@pytest.mark.slow  # the latent model's nutpie compile: 1-2 CPU-minutes, once per process
 def test_latent_check_fails_when_the_simulating_prior_differs(design, spec):
     priors = dict(spec.priors)
     priors["F"] = {"dist": "Normal", "mu": 4.25, "sigma": 0.5}  # truth 4 points above the fitted prior's 0.25

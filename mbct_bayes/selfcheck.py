@@ -3,9 +3,9 @@
 :func:`check` asks: *if the world worked exactly as this spec's priors say, would fitting this
 model to a study of this design give posteriors that are calibrated?* It draws ``reps`` parameter
 sets from the spec's priors, simulates an outcome for every row of the observations table given
-as the design (its sites, regions, trials and E, C, F are kept; only the outcome is replaced),
-refits the model to each simulated data set and records where the true value falls among the
-posterior draws (its rank). When sampler and model are right, each parameter's ranks are uniform
+as the design (its sites, regions, trials and E, C, F are kept; only the outcome is replaced; a
+latent model's respondents are simulated too, below), refits the model to each simulated data set
+and records where the true value falls among the posterior draws (its rank). When sampler and model are right, each parameter's ranks are uniform
 (Talts et al. 2018); a slope or a U, hump or step in their ECDF shows bias, over- or
 under-dispersion.
 
@@ -89,7 +89,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,7 +135,7 @@ def prior_draws(
     cutpoints are sorted, which turns forward sampling's i.i.d. draws into the ordered prior.
 
     A latent model (``responses``: the validated respondent scores whose design is kept) is built
-    with its respondents' scores left out (:func:`_without_scores`): the graph's true scores are
+    with its respondents' scores left out (``_without_scores``): the graph's true scores are
     then ``latent_mean + L ζ`` and its site effects ``sigma_site ζ_0`` with ``ζ ~ Normal(0, I)``,
     i.e. draws of the latent population and of the site effects themselves (with the scores in,
     the graph's ``latent`` would be their conditional given the user's scores, not the prior).
@@ -187,7 +187,7 @@ def simulate_outcomes(
 def simulate_scores(data: ModelData, draws: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
     """A latent model's respondent scores for each parameter draw, at ``data``'s respondents: (reps, m).
 
-    The measurement model of :func:`mbct_bayes.model.build._latent_design`, forwards: each of the
+    The measurement model of ``_latent_design`` (:mod:`mbct_bayes.model.build`), forwards: each of the
     ``m`` scores (long form, as ``data.resp_value``: centred, one per respondent and construct
     scored) is ``latent[site, construct] + role_offset[construct, role] + sigma_measure[construct] ε``,
     ``ε ~ Normal(0, 1)``. The same respondents, roles and constructs scored as the user's survey;
@@ -200,7 +200,7 @@ def simulate_scores(data: ModelData, draws: dict[str, np.ndarray], rng: np.rando
     return mean + draws["sigma_measure"][:, data.resp_pred] * rng.standard_normal(mean.shape)
 
 
-def checked_parameters(draws: dict[str, np.ndarray], spec: ModelSpec, data: ModelData) -> dict[str, np.ndarray]:
+def checked_parameters(draws: Mapping[str, np.ndarray], spec: ModelSpec, data: ModelData) -> dict[str, np.ndarray]:
     """Every parameter the check ranks, as flat columns (the same for prior and posterior draws).
 
     :func:`mbct_bayes.model.predictor.parameter_draws` (intercept, coefficients, group SDs,

@@ -3,9 +3,9 @@
 :func:`check` asks: *if the world worked exactly as this spec's priors say, would fitting this
 model to a study of this design give posteriors that are calibrated?* It draws ``reps`` parameter
 sets from the spec's priors, simulates an outcome for every row of the observations table given
-as the design (its sites, regions, trials and E, C, F are kept; only the outcome is replaced),
-refits the model to each simulated data set and records where the true value falls among the
-posterior draws (its rank). When sampler and model are right, each parameter's ranks are uniform
+as the design (its sites, regions, trials and E, C, F are kept; only the outcome is replaced; a
+latent model's respondents are simulated too, below), refits the model to each simulated data set
+and records where the true value falls among the posterior draws (its rank). When sampler and model are right, each parameter's ranks are uniform
 (Talts et al. 2018); a slope or a U, hump or step in their ECDF shows bias, over- or
 under-dispersion.
 
@@ -20,9 +20,23 @@ Panels
     come from the drawn parameters. Its default coefficient prior widths are fixed at the
     design's (:func:`pinned_priors`), because its ``previous[...]`` columns are the outcome
     itself.
+Latent measurement (``measurement = "latent"``)
+    The design then includes the respondents (``responses=``, as the fit takes them: each
+    respondent's site and role and which constructs they scored). Each prior draw is of *all*
+    the model's parameters, from the spec's own PyMC model built with the respondents' scores
+    left out, so its true site scores are draws of the latent population (``latent_mean``,
+    ``latent_sd``, the LKJ correlations) and not their conditional given the user's scores; the
+    respondents' scores are then simulated from those true scores, the role offsets and
+    ``sigma_measure`` (:func:`simulate_scores`), the outcomes from the true scores
+    (:func:`mbct_bayes.model.predictor.rows_eta`). Simulated scores are Normal, as the model says,
+    so they are not held to the scale's bounds (real scores are): the check tests the model as
+    written. Ranked in addition: ``latent_mean[p]``, ``latent_sd[p]``, ``sigma_measure[p]``,
+    ``latent_corr[p,q]`` and ``role_offset[p,role]``
+    (:func:`mbct_bayes.model.predictor.measurement_draws`).
 
 What is reported, per parameter (the intercept, each coefficient, ``sigma_site``,
-``sigma_region`` with regions, each cutpoint for ordinal models):
+``sigma_region`` with regions, each cutpoint for ordinal models, a latent model's measurement
+parameters):
 
 * **Rank-uniformity test**: a chi-square test of the ranks in ``B`` equal bins (``B`` the largest
   divisor of ``L + 1`` that keeps at least 5 expected ranks per bin, at most 20). **Multiplicity
@@ -89,7 +103,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +119,7 @@ from mbct_bayes.forecast.crossval import _compiled_for, _Problem, concurrent_fol
 from mbct_bayes.forecast.journey import sample_paths
 from mbct_bayes.io import check_output_dir, write_atomic, write_json, write_table
 from mbct_bayes.model.build import (
+    ModelData,
     build_model,
     choose_centered,
     coefficient_priors,
@@ -113,11 +128,11 @@ from mbct_bayes.model.build import (
     with_fixed_intercept_prior,
 )
 from mbct_bayes.model.design import design_matrix, resolve
-from mbct_bayes.model.fit import available_sampler, posterior_arrays
+from mbct_bayes.model.fit import _validated, available_sampler, posterior_arrays
 from mbct_bayes.model.panel import PREVIOUS, lagged_rows
-from mbct_bayes.model.predictor import fixed_part, own_effects, parameter_draws
+from mbct_bayes.model.predictor import fixed_part, measurement_draws, own_effects, parameter_draws, rows_eta
 from mbct_bayes.model.sampling import SamplerSettings, sampler_settings
-from mbct_bayes.schema import DataWarning, read_table, validate_observations
+from mbct_bayes.schema import DataWarning, read_table
 from mbct_bayes.spec import ModelSpec
 
 #: Posterior draws each rank is taken among (after thinning): ranks run 0..RANK_DRAWS.
@@ -135,39 +150,64 @@ CHECK_SAMPLER = SamplerSettings(draws=500, tune=500)
 
 
 # -- parameters and their draws ----------------------------------------------------------------
-def prior_draws(table: pd.DataFrame, spec: ModelSpec, reps: int, seed: int) -> dict[str, np.ndarray]:
+def prior_draws(
+    table: pd.DataFrame, spec: ModelSpec, reps: int, seed: int, responses: pd.DataFrame | None = None
+) -> dict[str, np.ndarray]:
     """``reps`` draws of every parameter and group effect from the spec's priors at this design.
 
     Drawn by forward sampling the spec's own PyMC model (so the priors are the fitted ones,
     including the default coefficient scales from the design's predictor spread); ordinal
     cutpoints are sorted, which turns forward sampling's i.i.d. draws into the ordered prior.
+
+    A latent model (``responses``: the validated respondent scores whose design is kept) is built
+    with its respondents' scores left out (``_without_scores``): the graph's true scores are
+    then ``latent_mean + L ζ`` and its site effects ``sigma_site ζ_0`` with ``ζ ~ Normal(0, I)``,
+    i.e. draws of the latent population and of the site effects themselves (with the scores in,
+    the graph's ``latent`` would be their conditional given the user's scores, not the prior).
     """
     import pymc as pm  # deferred: PyMC takes seconds to import; only model building needs it
 
-
-    model = build_model(prepare_data(table, spec), spec)
+    data = prepare_data(table, spec, responses=responses)
+    model = build_model(_without_scores(data) if spec.measurement == "latent" else data, spec)
     names = [v.name for v in model.free_RVs] + [d.name for d in model.deterministics]
-    idata = pm.sample_prior_predictive(
-        draws=reps, model=model, var_names=names, random_seed=seed, compile_kwargs={"mode": "FAST_COMPILE"}
-    )
+    with warnings.catch_warnings():
+        # the latent model's one potential is its scores' likelihood: with no scores it is 0 exactly
+        warnings.filterwarnings("ignore", message="The effect of Potentials", category=UserWarning)
+        idata = pm.sample_prior_predictive(
+            draws=reps, model=model, var_names=names, random_seed=seed, compile_kwargs={"mode": "FAST_COMPILE"}
+        )
     arrays = posterior_arrays({"posterior": idata["prior"]})
     if "cutpoints" in arrays:
         arrays["cutpoints"] = np.sort(arrays["cutpoints"], axis=1)
     return arrays
 
 
+def _without_scores(data: ModelData) -> ModelData:
+    """``data`` with no respondent score (a latent model's sites, roles and rows kept)."""
+    none = np.zeros(0, dtype=np.int64)
+    return dataclasses.replace(
+        data, resp_value=np.zeros(0), resp_site=none, resp_pred=none,
+        resp_role=None if data.resp_role is None else none,
+    )
+
+
 def simulate_outcomes(
-    spec: ModelSpec, table: pd.DataFrame, draws: dict[str, np.ndarray], rng: np.random.Generator
+    spec: ModelSpec,
+    table: pd.DataFrame,
+    draws: dict[str, np.ndarray],
+    rng: np.random.Generator,
+    responses: pd.DataFrame | None = None,
 ) -> np.ndarray:
     """One simulated outcome per row of ``table`` for each parameter draw: shape (reps, n).
 
     Bernoulli 0/1, binomial successes out of the row's trials, or ordinal level codes 0..K-1,
-    from the same linear predictor and level probabilities as :mod:`mbct_bayes.planning.predict`.
+    from the fitted rows' linear predictor (:func:`mbct_bayes.model.predictor.rows_eta`: a latent
+    model's from each draw's true site scores) and the family's level probabilities.
     """
     if spec.dynamics == "transition":
         return simulate_panel_outcomes(spec, table, draws, rng)
-    data = prepare_data(table, spec)
-    eta = fixed_part(draws, data.X) + own_effects(draws, data)
+    data = prepare_data(table, spec, responses=responses)
+    eta = rows_eta(draws, spec, data)
     return get_family(spec.family).draw_codes(rng, data.add_offset(eta), data.trials, draws)
 
 
@@ -253,6 +293,31 @@ def pinned_priors(spec: ModelSpec, table: pd.DataFrame) -> ModelSpec:
     return spec.with_changes(priors={**defaults, **spec.priors})
 
 
+def simulate_scores(data: ModelData, draws: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """A latent model's respondent scores for each parameter draw, at ``data``'s respondents: (reps, m).
+
+    The measurement model of ``_latent_design`` (:mod:`mbct_bayes.model.build`), forwards: each of the
+    ``m`` scores (long form, as ``data.resp_value``: centred, one per respondent and construct
+    scored) is ``latent[site, construct] + role_offset[construct, role] + sigma_measure[construct] ε``,
+    ``ε ~ Normal(0, 1)``. The same respondents, roles and constructs scored as the user's survey;
+    the scores are Normal, as the model says, so not held to the scale's bounds.
+    """
+    assert data.resp_site is not None and data.resp_pred is not None  # a latent model's data (prepare_data)
+    mean = draws["latent"][:, data.resp_site, data.resp_pred]
+    if data.resp_role is not None:
+        mean = mean + draws["role_offset"][:, data.resp_pred, data.resp_role]
+    return mean + draws["sigma_measure"][:, data.resp_pred] * rng.standard_normal(mean.shape)
+
+
+def checked_parameters(draws: Mapping[str, np.ndarray], spec: ModelSpec, data: ModelData) -> dict[str, np.ndarray]:
+    """Every parameter the check ranks, as flat columns (the same for prior and posterior draws).
+
+    :func:`mbct_bayes.model.predictor.parameter_draws` (intercept, coefficients, group SDs,
+    cutpoints, ...) and, for a latent model, :func:`~mbct_bayes.model.predictor.measurement_draws`.
+    """
+    return parameter_draws(draws, spec) | measurement_draws(draws, spec, data.role_labels)
+
+
 def degenerate(y: np.ndarray, spec: ModelSpec, trials: np.ndarray | None = None) -> np.ndarray:
     """Which simulated data sets (rows of ``y``) the schema would refuse as single-class.
 
@@ -297,6 +362,8 @@ class _RepTask:
     truth: dict[str, float]
     sample_seed: int
     rank_draws: int
+    #: latent models: the simulated respondent scores (centred, long form as ``ModelData.resp_value``)
+    scores: np.ndarray | None = None
 
 
 @dataclass
@@ -321,8 +388,15 @@ def _run_rep(problem: Any, task: _RepTask) -> _RepResult:
     compiled, compiled_here = _compiled_for(problem)
     table = problem.table.copy()
     table[problem.spec.outcome] = _outcome_column(problem.spec, task.outcome)
-    fit = compiled.sample(table, settings=dataclasses.replace(problem.settings, seed=task.sample_seed))
-    posterior = parameter_draws(fit.draws, problem.spec)
+    settings = dataclasses.replace(problem.settings, seed=task.sample_seed)
+    if task.scores is None:
+        fit = compiled.sample(table, settings=settings)
+    else:
+        # simulated scores are Normal, as the model says, so they may leave the scale that the
+        # responses' validation holds real scores to: swap them into the arrays, not a table
+        data = dataclasses.replace(problem.data, y=outcome_array(table, problem.spec), resp_value=task.scores)
+        fit = dataclasses.replace(compiled, table=table, data=data).sample(settings=settings)
+    posterior = checked_parameters(fit.draws, problem.spec, fit.model_data)
     ranks: dict[str, Any] = {}
     inside: dict[str, dict[float, bool]] = {}
     for name, truth in task.truth.items():
@@ -436,20 +510,24 @@ class Calibration:
 
     def summary(self) -> str:
         """A plain-text report for the terminal."""
+        width = max([24, *(len(name) + 2 for name in self.parameters)])  # role offsets have long names
         lines = [
             f"simulation-based calibration of {self.spec.name or self.spec.family} ({self.spec.family}): "
             f"{self.reps} data sets drawn from the priors at the design given",
+            *([f"latent measurement: {self.settings['respondent_scores']} respondent scores per data set, simulated "
+               "from the measurement model at the respondents' design (Normal, not held to the scale's bounds)"]
+              if "respondent_scores" in self.settings else []),
             f"degenerate (single-class, not refitted): {self.degenerate_reps} of {self.reps} "
             f"({100 * self.degenerate_share:.1f}%); ranks below condition on a non-degenerate study",
             f"refitted: {self.fitted_reps}; divergent fits: {self.divergent_fits}; fits with min bulk ESS < "
             f"{self.rank_draws} (thinned draws may be autocorrelated): {self.low_ess_fits}",
             "",
-            f"{'parameter':<24}{'rank p':>10}{'cover 50%':>11}{'cover 90%':>11}  verdict",
+            f"{'parameter':<{width}}{'rank p':>10}{'cover 50%':>11}{'cover 90%':>11}  verdict",
         ]
         for name, p in self.parameters.items():
             verdict = "FAIL: ranks not uniform" if p["rejected"] else "ok"
             lines.append(
-                f"{name:<24}{p['rank_p_value']:>10.3g}{p['coverage_50']:>11.2f}{p['coverage_90']:>11.2f}  {verdict}"
+                f"{name:<{width}}{p['rank_p_value']:>10.3g}{p['coverage_50']:>11.2f}{p['coverage_90']:>11.2f}  {verdict}"
             )
         lines += [
             "",
@@ -522,6 +600,7 @@ def check(
     spec: ModelSpec,
     *,
     like: pd.DataFrame | str | os.PathLike[str],
+    responses: pd.DataFrame | str | os.PathLike[str] | None = None,
     reps: int = 200,
     seed: int | None = None,
     draws: int | None = None,
@@ -539,11 +618,17 @@ def check(
     Parameters
     ----------
     spec
-        The model specification (observed measurement; latent models are not supported).
+        The model specification (observed or latent measurement).
     like
         Observations whose design (sites, regions, trials, E, C, F; for panels the times) the
         simulated studies copy; a DataFrame or a CSV/Parquet path. Their outcome is not used,
         except a transition model's first wave of each site (the state it conditions on).
+    responses
+        Latent models only (required there): respondent-level scores as :func:`mbct_bayes.model.fit.fit`
+        takes them (a DataFrame or path; items scored first with a codebook, e.g. by
+        :func:`mbct_bayes.survey.scoring.score_responses`). Their design is kept (each
+        respondent's site and role, and which constructs they scored); their scores are
+        simulated. Every respondent's site must be a site of ``like``.
     reps
         Data sets to simulate from the priors (≥ 10; 200 or more for a real check).
     seed
@@ -570,10 +655,6 @@ def check(
         raise DataError(
             f"spec must be a ModelSpec (e.g. ModelSpec.from_toml('models/bernoulli.toml')), got {type(spec).__name__}"
         )
-    if spec.measurement == "latent":
-        raise DataError(
-            "check supports measurement = \"observed\" specs only (a latent spec would need simulated respondents too)"
-        )
     reps = _check_reps(reps)
     settings = sampler_settings(sampler, CHECK_SAMPLER, seed=seed, draws=draws, tune=tune, chains=chains)
     seed, draws, chains = settings.seed, settings.draws, settings.chains
@@ -590,12 +671,23 @@ def check(
     if not isinstance(like, pd.DataFrame):
         source = Path(like).name
         like = read_table(like, what="observations")
+    if responses is not None and not isinstance(responses, pd.DataFrame):
+        responses = read_table(responses, what="responses")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # the design's own outcome is not used
-        table = validate_observations(like, spec, source=source)
+        # as fit validates them (a latent spec needs responses; an observed one refuses them)
+        table, responses = _validated(like, spec, responses, source)
+    if responses is not None:
+        stray = sorted(set(responses[spec.group]) - set(table[spec.group].astype(str)))
+        if stray:
+            more = f" (and {len(stray) - 1} more)" if len(stray) > 1 else ""
+            raise DataError(
+                f"responses: site {stray[0]!r}{more} is not in {source}, whose design the simulated studies copy; "
+                "add rows for it there or drop its responses"
+            )
     # a count model's intercept prior is centred on the observed data; every simulated data set is
     # refitted with that same prior (the prior the data sets are drawn from)
-    spec = with_fixed_intercept_prior(spec, prepare_data(table, spec))
+    spec = with_fixed_intercept_prior(spec, prepare_data(table, spec, responses=responses))
 
     prior_seq, outcome_seq, sampler_seq, pit_seq = np.random.SeedSequence(seed).spawn(4)
     say = runtime.printer(progress)
@@ -603,16 +695,20 @@ def check(
     reported_spec = spec
     truth_spec = _simulate_spec if _simulate_spec is not None else spec
     spec, truth_spec = pinned_priors(spec, table), pinned_priors(truth_spec, table)
-    prior = prior_draws(table, truth_spec, reps, int(prior_seq.generate_state(1)[0]))
-    outcomes = simulate_outcomes(spec, table, prior, np.random.default_rng(outcome_seq))
+    prior = prior_draws(table, truth_spec, reps, int(prior_seq.generate_state(1)[0]), responses=responses)
+    data = prepare_data(table, spec, responses=responses)
+    outcome_rng = np.random.default_rng(outcome_seq)
+    outcomes = simulate_outcomes(spec, table, prior, outcome_rng, responses=responses)
+    # a latent model's respondents after its outcomes, from the same stream (same seed, same numbers)
+    scores = simulate_scores(data, prior, outcome_rng) if responses is not None else None
     trials = table[spec.trials].to_numpy(dtype=np.int64) if spec.trials is not None else None
     is_degenerate = degenerate(modelled(outcomes, table, spec), spec, trials)
-    truths = parameter_draws(prior, spec)
+    truths = checked_parameters(prior, spec, data)
     sample_seeds = [int(s.generate_state(1)[0]) for s in sampler_seq.spawn(reps)]
     tasks = [
         _RepTask(
             rep=r, outcome=outcomes[r], truth={k: float(v[r]) for k, v in truths.items()},
-            sample_seed=sample_seeds[r], rank_draws=int(rank_draws),
+            sample_seed=sample_seeds[r], rank_draws=int(rank_draws), scores=None if scores is None else scores[r],
         )
         for r in range(reps) if not is_degenerate[r]
     ]
@@ -622,7 +718,6 @@ def check(
             f"{len(tasks)} to refit (< {MIN_REPS}); raise --reps or revisit the priors (they expect unanalysable studies)"
         )
 
-    data = prepare_data(table, spec)
     centered = choose_centered(data, spec)
     problem = _Problem(table=table, data=data, spec=spec, settings=settings, centered=centered)
     done: list[int] = []
@@ -647,6 +742,7 @@ def check(
             "draws": draws, "tune": settings.tune, "chains": chains, "sampler": settings.sampler, "centered": centered,
             **({"pinned_priors": {k: v for k, v in spec.priors.items() if k not in reported_spec.priors}}
                if spec.dynamics == "transition" else {}),
+            **({"respondent_scores": int(scores.shape[1])} if scores is not None else {}),
         },
     )
 

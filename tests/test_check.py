@@ -223,8 +223,8 @@ def test_bad_inputs_give_the_existing_validation_errors(tmp_path):
     obs = mb.read_observations(EXAMPLE / "observations.csv").drop(columns="F")
     with pytest.raises(DataError, match="'F'"):
         mb.check(_spec("bernoulli.toml"), like=obs, reps=20)
-    latent = _spec("bernoulli.toml").with_changes(measurement="latent")
-    with pytest.raises(DataError, match="observed"):
+    latent = _spec("bernoulli.toml").with_changes(measurement="latent")  # latent specs: tests/test_check_latent.py
+    with pytest.raises(DataError, match='measurement = "latent" needs respondent scores: pass responses='):
         mb.check(latent, like=EXAMPLE / "observations.csv", reps=20)
 
 

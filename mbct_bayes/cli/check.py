@@ -1,10 +1,11 @@
 """``check``: simulation-based calibration of a model spec at a study's design.
 
-``mbct-bayes check MODEL.toml --like OBS.csv [--reps 200] [--out DIR] [--json] [--scheduler ADDR]
-[--jobs N] [--seed S]`` draws parameters from the spec's priors, simulates studies with the design
-of OBS.csv, refits each (compiled once) and prints per-parameter rank-uniformity tests, interval
-coverage, divergent fits and the share of single-class studies. Exit 0 when calibration passes,
-1 when some parameter fails the rule, 2 on bad input.
+``mbct-bayes check MODEL.toml --like OBS.csv [--responses FILE [--codebook CSV]] [--reps 200] [--out DIR]
+[--json] [--scheduler ADDR] [--jobs N] [--seed S]`` draws parameters from the spec's priors, simulates
+studies with the design of OBS.csv (a latent spec: and respondents with the design of FILE, as
+``fit --responses`` takes it), refits each (compiled once) and prints per-parameter
+rank-uniformity tests, interval coverage, divergent fits and the share of single-class studies.
+Exit 0 when calibration passes, 1 when some parameter fails the rule, 2 on bad input.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mbct_bayes.cli._common import sampler_settings_from
+from mbct_bayes.cli._common import read_responses_option, sampler_settings_from
 from mbct_bayes.io import check_output_dir, dumps_json
-from mbct_bayes.schema import read_table
 from mbct_bayes.selfcheck import _check_reps, check
 from mbct_bayes.spec import ModelSpec
 
@@ -38,6 +38,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", metavar="MODEL.toml", help="model spec TOML (see models/)")
     p.add_argument("--like", required=True, metavar="OBS.csv", help="observations whose design is simulated")
+    p.add_argument(
+        "--responses", metavar="FILE",
+        help="latent specs: respondent-level data (E, C, F scores, or survey items with --codebook) whose "
+        "design (sites, respondents, roles) is simulated; every site must be in OBS.csv",
+    )
+    p.add_argument("--codebook", help="codebook CSV: score the --responses items first")
+    p.add_argument(
+        "--columns", metavar="MAP",
+        help="with --codebook: your file's id column names, e.g. site=Trust,respondent=ID,role=Job",
+    )
     p.add_argument("--reps", type=int, default=200, help="simulated studies (≥ 10; default 200)")
     p.add_argument("--out", metavar="DIR", help="write check.json, fits.csv and ecdf.png into DIR")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -64,9 +74,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.out:
         check_output_dir(args.out)
     spec = ModelSpec.from_toml(args.model)
-    obs = read_table(args.like, what="observations")
+    responses = read_responses_option(args)
     result = check(
-        spec, like=obs, reps=args.reps, sampler=settings, n_jobs=args.jobs, scheduler=args.scheduler, progress=_say
+        spec, like=args.like, responses=responses, reps=args.reps, sampler=settings, n_jobs=args.jobs,
+        scheduler=args.scheduler, progress=_say,
     )
     _say(f"check took {result.seconds:.0f} s")
     paths = result.save(args.out) if args.out else None

@@ -75,15 +75,27 @@ def own_effects(draws: Mapping[str, np.ndarray], data: ModelData) -> np.ndarray:
     return effect
 
 
+def rows_eta(draws: Mapping[str, np.ndarray], spec: ModelSpec, data: ModelData) -> np.ndarray:
+    """The linear predictor (S, n) of ``data``'s rows per draw, with each row's own site and region effects.
+
+    A latent model's fixed part takes each row's site's latent (true) scores from ``draws``
+    (``latent``, centred; posterior draws, or the self-check's prior draws), an observed model's
+    the design matrix ``data.X``. Without the rows' offset (a count model's log exposure).
+    """
+    if spec.measurement == "latent":
+        fixed = fixed_part_centred(draws, spec, draws["latent"][:, data.site_idx, :])
+    else:
+        fixed = fixed_part(draws, data.X)
+    return fixed + own_effects(draws, data)
+
+
 def fitted_eta(posterior: Posterior) -> np.ndarray:
     """The linear predictor (S, n) of the fitted rows, with each site's own effects.
 
     Without the rows' offset (a count model's log exposure): per unit of exposure, as the
     posterior predictive check takes it; :func:`log_likelihood` adds it.
     """
-    md, draws = posterior.model_data, posterior.draws
-    fixed = latent_fixed_part(posterior, md.site_idx) if posterior.spec.measurement == "latent" else fixed_part(draws, md.X)
-    return fixed + own_effects(draws, md)
+    return rows_eta(posterior.draws, posterior.spec, posterior.model_data)
 
 
 def log_likelihood(posterior: Posterior) -> np.ndarray:
@@ -117,4 +129,35 @@ def parameter_draws(draws: Mapping[str, np.ndarray], spec: ModelSpec) -> dict[st
     for name in get_family(spec.family).parameters:  # the family's own scalars (a dispersion)
         if name in draws and np.ndim(draws[name]) == 1:
             out[name] = np.asarray(draws[name], dtype=float)
+    return out
+
+
+def measurement_draws(
+    draws: Mapping[str, np.ndarray], spec: ModelSpec, role_labels: tuple[str, ...] | None
+) -> dict[str, np.ndarray]:
+    """A latent model's measurement parameters as flat columns: ``{name: (S,)}``; empty otherwise.
+
+    Per construct ``p`` (the spec's predictors): ``latent_mean[p]`` and ``latent_sd[p]`` (the
+    population of true site scores, centred), ``sigma_measure[p]`` (a respondent's error SD);
+    per pair ``latent_corr[p,q]`` (the true scores' correlation, from the LKJ factor
+    ``latent_corr_chol``: ``R = C Cᵀ``); and with role offsets ``role_offset[p,role]`` for each
+    role in ``role_labels`` (they sum to zero over roles, so one per construct is implied by the
+    others; each is still a calibrated margin).
+    """
+    if spec.measurement != "latent":
+        return {}
+    out: dict[str, np.ndarray] = {}
+    constructs = list(spec.predictors)
+    for name in ("latent_mean", "latent_sd", "sigma_measure"):
+        for j, p in enumerate(constructs):
+            out[f"{name}[{p}]"] = np.asarray(draws[name][:, j], dtype=float)
+    factor = np.asarray(draws["latent_corr_chol"], dtype=float)
+    corr = factor @ np.swapaxes(factor, 1, 2)
+    for a in range(len(constructs)):
+        for b in range(a + 1, len(constructs)):
+            out[f"latent_corr[{constructs[a]},{constructs[b]}]"] = corr[:, a, b]
+    if spec.role_offsets and role_labels is not None:
+        for j, p in enumerate(constructs):
+            for r, role in enumerate(role_labels):
+                out[f"role_offset[{p},{role}]"] = np.asarray(draws["role_offset"][:, j, r], dtype=float)
     return out

@@ -65,7 +65,7 @@ def ecdf_difference(
     fig.supylabel("ECDF − uniform", fontsize=9)
     fig.suptitle(
         f"SBC: {result.fitted_reps} refits ({result.degenerate_reps} single-class studies not refitted); "
-        f"grey: simultaneous {100 * prob:.1f}% band",
+        f"grey: simultaneous {100 * prob:.4g}% band",  # 4 digits: 1 - 0.01 / 32 is 99.97%, not 100.0%
         fontsize=9,
     )
     return fig

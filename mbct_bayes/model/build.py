@@ -515,7 +515,7 @@ def _beta(spec: ModelSpec, data: ModelData, values: dict[str, np.ndarray]):
 
 
 #: The symmetric distribution whose absolute value has each half prior's density (HalfNormal(s) is
-#: |Normal(0, s)|, and so on); an Exponential prior has none that is smooth at 0 (the Laplace).
+#: the absolute value of Normal(0, s), and so on); an Exponential prior has none that is smooth at 0 (the Laplace).
 FOLDED: dict[str, dict[str, Any]] = {
     "HalfNormal": {"dist": "Normal"},
     "HalfStudentT": {"dist": "StudentT"},

@@ -128,7 +128,7 @@ from mbct_bayes.model.build import (
     with_fixed_intercept_prior,
 )
 from mbct_bayes.model.design import design_matrix, resolve
-from mbct_bayes.model.fit import _validated, available_sampler, posterior_arrays
+from mbct_bayes.model.fit import available_sampler, posterior_arrays, validated_inputs
 from mbct_bayes.model.panel import PREVIOUS, lagged_rows
 from mbct_bayes.model.predictor import fixed_part, measurement_draws, own_effects, parameter_draws, rows_eta
 from mbct_bayes.model.sampling import SamplerSettings, sampler_settings
@@ -676,7 +676,7 @@ def check(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # the design's own outcome is not used
         # as fit validates them (a latent spec needs responses; an observed one refuses them)
-        table, responses = _validated(like, spec, responses, source)
+        table, responses = validated_inputs(like, spec, responses, source)
     if responses is not None:
         stray = sorted(set(responses[spec.group]) - set(table[spec.group].astype(str)))
         if stray:

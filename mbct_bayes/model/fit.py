@@ -231,10 +231,14 @@ def _finish_posterior(idata, data: ModelData):
     return idata
 
 
-def _validated(
+def validated_inputs(
     table: pd.DataFrame, spec: ModelSpec, responses: pd.DataFrame | None, source: str = "observations"
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Validate observations (and, for latent models, respondent scores) at the edge."""
+    """Validate observations (and, for latent models, respondent scores) at the edge.
+
+    The observations are returned as given, every wave of a panel kept (``check`` simulates a
+    transition panel forward from them); :func:`_validated` then keeps the rows a model fits.
+    """
     if spec.measurement == "latent":
         if responses is None:
             raise DataError(
@@ -244,8 +248,16 @@ def _validated(
         table = attach_site_means(table, responses, spec)
     elif responses is not None:
         raise DataError("responses were given but the spec's measurement is \"observed\"; set measurement = \"latent\"")
+    return validate_observations(table, spec, source=source), responses
+
+
+def _validated(
+    table: pd.DataFrame, spec: ModelSpec, responses: pd.DataFrame | None, source: str = "observations"
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """:func:`validated_inputs`, then the rows the model fits."""
+    table, responses = validated_inputs(table, spec, responses, source)
     # a transition model fits (and a fit keeps) the lagged rows, so stored data, folds and log-likelihood align
-    return modelled_rows(validate_observations(table, spec, source=source), spec), responses
+    return modelled_rows(table, spec), responses
 
 
 def _subset(data: ModelData, rows: np.ndarray) -> ModelData:

@@ -237,7 +237,8 @@ def validated_inputs(
     """Validate observations (and, for latent models, respondent scores) at the edge.
 
     The observations are returned as given, every wave of a panel kept (``check`` simulates a
-    transition panel forward from them); :func:`_validated` then keeps the rows a model fits.
+    transition panel forward from them); a fit then keeps the rows its model fits (a
+    transition panel's lagged rows).
     """
     if spec.measurement == "latent":
         if responses is None:

@@ -4,7 +4,8 @@ Workload: a panel of ``--sites`` sites × ``--waves`` annual waves (default 200 
 modelled transitions) simulated by :func:`mbct_bayes.model.simulate.simulate_panel` (data seed
 1) and fitted with the spec that generated it (``dynamics = "transition"``, previous state
 additive, E, C, F at the previous wave, site effects), at ``mb.fit``'s default sampler settings
-(nutpie, 4 chains × 1000 draws after 1000 tuning steps, seed 1).
+for it (``model_defaults``: nutpie, 4 chains × 2000 draws after 1000 tuning steps at target
+acceptance 0.85 since RESULTS §12b "Default for transition fits"; 1000 at 0.8 before, seed 1).
 
 Each measurement runs in its own fresh worker process with an **empty PyTensor/numba compile
 cache** (``PYTENSOR_FLAGS=base_compiledir=<temp folder>``), so *cold* is what a new user sees.
@@ -90,10 +91,10 @@ def worker_cold(family: str, n_sites: int, n_waves: int) -> dict[str, Any]:
                               "initial_state": INITIAL_STATE}
     _phase(record, "import", lambda: __import__("mbct_bayes"))
     from mbct_bayes.model.fit import compile_model
-    from mbct_bayes.model.sampling import SamplerSettings
+    from mbct_bayes.model.sampling import model_defaults
 
     panel, spec = _phase(record, "simulate", lambda: _panel(family, n_sites, n_waves))
-    settings = SamplerSettings()  # mb.fit's defaults
+    settings = model_defaults(spec)  # mb.fit's defaults for this spec (transition: 2000 draws at 0.85)
     record["settings"] = settings.to_dict()
     compiled = _phase(record, "build", lambda: compile_model(panel, spec, sampler=settings))
     record["transitions"] = int(compiled.data.n_obs)

@@ -225,6 +225,8 @@ def test_power_simulation_counts_are_identical_on_every_runner(monkeypatch):
         ({"draws": True}, r"^--draws must be a whole number ≥ 1, got True$"),
         ({"seed": -3}, r"^--seed must be a whole number ≥ 0, got -3$"),
         ({"sampler": "stan"}, r"^sampler 'stan' is not 'nutpie' or 'pymc'$"),
+        ({"target_accept": 1.0}, r"^target_accept must be a number between 0 and 1 \(exclusive\), got 1.0$"),
+        ({"target_accept": "high"}, r"^target_accept must be a number between 0 and 1 \(exclusive\), got 'high'$"),
     ],
 )
 def test_bad_settings_are_one_line_errors(kwargs, message):
@@ -283,6 +285,37 @@ def test_fit_command_settings_reach_the_sampler(sampler_calls, tmp_path, sampler
     (call,) = sampler_calls
     assert (call["draws"], call["tune"], call["chains"]) == (7, 5, 3)
     assert call["seed" if sampler == "nutpie" else "random_seed"] == 11
+    assert call["target_accept"] == 0.8  # not a transition model: SamplerSettings' default
+
+
+def _transition_panel(tmp_path):
+    """A small simulated bernoulli transition panel and its spec, also written as CSV and TOML."""
+    from mbct_bayes.model.simulate import simulate_panel
+
+    panel, truth = simulate_panel(20, 3, "bernoulli", seed=1)
+    spec = mb.ModelSpec.from_dict(truth["spec"])
+    panel.to_csv(tmp_path / "panel.csv", index=False)
+    (tmp_path / "panel.toml").write_text(spec.to_toml())
+    return panel, spec
+
+
+def test_transition_fits_default_to_2000_draws_at_target_accept_0_85(sampler_calls, tmp_path, spec):
+    """RESULTS §12b "Default for transition fits": what a caller leaves unsaid comes from model_defaults."""
+    assert sampling.model_defaults(spec) == SamplerSettings()  # the static bernoulli model
+    panel, spec = _transition_panel(tmp_path)
+    assert sampling.model_defaults(spec) == SamplerSettings(draws=2000, target_accept=0.85)
+    for kwargs, expected in (({}, 2000), ({"draws": 300}, 300)):
+        with pytest.raises(_Reached):
+            mb.fit(panel, spec, **kwargs)
+        assert (sampler_calls[-1]["draws"], sampler_calls[-1]["target_accept"]) == (expected, 0.85)
+    with pytest.raises(_Reached):  # a settings object says everything: its own defaults hold
+        mb.fit(panel, spec, sampler=SamplerSettings(draws=50))
+    assert (sampler_calls[-1]["draws"], sampler_calls[-1]["target_accept"]) == (50, 0.8)
+    for args, expected in (([], 2000), (["--draws", "7"], 7)):
+        with pytest.raises(_Reached):
+            main(["fit", str(tmp_path / "panel.csv"), "--model", str(tmp_path / "panel.toml"),
+                  "--out", str(tmp_path / "fit.nc"), *args])
+        assert (sampler_calls[-1]["draws"], sampler_calls[-1]["target_accept"]) == (expected, 0.85)
 
 
 def test_evaluate_command_settings_reach_the_sampler(sampler_calls, tmp_path):

@@ -16,7 +16,7 @@ import pandas as pd
 from mbct_bayes.errors import ConvergenceWarning, DataError
 from mbct_bayes.families import get_family
 from mbct_bayes.model.fit import compile_model
-from mbct_bayes.model.sampling import SamplerSettings
+from mbct_bayes.model.sampling import SamplerSettings, model_defaults, sampler_settings
 from mbct_bayes.schema import read_table
 from mbct_bayes.spec import ModelSpec
 from mbct_bayes.survey.scoring import parse_columns, read_codebook, read_responses, score_responses
@@ -30,24 +30,29 @@ def say(message: str) -> None:
 # -- sampling ------------------------------------------------------------------------------------
 
 
-def add_sampler_args(parser: argparse.ArgumentParser, *, draws: int = 1000, tune: int = 1000) -> None:
-    """Sampler options shared by every command that fits."""
+def add_sampler_args(parser: argparse.ArgumentParser, *, tune: int = 1000) -> None:
+    """Sampler options shared by every command that fits (``--draws`` unsaid: the model's default)."""
     parser.add_argument("--seed", type=int, default=1, help="random seed (same seed, same draws; default 1)")
-    parser.add_argument("--draws", type=int, default=draws, help=f"posterior draws per chain (default {draws})")
+    parser.add_argument(
+        "--draws", type=int, default=None,
+        help="posterior draws per chain (default 1000; 2000 for transition models, at target acceptance 0.85)",
+    )
     parser.add_argument("--tune", type=int, default=tune, help=f"tuning steps per chain (default {tune})")
     parser.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
     parser.add_argument("--sampler", choices=("nutpie", "pymc"), default="nutpie", help="NUTS implementation")
 
 
-def sampler_settings_from(args: argparse.Namespace):
+def sampler_settings_from(args: argparse.Namespace, spec: ModelSpec | None = None) -> SamplerSettings:
     """The one :class:`~mbct_bayes.model.sampling.SamplerSettings` of a command's sampler options.
 
     Every command that samples (fit, demo, evaluate, check) makes its settings here, before
-    reading any data, so a bad ``--draws`` is a one-line error at once.
+    reading any data, so a bad ``--draws`` is a one-line error at once. Options left unsaid
+    (``None``) take ``spec``'s defaults (:func:`~mbct_bayes.model.sampling.model_defaults`) once
+    the spec is read, or :class:`SamplerSettings`'s without one.
     """
-
-    return SamplerSettings(
-        draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler, seed=args.seed
+    base = SamplerSettings() if spec is None else model_defaults(spec)
+    return sampler_settings(
+        args.sampler, base, draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed
     )
 
 

@@ -35,8 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     out = check_output_path(args.out)
-    settings = sampler_settings_from(args)
+    sampler_settings_from(args)  # a bad --draws etc. fails here, before any file is read
     spec = ModelSpec.from_toml(args.model)
+    settings = sampler_settings_from(args, spec)
     table = read_table(args.observations, what="observations")
     responses = read_responses_option(args)
     result = fit_model(table, spec, settings, quiet=args.json, responses=responses, source=args.observations)

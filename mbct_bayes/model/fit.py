@@ -52,6 +52,7 @@ from mbct_bayes.model.sampling import (
     CompiledEntry,
     SamplerSettings,
     cached_model,
+    model_defaults,
     sampler_settings,
     structure_key,
 )
@@ -157,8 +158,9 @@ class CompiledModel:
             Boolean mask or integer positions of the rows to fit (cross-validation). Sites with
             no fitted rows keep their place; their effects are then drawn from the population.
         settings
-            Seed, draws, tune and chains (default :class:`SamplerSettings()`: 1, 1000, 1000, 4);
-            the NUTS implementation is the compiled model's own (``sampler``).
+            Seed, draws, tune, chains and target acceptance (default :func:`model_defaults` of the
+            spec: seed 1, 1000 draws, 1000 tuning, 4 chains, 0.8; transition models 2000 draws at
+            0.85); the NUTS implementation is the compiled model's own (``sampler``).
         seed, draws, tune, chains
             Override single settings; the same seed gives the same draws.
         progress
@@ -168,7 +170,7 @@ class CompiledModel:
         -------
         Fit
         """
-        settings = sampler_settings(settings, seed=seed, draws=draws, tune=tune, chains=chains)
+        settings = sampler_settings(settings, model_defaults(self.spec), seed=seed, draws=draws, tune=tune, chains=chains)
         seed, draws, tune, chains = settings.seed, settings.draws, settings.tune, settings.chains
         if table is None:
             table, data, responses = self.table, self.data, self.responses
@@ -193,7 +195,7 @@ class CompiledModel:
             compiled = self._nutpie_model()[0].with_data(**values)
             idata = nutpie.sample(
                 compiled, draws=draws, tune=tune, chains=chains, seed=seed, progress_bar=progress,
-                save_warmup=False,
+                save_warmup=False, target_accept=settings.target_accept,
             )
         else:
             import pymc as pm  # deferred: PyMC takes seconds to import; only model building needs it
@@ -203,11 +205,12 @@ class CompiledModel:
                 idata = pm.sample(
                     draws=draws, tune=tune, chains=chains, cores=1, random_seed=seed,
                     progressbar=progress, nuts_sampler="pymc", compute_convergence_checks=False,
+                    target_accept=settings.target_accept,
                 )
         idata = _finish_posterior(idata, data)
         meta = {
             "seed": seed, "draws": draws, "tune": tune, "chains": chains, "sampler": self.sampler,
-            "centered": self.centered, "rows_fitted": int(data.n_obs),
+            "target_accept": settings.target_accept, "centered": self.centered, "rows_fitted": int(data.n_obs),
         }
         return Fit(spec=self.spec, data=table, idata=idata, model_data=data, meta=meta, responses=responses)
 
@@ -377,7 +380,8 @@ def fit(
     seed
         Random seed (default 1); the same seed gives the same draws.
     draws, tune, chains
-        Posterior draws and tuning steps per chain (default 1000 each); number of chains (default 4).
+        Posterior draws and tuning steps per chain (default 1000 each; transition models 2000 draws,
+        see :func:`~mbct_bayes.model.sampling.model_defaults`); number of chains (default 4).
     progress
         Show the sampler's progress bar.
     sampler
@@ -389,7 +393,7 @@ def fit(
     Fit
         With diagnostics checked; a failing gate raises a :class:`ConvergenceWarning`.
     """
-    settings = sampler_settings(sampler, seed=seed, draws=draws, tune=tune, chains=chains)
+    settings = sampler_settings(sampler, model_defaults(spec), seed=seed, draws=draws, tune=tune, chains=chains)
     source = "observations"
     if not isinstance(obs, pd.DataFrame):
         source = str(obs)
@@ -637,7 +641,9 @@ class Fit:
             "diagnostics": {k: diag[k] for k in ("ok", "max_r_hat", "min_ess_bulk", "min_ess_tail", "divergences", "problems")},
             "priors": {name: {**p["prior"], "source": p["source"]} for name, p in prior_sources(self.spec, self.model_data).items()},
             "prior_sensitivity": self.prior_sensitivity,
-            "sampler": {k: self.meta.get(k) for k in ("sampler", "seed", "draws", "tune", "chains", "centered")},
+            "sampler": {
+                k: self.meta.get(k) for k in ("sampler", "seed", "draws", "tune", "chains", "target_accept", "centered")
+            },
         }
 
     def summary_table(self) -> pd.DataFrame:

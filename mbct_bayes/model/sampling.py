@@ -68,6 +68,11 @@ class SamplerSettings:
         ``"nutpie"`` (compiled with numba) or ``"pymc"`` (PyMC's own NUTS).
     seed
         Random seed (≥ 0); the same seed gives the same draws.
+    target_accept
+        NUTS's target acceptance rate during tuning (0 < value < 1; a higher one takes smaller steps).
+
+    A model's own defaults (:func:`model_defaults`) can differ from these: transition models
+    sample more draws at a higher target acceptance.
     """
 
     draws: int = 1000
@@ -75,15 +80,40 @@ class SamplerSettings:
     chains: int = 4
     sampler: str = "nutpie"
     seed: int = 1
+    target_accept: float = 0.8
 
     def __post_init__(self) -> None:
         for name, low in (("draws", 1), ("tune", 0), ("chains", 1), ("seed", 0)):
             object.__setattr__(self, name, _whole(name, getattr(self, name), low))
         if self.sampler not in SAMPLERS:
             raise DataError(f"sampler {self.sampler!r} is not 'nutpie' or 'pymc'")
+        target = self.target_accept
+        if isinstance(target, bool) or not isinstance(target, int | float | np.number) or not 0 < target < 1:
+            raise DataError(f"target_accept must be a number between 0 and 1 (exclusive), got {target!r}")
+        object.__setattr__(self, "target_accept", float(target))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seed": self.seed, "draws": self.draws, "tune": self.tune, "chains": self.chains, "sampler": self.sampler}
+        return {"seed": self.seed, "draws": self.draws, "tune": self.tune, "chains": self.chains, "sampler": self.sampler,
+                "target_accept": self.target_accept}
+
+
+#: What transition models (``dynamics = "transition"``) sample by default instead of
+#: :class:`SamplerSettings`'s 1000 draws at target acceptance 0.8. Why (benchmarks/RESULTS.md §12b,
+#: "Default for transition fits"): with few waves per site the site SD ``sigma_site`` lies on a ridge
+#: with the previous-state effect, and 4 × 1000 at 0.8 failed the gate on 3 of 4 simulated
+#: 200-site × 6-wave bernoulli panels (bulk ESS 333–370 at ``sigma_site``, or a divergence);
+#: 4 × 2000 at 0.85 passed on 12 of 12 (8 panels, 2 sampler seeds) for ~3 CPU s more.
+TRANSITION_DEFAULTS: dict[str, Any] = {"draws": 2000, "target_accept": 0.85}
+
+
+def model_defaults(spec: Any) -> SamplerSettings:
+    """The sampler settings a fit of ``spec`` uses where the caller says nothing.
+
+    :class:`SamplerSettings`'s defaults, except for transition models (:data:`TRANSITION_DEFAULTS`).
+    """
+    if getattr(spec, "dynamics", "none") == "transition":
+        return SamplerSettings(**TRANSITION_DEFAULTS)
+    return SamplerSettings()
 
 
 def sampler_settings(

@@ -11,7 +11,9 @@ Two steps, kept apart so the compiled model can be reused with new data:
 
 The linear predictor is ``eta = alpha + X @ beta + u_site[site] + u_region[region]`` (plus a
 count family's ``offset = log(exposure)``); no
-per-observation deterministic is stored, which keeps large traces small and fast.
+per-observation deterministic is stored, which keeps large traces small and fast. Centred site
+effects are sampled as site levels around the site's regression mean (:func:`_site_levels`), the
+same model in other coordinates; ``u_site`` is then a deterministic.
 
 With a time trend (``time_trend = true``) ``X`` has a last column ``time`` = ``t - t0`` (its
 coefficient is the population trend, :mod:`mbct_bayes.model.design`) and each site gets a slope:

@@ -11,6 +11,21 @@ log(weeks)), ``log rate = b0 + b1·post + b2·treated + b3·post·treated + u_su
 Reference: the maximum-likelihood Poisson GLMM of the same rows, fitted by adaptive Gauss-Hermite
 quadrature (tests/reference_glmm.py, itself checked against lme4's published CBPP fit). Acceptance
 (issue 14): every coefficient's posterior mean within 0.5 ML standard errors of the ML estimate.
+
+Mixing (1000 draws x 2 chains, nutpie, centred site effects chosen automatically). Every sampler
+seed 1-5 passes, so the seed is not picked (measured 2026-12-02; gap = largest |mean - ML| / ML SE):
+
+    seed  max R-hat  min bulk ESS  min tail ESS  largest gap
+    1     1.005      924           800           0.036
+    2     1.005      1000          1155          0.040
+    3     1.006      955           1196          0.067
+    4     1.011      962           1101          0.047
+    5     1.004      998           1055          0.012
+
+Before the centred site effects were written as levels around the site's regression mean
+(``mbct_bayes.model.build._site_levels``), the same fits had max R-hat 1.012-1.065 and bulk ESS
+35-100 (the intercept and the between-patient ``treated`` traded off against all 59 patient
+effects at once); benchmarks/RESULTS.md §9.
 """
 
 from __future__ import annotations
@@ -85,9 +100,8 @@ def epilepsy():
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mb.ConvergenceWarning)  # checked below, with the numbers
-        # seed 2: with the count intercept prior centred on the data's log rate, seeds 1 and 3 mixed
-        # slowly here (max R-hat 1.058, 1.065; seed 2 1.012); the centred subject effects have ~100 bulk ESS
-        fit = mb.fit(rows, SPEC, seed=2, draws=1000, tune=1000, chains=2)
+        # any seed 1-5 passes (the table in the module docstring); 1 is the package's default
+        fit = mb.fit(rows, SPEC, seed=1, draws=1000, tune=1000, chains=2)
     return rows, reference, fit
 
 
@@ -101,7 +115,9 @@ def test_epilepsy_data_as_published(epilepsy):
 def test_poisson_coefficients_agree_with_maximum_likelihood(epilepsy):
     _, reference, fit = epilepsy
     s = fit.summary()
+    assert fit.meta["centered"], "the automatic choice should centre 59 patients x 5 periods of counts"
     assert s["diagnostics"]["max_r_hat"] < 1.02, s["diagnostics"]
+    assert s["diagnostics"]["min_ess_bulk"] > 400, s["diagnostics"]  # mb.fit's own gate (ESS_MIN)
     for name in ("Intercept", *COEFFICIENTS):
         bayes = s["coefficients"][name]["mean"]
         gap = abs(bayes - reference.estimates[name]) / reference.se[name]

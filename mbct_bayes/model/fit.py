@@ -127,8 +127,10 @@ class CompiledModel:
     def _nutpie_model(self) -> tuple[Any, bool]:
         # Non-centred group effects u = z * sigma are rebuilt in numpy after sampling
         # (_finish_posterior): leaving them out of nutpie's expansion compiles and samples faster.
-        stored = [v.name for v in self.model.free_RVs] + [
-            d.name for d in self.model.deterministics if d.name not in REBUILT_EFFECTS
+        free = [v.name for v in self.model.free_RVs]
+        stored = free + [
+            d.name for d in self.model.deterministics
+            if d.name not in REBUILT_EFFECTS or REBUILT_EFFECTS[d.name][0] not in free
         ]
         return self.entry.nutpie_model(stored)
 
@@ -188,7 +190,7 @@ class CompiledModel:
                 )
         if rows is not None:
             data = _subset(data, rows)
-        values = data_values(data, self.spec)
+        values = data_values(data, self.spec, centered=self.centered)
         if self.sampler == "nutpie":
             import nutpie  # deferred: the sampler loads its compiled backend on import
 

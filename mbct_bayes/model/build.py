@@ -12,7 +12,7 @@ Two steps, kept apart so the compiled model can be reused with new data:
 The linear predictor is ``eta = alpha + X @ beta + u_site[site] + u_region[region]`` (plus a
 count family's ``offset = log(exposure)``); no
 per-observation deterministic is stored, which keeps large traces small and fast. Centred site
-effects are sampled as site levels around the site's regression mean (:func:`_site_levels`), the
+effects are sampled as site levels around the site's regression mean (``_site_levels`` in this module), the
 same model in other coordinates; ``u_site`` is then a deterministic.
 
 With a time trend (``time_trend = true``) ``X`` has a last column ``time`` = ``t - t0`` (its
@@ -384,7 +384,7 @@ def site_levels_around_mean(spec: ModelSpec, centered: bool) -> bool:
     """Whether the model's centred site effects are sampled as site levels around the site's mean.
 
     Centred (:func:`choose_centered`) and neither latent nor with a time trend (those are always
-    non-centred). See :func:`_site_levels`.
+    non-centred). See ``_site_levels`` in this module.
     """
     return bool(centered) and spec.measurement != "latent" and not spec.time_trend
 

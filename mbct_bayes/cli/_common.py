@@ -77,17 +77,23 @@ def fit_model(observations, spec, settings, *, quiet: bool = False, responses=No
 # -- new sites' measured scores (predict, plan, power) -------------------------------------------
 
 
-def add_measured_args(parser: argparse.ArgumentParser) -> None:
-    """Options that give a latent fit's new sites their measured scores (predict, plan)."""
-    parser.add_argument(
-        "--responses",
-        help="latent fits: the new sites' respondent-level scores (or survey items with --codebook); "
-        "their means become the sites' E, C, F",
-    )
+def add_responses_args(parser: argparse.ArgumentParser, responses_help: str, metavar: str | None = None) -> None:
+    """``--responses`` (what it is for, per command), ``--codebook`` and ``--columns``, which
+    :func:`read_responses_option` reads (fit, predict, plan, check)."""
+    parser.add_argument("--responses", metavar=metavar, help=responses_help)
     parser.add_argument("--codebook", help="codebook CSV: score the --responses items first")
     parser.add_argument(
         "--columns", metavar="MAP",
         help="with --codebook: your file's id column names, e.g. site=Trust,respondent=ID,role=Job",
+    )
+
+
+def add_measured_args(parser: argparse.ArgumentParser) -> None:
+    """Options that give a latent fit's new sites their measured scores (predict, plan)."""
+    add_responses_args(
+        parser,
+        "latent fits: the new sites' respondent-level scores (or survey items with --codebook); "
+        "their means become the sites' E, C, F",
     )
     parser.add_argument(
         "--scores-are-true", dest="scores_are_true", action="store_true",

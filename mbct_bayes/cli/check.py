@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mbct_bayes.cli._common import read_responses_option, sampler_settings_from
+from mbct_bayes.cli._common import add_responses_args, read_responses_option, sampler_settings_from
 from mbct_bayes.io import check_output_dir, dumps_json
 from mbct_bayes.selfcheck import _check_reps, check
 from mbct_bayes.spec import ModelSpec
@@ -38,15 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", metavar="MODEL.toml", help="model spec TOML (see models/)")
     p.add_argument("--like", required=True, metavar="OBS.csv", help="observations whose design is simulated")
-    p.add_argument(
-        "--responses", metavar="FILE",
-        help="latent specs: respondent-level data (E, C, F scores, or survey items with --codebook) whose "
+    add_responses_args(
+        p,
+        "latent specs: respondent-level data (E, C, F scores, or survey items with --codebook) whose "
         "design (sites, respondents, roles) is simulated; every site must be in OBS.csv",
-    )
-    p.add_argument("--codebook", help="codebook CSV: score the --responses items first")
-    p.add_argument(
-        "--columns", metavar="MAP",
-        help="with --codebook: your file's id column names, e.g. site=Trust,respondent=ID,role=Job",
+        metavar="FILE",
     )
     p.add_argument("--reps", type=int, default=200, help="simulated studies (≥ 10; default 200)")
     p.add_argument("--out", metavar="DIR", help="write check.json, fits.csv and ecdf.png into DIR")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from mbct_bayes.cli._common import add_sampler_args, fit_model, read_responses_option, sampler_settings_from, say
+from mbct_bayes.cli._common import (
+    add_responses_args,
+    add_sampler_args,
+    fit_model,
+    read_responses_option,
+    sampler_settings_from,
+    say,
+)
 from mbct_bayes.io import check_output_path, dumps_json
 from mbct_bayes.schema import read_table
 from mbct_bayes.spec import ModelSpec
@@ -18,15 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("observations", help="observations CSV or Parquet")
     p.add_argument("--model", required=True, help="model spec TOML (see models/)")
     p.add_argument("--out", required=True, help="fit file to write (.nc)")
-    p.add_argument(
-        "--responses",
-        help="latent models: respondent-level data (E, C, F scores, or survey items with --codebook)",
-    )
-    p.add_argument("--codebook", help="codebook CSV: score the --responses items first")
-    p.add_argument(
-        "--columns", metavar="MAP",
-        help="with --codebook: your file's id column names, e.g. site=Trust,respondent=ID,role=Job",
-    )
+    add_responses_args(p, "latent models: respondent-level data (E, C, F scores, or survey items with --codebook)")
     add_sampler_args(p)
     p.add_argument("--strict", action="store_true", help="exit 3 when the diagnostics gate fails")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
